@@ -1,0 +1,50 @@
+//! The one place where domain errors become AWS exceptions: the exception
+//! name (`__type`), the HTTP status and the message the client sees.
+
+use http::StatusCode;
+use kms_core::Error;
+
+/// An AWS error as it goes on the wire.
+pub struct AwsError {
+    pub status: StatusCode,
+    pub type_name: &'static str,
+    pub message: Option<String>,
+}
+
+pub fn to_aws(e: &Error) -> AwsError {
+    use Error::*;
+    let bad = StatusCode::BAD_REQUEST;
+    let (status, type_name) = match e {
+        UnknownOperation => (bad, "UnknownOperationException"),
+        Serialization(_) => (bad, "SerializationException"),
+        Validation(_) => (bad, "ValidationException"),
+        RequestTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException"),
+        MissingAuthenticationToken => (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException"),
+        IncompleteSignature(_) => (bad, "IncompleteSignatureException"),
+        UnrecognizedClient => (bad, "UnrecognizedClientException"),
+        InvalidSignature(_) => (bad, "InvalidSignatureException"),
+        AccessDenied(_) => (bad, "AccessDeniedException"),
+        NotFound(_) => (bad, "NotFoundException"),
+        InvalidArn(_) => (bad, "InvalidArnException"),
+        Disabled(_) => (bad, "DisabledException"),
+        InvalidState(_) => (bad, "KMSInvalidStateException"),
+        InvalidCiphertext => (bad, "InvalidCiphertextException"),
+        IncorrectKey(_) => (bad, "IncorrectKeyException"),
+        InvalidKeyUsage(_) => (bad, "InvalidKeyUsageException"),
+        InvalidMarker(_) => (bad, "InvalidMarkerException"),
+        DryRunOperation => (StatusCode::PRECONDITION_FAILED, "DryRunOperationException"),
+        UnsupportedOperation(_) => (bad, "UnsupportedOperationException"),
+        MalformedPolicyDocument(_) => (bad, "MalformedPolicyDocumentException"),
+        LimitExceeded(_) => (bad, "LimitExceededException"),
+        Tag(_) => (bad, "TagException"),
+        AlreadyExists(_) => (bad, "AlreadyExistsException"),
+        InvalidAliasName(_) => (bad, "InvalidAliasNameException"),
+        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
+    };
+    let message = match e {
+        UnknownOperation | InvalidCiphertext => None,
+        Internal(_) => Some("An internal error occurred. Contact your administrator with the request id.".into()),
+        other => Some(other.to_string()),
+    };
+    AwsError { status, type_name, message }
+}

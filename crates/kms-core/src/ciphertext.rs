@@ -1,0 +1,165 @@
+//! The symmetric ciphertext blob format (see docs/CIPHERTEXT.md) and the
+//! canonical encoding of an encryption context as AAD.
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     format version (1)
+//! 1       1     key id kind: 0 = UUID key id, 1 = multi-Region (mrk-) key id
+//! 2       16    key id (the UUID's 16 bytes, or the 16 bytes the mrk- hex encodes)
+//! 18      32    key material id (KeyMaterialId, shown as 64 hex digits)
+//! 50      12    AES-GCM nonce
+//! 62      n     AES-256-GCM ciphertext of the plaintext
+//! 62+n    16    AES-GCM tag
+//! AAD = bytes 0..50 || canonical(encryption context)
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::crypto::{hex, AesKey};
+use crate::error::{Error, Result};
+
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 50;
+pub const OVERHEAD: usize = HEADER_LEN + 12 + 16;
+
+/// An encryption context, ordered by key so that its encoding does not
+/// depend on the order the client sent it in.
+pub type EncryptionContext = BTreeMap<String, String>;
+
+/// Canonical, unambiguous encoding of an encryption context: the number of
+/// pairs, then each key and value length-prefixed, sorted by key bytes.
+pub fn encode_context(ctx: &EncryptionContext, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(ctx.len() as u32).to_be_bytes());
+    for (k, v) in ctx {
+        out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+}
+
+/// The parsed, still encrypted, header of a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub key_id: String,
+    pub material_id: [u8; 32],
+}
+
+impl Header {
+    pub fn material_id_hex(&self) -> String {
+        hex(&self.material_id)
+    }
+}
+
+fn encode_key_id(key_id: &str, out: &mut Vec<u8>) -> Result<()> {
+    let (kind, hexpart) = match key_id.strip_prefix("mrk-") {
+        Some(h) => (1u8, h.to_string()),
+        None => (0u8, key_id.replace('-', "")),
+    };
+    if hexpart.len() != 32 {
+        return Err(Error::internal("key id cannot be encoded in a ciphertext"));
+    }
+    out.push(kind);
+    for i in 0..16 {
+        let byte = u8::from_str_radix(&hexpart[2 * i..2 * i + 2], 16)
+            .map_err(|_| Error::internal("key id cannot be encoded in a ciphertext"))?;
+        out.push(byte);
+    }
+    Ok(())
+}
+
+fn decode_key_id(kind: u8, b: &[u8]) -> Option<String> {
+    let h = hex(b);
+    match kind {
+        0 => Some(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])),
+        1 => Some(format!("mrk-{h}")),
+        _ => None,
+    }
+}
+
+/// Encrypt `plaintext` into a version-1 blob.
+pub fn seal(
+    key: &AesKey,
+    key_id: &str,
+    material_id: &[u8; 32],
+    ctx: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
+    blob.push(VERSION);
+    encode_key_id(key_id, &mut blob)?;
+    blob.extend_from_slice(material_id);
+    let mut aad = Vec::with_capacity(HEADER_LEN + 64);
+    aad.extend_from_slice(&blob);
+    encode_context(ctx, &mut aad);
+    key.seal_into(&aad, plaintext, &mut blob)?;
+    Ok(blob)
+}
+
+/// Read the header of a blob. Anything that is not a well-formed version-1
+/// blob is `InvalidCiphertextException`.
+pub fn parse_header(blob: &[u8]) -> Result<Header> {
+    if blob.len() < OVERHEAD || blob[0] != VERSION {
+        return Err(Error::InvalidCiphertext);
+    }
+    let key_id = decode_key_id(blob[1], &blob[2..18]).ok_or(Error::InvalidCiphertext)?;
+    let mut material_id = [0u8; 32];
+    material_id.copy_from_slice(&blob[18..50]);
+    Ok(Header { key_id, material_id })
+}
+
+/// Decrypt a blob whose header was parsed with [`parse_header`].
+pub fn open(key: &AesKey, blob: &[u8], ctx: &EncryptionContext) -> Result<crate::crypto::SecretBytes> {
+    if blob.len() < OVERHEAD {
+        return Err(Error::InvalidCiphertext);
+    }
+    let mut aad = Vec::with_capacity(HEADER_LEN + 64);
+    aad.extend_from_slice(&blob[..HEADER_LEN]);
+    encode_context(ctx, &mut aad);
+    key.open(&aad, &blob[HEADER_LEN..]).ok_or(Error::InvalidCiphertext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::KeyMaterial;
+
+    fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn context_encoding_is_order_independent_and_unambiguous() {
+        let mut a = vec![];
+        let mut b = vec![];
+        encode_context(&ctx(&[("a", "1"), ("b", "2")]), &mut a);
+        encode_context(&ctx(&[("b", "2"), ("a", "1")]), &mut b);
+        assert_eq!(a, b);
+        let mut c = vec![];
+        let mut d = vec![];
+        encode_context(&ctx(&[("ab", "c")]), &mut c);
+        encode_context(&ctx(&[("a", "bc")]), &mut d);
+        assert_ne!(c, d);
+    }
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let m = KeyMaterial::generate().unwrap();
+        let k = m.aes().unwrap();
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let mid = [7u8; 32];
+        let c = ctx(&[("purpose", "test")]);
+        let blob = seal(&k, id, &mid, &c, b"hello").unwrap();
+        let h = parse_header(&blob).unwrap();
+        assert_eq!(h.key_id, id);
+        assert_eq!(h.material_id, mid);
+        assert_eq!(open(&k, &blob, &c).unwrap().expose(), b"hello");
+        assert!(open(&k, &blob, &ctx(&[])).is_err());
+        let mut bad = blob.clone();
+        bad[20] ^= 1;
+        assert!(open(&k, &bad, &c).is_err());
+        let mrk = "mrk-1234abcd12ab34cd56ef1234567890ab";
+        let blob = seal(&k, mrk, &mid, &c, b"x").unwrap();
+        assert_eq!(parse_header(&blob).unwrap().key_id, mrk);
+    }
+}

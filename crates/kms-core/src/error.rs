@@ -1,0 +1,77 @@
+//! The one domain error enum. Every failure a client can observe is one of
+//! these variants; `kms-api` maps each to its AWS exception in exactly one
+//! exhaustive `match` (see `kms_api::error`).
+
+/// A domain error. Messages are AWS's message texts and must never carry
+/// plaintext, key material, secrets or signatures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- protocol ----
+    #[error("unknown operation")]
+    UnknownOperation,
+    #[error("{0}")]
+    Serialization(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("request body larger than {0} bytes")]
+    RequestTooLarge(usize),
+
+    // ---- authentication ----
+    #[error("Missing Authentication Token")]
+    MissingAuthenticationToken,
+    #[error("{0}")]
+    IncompleteSignature(String),
+    #[error("The security token included in the request is invalid.")]
+    UnrecognizedClient,
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    AccessDenied(String),
+
+    // ---- KMS ----
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArn(String),
+    #[error("{0}")]
+    Disabled(String),
+    #[error("{0}")]
+    InvalidState(String),
+    /// AWS answers a bad ciphertext with no message at all.
+    #[error("invalid ciphertext")]
+    InvalidCiphertext,
+    #[error("{0}")]
+    IncorrectKey(String),
+    #[error("{0}")]
+    InvalidKeyUsage(String),
+    #[error("{0}")]
+    InvalidMarker(String),
+    #[error("The request would have succeeded, but the DryRun option is set.")]
+    DryRunOperation,
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Tag(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidAliasName(String),
+
+    // ---- faults ----
+    /// An internal fault. The text goes to the log (under the request id),
+    /// never to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,16 @@
+//! kms-core: the domain and the service. No HTTP, no database: storage and
+//! time come in through the ports in [`ports`].
+
+pub mod ciphertext;
+pub mod crypto;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod model;
+pub mod ports;
+pub mod service;
+pub mod types;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use service::{Kms, RequestContext};

@@ -1,0 +1,187 @@
+//! Domain types: key states, usages, specs, origins, and the records the
+//! store keeps. Enum strings are AWS's, verbatim.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! aws_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $s)] $variant),+
+        }
+        impl $name {
+            /// Every value, in the botocore model's order.
+            pub const ALL: &'static [&'static str] = &[$($s),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+aws_enum!(KeyState {
+    Creating => "Creating",
+    Enabled => "Enabled",
+    Disabled => "Disabled",
+    PendingDeletion => "PendingDeletion",
+    PendingImport => "PendingImport",
+    PendingReplicaDeletion => "PendingReplicaDeletion",
+    Unavailable => "Unavailable",
+    Updating => "Updating",
+});
+
+aws_enum!(KeyUsage {
+    SignVerify => "SIGN_VERIFY",
+    EncryptDecrypt => "ENCRYPT_DECRYPT",
+    GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+    KeyAgreement => "KEY_AGREEMENT",
+    EncapsulateDecapsulate => "ENCAPSULATE_DECAPSULATE",
+});
+
+aws_enum!(KeySpec {
+    Rsa2048 => "RSA_2048",
+    Rsa3072 => "RSA_3072",
+    Rsa4096 => "RSA_4096",
+    EccNistP256 => "ECC_NIST_P256",
+    EccNistP384 => "ECC_NIST_P384",
+    EccNistP521 => "ECC_NIST_P521",
+    EccSecgP256k1 => "ECC_SECG_P256K1",
+    SymmetricDefault => "SYMMETRIC_DEFAULT",
+    Hmac224 => "HMAC_224",
+    Hmac256 => "HMAC_256",
+    Hmac384 => "HMAC_384",
+    Hmac512 => "HMAC_512",
+    Sm2 => "SM2",
+    MlDsa44 => "ML_DSA_44",
+    MlDsa65 => "ML_DSA_65",
+    MlDsa87 => "ML_DSA_87",
+    EccNistEdwards25519 => "ECC_NIST_EDWARDS25519",
+    MlKem512 => "ML_KEM_512",
+    MlKem768 => "ML_KEM_768",
+    MlKem1024 => "ML_KEM_1024",
+});
+
+aws_enum!(
+    /// The legacy `CustomerMasterKeySpec` enum (a subset of `KeySpec`).
+    CustomerMasterKeySpec {
+    Rsa2048 => "RSA_2048",
+    Rsa3072 => "RSA_3072",
+    Rsa4096 => "RSA_4096",
+    EccNistP256 => "ECC_NIST_P256",
+    EccNistP384 => "ECC_NIST_P384",
+    EccNistP521 => "ECC_NIST_P521",
+    EccSecgP256k1 => "ECC_SECG_P256K1",
+    SymmetricDefault => "SYMMETRIC_DEFAULT",
+    Hmac224 => "HMAC_224",
+    Hmac256 => "HMAC_256",
+    Hmac384 => "HMAC_384",
+    Hmac512 => "HMAC_512",
+    Sm2 => "SM2",
+});
+
+aws_enum!(Origin {
+    AwsKms => "AWS_KMS",
+    External => "EXTERNAL",
+    AwsCloudhsm => "AWS_CLOUDHSM",
+    ExternalKeyStore => "EXTERNAL_KEY_STORE",
+});
+
+aws_enum!(EncryptionAlgorithm {
+    SymmetricDefault => "SYMMETRIC_DEFAULT",
+    RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+    RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+    Sm2pke => "SM2PKE",
+});
+
+aws_enum!(KeyManager {
+    Aws => "AWS",
+    Customer => "CUSTOMER",
+});
+
+/// One version of a key's material, sealed under the root key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaterialRecord {
+    /// 64 lowercase hex digits (AWS's `KeyMaterialId`).
+    pub id: String,
+    #[serde(with = "crate::model::b64")]
+    pub sealed: Vec<u8>,
+    pub created_ms: i64,
+}
+
+/// Everything the service stores about a KMS key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub account: String,
+    pub created_ms: i64,
+    pub description: String,
+    pub key_usage: KeyUsage,
+    pub key_spec: KeySpec,
+    pub origin: Origin,
+    pub state: KeyState,
+    #[serde(default)]
+    pub deletion_ms: Option<i64>,
+    #[serde(default)]
+    pub pending_window_days: Option<i32>,
+    pub policy: String,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    #[serde(default)]
+    pub multi_region: bool,
+    /// Oldest first; the last one is current.
+    pub materials: Vec<MaterialRecord>,
+}
+
+impl KeyRecord {
+    pub fn current_material(&self) -> Option<&MaterialRecord> {
+        self.materials.last()
+    }
+    /// What the store binds a sealed material to.
+    pub fn material_binding(key_id: &str, material_id: &str) -> String {
+        format!("key-material/{key_id}/{material_id}")
+    }
+}
+
+/// An IAM user.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserRecord {
+    pub account: String,
+    pub name: String,
+    /// AWS-style unique id (`AIDA...`).
+    pub user_id: String,
+    pub created_ms: i64,
+    /// May call the operator (`KmsAdmin.*`) API.
+    pub admin: bool,
+}
+
+impl UserRecord {
+    pub fn arn(&self, partition: &str) -> String {
+        format!("arn:{partition}:iam::{}:user/{}", self.account, self.name)
+    }
+}
+
+/// An access key of a user; the secret is sealed under the root key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub account: String,
+    pub user_name: String,
+    #[serde(with = "crate::model::b64")]
+    pub sealed_secret: Vec<u8>,
+    pub created_ms: i64,
+}
+
+impl AccessKeyRecord {
+    pub fn secret_binding(access_key_id: &str) -> String {
+        format!("access-key/{access_key_id}")
+    }
+}

@@ -1,0 +1,74 @@
+//! The store conformance suite: every backend runs the same checks.
+
+use kms_core::ports::Store;
+use kms_core::types::*;
+
+fn key(id: &str, account: &str) -> KeyRecord {
+    KeyRecord {
+        key_id: id.into(),
+        account: account.into(),
+        created_ms: 1,
+        description: String::new(),
+        key_usage: KeyUsage::EncryptDecrypt,
+        key_spec: KeySpec::SymmetricDefault,
+        origin: Origin::AwsKms,
+        state: KeyState::Enabled,
+        deletion_ms: None,
+        pending_window_days: None,
+        policy: "{}".into(),
+        tags: vec![],
+        multi_region: false,
+        materials: vec![MaterialRecord { id: "00".repeat(32), sealed: vec![1, 2, 3], created_ms: 1 }],
+    }
+}
+
+async fn suite(s: &dyn Store) {
+    assert_eq!(s.get_meta("m").await.unwrap(), None);
+    s.put_meta("m", b"v").await.unwrap();
+    assert_eq!(s.get_meta("m").await.unwrap().as_deref(), Some(&b"v"[..]));
+
+    for (id, acct) in [("b", "111111111111"), ("a", "111111111111"), ("c", "111111111111"), ("a2", "222222222222")] {
+        s.put_key(&key(id, acct)).await.unwrap();
+    }
+    assert_eq!(s.list_key_ids("111111111111", None, 10).await.unwrap(), ["a", "b", "c"]);
+    assert_eq!(s.list_key_ids("111111111111", None, 2).await.unwrap(), ["a", "b"]);
+    assert_eq!(s.list_key_ids("111111111111", Some("b"), 2).await.unwrap(), ["c"]);
+    assert_eq!(s.list_key_ids("222222222222", None, 10).await.unwrap(), ["a2"]);
+    let got = s.get_key("b").await.unwrap().unwrap();
+    assert_eq!(got.materials[0].sealed, vec![1, 2, 3]);
+    s.delete_key("b").await.unwrap();
+    assert!(s.get_key("b").await.unwrap().is_none());
+    assert_eq!(s.list_key_ids("111111111111", None, 10).await.unwrap(), ["a", "c"]);
+
+    let u = UserRecord { account: "111111111111".into(), name: "alice".into(), user_id: "AIDA1".into(), created_ms: 1, admin: false };
+    s.put_user(&u).await.unwrap();
+    assert_eq!(s.get_user("111111111111", "alice").await.unwrap(), Some(u.clone()));
+    assert_eq!(s.list_users(Some("222222222222")).await.unwrap(), vec![]);
+    let ak = AccessKeyRecord {
+        access_key_id: "AKIA1".into(),
+        account: u.account.clone(),
+        user_name: u.name.clone(),
+        sealed_secret: vec![9],
+        created_ms: 1,
+    };
+    s.put_access_key(&ak).await.unwrap();
+    assert_eq!(s.list_access_keys().await.unwrap().len(), 1);
+    s.delete_user("111111111111", "alice").await.unwrap();
+    assert!(s.list_access_keys().await.unwrap().is_empty());
+    assert!(s.get_user("111111111111", "alice").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn redb_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.redb");
+    suite(&crate::RedbStore::open(&path).unwrap()).await;
+    // Reopening keeps what was committed.
+    let s = crate::RedbStore::open(&path).unwrap();
+    assert_eq!(s.list_key_ids("111111111111", None, 10).await.unwrap(), ["a", "c"]);
+}
+
+#[tokio::test]
+async fn redb_in_memory() {
+    suite(&crate::RedbStore::in_memory().unwrap()).await;
+}

@@ -1,0 +1,289 @@
+//! The embedded store on redb. Records are JSON; every method is one redb
+//! transaction, committed durably before it returns.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kms_core::error::{Error, Result};
+use kms_core::ports::Store;
+use kms_core::types::{AccessKeyRecord, KeyRecord, UserRecord};
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Serialize};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// key id -> KeyRecord
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+/// (account, key id) -> ()  (ListKeys order and pagination)
+const ACCOUNT_KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("account_keys");
+/// (account, user name) -> UserRecord
+const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
+/// access key id -> AccessKeyRecord
+const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys");
+
+const SCHEMA_KEY: &str = "schema-version";
+
+fn db_err(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("store: {e}"))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(db_err)
+}
+
+fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    serde_json::from_slice(b).map_err(db_err)
+}
+
+/// The embedded store. Cheap to clone.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+impl RedbStore {
+    /// Open (or create) the database file at `path` and migrate it.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::create(path).map_err(db_err)?;
+        Self::init(db)
+    }
+
+    /// A store that lives in memory only (`kms serve --dev`).
+    pub fn in_memory() -> Result<Self> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db_err)?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> Result<Self> {
+        let tx = db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            let version = match meta.get(SCHEMA_KEY).map_err(db_err)? {
+                Some(v) => {
+                    let b: [u8; 4] = v.value().try_into().map_err(|_| db_err("bad schema version"))?;
+                    Some(u32::from_be_bytes(b))
+                }
+                None => None,
+            };
+            match version {
+                Some(v) if v > crate::SCHEMA_VERSION => {
+                    return Err(Error::Internal(format!(
+                        "the data directory has schema version {v}, newer than this build's {}; refusing to open it",
+                        crate::SCHEMA_VERSION
+                    )))
+                }
+                // Migrations from older versions go here, one step at a time.
+                Some(_) | None => {}
+            }
+            meta.insert(SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes()[..]).map_err(db_err)?;
+            tx.open_table(KEYS).map_err(db_err)?;
+            tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
+            tx.open_table(USERS).map_err(db_err)?;
+            tx.open_table(ACCESS_KEYS).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(RedbStore { db: Arc::new(db) })
+    }
+
+    /// Run blocking database work off the async runtime.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> Result<T> + Send + 'static) -> Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(db_err)?
+    }
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let name = name.to_string();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(META).map_err(db_err)?;
+            Ok(t.get(name.as_str()).map_err(db_err)?.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn put_meta(&self, name: &str, value: &[u8]) -> Result<()> {
+        let (name, value) = (name.to_string(), value.to_vec());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(META).map_err(db_err)?.insert(name.as_str(), value.as_slice()).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>> {
+        let key_id = key_id.to_string();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(KEYS).map_err(db_err)?;
+            t.get(key_id.as_str()).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn put_key(&self, key: &KeyRecord) -> Result<()> {
+        let bytes = encode(key)?;
+        let (id, account) = (key.key_id.clone(), key.account.clone());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(KEYS).map_err(db_err)?.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
+            tx.open_table(ACCOUNT_KEYS)
+                .map_err(db_err)?
+                .insert((account.as_str(), id.as_str()), ())
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_key(&self, key_id: &str) -> Result<()> {
+        let id = key_id.to_string();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                let mut keys = tx.open_table(KEYS).map_err(db_err)?;
+                let old = keys.remove(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
+                if let Some(old) = old.transpose()? {
+                    tx.open_table(ACCOUNT_KEYS)
+                        .map_err(db_err)?
+                        .remove((old.account.as_str(), id.as_str()))
+                        .map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let account = account.to_string();
+        let after = after.map(str::to_string);
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
+            let start = after.as_deref().unwrap_or("");
+            let mut out = Vec::with_capacity(limit.min(1024));
+            for item in t.range((account.as_str(), start)..).map_err(db_err)? {
+                let (k, _) = item.map_err(db_err)?;
+                let (acct, id) = k.value();
+                if acct != account {
+                    break;
+                }
+                if after.as_deref() == Some(id) {
+                    continue;
+                }
+                out.push(id.to_string());
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>> {
+        let (account, name) = (account.to_string(), name.to_string());
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(USERS).map_err(db_err)?;
+            t.get((account.as_str(), name.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn put_user(&self, user: &UserRecord) -> Result<()> {
+        let bytes = encode(user)?;
+        let (account, name) = (user.account.clone(), user.name.clone());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(USERS)
+                .map_err(db_err)?
+                .insert((account.as_str(), name.as_str()), bytes.as_slice())
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, account: &str, name: &str) -> Result<()> {
+        let (account, name) = (account.to_string(), name.to_string());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                tx.open_table(USERS).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
+                let mut aks = tx.open_table(ACCESS_KEYS).map_err(db_err)?;
+                let mut doomed = vec![];
+                for item in aks.iter().map_err(db_err)? {
+                    let (k, v) = item.map_err(db_err)?;
+                    let rec: AccessKeyRecord = decode(v.value())?;
+                    if rec.account == account && rec.user_name == name {
+                        doomed.push(k.value().to_string());
+                    }
+                }
+                for id in doomed {
+                    aks.remove(id.as_str()).map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_users(&self, account: Option<&str>) -> Result<Vec<UserRecord>> {
+        let account = account.map(str::to_string);
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(USERS).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if account.as_deref().is_none_or(|a| a == k.value().0) {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
+        let bytes = encode(key)?;
+        let id = key.access_key_id.clone();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(ACCESS_KEYS).map_err(db_err)?.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<()> {
+        let id = access_key_id.to_string();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(ACCESS_KEYS).map_err(db_err)?.remove(id.as_str()).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(ACCESS_KEYS).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.iter().map_err(db_err)? {
+                let (_, v) = item.map_err(db_err)?;
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

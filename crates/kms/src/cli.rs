@@ -1,0 +1,247 @@
+//! The command line: `kms serve` and the operator commands (`kms admin`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::client::{self, Client};
+use crate::config::{Config, Overrides};
+
+#[derive(Parser, Debug)]
+#[command(name = "kms", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Operator commands against a running server.
+    Admin(AdminArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file (see kms.example.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:4599].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory [default: ./kms-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Region of this service [default: us-east-1].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Account created on first start [default: 111122223333].
+    #[arg(long)]
+    pub default_account: Option<String>,
+    /// Root key file (base64 of 32 bytes).
+    #[arg(long)]
+    pub root_key_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Development mode: in-memory store, credentials test/test for account
+    /// 000000000000, adjustable clock. Never for real keys.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Endpoint [default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, http://127.0.0.1:4599].
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Region to sign for [default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Profile in the shared credentials file.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an IAM user with an access key; prints the credentials.
+    CreateUser {
+        #[arg(long)]
+        name: String,
+        /// Account of the user [default: the caller's].
+        #[arg(long)]
+        account: Option<String>,
+        /// Allow the user to call the operator API.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    ListUsers {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Delete a user and its access keys.
+    DeleteUser {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Create another access key for a user; prints the credentials.
+    CreateAccessKey {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Delete an access key.
+    DeleteAccessKey {
+        #[arg(long)]
+        access_key_id: String,
+    },
+}
+
+impl ServeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config.clone(),
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            region: self.region.clone(),
+            default_account: self.default_account.clone(),
+            root_key_file: self.root_key_file.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            dev: self.dev,
+        }
+    }
+}
+
+fn init_logging() {
+    let level = std::env::var("KMS_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+const DEV_BANNER: &str = "\
+################################################################################
+#  kms is running in DEVELOPMENT mode (--dev)                                  #
+#  * the store is in memory: every key is lost when the process stops          #
+#  * credentials are the well-known test/test (account 000000000000)           #
+#  * the service clock can be moved with `kms admin clock advance`             #
+#  Never use --dev for real keys.                                              #
+################################################################################";
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let cfg = Config::load(&args.overrides())?;
+    if cfg.dev {
+        eprintln!("{DEV_BANNER}");
+    }
+    let server = crate::server::start(cfg.clone()).await?;
+    if let Some(p) = &server.bootstrap_credentials {
+        eprintln!(
+            "kms: first start: created account {} with user '{}'; its credentials are in {}\n     export AWS_SHARED_CREDENTIALS_FILE={}",
+            cfg.default_account,
+            cfg.admin_user,
+            p.display(),
+            p.display()
+        );
+    }
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    tracing::info!(endpoint = %format!("{scheme}://{}", server.addr), region = %cfg.region, "kms listening");
+    let trigger = server.trigger();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = trigger.send(true);
+    });
+    server.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The call an admin command makes: target and JSON body.
+fn admin_call(cmd: &AdminCommand) -> (&'static str, Value) {
+    match cmd {
+        AdminCommand::CreateUser { name, account, admin } => {
+            ("KmsAdmin.CreateUser", json!({"UserName": name, "AccountId": account, "Admin": admin}))
+        }
+        AdminCommand::ListUsers { account } => ("KmsAdmin.ListUsers", json!({"AccountId": account})),
+        AdminCommand::DeleteUser { name, account } => {
+            ("KmsAdmin.DeleteUser", json!({"UserName": name, "AccountId": account}))
+        }
+        AdminCommand::CreateAccessKey { user, account } => {
+            ("KmsAdmin.CreateAccessKey", json!({"UserName": user, "AccountId": account}))
+        }
+        AdminCommand::DeleteAccessKey { access_key_id } => {
+            ("KmsAdmin.DeleteAccessKey", json!({"AccessKeyId": access_key_id}))
+        }
+    }
+}
+
+async fn admin(args: AdminArgs) -> Result<(), String> {
+    let creds = client::resolve_credentials(args.profile.as_deref())?;
+    let endpoint = client::resolve_endpoint(args.endpoint_url.as_deref());
+    let c = Client::new(&endpoint, &client::resolve_region(args.region.as_deref()), creds)?;
+    let (target, body) = admin_call(&args.command);
+    let reply = c.call(target, &body).await?;
+    if let Some((t, m)) = reply.error() {
+        let op = target.split('.').nth(1).unwrap_or(target);
+        return Err(format!("An error occurred ({t}) when calling the {op} operation: {m}"));
+    }
+    let v: Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// Run the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kms: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Serve(a) => serve(a).await,
+            Command::Admin(a) => admin(a).await,
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kms: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! A small SigV4-signing client for the AWS JSON 1.1 protocol, used by the
+//! operator CLI (`kms admin`). It finds the endpoint, region and credentials
+//! the way the AWS CLI does.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use kms_core::crypto::SecretString;
+
+/// Credentials for signing.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret: SecretString,
+    pub session_token: Option<String>,
+}
+
+/// What a call returned.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// `(__type, message)` of an error reply.
+    pub fn error(&self) -> Option<(String, String)> {
+        if self.status == 200 {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        let t = v["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
+        let m = v["message"].as_str().or(v["Message"].as_str()).unwrap_or("").to_string();
+        Some((t, m))
+    }
+}
+
+pub struct Client {
+    pub endpoint: http::Uri,
+    pub region: String,
+    pub creds: Credentials,
+    http: HyperClient<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+/// Parse an AWS shared-credentials (INI) file and return one profile.
+pub fn read_profile(text: &str, profile: &str) -> Option<Credentials> {
+    let mut current = String::new();
+    let (mut ak, mut sk, mut tok) = (None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.trim().trim_start_matches("profile ").to_string();
+            continue;
+        }
+        if current != profile {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().to_string();
+            match k.trim() {
+                "aws_access_key_id" => ak = Some(v),
+                "aws_secret_access_key" => sk = Some(SecretString::new(v)),
+                "aws_session_token" => tok = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Some(Credentials { access_key_id: ak?, secret: sk?, session_token: tok })
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Credentials the AWS way: environment variables, then the shared
+/// credentials file (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`)
+/// for `--profile`, `AWS_PROFILE` or `default`.
+pub fn resolve_credentials(profile: Option<&str>) -> Result<Credentials, String> {
+    if profile.is_none() {
+        if let (Some(ak), Some(sk)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            return Ok(Credentials { access_key_id: ak, secret: SecretString::new(sk), session_token: env("AWS_SESSION_TOKEN") });
+        }
+    }
+    let profile = profile.map(str::to_string).or_else(|| env("AWS_PROFILE")).unwrap_or_else(|| "default".into());
+    let path = env("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".aws").join("credentials")))
+        .ok_or("no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_SHARED_CREDENTIALS_FILE")?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("no credentials in the environment and cannot read {}: {e}", path.display()))?;
+    read_profile(&text, &profile).ok_or_else(|| format!("profile '{profile}' not found in {}", path.display()))
+}
+
+pub fn resolve_region(flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| crate::config::DEFAULT_REGION.into())
+}
+
+pub fn resolve_endpoint(flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| env("AWS_ENDPOINT_URL_KMS"))
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|| format!("http://{}", crate::config::DEFAULT_LISTEN))
+}
+
+impl Client {
+    pub fn new(endpoint: &str, region: &str, creds: Credentials) -> Result<Self, String> {
+        let endpoint: http::Uri = endpoint.parse().map_err(|_| format!("invalid endpoint URL '{endpoint}'"))?;
+        match endpoint.scheme_str() {
+            Some("http") => {}
+            Some(other) => return Err(format!("endpoint scheme '{other}' is not supported by this client (use http)")),
+            None => return Err("the endpoint URL needs a scheme (http://host:port)".into()),
+        }
+        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        Ok(Client { endpoint, region: region.into(), creds, http })
+    }
+
+    /// Build a signed request for `target` (e.g. `TrentService.ListKeys`).
+    pub fn signed_request(&self, target: &str, body: &[u8], now: i64) -> Result<http::Request<Full<Bytes>>, String> {
+        let host = self.endpoint.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+        let mut headers = http::HeaderMap::new();
+        let bad = |e: http::header::InvalidHeaderValue| e.to_string();
+        headers.insert("host", host.parse().map_err(bad)?);
+        headers.insert("content-type", kms_api::JSON_CONTENT_TYPE.parse().map_err(bad)?);
+        headers.insert("x-amz-target", target.parse().map_err(bad)?);
+        let auth = kms_api::sigv4::sign(
+            "POST",
+            "/",
+            &mut headers,
+            body,
+            &self.creds.access_key_id,
+            self.creds.secret.expose(),
+            self.creds.session_token.as_deref(),
+            &self.region,
+            "kms",
+            now,
+        )
+        .map_err(|e| e.to_string())?;
+        headers.insert("authorization", auth.parse().map_err(bad)?);
+        let uri = format!("{}://{}/", self.endpoint.scheme_str().unwrap_or("http"), host);
+        let mut req = http::Request::post(uri).body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| e.to_string())?;
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+
+    /// Send a request as built (possibly altered after signing).
+    pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<Reply, String> {
+        let resp = self.http.request(req).await.map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();
+        Ok(Reply { status, headers, body })
+    }
+
+    /// Sign and send one call.
+    pub async fn call(&self, target: &str, body: &serde_json::Value) -> Result<Reply, String> {
+        let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        let now = kms_core::ports::Clock::real_now_ms() / 1000;
+        self.send(self.signed_request(target, &bytes, now)?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles() {
+        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n[other]\naws_access_key_id=C\naws_secret_access_key=D\n";
+        let c = read_profile(text, "other").unwrap();
+        assert_eq!(c.access_key_id, "C");
+        assert_eq!(c.secret.expose(), "D");
+        assert!(read_profile(text, "missing").is_none());
+    }
+}

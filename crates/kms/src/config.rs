@@ -1,0 +1,184 @@
+//! Configuration: one TOML file (unknown keys rejected), overridden by
+//! command-line flags, validated into [`Config`] before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
+pub const DEFAULT_DATA_DIR: &str = "./kms-data";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_ACCOUNT: &str = "111122223333";
+pub const DEV_ACCOUNT: &str = "000000000000";
+/// Environment variable holding the root key (base64 of 32 bytes).
+pub const ROOT_KEY_ENV: &str = "KMS_ROOT_KEY";
+
+/// The file format. Every field is optional; see `kms.example.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub partition: Option<String>,
+    pub default_account: Option<String>,
+    pub admin_user: Option<String>,
+    pub root_key_file: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub tls: Option<TlsFileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// Where the storage lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// The embedded database under a data directory.
+    DataDir(PathBuf),
+    /// `--dev`: in memory, gone when the process ends.
+    Ephemeral,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub storage: Storage,
+    pub region: String,
+    pub partition: String,
+    pub default_account: String,
+    pub admin_user: String,
+    pub root_key_file: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub dev: bool,
+}
+
+/// Command-line overrides of `kms serve`.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub default_account: Option<String>,
+    pub root_key_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub dev: bool,
+}
+
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| format!("invalid configuration: {e}"))
+}
+
+fn is_region(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Config {
+    /// Build and validate the configuration from an optional file and flags.
+    pub fn load(o: &Overrides) -> Result<Config, String> {
+        let file = match &o.config_file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                parse_file(&text)?
+            }
+            None => FileConfig::default(),
+        };
+        Self::build(file, o)
+    }
+
+    pub fn build(file: FileConfig, o: &Overrides) -> Result<Config, String> {
+        let listen_s = o.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen_s.parse().map_err(|_| format!("listen: '{listen_s}' is not an address:port"))?;
+        let region = o.region.clone().or(file.region).unwrap_or_else(|| DEFAULT_REGION.into());
+        if !is_region(&region) {
+            return Err(format!("region: '{region}' is not a region name"));
+        }
+        let partition = file.partition.unwrap_or_else(|| "aws".into());
+        if !is_region(&partition) {
+            return Err(format!("partition: '{partition}' is not a partition name"));
+        }
+        let default_account = if o.dev {
+            DEV_ACCOUNT.to_string()
+        } else {
+            o.default_account.clone().or(file.default_account).unwrap_or_else(|| DEFAULT_ACCOUNT.into())
+        };
+        if !kms_core::ids::is_account_id(&default_account) {
+            return Err(format!("default_account: '{default_account}' is not a 12-digit account id"));
+        }
+        let admin_user = file.admin_user.unwrap_or_else(|| "admin".into());
+        if !kms_core::identity::is_user_name(&admin_user) {
+            return Err(format!("admin_user: '{admin_user}' is not a valid user name"));
+        }
+        let max_body_bytes = file.max_body_bytes.unwrap_or(kms_api::DEFAULT_MAX_BODY);
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err("max_body_bytes: must be between 65536 and 67108864".into());
+        }
+        let tls = match (o.tls_cert.clone(), o.tls_key.clone(), file.tls) {
+            (Some(c), Some(k), _) => Some((c, k)),
+            (None, None, Some(t)) => Some((t.cert_file, t.key_file)),
+            (None, None, None) => None,
+            _ => return Err("TLS needs both a certificate and a key".into()),
+        };
+        let storage = if o.dev {
+            Storage::Ephemeral
+        } else {
+            Storage::DataDir(o.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()))
+        };
+        Ok(Config {
+            listen,
+            storage,
+            region,
+            partition,
+            default_account,
+            admin_user,
+            root_key_file: o.root_key_file.clone().or(file.root_key_file),
+            max_body_bytes,
+            tls,
+            dev: o.dev,
+        })
+    }
+
+    pub fn data_dir(&self) -> Option<&Path> {
+        match &self.storage {
+            Storage::DataDir(p) => Some(p),
+            Storage::Ephemeral => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../../kms.example.toml");
+        let file = parse_file(text).unwrap();
+        let c = Config::build(file, &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn unknown_keys_rejected() {
+        assert!(parse_file("lisen = \"x\"").unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn invalid_values_rejected() {
+        let bad = |t: &str| Config::build(parse_file(t).unwrap(), &Overrides::default()).unwrap_err();
+        assert!(bad("default_account = \"12\"").contains("12-digit"));
+        assert!(bad("listen = \"nowhere\"").contains("listen"));
+        let dev = Config::build(FileConfig::default(), &Overrides { dev: true, ..Default::default() }).unwrap();
+        assert_eq!(dev.storage, Storage::Ephemeral);
+        assert_eq!(dev.default_account, DEV_ACCOUNT);
+    }
+}

@@ -1,0 +1,243 @@
+//! `kms serve`: wiring (store, root key, service, protocol), the listener
+//! (HTTP or rustls), and graceful shutdown.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use kms_api::Api;
+use kms_core::crypto::RootKey;
+use kms_core::ids::Location;
+use kms_core::ports::{Clock, Store};
+use kms_core::Kms;
+use kms_store::RedbStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, Storage, ROOT_KEY_ENV};
+
+pub const DB_FILE: &str = "kms.redb";
+pub const ROOT_KEY_FILE: &str = "root.key";
+pub const CREDENTIALS_FILE: &str = "credentials";
+/// The well-known `--dev` credentials (as LocalStack and moto use).
+pub const DEV_ACCESS_KEY: &str = "test";
+pub const DEV_SECRET_KEY: &str = "test";
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub api: Arc<Api>,
+    /// The credentials file written by a first start, if this start wrote it.
+    pub bootstrap_credentials: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Stop accepting, let in-flight requests finish (up to 30 s), return.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Wait until the accept loop ends (after [`Server::trigger`]).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    pub fn trigger(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+/// Find the root key: `KMS_ROOT_KEY`, the configured file, or
+/// `<data_dir>/root.key` (created on first start only).
+fn load_root_key(cfg: &Config, data_dir: &Path, fresh: bool) -> Result<RootKey, String> {
+    if let Ok(v) = std::env::var(ROOT_KEY_ENV) {
+        return RootKey::from_encoded(&v).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
+    }
+    let (path, configured) = match &cfg.root_key_file {
+        Some(p) => (p.clone(), true),
+        None => (data_dir.join(ROOT_KEY_FILE), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => RootKey::from_encoded(&text).map_err(|e| format!("root key file {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured && fresh => {
+            let encoded = RootKey::generate_encoded().map_err(|e| e.to_string())?;
+            write_private(&path, format!("{}\n", encoded.as_str()).as_bytes())
+                .map_err(|e| format!("cannot create root key file {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "created a new root key (mode 0600); back it up: without it the data directory cannot be read");
+            RootKey::from_encoded(&encoded)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "root key file {} is missing{}; refusing to start. Restore the root key, or point root_key_file or {ROOT_KEY_ENV} at it",
+            path.display(),
+            if fresh { "" } else { " but the data directory holds data sealed under a root key" }
+        )),
+        Err(e) => Err(format!("cannot read root key file {}: {e}", path.display())),
+    }
+}
+
+fn credentials_file_text(profile: &str, ak: &kms_core::model::AccessKeyOutput) -> String {
+    format!(
+        "# kms bootstrap credentials for {}\n[{profile}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        ak.arn, ak.access_key_id, ak.secret_access_key
+    )
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("TLS certificate {}: no certificate found", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS: {e}"))?;
+    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(sc)))
+}
+
+/// Open the store and the service, bootstrap identities, bind, and start
+/// serving. Returns once the listener is bound.
+pub async fn start(cfg: Config) -> Result<Server, String> {
+    let loc = Location { partition: cfg.partition.clone(), region: cfg.region.clone() };
+    let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) = match &cfg.storage {
+        Storage::DataDir(dir) => {
+            create_private_dir(dir)?;
+            let db_path = dir.join(DB_FILE);
+            let fresh = !db_path.exists();
+            let root = load_root_key(&cfg, dir, fresh)?;
+            let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot open the database: {e}"))?;
+            (Arc::new(store), root, Clock::system(), Some(dir.clone()))
+        }
+        Storage::Ephemeral => {
+            let root = RootKey::from_encoded(&RootKey::generate_encoded().map_err(|e| e.to_string())?)?;
+            let store = RedbStore::in_memory().map_err(|e| e.to_string())?;
+            (Arc::new(store), root, Clock::adjustable(), None)
+        }
+    };
+    let kms = Kms::open(store, root, Arc::new(clock), loc).await.map_err(|e| e.to_string())?;
+    let fixed = cfg.dev.then_some((DEV_ACCESS_KEY, DEV_SECRET_KEY));
+    let admin = if cfg.dev { "test" } else { cfg.admin_user.as_str() };
+    let created = kms.bootstrap(&cfg.default_account, admin, fixed).await.map_err(|e| e.to_string())?;
+    let mut bootstrap_credentials = None;
+    if let (Some(ak), Some(dir)) = (&created, &data_dir) {
+        let path = dir.join(CREDENTIALS_FILE);
+        let _ = std::fs::remove_file(&path);
+        write_private(&path, credentials_file_text("default", ak).as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        bootstrap_credentials = Some(path);
+    }
+    let tls = match &cfg.tls {
+        Some((c, k)) => Some(tls_acceptor(c, k)?),
+        None => None,
+    };
+    let api = Arc::new(Api::new(Arc::new(kms), cfg.max_body_bytes));
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, api.clone(), tls, rx));
+    Ok(Server { addr, api, bootstrap_credentials, shutdown: tx, task })
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    api: Arc<Api>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    loop {
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let api = api.clone();
+        let svc = service_fn(move |req| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(api.handle(req).await) }
+        });
+        match &tls {
+            None => {
+                let conn = http.serve_connection(TokioIo::new(stream), svc);
+                let fut = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = fut.await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let http = http.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(tls_stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = http.serve_connection(TokioIo::new(tls_stream), svc);
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("shutdown timed out; closing remaining connections"),
+    }
+}
