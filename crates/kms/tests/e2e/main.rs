@@ -1,1 +1,9 @@
+//! End-to-end tests: the official `aws-sdk-kms` client (and raw signed
+//! requests for what the SDK cannot send) against a real server on an
+//! ephemeral port.
 
+mod harness;
+mod protocol;
+mod sigv4;
+mod slice;
+mod storage;
