@@ -91,11 +91,19 @@ pub struct Api {
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
-fn response(status: StatusCode, request_id: &str, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+fn response(
+    status: StatusCode,
+    request_id: &str,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> HttpResponse {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }
@@ -122,13 +130,20 @@ fn new_request_id() -> String {
     if kms_core::crypto::fill_random(&mut b).is_err() {
         return "00000000-0000-4000-8000-000000000000".into();
     }
-    uuid::Builder::from_random_bytes(b).into_uuid().hyphenated().to_string()
+    uuid::Builder::from_random_bytes(b)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 impl Api {
     pub fn new(kms: Arc<Kms>, max_body: usize) -> Self {
         let verifier = sigv4::Verifier::new(&kms.location().region, "kms");
-        Api { kms, verifier, max_body }
+        Api {
+            kms,
+            verifier,
+            max_body,
+        }
     }
 
     pub fn kms(&self) -> &Arc<Kms> {
@@ -144,7 +159,12 @@ impl Api {
         let request_id = new_request_id();
         let started = Instant::now();
         if req.method() == Method::GET && req.uri().path() == "/health" {
-            return response(StatusCode::OK, &request_id, "application/json", br#"{"status":"ok"}"#.to_vec());
+            return response(
+                StatusCode::OK,
+                &request_id,
+                "application/json",
+                br#"{"status":"ok"}"#.to_vec(),
+            );
         }
         let target = req
             .headers()
@@ -191,10 +211,17 @@ impl Api {
         let body = match Limited::new(body, self.max_body).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     return (Err(Error::RequestTooLarge(self.max_body)), String::new());
                 }
-                return (Err(Error::Serialization("could not read the request body".into())), String::new());
+                return (
+                    Err(Error::Serialization(
+                        "could not read the request body".into(),
+                    )),
+                    String::new(),
+                );
             }
         };
         let signed = sigv4::RequestParts {
@@ -210,7 +237,11 @@ impl Api {
             Err(e) => return (Err(e), String::new()),
         };
         let who = cred.access_key_id.clone();
-        let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let Some(op) = Operation::from_target(target) else {
             return (Err(Error::UnknownOperation), who);
         };

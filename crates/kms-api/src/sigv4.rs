@@ -44,7 +44,12 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 pub fn amz_date(epoch: i64) -> String {
     let (y, m, d) = civil_from_days(epoch.div_euclid(86400));
     let s = epoch.rem_euclid(86400);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 fn num(s: &str) -> Option<i64> {
@@ -74,7 +79,9 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     if parts.len() != 6 || parts[5] != "GMT" {
         return None;
     }
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let mo = MONTHS.iter().position(|m| *m == parts[2])? as i64 + 1;
     let (d, y) = (num(parts[1])?, num(parts[3])?);
     let t: Vec<&str> = parts[4].split(':').collect();
@@ -149,7 +156,11 @@ pub fn canonical_query(raw_query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn collapse_ws(v: &str) -> String {
@@ -191,7 +202,10 @@ pub fn canonical_request(
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex(&sha256(canonical_request.as_bytes())))
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        hex(&sha256(canonical_request.as_bytes()))
+    )
 }
 
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
@@ -218,7 +232,9 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
         Some(r) if r.starts_with(' ') => r,
         _ => {
             let alg = value.split_whitespace().next().unwrap_or("");
-            return Err(Error::IncompleteSignature(format!("Unsupported AWS 'algorithm': '{alg}'")));
+            return Err(Error::IncompleteSignature(format!(
+                "Unsupported AWS 'algorithm': '{alg}'"
+            )));
         }
     };
     let (mut credential, mut signed, mut signature) = (None, None, None);
@@ -232,15 +248,25 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
         }
     }
     let mut missing = String::new();
-    for (name, v) in [("Credential", credential), ("Signature", signature), ("SignedHeaders", signed)] {
+    for (name, v) in [
+        ("Credential", credential),
+        ("Signature", signature),
+        ("SignedHeaders", signed),
+    ] {
         if v.is_none_or(str::is_empty) {
-            missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
+            missing.push_str(&format!(
+                "Authorization header requires '{name}' parameter. "
+            ));
         }
     }
     if !missing.is_empty() {
         return Err(Error::IncompleteSignature(missing.trim_end().to_string()));
     }
-    let (credential, signed, signature) = (credential.unwrap_or(""), signed.unwrap_or(""), signature.unwrap_or(""));
+    let (credential, signed, signature) = (
+        credential.unwrap_or(""),
+        signed.unwrap_or(""),
+        signature.unwrap_or(""),
+    );
     let scope: Vec<&str> = credential.split('/').collect();
     if scope.len() != 5 || scope.iter().any(|p| p.is_empty()) {
         return Err(Error::IncompleteSignature(format!(
@@ -280,7 +306,11 @@ const KEY_CACHE_MAX: usize = 10_000;
 
 impl Verifier {
     pub fn new(region: &str, service: &str) -> Self {
-        Verifier { region: region.into(), service: service.into(), keys: RwLock::new(HashMap::new()) }
+        Verifier {
+            region: region.into(),
+            service: service.into(),
+            keys: RwLock::new(HashMap::new()),
+        }
     }
 
     fn key_for(&self, cred: &Credential, date: &str) -> [u8; 32] {
@@ -299,7 +329,12 @@ impl Verifier {
     }
 
     /// Authenticate a request. `now` is the real time in epoch seconds.
-    pub fn verify(&self, req: &RequestParts<'_>, creds: &dyn CredentialResolver, now: i64) -> Result<Arc<Credential>, Error> {
+    pub fn verify(
+        &self,
+        req: &RequestParts<'_>,
+        creds: &dyn CredentialResolver,
+        now: i64,
+    ) -> Result<Arc<Credential>, Error> {
         let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
         let Some(auth_value) = header("authorization") else {
             return Err(Error::MissingAuthenticationToken);
@@ -371,10 +406,23 @@ impl Verifier {
             )));
         }
         let payload_hash = hex(&sha256(req.body));
-        let creq = canonical_request(req.method, req.raw_path, req.raw_query, req.headers, &auth.signed_headers, &payload_hash);
-        let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+        let creq = canonical_request(
+            req.method,
+            req.raw_path,
+            req.raw_query,
+            req.headers,
+            &auth.signed_headers,
+            &payload_hash,
+        );
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            auth.date, auth.region, auth.service
+        );
         let sts = string_to_sign(&amz_date_str, &scope, &creq);
-        let expected = hex(&hmac_sha256(&self.key_for(&cred, auth.date), sts.as_bytes()));
+        let expected = hex(&hmac_sha256(
+            &self.key_for(&cred, auth.date),
+            sts.as_bytes(),
+        ));
         if !ct_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Err(Error::InvalidSignature(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
@@ -408,7 +456,10 @@ pub fn sign(
     if let Some(t) = session_token {
         headers.insert("x-amz-security-token", t.parse().map_err(bad)?);
     }
-    let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_ascii_lowercase()).collect();
+    let mut names: Vec<String> = headers
+        .keys()
+        .map(|k| k.as_str().to_ascii_lowercase())
+        .collect();
     names.sort();
     names.dedup();
     let signed: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -416,8 +467,14 @@ pub fn sign(
     let date = &date_time[..8];
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let sts = string_to_sign(&date_time, &scope, &creq);
-    let sig = hex(&hmac_sha256(&signing_key(secret, date, region, service), sts.as_bytes()));
-    Ok(format!("{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={}, Signature={sig}", signed.join(";")))
+    let sig = hex(&hmac_sha256(
+        &signing_key(secret, date, region, service),
+        sts.as_bytes(),
+    ));
+    Ok(format!(
+        "{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={}, Signature={sig}",
+        signed.join(";")
+    ))
 }
 
 #[cfg(test)]
@@ -428,7 +485,10 @@ mod tests {
     fn dates() {
         assert_eq!(parse_amz_date("20150830T123600Z"), Some(1440938160));
         assert_eq!(amz_date(1440938160), "20150830T123600Z");
-        assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"), Some(1440938160));
+        assert_eq!(
+            parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"),
+            Some(1440938160)
+        );
         assert_eq!(parse_amz_date("2015-08-30T12:36:00Z"), None);
     }
 
@@ -438,9 +498,25 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("host", "example.amazonaws.com".parse().unwrap());
         h.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-        let creq = canonical_request("GET", "/", "", &h, &["host", "x-amz-date"], &hex(&sha256(b"")));
-        let sts = string_to_sign("20150830T123600Z", "20150830/us-east-1/service/aws4_request", &creq);
-        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "service");
+        let creq = canonical_request(
+            "GET",
+            "/",
+            "",
+            &h,
+            &["host", "x-amz-date"],
+            &hex(&sha256(b"")),
+        );
+        let sts = string_to_sign(
+            "20150830T123600Z",
+            "20150830/us-east-1/service/aws4_request",
+            &creq,
+        );
+        let key = signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20150830",
+            "us-east-1",
+            "service",
+        );
         assert_eq!(
             hex(&hmac_sha256(&key, sts.as_bytes())),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
@@ -456,9 +532,11 @@ mod tests {
 
     #[test]
     fn authorization_parsing() {
-        let e = parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request")
-            .err()
-            .unwrap();
+        let e = parse_authorization(
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request",
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("'Signature'"));
         assert!(e.to_string().contains("'SignedHeaders'"));
         let a = parse_authorization(

@@ -54,7 +54,10 @@ fn random_chars(prefix: &str, n: usize, alphabet: &[u8]) -> Result<String> {
     let mut s = String::with_capacity(prefix.len() + n);
     s.push_str(prefix);
     // Both alphabets have a power-of-two size, so the modulo is unbiased.
-    s.extend(raw.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char));
+    s.extend(
+        raw.iter()
+            .map(|b| alphabet[*b as usize % alphabet.len()] as char),
+    );
     Ok(s)
 }
 
@@ -75,7 +78,9 @@ pub fn new_user_id() -> Result<String> {
 
 /// IAM's user-name rule: 1 to 64 of `[\w+=,.@-]`.
 pub fn is_user_name(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
 #[cfg(test)]

@@ -136,10 +136,19 @@ impl CreateKeyRequest {
         v.str_len("policy", self.policy.as_deref(), 1, 131072)
             .str_len("description", self.description.as_deref(), 0, 8192)
             .one_of("keyUsage", self.key_usage.as_deref(), KeyUsage::ALL)
-            .one_of("customerMasterKeySpec", self.customer_master_key_spec.as_deref(), CustomerMasterKeySpec::ALL)
+            .one_of(
+                "customerMasterKeySpec",
+                self.customer_master_key_spec.as_deref(),
+                CustomerMasterKeySpec::ALL,
+            )
             .one_of("keySpec", self.key_spec.as_deref(), KeySpec::ALL)
             .one_of("origin", self.origin.as_deref(), Origin::ALL)
-            .str_len("customKeyStoreId", self.custom_key_store_id.as_deref(), 1, 64)
+            .str_len(
+                "customKeyStoreId",
+                self.custom_key_store_id.as_deref(),
+                1,
+                64,
+            )
             .str_len("xksKeyId", self.xks_key_id.as_deref(), 1, 128);
         v.finish()
     }
@@ -187,7 +196,8 @@ pub struct ListKeysRequest {
 impl ListKeysRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
-        v.range("limit", self.limit, 1, 1000).str_len("marker", self.marker.as_deref(), 1, 1024);
+        v.range("limit", self.limit, 1, 1000)
+            .str_len("marker", self.marker.as_deref(), 1, 1024);
         v.finish()
     }
 }
@@ -226,10 +236,19 @@ impl EncryptRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
         key_id_member(&mut v, "keyId", &self.key_id, true);
-        v.required("plaintext", &self.plaintext)
-            .blob_len("plaintext", self.plaintext.as_ref().map(|p| p.len()), 1, 4096, true);
+        v.required("plaintext", &self.plaintext).blob_len(
+            "plaintext",
+            self.plaintext.as_ref().map(|p| p.len()),
+            1,
+            4096,
+            true,
+        );
         grant_tokens(&mut v, &self.grant_tokens);
-        v.one_of("encryptionAlgorithm", self.encryption_algorithm.as_deref(), EncryptionAlgorithm::ALL);
+        v.one_of(
+            "encryptionAlgorithm",
+            self.encryption_algorithm.as_deref(),
+            EncryptionAlgorithm::ALL,
+        );
         v.finish()
     }
 }
@@ -260,16 +279,21 @@ pub struct DecryptRequest {
 impl DecryptRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
-        v.required("ciphertextBlob", &self.ciphertext_blob).blob_len(
-            "ciphertextBlob",
-            self.ciphertext_blob.as_ref().map(|c| c.len()),
-            1,
-            6144,
-            false,
-        );
+        v.required("ciphertextBlob", &self.ciphertext_blob)
+            .blob_len(
+                "ciphertextBlob",
+                self.ciphertext_blob.as_ref().map(|c| c.len()),
+                1,
+                6144,
+                false,
+            );
         grant_tokens(&mut v, &self.grant_tokens);
         key_id_member(&mut v, "keyId", &self.key_id, false);
-        v.one_of("encryptionAlgorithm", self.encryption_algorithm.as_deref(), EncryptionAlgorithm::ALL);
+        v.one_of(
+            "encryptionAlgorithm",
+            self.encryption_algorithm.as_deref(),
+            EncryptionAlgorithm::ALL,
+        );
         v.finish()
     }
 }

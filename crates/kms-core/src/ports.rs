@@ -23,7 +23,12 @@ pub trait Store: Send + Sync + 'static {
     /// Remove a key record and everything it holds.
     async fn delete_key(&self, key_id: &str) -> Result<()>;
     /// Key ids of `account` in ascending order, strictly after `after`.
-    async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    async fn list_key_ids(
+        &self,
+        account: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>>;
 
     async fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>>;
     async fn put_user(&self, user: &UserRecord) -> Result<()>;
@@ -49,10 +54,16 @@ pub struct Clock {
 
 impl Clock {
     pub fn system() -> Self {
-        Clock { offset_ms: AtomicI64::new(0), adjustable: false }
+        Clock {
+            offset_ms: AtomicI64::new(0),
+            adjustable: false,
+        }
     }
     pub fn adjustable() -> Self {
-        Clock { offset_ms: AtomicI64::new(0), adjustable: true }
+        Clock {
+            offset_ms: AtomicI64::new(0),
+            adjustable: true,
+        }
     }
     pub fn real_now_ms() -> i64 {
         std::time::SystemTime::now()

@@ -32,7 +32,10 @@ pub struct LiveKey {
 
 impl LiveKey {
     fn material(&self, id: &[u8; 32]) -> Option<&AesKey> {
-        self.materials.iter().find(|(mid, _)| mid == id).map(|(_, k)| k)
+        self.materials
+            .iter()
+            .find(|(mid, _)| mid == id)
+            .map(|(_, k)| k)
     }
     fn current(&self) -> Option<&([u8; 32], AesKey)> {
         self.materials.last()
@@ -58,7 +61,9 @@ pub struct Kms {
 
 impl std::fmt::Debug for Kms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kms").field("loc", &self.loc).finish_non_exhaustive()
+        f.debug_struct("Kms")
+            .field("loc", &self.loc)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +82,8 @@ fn parse_material_id(s: &str) -> Result<[u8; 32]> {
         return Err(Error::internal("bad material id"));
     }
     for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| Error::internal("bad material id"))?;
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+            .map_err(|_| Error::internal("bad material id"))?;
     }
     Ok(out)
 }
@@ -86,17 +92,29 @@ impl Kms {
     /// Open the service over a store. Checks that `root` is the root key the
     /// store was sealed under (writing the check value into an empty store),
     /// and loads the access keys.
-    pub async fn open(store: Arc<dyn Store>, root: RootKey, clock: Arc<Clock>, loc: Location) -> Result<Self, OpenError> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        clock: Arc<Clock>,
+        loc: Location,
+    ) -> Result<Self, OpenError> {
         match store.get_meta(ROOT_CHECK).await.map_err(OpenError::Store)? {
             Some(sealed) => {
-                let v = root.open(ROOT_CHECK, &sealed).map_err(|_| OpenError::WrongRootKey)?;
+                let v = root
+                    .open(ROOT_CHECK, &sealed)
+                    .map_err(|_| OpenError::WrongRootKey)?;
                 if v.expose() != ROOT_CHECK_VALUE {
                     return Err(OpenError::WrongRootKey);
                 }
             }
             None => {
-                let sealed = root.seal(ROOT_CHECK, ROOT_CHECK_VALUE).map_err(OpenError::Store)?;
-                store.put_meta(ROOT_CHECK, &sealed).await.map_err(OpenError::Store)?;
+                let sealed = root
+                    .seal(ROOT_CHECK, ROOT_CHECK_VALUE)
+                    .map_err(OpenError::Store)?;
+                store
+                    .put_meta(ROOT_CHECK, &sealed)
+                    .await
+                    .map_err(OpenError::Store)?;
             }
         }
         let kms = Kms {
@@ -129,10 +147,16 @@ impl Kms {
         let users = self.store.list_users(None).await?;
         let mut map = HashMap::new();
         for ak in self.store.list_access_keys().await? {
-            let Some(user) = users.iter().find(|u| u.account == ak.account && u.name == ak.user_name) else {
+            let Some(user) = users
+                .iter()
+                .find(|u| u.account == ak.account && u.name == ak.user_name)
+            else {
                 continue;
             };
-            let secret = self.root.open(&AccessKeyRecord::secret_binding(&ak.access_key_id), &ak.sealed_secret)?;
+            let secret = self.root.open(
+                &AccessKeyRecord::secret_binding(&ak.access_key_id),
+                &ak.sealed_secret,
+            )?;
             let secret = String::from_utf8(secret.expose().to_vec()).map_err(Error::internal)?;
             map.insert(
                 ak.access_key_id.clone(),
@@ -143,7 +167,10 @@ impl Kms {
                 }),
             );
         }
-        *self.creds.write().map_err(|_| Error::internal("credential cache poisoned"))? = map;
+        *self
+            .creds
+            .write()
+            .map_err(|_| Error::internal("credential cache poisoned"))? = map;
         Ok(())
     }
 
@@ -178,16 +205,26 @@ impl Kms {
         Ok(user)
     }
 
-    async fn new_access_key(&self, user: &UserRecord, fixed: Option<(&str, &str)>) -> Result<AccessKeyOutput> {
+    async fn new_access_key(
+        &self,
+        user: &UserRecord,
+        fixed: Option<(&str, &str)>,
+    ) -> Result<AccessKeyOutput> {
         let (id, secret) = match fixed {
             Some((id, secret)) => (id.to_string(), SecretString::new(secret.to_string())),
-            None => (identity::new_access_key_id()?, identity::new_secret_access_key()?),
+            None => (
+                identity::new_access_key_id()?,
+                identity::new_secret_access_key()?,
+            ),
         };
         let rec = AccessKeyRecord {
             access_key_id: id.clone(),
             account: user.account.clone(),
             user_name: user.name.clone(),
-            sealed_secret: self.root.seal(&AccessKeyRecord::secret_binding(&id), secret.expose().as_bytes())?,
+            sealed_secret: self.root.seal(
+                &AccessKeyRecord::secret_binding(&id),
+                secret.expose().as_bytes(),
+            )?,
             created_ms: self.clock.now_ms(),
         };
         self.store.put_access_key(&rec).await?;
@@ -202,7 +239,14 @@ impl Kms {
         self.creds
             .write()
             .map_err(|_| Error::internal("credential cache poisoned"))?
-            .insert(id.clone(), Arc::new(Credential { access_key_id: id, secret, principal }));
+            .insert(
+                id.clone(),
+                Arc::new(Credential {
+                    access_key_id: id,
+                    secret,
+                    principal,
+                }),
+            );
         Ok(out)
     }
 
@@ -217,28 +261,57 @@ impl Kms {
         }
     }
 
-    fn user_ref(&self, ctx: &RequestContext, name: &Option<String>, account: &Option<String>) -> Result<(String, String)> {
+    fn user_ref(
+        &self,
+        ctx: &RequestContext,
+        name: &Option<String>,
+        account: &Option<String>,
+    ) -> Result<(String, String)> {
         let mut v = crate::validate::Validator::default();
         v.required("userName", name)
-            .pattern("userName", name.as_deref(), identity::is_user_name, "[\\w+=,.@-]+")
-            .pattern("accountId", account.as_deref(), ids::is_account_id, "^[0-9]{12}$");
+            .pattern(
+                "userName",
+                name.as_deref(),
+                identity::is_user_name,
+                "[\\w+=,.@-]+",
+            )
+            .pattern(
+                "accountId",
+                account.as_deref(),
+                ids::is_account_id,
+                "^[0-9]{12}$",
+            );
         v.finish()?;
-        let account = account.clone().unwrap_or_else(|| ctx.principal.account.clone());
+        let account = account
+            .clone()
+            .unwrap_or_else(|| ctx.principal.account.clone());
         Ok((account, name.clone().unwrap_or_default()))
     }
 
-    pub async fn create_user(&self, ctx: &RequestContext, req: CreateUserRequest) -> Result<AccessKeyOutput> {
+    pub async fn create_user(
+        &self,
+        ctx: &RequestContext,
+        req: CreateUserRequest,
+    ) -> Result<AccessKeyOutput> {
         self.require_admin(ctx, "CreateUser")?;
         let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
         let _w = self.write_lock.lock().await;
         if self.store.get_user(&account, &name).await?.is_some() {
-            return Err(Error::AlreadyExists(format!("User with name {name} already exists.")));
+            return Err(Error::AlreadyExists(format!(
+                "User with name {name} already exists."
+            )));
         }
-        let user = self.new_user(&account, &name, req.admin.unwrap_or(false)).await?;
+        let user = self
+            .new_user(&account, &name, req.admin.unwrap_or(false))
+            .await?;
         self.new_access_key(&user, None).await
     }
 
-    pub async fn create_access_key(&self, ctx: &RequestContext, req: UserRef) -> Result<AccessKeyOutput> {
+    pub async fn create_access_key(
+        &self,
+        ctx: &RequestContext,
+        req: UserRef,
+    ) -> Result<AccessKeyOutput> {
         self.require_admin(ctx, "CreateAccessKey")?;
         let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
         let _w = self.write_lock.lock().await;
@@ -253,7 +326,11 @@ impl Kms {
             .ok_or_else(|| Error::NotFound(format!("The user with name {name} cannot be found.")))
     }
 
-    pub async fn list_users(&self, ctx: &RequestContext, req: ListUsersRequest) -> Result<ListUsersResponse> {
+    pub async fn list_users(
+        &self,
+        ctx: &RequestContext,
+        req: ListUsersRequest,
+    ) -> Result<ListUsersResponse> {
         self.require_admin(ctx, "ListUsers")?;
         let users = self.store.list_users(req.account_id.as_deref()).await?;
         let keys = self.store.list_access_keys().await?;
@@ -290,16 +367,26 @@ impl Kms {
         Ok(Empty {})
     }
 
-    pub async fn delete_access_key(&self, ctx: &RequestContext, req: DeleteAccessKeyRequest) -> Result<Empty> {
+    pub async fn delete_access_key(
+        &self,
+        ctx: &RequestContext,
+        req: DeleteAccessKeyRequest,
+    ) -> Result<Empty> {
         self.require_admin(ctx, "DeleteAccessKey")?;
         let mut v = crate::validate::Validator::default();
         v.required("accessKeyId", &req.access_key_id);
         v.finish()?;
         let id = req.access_key_id.unwrap_or_default();
         let _w = self.write_lock.lock().await;
-        let removed = self.creds.write().map_err(|_| Error::internal("credential cache poisoned"))?.remove(&id);
+        let removed = self
+            .creds
+            .write()
+            .map_err(|_| Error::internal("credential cache poisoned"))?
+            .remove(&id);
         if removed.is_none() {
-            return Err(Error::NotFound(format!("The Access Key with id {id} cannot be found.")));
+            return Err(Error::NotFound(format!(
+                "The Access Key with id {id} cannot be found."
+            )));
         }
         self.store.delete_access_key(&id).await?;
         Ok(Empty {})
@@ -323,7 +410,8 @@ impl Kms {
             key_manager: KeyManager::Customer.as_str().to_string(),
             customer_master_key_spec: k.key_spec.as_str().to_string(),
             key_spec: k.key_spec.as_str().to_string(),
-            encryption_algorithms: symmetric.then(|| vec![EncryptionAlgorithm::SymmetricDefault.as_str().to_string()]),
+            encryption_algorithms: symmetric
+                .then(|| vec![EncryptionAlgorithm::SymmetricDefault.as_str().to_string()]),
             multi_region: k.multi_region,
             pending_deletion_window_in_days: k.pending_window_days,
             current_key_material_id: k.current_material().map(|m| m.id.clone()),
@@ -333,12 +421,19 @@ impl Kms {
     fn live(&self, record: KeyRecord) -> Result<Arc<LiveKey>> {
         let mut materials = Vec::with_capacity(record.materials.len());
         for m in &record.materials {
-            let raw = self.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
+            let raw = self.root.open(
+                &KeyRecord::material_binding(&record.key_id, &m.id),
+                &m.sealed,
+            )?;
             let material = KeyMaterial::from_bytes(raw.expose())?;
             materials.push((parse_material_id(&m.id)?, material.aes()?));
         }
         let arn = self.loc.key_arn(&record.account, &record.key_id);
-        let live = Arc::new(LiveKey { record, arn, materials });
+        let live = Arc::new(LiveKey {
+            record,
+            arn,
+            materials,
+        });
         self.keys
             .write()
             .map_err(|_| Error::internal("key cache poisoned"))?
@@ -348,7 +443,12 @@ impl Kms {
 
     /// Load a key by id (any account), from the cache or the store.
     async fn load(&self, key_id: &str) -> Result<Option<Arc<LiveKey>>> {
-        if let Some(k) = self.keys.read().map_err(|_| Error::internal("key cache poisoned"))?.get(key_id) {
+        if let Some(k) = self
+            .keys
+            .read()
+            .map_err(|_| Error::internal("key cache poisoned"))?
+            .get(key_id)
+        {
             return Ok(Some(k.clone()));
         }
         match self.store.get_key(key_id).await? {
@@ -368,13 +468,22 @@ impl Kms {
                     self.loc.alias_arn(&ctx.principal.account, &name)
                 )))
             }
-            KeyRef::AliasArn { account, alias_name } => {
-                return Err(Error::NotFound(format!("Alias '{}' is not found.", self.loc.alias_arn(&account, &alias_name))))
+            KeyRef::AliasArn {
+                account,
+                alias_name,
+            } => {
+                return Err(Error::NotFound(format!(
+                    "Alias '{}' is not found.",
+                    self.loc.alias_arn(&account, &alias_name)
+                )))
             }
         };
         match self.load(&id).await? {
             Some(k) if k.record.account == account => Ok(k),
-            _ => Err(Error::NotFound(format!("Key '{}' does not exist", self.loc.key_arn(&account, &id)))),
+            _ => Err(Error::NotFound(format!(
+                "Key '{}' does not exist",
+                self.loc.key_arn(&account, &id)
+            ))),
         }
     }
 
@@ -383,8 +492,13 @@ impl Kms {
         match k.record.state {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(Error::Disabled(format!("{} is disabled.", k.arn))),
-            KeyState::PendingDeletion => Err(Error::InvalidState(format!("{} is pending deletion.", k.arn))),
-            KeyState::PendingImport => Err(Error::InvalidState(format!("{} is pending import.", k.arn))),
+            KeyState::PendingDeletion => Err(Error::InvalidState(format!(
+                "{} is pending deletion.",
+                k.arn
+            ))),
+            KeyState::PendingImport => {
+                Err(Error::InvalidState(format!("{} is pending import.", k.arn)))
+            }
             other => Err(Error::InvalidState(format!("{} is {}.", k.arn, other))),
         }
     }
@@ -405,7 +519,11 @@ impl Kms {
         }
     }
 
-    pub async fn create_key(&self, ctx: &RequestContext, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
+    pub async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        req: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse> {
         req.validate()?;
         let account = ctx.principal.account.clone();
         let spec = match (&req.key_spec, &req.customer_master_key_spec) {
@@ -422,7 +540,9 @@ impl Kms {
             None => KeyUsage::EncryptDecrypt,
         };
         if spec != KeySpec::SymmetricDefault {
-            return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported by this server yet.")));
+            return Err(Error::UnsupportedOperation(format!(
+                "KeySpec {spec} is not supported by this server yet."
+            )));
         }
         if usage != KeyUsage::EncryptDecrypt {
             return Err(Error::Validation(format!(
@@ -433,11 +553,16 @@ impl Kms {
             Some(o) => Origin::parse(o).ok_or_else(|| Error::internal("validated enum"))?,
             None => Origin::AwsKms,
         };
-        if origin != Origin::AwsKms || req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
-            return Err(Error::UnsupportedOperation(format!("Origin {origin} is not supported by this server yet.")));
+        if origin != Origin::AwsKms || req.custom_key_store_id.is_some() || req.xks_key_id.is_some()
+        {
+            return Err(Error::UnsupportedOperation(format!(
+                "Origin {origin} is not supported by this server yet."
+            )));
         }
         if req.multi_region == Some(true) {
-            return Err(Error::UnsupportedOperation("Multi-Region keys are not supported by this server yet.".into()));
+            return Err(Error::UnsupportedOperation(
+                "Multi-Region keys are not supported by this server yet.".into(),
+            ));
         }
         let policy = match req.policy {
             Some(p) => {
@@ -468,11 +593,19 @@ impl Kms {
                 .tags
                 .unwrap_or_default()
                 .into_iter()
-                .map(|t| (t.tag_key.unwrap_or_default(), t.tag_value.unwrap_or_default()))
+                .map(|t| {
+                    (
+                        t.tag_key.unwrap_or_default(),
+                        t.tag_value.unwrap_or_default(),
+                    )
+                })
                 .collect(),
             multi_region: false,
             materials: vec![MaterialRecord {
-                sealed: self.root.seal(&KeyRecord::material_binding(&key_id, &material_id), material.expose())?,
+                sealed: self.root.seal(
+                    &KeyRecord::material_binding(&key_id, &material_id),
+                    material.expose(),
+                )?,
                 id: material_id,
                 created_ms: now,
             }],
@@ -480,16 +613,30 @@ impl Kms {
         self.store.put_key(&record).await?;
         let metadata = self.metadata(&record);
         self.live(record)?;
-        Ok(CreateKeyResponse { key_metadata: metadata })
+        Ok(CreateKeyResponse {
+            key_metadata: metadata,
+        })
     }
 
-    pub async fn describe_key(&self, ctx: &RequestContext, req: DescribeKeyRequest) -> Result<DescribeKeyResponse> {
+    pub async fn describe_key(
+        &self,
+        ctx: &RequestContext,
+        req: DescribeKeyRequest,
+    ) -> Result<DescribeKeyResponse> {
         req.validate()?;
-        let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default()).await?;
-        Ok(DescribeKeyResponse { key_metadata: self.metadata(&k.record) })
+        let k = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
+        Ok(DescribeKeyResponse {
+            key_metadata: self.metadata(&k.record),
+        })
     }
 
-    pub async fn list_keys(&self, ctx: &RequestContext, req: ListKeysRequest) -> Result<ListKeysResponse> {
+    pub async fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        req: ListKeysRequest,
+    ) -> Result<ListKeysResponse> {
         req.validate()?;
         if let Some(m) = &req.marker {
             if !ids::is_key_id(m) {
@@ -498,29 +645,43 @@ impl Kms {
         }
         let limit = req.limit.unwrap_or(100) as usize;
         let account = &ctx.principal.account;
-        let mut ids = self.store.list_key_ids(account, req.marker.as_deref(), limit + 1).await?;
+        let mut ids = self
+            .store
+            .list_key_ids(account, req.marker.as_deref(), limit + 1)
+            .await?;
         let truncated = ids.len() > limit;
         ids.truncate(limit);
         let next_marker = if truncated { ids.last().cloned() } else { None };
         Ok(ListKeysResponse {
             keys: ids
                 .into_iter()
-                .map(|id| KeyListEntry { key_arn: self.loc.key_arn(account, &id), key_id: id })
+                .map(|id| KeyListEntry {
+                    key_arn: self.loc.key_arn(account, &id),
+                    key_id: id,
+                })
                 .collect(),
             next_marker,
             truncated,
         })
     }
 
-    pub async fn encrypt(&self, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse> {
+    pub async fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse> {
         req.validate()?;
-        let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default()).await?;
+        let k = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
         Self::usable(&k)?;
         Self::symmetric_encrypt_decrypt(&k, req.encryption_algorithm.as_deref())?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }
-        let (mid, aes) = k.current().ok_or_else(|| Error::internal("key has no material"))?;
+        let (mid, aes) = k
+            .current()
+            .ok_or_else(|| Error::internal("key has no material"))?;
         let ctx_map = req.encryption_context.unwrap_or_default();
         let plaintext = req.plaintext.unwrap_or_default();
         let blob = ciphertext::seal(aes, &k.record.key_id, mid, &ctx_map, plaintext.expose())?;
@@ -531,7 +692,11 @@ impl Kms {
         })
     }
 
-    pub async fn decrypt(&self, ctx: &RequestContext, req: DecryptRequest) -> Result<DecryptResponse> {
+    pub async fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse> {
         req.validate()?;
         let blob = req.ciphertext_blob.unwrap_or_default();
         let header = ciphertext::parse_header(&blob)?;
@@ -543,10 +708,15 @@ impl Kms {
                 ));
             }
         }
-        let k = self.load(&header.key_id).await?.ok_or(Error::InvalidCiphertext)?;
+        let k = self
+            .load(&header.key_id)
+            .await?
+            .ok_or(Error::InvalidCiphertext)?;
         Self::usable(&k)?;
         Self::symmetric_encrypt_decrypt(&k, req.encryption_algorithm.as_deref())?;
-        let aes = k.material(&header.material_id).ok_or(Error::InvalidCiphertext)?;
+        let aes = k
+            .material(&header.material_id)
+            .ok_or(Error::InvalidCiphertext)?;
         let plaintext = ciphertext::open(aes, &blob, &req.encryption_context.unwrap_or_default())?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);

@@ -16,8 +16,17 @@ impl std::fmt::Display for PolicyError {
 }
 
 const VERSIONS: &[&str] = &["2008-10-17", "2012-10-17"];
-const STATEMENT_KEYS: &[&str] =
-    &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+const STATEMENT_KEYS: &[&str] = &[
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
 
 fn malformed(msg: &str) -> PolicyError {
     PolicyError(msg.to_string())
@@ -26,7 +35,11 @@ fn malformed(msg: &str) -> PolicyError {
 fn string_or_strings(v: &Value) -> bool {
     match v {
         Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty() && a.iter().all(|x| matches!(x, Value::String(s) if !s.is_empty())),
+        Value::Array(a) => {
+            !a.is_empty()
+                && a.iter()
+                    .all(|x| matches!(x, Value::String(s) if !s.is_empty()))
+        }
         _ => false,
     }
 }
@@ -37,7 +50,10 @@ fn principal_ok(v: &Value) -> bool {
         Value::Object(m) => {
             !m.is_empty()
                 && m.iter().all(|(k, v)| {
-                    matches!(k.as_str(), "AWS" | "Service" | "Federated" | "CanonicalUser") && string_or_strings(v)
+                    matches!(
+                        k.as_str(),
+                        "AWS" | "Service" | "Federated" | "CanonicalUser"
+                    ) && string_or_strings(v)
                 })
         }
         _ => false,
@@ -59,13 +75,21 @@ fn condition_ok(v: &Value) -> bool {
 }
 
 fn statement_ok(s: &Value) -> Result<(), PolicyError> {
-    let m = s.as_object().ok_or_else(|| malformed("Policy statement must be a JSON object"))?;
+    let m = s
+        .as_object()
+        .ok_or_else(|| malformed("Policy statement must be a JSON object"))?;
     if let Some(k) = m.keys().find(|k| !STATEMENT_KEYS.contains(&k.as_str())) {
-        return Err(PolicyError(format!("Policy statement contains an unsupported element: {k}")));
+        return Err(PolicyError(format!(
+            "Policy statement contains an unsupported element: {k}"
+        )));
     }
     match m.get("Effect").and_then(Value::as_str) {
         Some("Allow") | Some("Deny") => {}
-        _ => return Err(malformed("Policy statement must contain a valid Effect (Allow or Deny)")),
+        _ => {
+            return Err(malformed(
+                "Policy statement must contain a valid Effect (Allow or Deny)",
+            ))
+        }
     }
     if let Some(sid) = m.get("Sid") {
         if !sid.is_string() {
@@ -75,18 +99,32 @@ fn statement_ok(s: &Value) -> Result<(), PolicyError> {
     let principal = match (m.get("Principal"), m.get("NotPrincipal")) {
         (Some(p), None) | (None, Some(p)) => p,
         (None, None) => return Err(malformed("Policy statement must contain a principal")),
-        (Some(_), Some(_)) => return Err(malformed("Policy statement cannot contain both Principal and NotPrincipal")),
+        (Some(_), Some(_)) => {
+            return Err(malformed(
+                "Policy statement cannot contain both Principal and NotPrincipal",
+            ))
+        }
     };
     if !principal_ok(principal) {
-        return Err(malformed("Policy contains a statement with one or more invalid principals."));
+        return Err(malformed(
+            "Policy contains a statement with one or more invalid principals.",
+        ));
     }
     match (m.get("Action"), m.get("NotAction")) {
         (Some(a), None) | (None, Some(a)) if string_or_strings(a) => {}
-        _ => return Err(malformed("Policy statement must contain exactly one of Action or NotAction")),
+        _ => {
+            return Err(malformed(
+                "Policy statement must contain exactly one of Action or NotAction",
+            ))
+        }
     }
     match (m.get("Resource"), m.get("NotResource")) {
         (Some(r), None) | (None, Some(r)) if string_or_strings(r) => {}
-        _ => return Err(malformed("Policy statement must contain exactly one of Resource or NotResource")),
+        _ => {
+            return Err(malformed(
+                "Policy statement must contain exactly one of Resource or NotResource",
+            ))
+        }
     }
     if let Some(c) = m.get("Condition") {
         if !condition_ok(c) {
@@ -98,20 +136,30 @@ fn statement_ok(s: &Value) -> Result<(), PolicyError> {
 
 /// Validate a key policy document.
 pub fn validate(doc: &str) -> Result<(), PolicyError> {
-    let v: Value = serde_json::from_str(doc).map_err(|_| malformed("The policy document is not valid JSON."))?;
-    let m = v.as_object().ok_or_else(|| malformed("Policy document must be a JSON object"))?;
+    let v: Value = serde_json::from_str(doc)
+        .map_err(|_| malformed("The policy document is not valid JSON."))?;
+    let m = v
+        .as_object()
+        .ok_or_else(|| malformed("Policy document must be a JSON object"))?;
     if let Some(ver) = m.get("Version") {
         if !ver.as_str().is_some_and(|s| VERSIONS.contains(&s)) {
             return Err(malformed("Policy document contains an invalid Version"));
         }
     }
-    if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), "Version" | "Id" | "Statement")) {
-        return Err(PolicyError(format!("Policy document contains an unsupported element: {k}")));
+    if let Some(k) = m
+        .keys()
+        .find(|k| !matches!(k.as_str(), "Version" | "Id" | "Statement"))
+    {
+        return Err(PolicyError(format!(
+            "Policy document contains an unsupported element: {k}"
+        )));
     }
     match m.get("Statement") {
         Some(Value::Array(list)) if !list.is_empty() => list.iter().try_for_each(statement_ok),
         Some(s @ Value::Object(_)) => statement_ok(s),
-        _ => Err(malformed("Policy document must contain at least one Statement")),
+        _ => Err(malformed(
+            "Policy document must contain at least one Statement",
+        )),
     }
 }
 
@@ -139,6 +187,9 @@ mod tests {
         assert!(validate(r#"{"Statement": []}"#).is_err());
         assert!(validate(r#"{"Statement": {"Effect": "Maybe", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#).is_err());
         assert!(validate(r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#).is_ok());
-        assert!(validate(r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*"}}"#).is_err());
+        assert!(validate(
+            r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*"}}"#
+        )
+        .is_err());
     }
 }

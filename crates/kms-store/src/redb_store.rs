@@ -62,7 +62,10 @@ impl RedbStore {
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let version = match meta.get(SCHEMA_KEY).map_err(db_err)? {
                 Some(v) => {
-                    let b: [u8; 4] = v.value().try_into().map_err(|_| db_err("bad schema version"))?;
+                    let b: [u8; 4] = v
+                        .value()
+                        .try_into()
+                        .map_err(|_| db_err("bad schema version"))?;
                     Some(u32::from_be_bytes(b))
                 }
                 None => None,
@@ -77,7 +80,8 @@ impl RedbStore {
                 // Migrations from older versions go here, one step at a time.
                 Some(_) | None => {}
             }
-            meta.insert(SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes()[..]).map_err(db_err)?;
+            meta.insert(SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes()[..])
+                .map_err(db_err)?;
             tx.open_table(KEYS).map_err(db_err)?;
             tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
             tx.open_table(USERS).map_err(db_err)?;
@@ -88,9 +92,14 @@ impl RedbStore {
     }
 
     /// Run blocking database work off the async runtime.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db)).await.map_err(db_err)?
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(db_err)?
     }
 }
 
@@ -101,7 +110,9 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(META).map_err(db_err)?;
-            Ok(t.get(name.as_str()).map_err(db_err)?.map(|v| v.value().to_vec()))
+            Ok(t.get(name.as_str())
+                .map_err(db_err)?
+                .map(|v| v.value().to_vec()))
         })
         .await
     }
@@ -110,7 +121,10 @@ impl Store for RedbStore {
         let (name, value) = (name.to_string(), value.to_vec());
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(META).map_err(db_err)?.insert(name.as_str(), value.as_slice()).map_err(db_err)?;
+            tx.open_table(META)
+                .map_err(db_err)?
+                .insert(name.as_str(), value.as_slice())
+                .map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -121,7 +135,10 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(KEYS).map_err(db_err)?;
-            t.get(key_id.as_str()).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+            t.get(key_id.as_str())
+                .map_err(db_err)?
+                .map(|v| decode(v.value()))
+                .transpose()
         })
         .await
     }
@@ -131,7 +148,10 @@ impl Store for RedbStore {
         let (id, account) = (key.key_id.clone(), key.account.clone());
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(KEYS).map_err(db_err)?.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
+            tx.open_table(KEYS)
+                .map_err(db_err)?
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(db_err)?;
             tx.open_table(ACCOUNT_KEYS)
                 .map_err(db_err)?
                 .insert((account.as_str(), id.as_str()), ())
@@ -147,7 +167,10 @@ impl Store for RedbStore {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut keys = tx.open_table(KEYS).map_err(db_err)?;
-                let old = keys.remove(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
+                let old = keys
+                    .remove(id.as_str())
+                    .map_err(db_err)?
+                    .map(|v| decode::<KeyRecord>(v.value()));
                 if let Some(old) = old.transpose()? {
                     tx.open_table(ACCOUNT_KEYS)
                         .map_err(db_err)?
@@ -160,7 +183,12 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+    async fn list_key_ids(
+        &self,
+        account: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
         let account = account.to_string();
         let after = after.map(str::to_string);
         self.run(move |db| {
@@ -192,7 +220,10 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(USERS).map_err(db_err)?;
-            t.get((account.as_str(), name.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+            t.get((account.as_str(), name.as_str()))
+                .map_err(db_err)?
+                .map(|v| decode(v.value()))
+                .transpose()
         })
         .await
     }
@@ -216,7 +247,10 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
             {
-                tx.open_table(USERS).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
+                tx.open_table(USERS)
+                    .map_err(db_err)?
+                    .remove((account.as_str(), name.as_str()))
+                    .map_err(db_err)?;
                 let mut aks = tx.open_table(ACCESS_KEYS).map_err(db_err)?;
                 let mut doomed = vec![];
                 for item in aks.iter().map_err(db_err)? {
@@ -257,7 +291,10 @@ impl Store for RedbStore {
         let id = key.access_key_id.clone();
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ACCESS_KEYS).map_err(db_err)?.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
+            tx.open_table(ACCESS_KEYS)
+                .map_err(db_err)?
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -267,7 +304,10 @@ impl Store for RedbStore {
         let id = access_key_id.to_string();
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ACCESS_KEYS).map_err(db_err)?.remove(id.as_str()).map_err(db_err)?;
+            tx.open_table(ACCESS_KEYS)
+                .map_err(db_err)?
+                .remove(id.as_str())
+                .map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await

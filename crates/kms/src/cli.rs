@@ -9,7 +9,11 @@ use crate::client::{self, Client};
 use crate::config::{Config, Overrides};
 
 #[derive(Parser, Debug)]
-#[command(name = "kms", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
+#[command(
+    name = "kms",
+    version,
+    about = "A self-hosted key management service that speaks the AWS KMS API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -130,7 +134,11 @@ fn init_logging() {
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 const DEV_BANNER: &str = "\
@@ -173,7 +181,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 #[cfg(unix)]
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -190,41 +201,63 @@ async fn wait_for_signal() {
 /// The call an admin command makes: target and JSON body.
 fn admin_call(cmd: &AdminCommand) -> (&'static str, Value) {
     match cmd {
-        AdminCommand::CreateUser { name, account, admin } => {
-            ("KmsAdmin.CreateUser", json!({"UserName": name, "AccountId": account, "Admin": admin}))
+        AdminCommand::CreateUser {
+            name,
+            account,
+            admin,
+        } => (
+            "KmsAdmin.CreateUser",
+            json!({"UserName": name, "AccountId": account, "Admin": admin}),
+        ),
+        AdminCommand::ListUsers { account } => {
+            ("KmsAdmin.ListUsers", json!({"AccountId": account}))
         }
-        AdminCommand::ListUsers { account } => ("KmsAdmin.ListUsers", json!({"AccountId": account})),
-        AdminCommand::DeleteUser { name, account } => {
-            ("KmsAdmin.DeleteUser", json!({"UserName": name, "AccountId": account}))
-        }
-        AdminCommand::CreateAccessKey { user, account } => {
-            ("KmsAdmin.CreateAccessKey", json!({"UserName": user, "AccountId": account}))
-        }
-        AdminCommand::DeleteAccessKey { access_key_id } => {
-            ("KmsAdmin.DeleteAccessKey", json!({"AccessKeyId": access_key_id}))
-        }
+        AdminCommand::DeleteUser { name, account } => (
+            "KmsAdmin.DeleteUser",
+            json!({"UserName": name, "AccountId": account}),
+        ),
+        AdminCommand::CreateAccessKey { user, account } => (
+            "KmsAdmin.CreateAccessKey",
+            json!({"UserName": user, "AccountId": account}),
+        ),
+        AdminCommand::DeleteAccessKey { access_key_id } => (
+            "KmsAdmin.DeleteAccessKey",
+            json!({"AccessKeyId": access_key_id}),
+        ),
     }
 }
 
 async fn admin(args: AdminArgs) -> Result<(), String> {
     let creds = client::resolve_credentials(args.profile.as_deref())?;
     let endpoint = client::resolve_endpoint(args.endpoint_url.as_deref());
-    let c = Client::new(&endpoint, &client::resolve_region(args.region.as_deref()), creds)?;
+    let c = Client::new(
+        &endpoint,
+        &client::resolve_region(args.region.as_deref()),
+        creds,
+    )?;
     let (target, body) = admin_call(&args.command);
     let reply = c.call(target, &body).await?;
     if let Some((t, m)) = reply.error() {
         let op = target.split('.').nth(1).unwrap_or(target);
-        return Err(format!("An error occurred ({t}) when calling the {op} operation: {m}"));
+        return Err(format!(
+            "An error occurred ({t}) when calling the {op} operation: {m}"
+        ));
     }
     let v: Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kms: cannot start the runtime: {e}");

@@ -59,14 +59,21 @@ impl Server {
 #[cfg(unix)]
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents)?;
     f.sync_all()
 }
 
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     f.write_all(contents)?;
     f.sync_all()
 }
@@ -114,9 +121,13 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
         .collect::<Result<_, _>>()
         .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
     if certs.is_empty() {
-        return Err(format!("TLS certificate {}: no certificate found", cert.display()));
+        return Err(format!(
+            "TLS certificate {}: no certificate found",
+            cert.display()
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut sc = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -131,29 +142,44 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
 /// Open the store and the service, bootstrap identities, bind, and start
 /// serving. Returns once the listener is bound.
 pub async fn start(cfg: Config) -> Result<Server, String> {
-    let loc = Location { partition: cfg.partition.clone(), region: cfg.region.clone() };
-    let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) = match &cfg.storage {
-        Storage::DataDir(dir) => {
-            create_private_dir(dir)?;
-            let db_path = dir.join(DB_FILE);
-            let fresh = !db_path.exists();
-            let root = load_root_key(&cfg, dir, fresh)?;
-            let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("cannot open the database: {e}"))?;
-            (Arc::new(store), root, Clock::system(), Some(dir.clone()))
-        }
-        Storage::Ephemeral => {
-            let root = RootKey::from_encoded(&RootKey::generate_encoded().map_err(|e| e.to_string())?)?;
-            let store = RedbStore::in_memory().map_err(|e| e.to_string())?;
-            (Arc::new(store), root, Clock::adjustable(), None)
-        }
+    let loc = Location {
+        partition: cfg.partition.clone(),
+        region: cfg.region.clone(),
     };
-    let kms = Kms::open(store, root, Arc::new(clock), loc).await.map_err(|e| e.to_string())?;
+    let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) =
+        match &cfg.storage {
+            Storage::DataDir(dir) => {
+                create_private_dir(dir)?;
+                let db_path = dir.join(DB_FILE);
+                let fresh = !db_path.exists();
+                let root = load_root_key(&cfg, dir, fresh)?;
+                let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("cannot open the database: {e}"))?;
+                (Arc::new(store), root, Clock::system(), Some(dir.clone()))
+            }
+            Storage::Ephemeral => {
+                let root = RootKey::from_encoded(
+                    &RootKey::generate_encoded().map_err(|e| e.to_string())?,
+                )?;
+                let store = RedbStore::in_memory().map_err(|e| e.to_string())?;
+                (Arc::new(store), root, Clock::adjustable(), None)
+            }
+        };
+    let kms = Kms::open(store, root, Arc::new(clock), loc)
+        .await
+        .map_err(|e| e.to_string())?;
     let fixed = cfg.dev.then_some((DEV_ACCESS_KEY, DEV_SECRET_KEY));
-    let admin = if cfg.dev { "test" } else { cfg.admin_user.as_str() };
-    let created = kms.bootstrap(&cfg.default_account, admin, fixed).await.map_err(|e| e.to_string())?;
+    let admin = if cfg.dev {
+        "test"
+    } else {
+        cfg.admin_user.as_str()
+    };
+    let created = kms
+        .bootstrap(&cfg.default_account, admin, fixed)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut bootstrap_credentials = None;
     if let (Some(ak), Some(dir)) = (&created, &data_dir) {
         let path = dir.join(CREDENTIALS_FILE);
@@ -167,11 +193,19 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         None => None,
     };
     let api = Arc::new(Api::new(Arc::new(kms), cfg.max_body_bytes));
-    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, api.clone(), tls, rx));
-    Ok(Server { addr, api, bootstrap_credentials, shutdown: tx, task })
+    Ok(Server {
+        addr,
+        api,
+        bootstrap_credentials,
+        shutdown: tx,
+        task,
+    })
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {
@@ -182,7 +216,8 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
+    b.create(dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
 }
 
 async fn accept_loop(
@@ -193,7 +228,9 @@ async fn accept_loop(
 ) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    http.keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
     loop {
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -225,7 +262,9 @@ async fn accept_loop(
                 let http = http.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Ok(Ok(tls_stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+                    let Ok(Ok(tls_stream)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await
                     else {
                         return;
                     };

@@ -14,7 +14,11 @@ pub struct TestServer {
 }
 
 pub fn overrides(dir: &Path) -> Overrides {
-    Overrides { listen: Some("127.0.0.1:0".into()), data_dir: Some(dir.to_path_buf()), ..Default::default() }
+    Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    }
 }
 
 impl TestServer {
@@ -93,7 +97,10 @@ where
     R: std::fmt::Debug,
 {
     match e.as_service_error() {
-        Some(se) => (se.code().unwrap_or("").to_string(), se.message().unwrap_or("").to_string()),
+        Some(se) => (
+            se.code().unwrap_or("").to_string(),
+            se.message().unwrap_or("").to_string(),
+        ),
         None => panic!("not a service error: {e:?}"),
     }
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! End-to-end tests: the official `aws-sdk-kms` client (and raw signed
 //! requests for what the SDK cannot send) against a real server on an
 //! ephemeral port.
