@@ -44,6 +44,8 @@ pub fn to_aws(e: &Error) -> AwsError {
         Tag(_) => (bad, "TagException"),
         AlreadyExists(_) => (bad, "AlreadyExistsException"),
         InvalidAliasName(_) => (bad, "InvalidAliasNameException"),
+        CustomKeyStoreNotFound(_) => (bad, "CustomKeyStoreNotFoundException"),
+        NotAuthorized(_) => (bad, "NotAuthorizedException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };
     let message = match e {

@@ -60,13 +60,34 @@ operations! {
     "TrentService" CreateKey => create_key,
     "TrentService" DescribeKey => describe_key,
     "TrentService" ListKeys => list_keys,
+    "TrentService" UpdateKeyDescription => update_key_description,
+    "TrentService" EnableKey => enable_key,
+    "TrentService" DisableKey => disable_key,
+    "TrentService" ScheduleKeyDeletion => schedule_key_deletion,
+    "TrentService" CancelKeyDeletion => cancel_key_deletion,
+    "TrentService" GetKeyLastUsage => get_key_last_usage,
     "TrentService" Encrypt => encrypt,
     "TrentService" Decrypt => decrypt,
+    "TrentService" ReEncrypt => re_encrypt,
+    "TrentService" GenerateDataKey => generate_data_key,
+    "TrentService" GenerateDataKeyWithoutPlaintext => generate_data_key_without_plaintext,
+    "TrentService" GenerateRandom => generate_random,
+    "TrentService" CreateAlias => create_alias,
+    "TrentService" UpdateAlias => update_alias,
+    "TrentService" DeleteAlias => delete_alias,
+    "TrentService" ListAliases => list_aliases,
+    "TrentService" TagResource => tag_resource,
+    "TrentService" UntagResource => untag_resource,
+    "TrentService" ListResourceTags => list_resource_tags,
+    "TrentService" PutKeyPolicy => put_key_policy,
+    "TrentService" GetKeyPolicy => get_key_policy,
+    "TrentService" ListKeyPolicies => list_key_policies,
     "KmsAdmin" CreateUser => create_user,
     "KmsAdmin" ListUsers => list_users,
     "KmsAdmin" DeleteUser => delete_user,
     "KmsAdmin" CreateAccessKey => create_access_key,
     "KmsAdmin" DeleteAccessKey => delete_access_key,
+    "KmsAdmin" AdvanceClock => advance_clock,
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
@@ -172,7 +193,7 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let (result, who) = self.handle_kms(req).await;
+        let (result, who) = self.handle_kms(req, &request_id).await;
         let elapsed_us = started.elapsed().as_micros() as u64;
         match result {
             Ok(body) => {
@@ -191,7 +212,11 @@ impl Api {
     }
 
     /// Returns the outcome and, for the log, the caller's access key id.
-    async fn handle_kms<B>(&self, req: Request<B>) -> (Result<Vec<u8>, Error>, String)
+    async fn handle_kms<B>(
+        &self,
+        req: Request<B>,
+        request_id: &str,
+    ) -> (Result<Vec<u8>, Error>, String)
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -246,7 +271,7 @@ impl Api {
             return (Err(Error::UnknownOperation), who);
         };
         let ctx = RequestContext {
-            request_id: String::new(),
+            request_id: request_id.to_string(),
             principal: cred.principal.clone(),
             access_key_id: cred.access_key_id.clone(),
         };

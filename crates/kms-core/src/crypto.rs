@@ -48,6 +48,9 @@ impl SecretBytes {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+    pub fn expose_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -60,6 +60,10 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     InvalidAliasName(String),
+    #[error("{0}")]
+    CustomKeyStoreNotFound(String),
+    #[error("{0}")]
+    NotAuthorized(String),
 
     // ---- faults ----
     /// An internal fault. The text goes to the log (under the request id),

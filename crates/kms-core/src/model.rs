@@ -273,7 +273,9 @@ pub struct DecryptRequest {
     pub grant_tokens: Option<Vec<String>>,
     pub key_id: Option<String>,
     pub encryption_algorithm: Option<String>,
+    pub recipient: Option<serde_json::Value>,
     pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<String>>,
 }
 
 impl DecryptRequest {
@@ -379,3 +381,454 @@ pub struct ListUsersResponse {
 
 #[derive(Debug, Serialize)]
 pub struct Empty {}
+
+// ---------------------------------------------------------------- key lifecycle
+
+/// Requests that carry only a `KeyId` (EnableKey, DisableKey, CancelKeyDeletion, GetKeyLastUsage).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyIdRequest {
+    pub key_id: Option<String>,
+}
+
+impl KeyIdRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateKeyDescriptionRequest {
+    pub key_id: Option<String>,
+    pub description: Option<String>,
+}
+
+impl UpdateKeyDescriptionRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.required("description", &self.description).str_len(
+            "description",
+            self.description.as_deref(),
+            0,
+            8192,
+        );
+        v.finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ScheduleKeyDeletionRequest {
+    pub key_id: Option<String>,
+    pub pending_window_in_days: Option<i64>,
+}
+
+impl ScheduleKeyDeletionRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.range("pendingWindowInDays", self.pending_window_in_days, 7, 30);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionResponse {
+    pub key_id: String,
+    pub deletion_date: f64,
+    pub key_state: String,
+    pub pending_window_in_days: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdResponse {
+    pub key_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyLastUsageData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_request_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyLastUsageResponse {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_last_usage: Option<KeyLastUsageData>,
+    pub tracking_start_date: f64,
+    pub key_creation_date: f64,
+}
+
+// ---------------------------------------------------------------- data keys, re-encryption, random
+
+pub const DATA_KEY_SPECS: &[&str] = &["AES_256", "AES_128"];
+pub const DRY_RUN_MODIFIERS: &[&str] = &["IGNORE_CIPHERTEXT"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GenerateDataKeyRequest {
+    pub key_id: Option<String>,
+    pub encryption_context: Option<EncryptionContext>,
+    pub number_of_bytes: Option<i64>,
+    pub key_spec: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+impl GenerateDataKeyRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.range("numberOfBytes", self.number_of_bytes, 1, 1024)
+            .one_of("keySpec", self.key_spec.as_deref(), DATA_KEY_SPECS);
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyResponse {
+    #[serde(with = "b64")]
+    pub ciphertext_blob: Vec<u8>,
+    #[serde(with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<SecretBytes>,
+    pub key_id: String,
+    pub key_material_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ReEncryptRequest {
+    #[serde(with = "opt_b64")]
+    pub ciphertext_blob: Option<Vec<u8>>,
+    pub source_encryption_context: Option<EncryptionContext>,
+    pub source_key_id: Option<String>,
+    pub destination_key_id: Option<String>,
+    pub destination_encryption_context: Option<EncryptionContext>,
+    pub source_encryption_algorithm: Option<String>,
+    pub destination_encryption_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<String>>,
+}
+
+impl ReEncryptRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        v.required("ciphertextBlob", &self.ciphertext_blob)
+            .blob_len(
+                "ciphertextBlob",
+                self.ciphertext_blob.as_ref().map(|c| c.len()),
+                1,
+                6144,
+                false,
+            );
+        key_id_member(&mut v, "sourceKeyId", &self.source_key_id, false);
+        key_id_member(&mut v, "destinationKeyId", &self.destination_key_id, true);
+        v.one_of(
+            "sourceEncryptionAlgorithm",
+            self.source_encryption_algorithm.as_deref(),
+            EncryptionAlgorithm::ALL,
+        )
+        .one_of(
+            "destinationEncryptionAlgorithm",
+            self.destination_encryption_algorithm.as_deref(),
+            EncryptionAlgorithm::ALL,
+        );
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptResponse {
+    #[serde(with = "b64")]
+    pub ciphertext_blob: Vec<u8>,
+    pub source_key_id: String,
+    pub key_id: String,
+    pub source_encryption_algorithm: String,
+    pub destination_encryption_algorithm: String,
+    pub source_key_material_id: String,
+    pub destination_key_material_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GenerateRandomRequest {
+    pub number_of_bytes: Option<i64>,
+    pub custom_key_store_id: Option<String>,
+    pub recipient: Option<serde_json::Value>,
+}
+
+impl GenerateRandomRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        v.range("numberOfBytes", self.number_of_bytes, 1, 1024)
+            .str_len(
+                "customKeyStoreId",
+                self.custom_key_store_id.as_deref(),
+                1,
+                64,
+            );
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomResponse {
+    #[serde(with = "opt_secret_b64")]
+    pub plaintext: Option<SecretBytes>,
+}
+
+// ---------------------------------------------------------------- aliases
+
+pub fn is_alias_chars(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
+}
+pub const ALIAS_PATTERN: &str = "^[a-zA-Z0-9:/_-]+$";
+
+fn alias_name_member(v: &mut Validator, name: &Option<String>) {
+    v.required("aliasName", name)
+        .str_len("aliasName", name.as_deref(), 1, 256)
+        .pattern("aliasName", name.as_deref(), is_alias_chars, ALIAS_PATTERN);
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AliasRequest {
+    pub alias_name: Option<String>,
+    pub target_key_id: Option<String>,
+}
+
+impl AliasRequest {
+    /// CreateAlias and UpdateAlias: both members required.
+    pub fn validate_with_target(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        alias_name_member(&mut v, &self.alias_name);
+        key_id_member(&mut v, "targetKeyId", &self.target_key_id, true);
+        v.finish()
+    }
+    /// DeleteAlias: only the name.
+    pub fn validate_name(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        alias_name_member(&mut v, &self.alias_name);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListRequest {
+    pub key_id: Option<String>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+}
+
+impl ListRequest {
+    pub fn validate(&self, key_id_required: bool) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, key_id_required);
+        v.range("limit", self.limit, 1, 1000)
+            .str_len("marker", self.marker.as_deref(), 1, 1024);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasListEntry {
+    pub alias_name: String,
+    pub alias_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_date: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    pub aliases: Vec<AliasListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+// ---------------------------------------------------------------- tags
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TagResourceRequest {
+    pub key_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl TagResourceRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.required("tags", &self.tags);
+        tag_list(&mut v, "tags", self.tags.as_deref());
+        v.finish()
+    }
+}
+
+/// Each tag's members, named as AWS names list members (`tags.1.member.tagKey`).
+pub fn tag_list(v: &mut Validator, member: &str, tags: Option<&[Tag]>) {
+    for (i, t) in tags.unwrap_or_default().iter().enumerate() {
+        let key = format!("{member}.{}.member.tagKey", i + 1);
+        let value = format!("{member}.{}.member.tagValue", i + 1);
+        v.required(&key, &t.tag_key)
+            .str_len(&key, t.tag_key.as_deref(), 1, 128)
+            .required(&value, &t.tag_value)
+            .str_len(&value, t.tag_value.as_deref(), 0, 256);
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UntagResourceRequest {
+    pub key_id: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+impl UntagResourceRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.required("tagKeys", &self.tag_keys);
+        for (i, k) in self
+            .tag_keys
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            v.str_len(&format!("tagKeys.{}.member", i + 1), Some(k), 1, 128);
+        }
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsResponse {
+    pub tags: Vec<Tag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+// ---------------------------------------------------------------- key policies
+
+pub fn is_policy_name(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+pub fn is_policy_chars(s: &str) -> bool {
+    s.chars()
+        .all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}'))
+}
+pub const POLICY_PATTERN: &str = "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PutKeyPolicyRequest {
+    pub key_id: Option<String>,
+    pub policy_name: Option<String>,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+impl PutKeyPolicyRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.str_len("policyName", self.policy_name.as_deref(), 1, 128)
+            .pattern(
+                "policyName",
+                self.policy_name.as_deref(),
+                is_policy_name,
+                "[\\w]+",
+            )
+            .required("policy", &self.policy)
+            .str_len("policy", self.policy.as_deref(), 1, 131072)
+            .pattern(
+                "policy",
+                self.policy.as_deref(),
+                is_policy_chars,
+                POLICY_PATTERN,
+            );
+        v.finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetKeyPolicyRequest {
+    pub key_id: Option<String>,
+    pub policy_name: Option<String>,
+}
+
+impl GetKeyPolicyRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.str_len("policyName", self.policy_name.as_deref(), 1, 128)
+            .pattern(
+                "policyName",
+                self.policy_name.as_deref(),
+                is_policy_name,
+                "[\\w]+",
+            );
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyResponse {
+    pub policy: String,
+    pub policy_name: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyPoliciesResponse {
+    pub policy_names: Vec<String>,
+    pub truncated: bool,
+}
+
+// ---------------------------------------------------------------- operator: clock
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AdvanceClockRequest {
+    pub seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AdvanceClockResponse {
+    pub now: f64,
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::types::{AccessKeyRecord, KeyRecord, UserRecord};
+use crate::types::{AccessKeyRecord, AliasRecord, KeyRecord, UserRecord};
 
 /// Durable storage. Every method is one transaction: it either happens
 /// completely or not at all. Implementations never see plaintext key
@@ -20,8 +20,16 @@ pub trait Store: Send + Sync + 'static {
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>>;
     /// Insert or replace a key record.
     async fn put_key(&self, key: &KeyRecord) -> Result<()>;
-    /// Remove a key record and everything it holds.
+    /// Remove a key record, its material and every alias that points at it.
     async fn delete_key(&self, key_id: &str) -> Result<()>;
+    /// Ids of keys pending deletion whose deletion time is at or before `now_ms`.
+    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<String>>;
+
+    /// Insert or replace an alias.
+    async fn put_alias(&self, alias: &AliasRecord) -> Result<()>;
+    async fn delete_alias(&self, account: &str, name: &str) -> Result<()>;
+    /// Every alias (they are few; the service keeps them in memory).
+    async fn list_aliases(&self) -> Result<Vec<AliasRecord>>;
     /// Key ids of `account` in ascending order, strictly after `after`.
     async fn list_key_ids(
         &self,

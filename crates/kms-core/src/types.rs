@@ -139,6 +139,28 @@ pub struct KeyRecord {
     pub multi_region: bool,
     /// Oldest first; the last one is current.
     pub materials: Vec<MaterialRecord>,
+    /// The last successful cryptographic use (GetKeyLastUsage).
+    #[serde(default)]
+    pub last_usage: Option<LastUsage>,
+}
+
+/// The last successful cryptographic operation with a key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LastUsage {
+    pub operation: String,
+    pub at_ms: i64,
+    pub request_id: String,
+}
+
+/// An alias: a name in an account that points at a key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AliasRecord {
+    pub account: String,
+    /// `alias/...`
+    pub name: String,
+    pub target_key_id: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
 }
 
 impl KeyRecord {

@@ -163,6 +163,80 @@ pub fn validate(doc: &str) -> Result<(), PolicyError> {
     }
 }
 
+/// IAM wildcard matching: `*` matches any run of characters, `?` any one
+/// character. `case_insensitive` for action names.
+pub fn wildcard_match(pattern: &str, value: &str, case_insensitive: bool) -> bool {
+    let norm = |s: &str| {
+        if case_insensitive {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
+    let (p, v): (Vec<char>, Vec<char>) = (
+        norm(pattern).chars().collect(),
+        norm(value).chars().collect(),
+    );
+    let (mut pi, mut vi, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
+    while vi < v.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+            pi += 1;
+            vi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = vi;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+/// The key-policy lockout safety check: does some `Allow` statement name one
+/// of `principals` (ARNs or account ids) for `action`? Conditions are
+/// assumed satisfiable, as AWS's check does not evaluate them either.
+pub fn allows_principal_action(doc: &str, principals: &[&str], action: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(doc) else {
+        return false;
+    };
+    let statements: Vec<&Value> = match &v["Statement"] {
+        Value::Array(a) => a.iter().collect(),
+        s @ Value::Object(_) => vec![s],
+        _ => vec![],
+    };
+    statements.iter().any(|s| {
+        if s["Effect"] != "Allow" {
+            return false;
+        }
+        let principal_ok = match &s["Principal"] {
+            Value::String(p) => p == "*",
+            Value::Object(m) => m.get("AWS").is_some_and(|aws| {
+                strings(aws)
+                    .iter()
+                    .any(|p| *p == "*" || principals.iter().any(|q| q == p))
+            }),
+            _ => false,
+        };
+        let action_ok = strings(&s["Action"])
+            .iter()
+            .any(|a| wildcard_match(a, action, true));
+        principal_ok && action_ok
+    })
+}
+
 /// The key policy AWS gives a key created without one: the account's root
 /// may do everything, which delegates access to the account's IAM policies.
 pub fn default_key_policy(partition: &str, account: &str) -> String {
@@ -178,6 +252,37 @@ mod tests {
     #[test]
     fn default_policy_is_valid() {
         validate(&default_key_policy("aws", "111122223333")).unwrap();
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("kms:*", "kms:Decrypt", true));
+        assert!(wildcard_match("KMS:De*t", "kms:Decrypt", true));
+        assert!(wildcard_match("kms:?ncrypt", "kms:Encrypt", true));
+        assert!(!wildcard_match("kms:Encrypt", "kms:Decrypt", true));
+        assert!(wildcard_match("*", "", false));
+        assert!(!wildcard_match("a*b", "acbd", false));
+    }
+
+    #[test]
+    fn lockout_check() {
+        let p = default_key_policy("aws", "111122223333");
+        assert!(allows_principal_action(
+            &p,
+            &["arn:aws:iam::111122223333:root"],
+            "kms:PutKeyPolicy"
+        ));
+        assert!(!allows_principal_action(
+            &p,
+            &["arn:aws:iam::444455556666:root"],
+            "kms:PutKeyPolicy"
+        ));
+        let only_decrypt = r#"{"Statement": {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}}"#;
+        assert!(!allows_principal_action(
+            only_decrypt,
+            &["x"],
+            "kms:PutKeyPolicy"
+        ));
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn key(id: &str, account: &str) -> KeyRecord {
             sealed: vec![1, 2, 3],
             created_ms: 1,
         }],
+        last_usage: None,
     }
 }
 
@@ -64,6 +65,37 @@ async fn suite(s: &dyn Store) {
         ["a", "c"]
     );
 
+    // The deletion queue follows the key's state.
+    let mut k = key("c", "111111111111");
+    k.state = KeyState::PendingDeletion;
+    k.deletion_ms = Some(100);
+    s.put_key(&k).await.unwrap();
+    assert!(s.keys_due_for_deletion(99).await.unwrap().is_empty());
+    assert_eq!(s.keys_due_for_deletion(100).await.unwrap(), ["c"]);
+    k.state = KeyState::Disabled;
+    k.deletion_ms = None;
+    s.put_key(&k).await.unwrap();
+    assert!(s.keys_due_for_deletion(1000).await.unwrap().is_empty());
+
+    // Aliases go with their key.
+    let alias = |name: &str, target: &str| AliasRecord {
+        account: "111111111111".into(),
+        name: name.into(),
+        target_key_id: target.into(),
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    s.put_alias(&alias("alias/one", "a")).await.unwrap();
+    s.put_alias(&alias("alias/two", "c")).await.unwrap();
+    assert_eq!(s.list_aliases().await.unwrap().len(), 2);
+    s.delete_key("a").await.unwrap();
+    assert_eq!(
+        s.list_aliases().await.unwrap(),
+        vec![alias("alias/two", "c")]
+    );
+    s.delete_alias("111111111111", "alias/two").await.unwrap();
+    assert!(s.list_aliases().await.unwrap().is_empty());
+
     let u = UserRecord {
         account: "111111111111".into(),
         name: "alice".into(),
@@ -100,7 +132,7 @@ async fn redb_file() {
     let s = crate::RedbStore::open(&path).unwrap();
     assert_eq!(
         s.list_key_ids("111111111111", None, 10).await.unwrap(),
-        ["a", "c"]
+        ["c"]
     );
 }
 

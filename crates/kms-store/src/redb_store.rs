@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kms_core::error::{Error, Result};
 use kms_core::ports::Store;
-use kms_core::types::{AccessKeyRecord, KeyRecord, UserRecord};
+use kms_core::types::{AccessKeyRecord, AliasRecord, KeyRecord, KeyState, UserRecord};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -16,6 +16,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// (account, key id) -> ()  (ListKeys order and pagination)
 const ACCOUNT_KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("account_keys");
+/// (deletion time ms, key id) -> ()  (the deletion job's queue)
+const DELETIONS: TableDefinition<(i64, &str), ()> = TableDefinition::new("deletions");
+/// (account, alias name) -> AliasRecord
+const ALIASES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("aliases");
 /// (account, user name) -> UserRecord
 const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
 /// access key id -> AccessKeyRecord
@@ -33,6 +37,13 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 
 fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     serde_json::from_slice(b).map_err(db_err)
+}
+
+/// The deletion-queue entry of a key: its deletion time while pending deletion.
+fn deletion_entry(k: &KeyRecord) -> Option<i64> {
+    (k.state == KeyState::PendingDeletion)
+        .then_some(k.deletion_ms)
+        .flatten()
 }
 
 /// The embedded store. Cheap to clone.
@@ -86,6 +97,8 @@ impl RedbStore {
             tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
             tx.open_table(USERS).map_err(db_err)?;
             tx.open_table(ACCESS_KEYS).map_err(db_err)?;
+            tx.open_table(DELETIONS).map_err(db_err)?;
+            tx.open_table(ALIASES).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         Ok(RedbStore { db: Arc::new(db) })
@@ -146,16 +159,27 @@ impl Store for RedbStore {
     async fn put_key(&self, key: &KeyRecord) -> Result<()> {
         let bytes = encode(key)?;
         let (id, account) = (key.key_id.clone(), key.account.clone());
+        let due = deletion_entry(key);
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(KEYS)
-                .map_err(db_err)?
-                .insert(id.as_str(), bytes.as_slice())
-                .map_err(db_err)?;
-            tx.open_table(ACCOUNT_KEYS)
-                .map_err(db_err)?
-                .insert((account.as_str(), id.as_str()), ())
-                .map_err(db_err)?;
+            {
+                let mut keys = tx.open_table(KEYS).map_err(db_err)?;
+                let old = keys
+                    .insert(id.as_str(), bytes.as_slice())
+                    .map_err(db_err)?
+                    .map(|v| decode::<KeyRecord>(v.value()));
+                let mut deletions = tx.open_table(DELETIONS).map_err(db_err)?;
+                if let Some(old_due) = old.transpose()?.as_ref().and_then(deletion_entry) {
+                    deletions.remove((old_due, id.as_str())).map_err(db_err)?;
+                }
+                if let Some(due) = due {
+                    deletions.insert((due, id.as_str()), ()).map_err(db_err)?;
+                }
+                tx.open_table(ACCOUNT_KEYS)
+                    .map_err(db_err)?
+                    .insert((account.as_str(), id.as_str()), ())
+                    .map_err(db_err)?;
+            }
             tx.commit().map_err(db_err)
         })
         .await
@@ -176,9 +200,89 @@ impl Store for RedbStore {
                         .map_err(db_err)?
                         .remove((old.account.as_str(), id.as_str()))
                         .map_err(db_err)?;
+                    if let Some(due) = deletion_entry(&old) {
+                        tx.open_table(DELETIONS)
+                            .map_err(db_err)?
+                            .remove((due, id.as_str()))
+                            .map_err(db_err)?;
+                    }
+                    let mut aliases = tx.open_table(ALIASES).map_err(db_err)?;
+                    let mut doomed = vec![];
+                    for item in aliases
+                        .range((old.account.as_str(), "")..)
+                        .map_err(db_err)?
+                    {
+                        let (k, v) = item.map_err(db_err)?;
+                        if k.value().0 != old.account {
+                            break;
+                        }
+                        if decode::<AliasRecord>(v.value())?.target_key_id == id {
+                            doomed.push(k.value().1.to_string());
+                        }
+                    }
+                    for name in doomed {
+                        aliases
+                            .remove((old.account.as_str(), name.as_str()))
+                            .map_err(db_err)?;
+                    }
                 }
             }
             tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<String>> {
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(DELETIONS).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.range(..=(now_ms, "\u{10ffff}")).map_err(db_err)? {
+                let (k, _) = item.map_err(db_err)?;
+                out.push(k.value().1.to_string());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_alias(&self, alias: &AliasRecord) -> Result<()> {
+        let bytes = encode(alias)?;
+        let (account, name) = (alias.account.clone(), alias.name.clone());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(ALIASES)
+                .map_err(db_err)?
+                .insert((account.as_str(), name.as_str()), bytes.as_slice())
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, account: &str, name: &str) -> Result<()> {
+        let (account, name) = (account.to_string(), name.to_string());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(ALIASES)
+                .map_err(db_err)?
+                .remove((account.as_str(), name.as_str()))
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_aliases(&self) -> Result<Vec<AliasRecord>> {
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(ALIASES).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.iter().map_err(db_err)? {
+                let (_, v) = item.map_err(db_err)?;
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
         })
         .await
     }

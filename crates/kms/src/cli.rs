@@ -27,6 +27,18 @@ pub enum Command {
     Admin(AdminArgs),
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("8d"), Ok(8 * 86400));
+        assert_eq!(super::parse_duration("90m"), Ok(5400));
+        assert_eq!(super::parse_duration("30"), Ok(30));
+        assert!(super::parse_duration("8w").is_err());
+        assert!(super::parse_duration("0s").is_err());
+    }
+}
+
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
     /// TOML configuration file (see kms.example.toml).
@@ -111,6 +123,42 @@ pub enum AdminCommand {
         #[arg(long)]
         access_key_id: String,
     },
+    /// The service clock (only a server started with --dev lets it move).
+    Clock {
+        #[command(subcommand)]
+        command: ClockCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClockCommand {
+    /// Move the clock forward, e.g. `8d`, `36h`, `90m`, `30s`.
+    Advance {
+        #[arg(value_parser = parse_duration)]
+        by: i64,
+    },
+}
+
+/// Parse `<n>[s|m|h|d]` into seconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 8d, 36h, 90m or 30s"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("'{s}' is not a duration like 8d, 36h, 90m or 30s")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("'{s}' is out of range"))
 }
 
 impl ServeArgs {
@@ -224,6 +272,9 @@ fn admin_call(cmd: &AdminCommand) -> (&'static str, Value) {
             "KmsAdmin.DeleteAccessKey",
             json!({"AccessKeyId": access_key_id}),
         ),
+        AdminCommand::Clock {
+            command: ClockCommand::Advance { by },
+        } => ("KmsAdmin.AdvanceClock", json!({"Seconds": by})),
     }
 }
 

@@ -193,12 +193,17 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         None => None,
     };
     let api = Arc::new(Api::new(Arc::new(kms), cfg.max_body_bytes));
+    let api_for_loop = api.clone();
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, api.clone(), tls, rx));
+    let jobs = tokio::spawn(background_jobs(api.kms().clone(), rx.clone()));
+    let task = tokio::spawn(async move {
+        accept_loop(listener, api_for_loop, tls, rx).await;
+        let _ = jobs.await;
+    });
     Ok(Server {
         addr,
         api,
@@ -218,6 +223,35 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
     }
     b.create(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
+}
+
+/// How often the deletion job looks for keys whose window has ended.
+const DELETION_INTERVAL: Duration = Duration::from_secs(1);
+/// How often in-memory last-usage records are written to the store.
+const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The deletion job and the last-usage flush; both run once more at shutdown.
+async fn background_jobs(kms: Arc<Kms>, mut shutdown: watch::Receiver<bool>) {
+    let mut deletions = tokio::time::interval(DELETION_INTERVAL);
+    let mut flush = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = deletions.tick() => {
+                if let Err(e) = kms.run_deletions().await {
+                    tracing::error!(error = %e, "deletion job failed");
+                }
+            }
+            _ = flush.tick() => {
+                if let Err(e) = kms.flush_usage().await {
+                    tracing::error!(error = %e, "last-usage flush failed");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    if let Err(e) = kms.flush_usage().await {
+        tracing::error!(error = %e, "last-usage flush failed");
+    }
 }
 
 async fn accept_loop(

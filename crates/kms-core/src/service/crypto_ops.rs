@@ -1,0 +1,294 @@
+//! Symmetric cryptography: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+//! GenerateDataKeyWithoutPlaintext, GenerateRandom.
+
+use std::sync::Arc;
+
+use super::{Kms, LiveKey, RequestContext};
+use crate::ciphertext::{self, EncryptionContext};
+use crate::crypto::{fill_random, hex, SecretBytes};
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::types::*;
+
+const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+/// A ciphertext opened by [`Kms::open_ciphertext`].
+struct Opened {
+    key: Arc<LiveKey>,
+    plaintext: SecretBytes,
+    material_id: String,
+}
+
+impl Kms {
+    fn check_encrypt_decrypt(k: &LiveKey, algorithm: Option<&str>) -> Result<()> {
+        if k.record.key_usage != KeyUsage::EncryptDecrypt {
+            return Err(Error::InvalidKeyUsage(format!(
+                "{} key usage is {} which is not valid for this operation.",
+                k.arn, k.record.key_usage
+            )));
+        }
+        match algorithm {
+            None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+            Some(a) => Err(Error::InvalidKeyUsage(format!(
+                "The request algorithm {a} is not compatible with the key spec {} of {}.",
+                k.record.key_spec, k.arn
+            ))),
+        }
+    }
+
+    /// Resolve, gate on state and usage: the common start of every
+    /// operation that encrypts under a key.
+    async fn encryption_key(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        algorithm: Option<&str>,
+    ) -> Result<Arc<LiveKey>> {
+        let k = self.resolve(ctx, key_id).await?;
+        Self::usable(&k)?;
+        Self::check_encrypt_decrypt(&k, algorithm)?;
+        Ok(k)
+    }
+
+    fn seal(
+        k: &LiveKey,
+        ctx_map: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, String)> {
+        let (mid, aes) = k.current()?;
+        Ok((
+            ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?,
+            hex(mid),
+        ))
+    }
+
+    /// Open a ciphertext: the blob names its key; `key_id`, when given, must
+    /// name the same key.
+    async fn open_ciphertext(
+        &self,
+        ctx: &RequestContext,
+        blob: &[u8],
+        key_id: Option<&str>,
+        algorithm: Option<&str>,
+        enc_ctx: &EncryptionContext,
+    ) -> Result<Opened> {
+        let header = ciphertext::parse_header(blob)?;
+        if let Some(given) = key_id {
+            let named = self.resolve(ctx, given).await?;
+            if named.record.key_id != header.key_id {
+                return Err(Error::IncorrectKey(
+                    "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                ));
+            }
+        }
+        let key = self
+            .load(&header.key_id)
+            .await?
+            .ok_or(Error::InvalidCiphertext)?;
+        Self::usable(&key)?;
+        Self::check_encrypt_decrypt(&key, algorithm)?;
+        let aes = key
+            .material(&header.material_id)
+            .ok_or(Error::InvalidCiphertext)?;
+        let plaintext = ciphertext::open(aes, blob, enc_ctx)?;
+        Ok(Opened {
+            key,
+            plaintext,
+            material_id: header.material_id_hex(),
+        })
+    }
+
+    pub async fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse> {
+        req.validate()?;
+        let alg = req.encryption_algorithm.as_deref();
+        let k = self
+            .encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), alg)
+            .await?;
+        if req.dry_run == Some(true) {
+            return Err(Error::DryRunOperation);
+        }
+        let plaintext = req.plaintext.unwrap_or_default();
+        let (blob, _) = Self::seal(
+            &k,
+            &req.encryption_context.unwrap_or_default(),
+            plaintext.expose(),
+        )?;
+        k.record_use("Encrypt", self.clock.now_ms(), &ctx.request_id);
+        Ok(EncryptResponse {
+            ciphertext_blob: blob,
+            key_id: k.arn.clone(),
+            encryption_algorithm: SYMMETRIC_DEFAULT.into(),
+        })
+    }
+
+    pub async fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse> {
+        req.validate()?;
+        let dry_run = req.dry_run == Some(true);
+        let ignore_ciphertext = dry_run
+            && req
+                .dry_run_modifiers
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|m| m == "IGNORE_CIPHERTEXT");
+        let blob = req.ciphertext_blob.unwrap_or_default();
+        let alg = req.encryption_algorithm.as_deref();
+        if ignore_ciphertext {
+            // Check everything but the ciphertext itself.
+            let key_id = match (req.key_id.as_deref(), ciphertext::parse_header(&blob)) {
+                (Some(k), _) => k.to_string(),
+                (None, Ok(h)) => h.key_id,
+                (None, Err(e)) => return Err(e),
+            };
+            self.encryption_key(ctx, &key_id, alg).await?;
+            return Err(Error::DryRunOperation);
+        }
+        let enc_ctx = req.encryption_context.unwrap_or_default();
+        let opened = self
+            .open_ciphertext(ctx, &blob, req.key_id.as_deref(), alg, &enc_ctx)
+            .await?;
+        if dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        opened
+            .key
+            .record_use("Decrypt", self.clock.now_ms(), &ctx.request_id);
+        Ok(DecryptResponse {
+            key_id: opened.key.arn.clone(),
+            plaintext: Some(opened.plaintext),
+            encryption_algorithm: SYMMETRIC_DEFAULT.into(),
+            key_material_id: opened.material_id,
+        })
+    }
+
+    pub async fn re_encrypt(
+        &self,
+        ctx: &RequestContext,
+        req: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse> {
+        req.validate()?;
+        let blob = req.ciphertext_blob.unwrap_or_default();
+        let src_ctx = req.source_encryption_context.unwrap_or_default();
+        let opened = self
+            .open_ciphertext(
+                ctx,
+                &blob,
+                req.source_key_id.as_deref(),
+                req.source_encryption_algorithm.as_deref(),
+                &src_ctx,
+            )
+            .await?;
+        let dest = self
+            .encryption_key(
+                ctx,
+                req.destination_key_id.as_deref().unwrap_or_default(),
+                req.destination_encryption_algorithm.as_deref(),
+            )
+            .await?;
+        if req.dry_run == Some(true) {
+            return Err(Error::DryRunOperation);
+        }
+        let dest_ctx = req.destination_encryption_context.unwrap_or_default();
+        let (new_blob, dest_mid) = Self::seal(&dest, &dest_ctx, opened.plaintext.expose())?;
+        let now = self.clock.now_ms();
+        opened.key.record_use("ReEncrypt", now, &ctx.request_id);
+        dest.record_use("ReEncrypt", now, &ctx.request_id);
+        Ok(ReEncryptResponse {
+            ciphertext_blob: new_blob,
+            source_key_id: opened.key.arn.clone(),
+            key_id: dest.arn.clone(),
+            source_encryption_algorithm: SYMMETRIC_DEFAULT.into(),
+            destination_encryption_algorithm: SYMMETRIC_DEFAULT.into(),
+            source_key_material_id: opened.material_id,
+            destination_key_material_id: dest_mid,
+        })
+    }
+
+    async fn data_key(
+        &self,
+        ctx: &RequestContext,
+        req: GenerateDataKeyRequest,
+        operation: &str,
+    ) -> Result<GenerateDataKeyResponse> {
+        req.validate()?;
+        let n = match (req.number_of_bytes, req.key_spec.as_deref()) {
+            (Some(n), None) => n as usize,
+            (None, Some("AES_256")) => 32,
+            (None, Some("AES_128")) => 16,
+            _ => {
+                return Err(Error::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ))
+            }
+        };
+        let k = self
+            .encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), None)
+            .await?;
+        if req.dry_run == Some(true) {
+            return Err(Error::DryRunOperation);
+        }
+        let mut data_key = SecretBytes::new(vec![0u8; n]);
+        fill_random(data_key.expose_mut())?;
+        let (blob, mid) = Self::seal(
+            &k,
+            &req.encryption_context.unwrap_or_default(),
+            data_key.expose(),
+        )?;
+        k.record_use(operation, self.clock.now_ms(), &ctx.request_id);
+        Ok(GenerateDataKeyResponse {
+            ciphertext_blob: blob,
+            plaintext: Some(data_key),
+            key_id: k.arn.clone(),
+            key_material_id: mid,
+        })
+    }
+
+    pub async fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse> {
+        self.data_key(ctx, req, "GenerateDataKey").await
+    }
+
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        ctx: &RequestContext,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse> {
+        let mut out = self
+            .data_key(ctx, req, "GenerateDataKeyWithoutPlaintext")
+            .await?;
+        out.plaintext = None;
+        Ok(out)
+    }
+
+    pub async fn generate_random(
+        &self,
+        _ctx: &RequestContext,
+        req: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse> {
+        req.validate()?;
+        if req.custom_key_store_id.is_some() {
+            return Err(Error::CustomKeyStoreNotFound(
+                "Custom key stores are not supported by this server yet.".into(),
+            ));
+        }
+        let mut v = crate::validate::Validator::default();
+        v.required("numberOfBytes", &req.number_of_bytes);
+        v.finish()?;
+        let mut out = SecretBytes::new(vec![0u8; req.number_of_bytes.unwrap_or(0) as usize]);
+        fill_random(out.expose_mut())?;
+        Ok(GenerateRandomResponse {
+            plaintext: Some(out),
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! The operator API: users and access keys.
+
+use std::sync::Arc;
+
+use super::{Kms, NewCredentials, RequestContext};
+use crate::crypto::SecretString;
+use crate::error::{Error, Result};
+use crate::identity::{self, Credential, Principal};
+use crate::ids;
+use crate::model::*;
+use crate::types::*;
+
+impl Kms {
+    // ------------------------------------------------------------ identities
+
+    /// Create `account`'s user `name` with one access key unless any user
+    /// exists already. Returns the new credentials when it created them.
+    /// With `fixed`, the access key id and secret are the given ones (used by
+    /// `--dev` for the well-known `test`/`test`).
+    pub async fn bootstrap(
+        &self,
+        account: &str,
+        name: &str,
+        fixed: Option<(&str, &str)>,
+    ) -> Result<Option<NewCredentials>> {
+        if !self.store.list_users(None).await?.is_empty() {
+            return Ok(None);
+        }
+        let user = self.new_user(account, name, true).await?;
+        Ok(Some(self.new_access_key(&user, fixed).await?))
+    }
+
+    async fn new_user(&self, account: &str, name: &str, admin: bool) -> Result<UserRecord> {
+        let user = UserRecord {
+            account: account.to_string(),
+            name: name.to_string(),
+            user_id: identity::new_user_id()?,
+            created_ms: self.clock.now_ms(),
+            admin,
+        };
+        self.store.put_user(&user).await?;
+        Ok(user)
+    }
+
+    async fn new_access_key(
+        &self,
+        user: &UserRecord,
+        fixed: Option<(&str, &str)>,
+    ) -> Result<AccessKeyOutput> {
+        let (id, secret) = match fixed {
+            Some((id, secret)) => (id.to_string(), SecretString::new(secret.to_string())),
+            None => (
+                identity::new_access_key_id()?,
+                identity::new_secret_access_key()?,
+            ),
+        };
+        let rec = AccessKeyRecord {
+            access_key_id: id.clone(),
+            account: user.account.clone(),
+            user_name: user.name.clone(),
+            sealed_secret: self.root.seal(
+                &AccessKeyRecord::secret_binding(&id),
+                secret.expose().as_bytes(),
+            )?,
+            created_ms: self.clock.now_ms(),
+        };
+        self.store.put_access_key(&rec).await?;
+        let principal = Arc::new(Principal::from_user(user, &self.loc.partition));
+        let out = AccessKeyOutput {
+            user_name: user.name.clone(),
+            account_id: user.account.clone(),
+            arn: principal.arn.clone(),
+            access_key_id: id.clone(),
+            secret_access_key: secret.expose().to_string(),
+        };
+        self.creds.write().map_err(super::poisoned)?.insert(
+            id.clone(),
+            Arc::new(Credential {
+                access_key_id: id,
+                secret,
+                principal,
+            }),
+        );
+        Ok(out)
+    }
+
+    fn require_admin(&self, ctx: &RequestContext, op: &str) -> Result<()> {
+        if ctx.principal.admin {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms-admin:{op}",
+                ctx.principal.arn
+            )))
+        }
+    }
+
+    fn user_ref(
+        &self,
+        ctx: &RequestContext,
+        name: &Option<String>,
+        account: &Option<String>,
+    ) -> Result<(String, String)> {
+        let mut v = crate::validate::Validator::default();
+        v.required("userName", name)
+            .pattern(
+                "userName",
+                name.as_deref(),
+                identity::is_user_name,
+                "[\\w+=,.@-]+",
+            )
+            .pattern(
+                "accountId",
+                account.as_deref(),
+                ids::is_account_id,
+                "^[0-9]{12}$",
+            );
+        v.finish()?;
+        let account = account
+            .clone()
+            .unwrap_or_else(|| ctx.principal.account.clone());
+        Ok((account, name.clone().unwrap_or_default()))
+    }
+
+    pub async fn create_user(
+        &self,
+        ctx: &RequestContext,
+        req: CreateUserRequest,
+    ) -> Result<AccessKeyOutput> {
+        self.require_admin(ctx, "CreateUser")?;
+        let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
+        let _w = self.write_lock.lock().await;
+        if self.store.get_user(&account, &name).await?.is_some() {
+            return Err(Error::AlreadyExists(format!(
+                "User with name {name} already exists."
+            )));
+        }
+        let user = self
+            .new_user(&account, &name, req.admin.unwrap_or(false))
+            .await?;
+        self.new_access_key(&user, None).await
+    }
+
+    pub async fn create_access_key(
+        &self,
+        ctx: &RequestContext,
+        req: UserRef,
+    ) -> Result<AccessKeyOutput> {
+        self.require_admin(ctx, "CreateAccessKey")?;
+        let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
+        let _w = self.write_lock.lock().await;
+        let user = self.get_user(&account, &name).await?;
+        self.new_access_key(&user, None).await
+    }
+
+    async fn get_user(&self, account: &str, name: &str) -> Result<UserRecord> {
+        self.store
+            .get_user(account, name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("The user with name {name} cannot be found.")))
+    }
+
+    pub async fn list_users(
+        &self,
+        ctx: &RequestContext,
+        req: ListUsersRequest,
+    ) -> Result<ListUsersResponse> {
+        self.require_admin(ctx, "ListUsers")?;
+        let users = self.store.list_users(req.account_id.as_deref()).await?;
+        let keys = self.store.list_access_keys().await?;
+        Ok(ListUsersResponse {
+            users: users
+                .iter()
+                .map(|u| UserOutput {
+                    user_name: u.name.clone(),
+                    account_id: u.account.clone(),
+                    user_id: u.user_id.clone(),
+                    arn: u.arn(&self.loc.partition),
+                    create_date: epoch_seconds(u.created_ms),
+                    admin: u.admin,
+                    access_key_ids: keys
+                        .iter()
+                        .filter(|k| k.account == u.account && k.user_name == u.name)
+                        .map(|k| k.access_key_id.clone())
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn delete_user(&self, ctx: &RequestContext, req: UserRef) -> Result<Empty> {
+        self.require_admin(ctx, "DeleteUser")?;
+        let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
+        let _w = self.write_lock.lock().await;
+        self.get_user(&account, &name).await?;
+        self.store.delete_user(&account, &name).await?;
+        self.creds
+            .write()
+            .map_err(super::poisoned)?
+            .retain(|_, c| !(c.principal.account == account && c.principal.user_name == name));
+        Ok(Empty {})
+    }
+
+    pub async fn delete_access_key(
+        &self,
+        ctx: &RequestContext,
+        req: DeleteAccessKeyRequest,
+    ) -> Result<Empty> {
+        self.require_admin(ctx, "DeleteAccessKey")?;
+        let mut v = crate::validate::Validator::default();
+        v.required("accessKeyId", &req.access_key_id);
+        v.finish()?;
+        let id = req.access_key_id.unwrap_or_default();
+        let _w = self.write_lock.lock().await;
+        let removed = self.creds.write().map_err(super::poisoned)?.remove(&id);
+        if removed.is_none() {
+            return Err(Error::NotFound(format!(
+                "The Access Key with id {id} cannot be found."
+            )));
+        }
+        self.store.delete_access_key(&id).await?;
+        Ok(Empty {})
+    }
+
+    /// Move the service clock forward (`--dev` only), then run the deletion
+    /// job so that keys whose window has now ended are gone when this returns.
+    pub async fn advance_clock(
+        &self,
+        ctx: &RequestContext,
+        req: AdvanceClockRequest,
+    ) -> Result<AdvanceClockResponse> {
+        self.require_admin(ctx, "AdvanceClock")?;
+        let mut v = crate::validate::Validator::default();
+        v.required("seconds", &req.seconds)
+            .range("seconds", req.seconds, 1, 100 * 365 * 86400);
+        v.finish()?;
+        if !self.clock.advance(req.seconds.unwrap_or(0) * 1000) {
+            return Err(Error::UnsupportedOperation(
+                "The service clock can only be moved when the server runs with --dev.".into(),
+            ));
+        }
+        self.run_deletions().await?;
+        Ok(AdvanceClockResponse {
+            now: epoch_seconds(self.clock.now_ms()),
+        })
+    }
+}

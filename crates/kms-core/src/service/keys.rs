@@ -1,0 +1,295 @@
+//! Key lifecycle: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription,
+//! EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion,
+//! GetKeyLastUsage.
+
+use super::{Kms, RequestContext};
+use crate::crypto::{fill_random, hex, KeyMaterial};
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::model::*;
+use crate::types::*;
+
+const DAY_MS: i64 = 86_400_000;
+pub(super) const DEFAULT_LIST_LIMIT: i64 = 100;
+
+impl Kms {
+    pub(super) fn metadata(&self, k: &KeyRecord) -> KeyMetadata {
+        let symmetric = k.key_spec == KeySpec::SymmetricDefault;
+        KeyMetadata {
+            aws_account_id: k.account.clone(),
+            key_id: k.key_id.clone(),
+            arn: self.loc.key_arn(&k.account, &k.key_id),
+            creation_date: epoch_seconds(k.created_ms),
+            enabled: k.state == KeyState::Enabled,
+            description: k.description.clone(),
+            key_usage: k.key_usage.as_str().to_string(),
+            key_state: k.state.as_str().to_string(),
+            deletion_date: k.deletion_ms.map(epoch_seconds),
+            origin: k.origin.as_str().to_string(),
+            key_manager: KeyManager::Customer.as_str().to_string(),
+            customer_master_key_spec: k.key_spec.as_str().to_string(),
+            key_spec: k.key_spec.as_str().to_string(),
+            encryption_algorithms: symmetric
+                .then(|| vec![EncryptionAlgorithm::SymmetricDefault.as_str().to_string()]),
+            multi_region: k.multi_region,
+            pending_deletion_window_in_days: k.pending_window_days,
+            current_key_material_id: k.current_material().map(|m| m.id.clone()),
+        }
+    }
+
+    pub async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        req: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse> {
+        req.validate()?;
+        let account = ctx.principal.account.clone();
+        let spec = match (&req.key_spec, &req.customer_master_key_spec) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Validation(
+                    "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+                ))
+            }
+            (Some(s), None) | (None, Some(s)) => KeySpec::parse(s).ok_or_else(|| Error::internal("validated enum"))?,
+            (None, None) => KeySpec::SymmetricDefault,
+        };
+        let usage = match &req.key_usage {
+            Some(u) => KeyUsage::parse(u).ok_or_else(|| Error::internal("validated enum"))?,
+            None => KeyUsage::EncryptDecrypt,
+        };
+        if spec != KeySpec::SymmetricDefault {
+            return Err(Error::UnsupportedOperation(format!(
+                "KeySpec {spec} is not supported by this server yet."
+            )));
+        }
+        if usage != KeyUsage::EncryptDecrypt {
+            return Err(Error::Validation(format!(
+                "The operation failed because the KeyUsage value of the CMK is {usage}. To perform this operation, the KeyUsage value must be ENCRYPT_DECRYPT."
+            )));
+        }
+        let origin = match &req.origin {
+            Some(o) => Origin::parse(o).ok_or_else(|| Error::internal("validated enum"))?,
+            None => Origin::AwsKms,
+        };
+        if req.custom_key_store_id.is_some() {
+            return Err(Error::CustomKeyStoreNotFound(
+                "Custom key stores are not supported by this server yet.".into(),
+            ));
+        }
+        if origin != Origin::AwsKms || req.xks_key_id.is_some() {
+            return Err(Error::UnsupportedOperation(format!(
+                "Origin {origin} is not supported by this server yet."
+            )));
+        }
+        if req.multi_region == Some(true) {
+            return Err(Error::UnsupportedOperation(
+                "Multi-Region keys are not supported by this server yet.".into(),
+            ));
+        }
+        let policy = match req.policy {
+            Some(p) => {
+                self.check_policy(
+                    ctx,
+                    &p,
+                    req.bypass_policy_lockout_safety_check.unwrap_or(false),
+                )?;
+                p
+            }
+            None => kms_policy::default_key_policy(&self.loc.partition, &account),
+        };
+        let tags = Self::merge_tags(vec![], req.tags.unwrap_or_default())?;
+        let key_id = ids::new_key_id()?;
+        let mut mid = [0u8; 32];
+        fill_random(&mut mid)?;
+        let material_id = hex(&mid);
+        let material = KeyMaterial::generate()?;
+        let now = self.clock.now_ms();
+        let record = KeyRecord {
+            key_id: key_id.clone(),
+            account,
+            created_ms: now,
+            description: req.description.unwrap_or_default(),
+            key_usage: usage,
+            key_spec: spec,
+            origin,
+            state: KeyState::Enabled,
+            deletion_ms: None,
+            pending_window_days: None,
+            policy,
+            tags,
+            multi_region: false,
+            materials: vec![MaterialRecord {
+                sealed: self.root.seal(
+                    &KeyRecord::material_binding(&key_id, &material_id),
+                    material.expose(),
+                )?,
+                id: material_id,
+                created_ms: now,
+            }],
+            last_usage: None,
+        };
+        self.store.put_key(&record).await?;
+        let metadata = self.metadata(&record);
+        self.cache(
+            record,
+            std::sync::Arc::new(vec![(mid, material.aes()?)]),
+            None,
+        )?;
+        Ok(CreateKeyResponse {
+            key_metadata: metadata,
+        })
+    }
+
+    pub async fn describe_key(
+        &self,
+        ctx: &RequestContext,
+        req: DescribeKeyRequest,
+    ) -> Result<DescribeKeyResponse> {
+        req.validate()?;
+        let k = self
+            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
+            .await?;
+        Ok(DescribeKeyResponse {
+            key_metadata: self.metadata(&k.record),
+        })
+    }
+
+    pub async fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        req: ListKeysRequest,
+    ) -> Result<ListKeysResponse> {
+        req.validate()?;
+        if let Some(m) = &req.marker {
+            if !ids::is_key_id(m) {
+                return Err(Error::InvalidMarker("Invalid marker".into()));
+            }
+        }
+        let limit = req.limit.unwrap_or(DEFAULT_LIST_LIMIT) as usize;
+        let account = &ctx.principal.account;
+        let mut ids = self
+            .store
+            .list_key_ids(account, req.marker.as_deref(), limit + 1)
+            .await?;
+        let truncated = ids.len() > limit;
+        ids.truncate(limit);
+        let next_marker = if truncated { ids.last().cloned() } else { None };
+        Ok(ListKeysResponse {
+            keys: ids
+                .into_iter()
+                .map(|id| KeyListEntry {
+                    key_arn: self.loc.key_arn(account, &id),
+                    key_id: id,
+                })
+                .collect(),
+            next_marker,
+            truncated,
+        })
+    }
+
+    pub async fn update_key_description(
+        &self,
+        ctx: &RequestContext,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<Empty> {
+        req.validate()?;
+        let description = req.description.unwrap_or_default();
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+            Self::manageable(r, arn)?;
+            r.description = description;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn enable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty> {
+        req.validate()?;
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+            Self::manageable(r, arn)?;
+            r.state = KeyState::Enabled;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn disable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty> {
+        req.validate()?;
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+            Self::manageable(r, arn)?;
+            r.state = KeyState::Disabled;
+            Ok(Empty {})
+        })
+        .await
+    }
+
+    pub async fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse> {
+        req.validate()?;
+        let days = req.pending_window_in_days.unwrap_or(30);
+        let now = self.clock.now_ms();
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+            Self::manageable(r, arn)?;
+            let deletion = now + days * DAY_MS;
+            r.state = KeyState::PendingDeletion;
+            r.deletion_ms = Some(deletion);
+            r.pending_window_days = Some(days as i32);
+            Ok(ScheduleKeyDeletionResponse {
+                key_id: arn.to_string(),
+                deletion_date: epoch_seconds(deletion),
+                key_state: KeyState::PendingDeletion.as_str().into(),
+                pending_window_in_days: days,
+            })
+        })
+        .await
+    }
+
+    pub async fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<KeyIdResponse> {
+        req.validate()?;
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+            if r.state != KeyState::PendingDeletion {
+                return Err(Error::InvalidState(format!(
+                    "{arn} is not pending deletion."
+                )));
+            }
+            r.state = KeyState::Disabled;
+            r.deletion_ms = None;
+            r.pending_window_days = None;
+            Ok(KeyIdResponse {
+                key_id: arn.to_string(),
+            })
+        })
+        .await
+    }
+
+    pub async fn get_key_last_usage(
+        &self,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<GetKeyLastUsageResponse> {
+        req.validate()?;
+        let k = self
+            .resolve_as(
+                ctx,
+                req.key_id.as_deref().unwrap_or_default(),
+                super::Aliases::Refused,
+            )
+            .await?;
+        Ok(GetKeyLastUsageResponse {
+            key_id: k.arn.clone(),
+            key_last_usage: k.last_usage().map(|u| KeyLastUsageData {
+                operation: Some(u.operation),
+                timestamp: Some(epoch_seconds(u.at_ms)),
+                kms_request_id: Some(u.request_id),
+            }),
+            tracking_start_date: epoch_seconds(k.record.created_ms),
+            key_creation_date: epoch_seconds(k.record.created_ms),
+        })
+    }
+}

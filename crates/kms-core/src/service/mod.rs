@@ -1,0 +1,469 @@
+//! The service: one async method per operation, named after it
+//! (`TrentService.Encrypt` -> `Operation::Encrypt` -> `Kms::encrypt`).
+//! Each method validates, resolves the key, checks its state, does the
+//! cryptography and persists; storage sits behind [`Store`].
+//!
+//! Submodules group the operations: `keys` (lifecycle), `crypto_ops`,
+//! `aliases`, `tags`, `policies`, `identities` (operator API).
+
+mod aliases;
+mod crypto_ops;
+mod identities;
+mod keys;
+mod policies;
+mod tags;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::crypto::{AesKey, KeyMaterial, RootKey, SecretString};
+use crate::error::{Error, Result};
+use crate::identity::{Credential, CredentialResolver, Principal};
+use crate::ids::{KeyRef, Location};
+use crate::model::*;
+use crate::ports::{Clock, Store};
+use crate::types::*;
+
+/// Per-request facts established before the operation runs.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub principal: Arc<Principal>,
+    pub access_key_id: String,
+}
+
+/// Opened key materials: (material id, AES key), oldest first.
+type Materials = Arc<Vec<([u8; 32], AesKey)>>;
+
+/// A key record with its materials opened, ready for cryptography.
+pub struct LiveKey {
+    pub record: KeyRecord,
+    pub arn: String,
+    materials: Materials,
+    /// The last successful cryptographic use, kept in memory and written to
+    /// the store by [`Kms::flush_usage`] (so that crypto calls do no writes).
+    usage: Mutex<(Option<LastUsage>, bool)>,
+}
+
+impl LiveKey {
+    fn material(&self, id: &[u8; 32]) -> Option<&AesKey> {
+        self.materials
+            .iter()
+            .find(|(mid, _)| mid == id)
+            .map(|(_, k)| k)
+    }
+    fn current(&self) -> Result<&([u8; 32], AesKey)> {
+        self.materials
+            .last()
+            .ok_or_else(|| Error::internal("key has no material"))
+    }
+    fn last_usage(&self) -> Option<LastUsage> {
+        self.usage.lock().ok().and_then(|u| u.0.clone())
+    }
+    fn record_use(&self, operation: &str, at_ms: i64, request_id: &str) {
+        if let Ok(mut u) = self.usage.lock() {
+            *u = (
+                Some(LastUsage {
+                    operation: operation.into(),
+                    at_ms,
+                    request_id: request_id.into(),
+                }),
+                true,
+            );
+        }
+    }
+}
+
+const ROOT_CHECK: &str = "root-key-check";
+const ROOT_CHECK_VALUE: &[u8] = b"kms root key check v1";
+
+/// The credentials a bootstrap created; shown once to the operator.
+pub type NewCredentials = AccessKeyOutput;
+
+pub struct Kms {
+    loc: Location,
+    store: Arc<dyn Store>,
+    clock: Arc<Clock>,
+    root: RootKey,
+    creds: RwLock<HashMap<String, Arc<Credential>>>,
+    keys: RwLock<HashMap<String, Arc<LiveKey>>>,
+    /// Every alias, by (account, alias name).
+    aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
+    /// Serialises read-modify-write sequences on records.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kms")
+            .field("loc", &self.loc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the root key does not match this data directory (the data was sealed under a different root key); refusing to start")]
+    WrongRootKey,
+    #[error("{0}")]
+    Store(Error),
+}
+
+fn parse_material_id(s: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return Err(Error::internal("bad material id"));
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+            .map_err(|_| Error::internal("bad material id"))?;
+    }
+    Ok(out)
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::internal("a cache lock was poisoned")
+}
+
+/// Whether an operation accepts an alias in place of a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Aliases {
+    Allowed,
+    Refused,
+}
+
+impl Kms {
+    /// Open the service over a store. Checks that `root` is the root key the
+    /// store was sealed under (writing the check value into an empty store),
+    /// and loads the access keys and aliases.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        clock: Arc<Clock>,
+        loc: Location,
+    ) -> Result<Self, OpenError> {
+        match store.get_meta(ROOT_CHECK).await.map_err(OpenError::Store)? {
+            Some(sealed) => {
+                let v = root
+                    .open(ROOT_CHECK, &sealed)
+                    .map_err(|_| OpenError::WrongRootKey)?;
+                if v.expose() != ROOT_CHECK_VALUE {
+                    return Err(OpenError::WrongRootKey);
+                }
+            }
+            None => {
+                let sealed = root
+                    .seal(ROOT_CHECK, ROOT_CHECK_VALUE)
+                    .map_err(OpenError::Store)?;
+                store
+                    .put_meta(ROOT_CHECK, &sealed)
+                    .await
+                    .map_err(OpenError::Store)?;
+            }
+        }
+        let aliases = store
+            .list_aliases()
+            .await
+            .map_err(OpenError::Store)?
+            .into_iter()
+            .map(|a| ((a.account.clone(), a.name.clone()), a))
+            .collect();
+        let kms = Kms {
+            loc,
+            store,
+            clock,
+            root,
+            creds: RwLock::new(HashMap::new()),
+            keys: RwLock::new(HashMap::new()),
+            aliases: RwLock::new(aliases),
+            write_lock: tokio::sync::Mutex::new(()),
+        };
+        kms.reload_credentials().await.map_err(OpenError::Store)?;
+        Ok(kms)
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.loc
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The store, for tools that inspect it (tests, migrations).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    async fn reload_credentials(&self) -> Result<()> {
+        let users = self.store.list_users(None).await?;
+        let mut map = HashMap::new();
+        for ak in self.store.list_access_keys().await? {
+            let Some(user) = users
+                .iter()
+                .find(|u| u.account == ak.account && u.name == ak.user_name)
+            else {
+                continue;
+            };
+            let secret = self.root.open(
+                &AccessKeyRecord::secret_binding(&ak.access_key_id),
+                &ak.sealed_secret,
+            )?;
+            let secret = String::from_utf8(secret.expose().to_vec()).map_err(Error::internal)?;
+            map.insert(
+                ak.access_key_id.clone(),
+                Arc::new(Credential {
+                    access_key_id: ak.access_key_id.clone(),
+                    secret: SecretString::new(secret),
+                    principal: Arc::new(Principal::from_user(user, &self.loc.partition)),
+                }),
+            );
+        }
+        *self.creds.write().map_err(poisoned)? = map;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ key cache
+
+    /// Open a record's materials and cache it.
+    fn open_key(&self, record: KeyRecord) -> Result<Arc<LiveKey>> {
+        let mut materials = Vec::with_capacity(record.materials.len());
+        for m in &record.materials {
+            let raw = self.root.open(
+                &KeyRecord::material_binding(&record.key_id, &m.id),
+                &m.sealed,
+            )?;
+            let material = KeyMaterial::from_bytes(raw.expose())?;
+            materials.push((parse_material_id(&m.id)?, material.aes()?));
+        }
+        let usage = record.last_usage.clone();
+        self.cache(record, Arc::new(materials), usage)
+    }
+
+    fn cache(
+        &self,
+        record: KeyRecord,
+        materials: Materials,
+        usage: Option<LastUsage>,
+    ) -> Result<Arc<LiveKey>> {
+        let arn = self.loc.key_arn(&record.account, &record.key_id);
+        let live = Arc::new(LiveKey {
+            record,
+            arn,
+            materials,
+            usage: Mutex::new((usage, false)),
+        });
+        self.keys
+            .write()
+            .map_err(poisoned)?
+            .insert(live.record.key_id.clone(), live.clone());
+        Ok(live)
+    }
+
+    fn evict(&self, key_id: &str) -> Result<()> {
+        self.keys.write().map_err(poisoned)?.remove(key_id);
+        Ok(())
+    }
+
+    /// Load a key by id (any account), from the cache or the store. A key
+    /// whose deletion window has ended is gone, even before the deletion job
+    /// has destroyed it.
+    async fn load(&self, key_id: &str) -> Result<Option<Arc<LiveKey>>> {
+        let cached = self.keys.read().map_err(poisoned)?.get(key_id).cloned();
+        let live = match cached {
+            Some(k) => k,
+            None => match self.store.get_key(key_id).await? {
+                Some(rec) => self.open_key(rec)?,
+                None => return Ok(None),
+            },
+        };
+        if self.is_due(&live.record) {
+            return Ok(None);
+        }
+        Ok(Some(live))
+    }
+
+    fn is_due(&self, r: &KeyRecord) -> bool {
+        r.state == KeyState::PendingDeletion
+            && r.deletion_ms.is_some_and(|d| d <= self.clock.now_ms())
+    }
+
+    fn alias_target(&self, account: &str, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .aliases
+            .read()
+            .map_err(poisoned)?
+            .get(&(account.to_string(), name.to_string()))
+            .map(|a| a.target_key_id.clone()))
+    }
+
+    /// Resolve a `KeyId` member (key id, key ARN, and where `aliases` allows,
+    /// alias name or alias ARN).
+    async fn resolve_as(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        aliases: Aliases,
+    ) -> Result<Arc<LiveKey>> {
+        let key_ref = KeyRef::parse(key_id, &self.loc)?;
+        let (account, id) = match key_ref {
+            KeyRef::KeyId(id) => (ctx.principal.account.clone(), id),
+            KeyRef::KeyArn { account, key_id } => (account, key_id),
+            KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if aliases == Aliases::Refused => {
+                return Err(Error::NotFound(format!("Invalid keyId '{key_id}'")));
+            }
+            KeyRef::AliasName(name) => self.alias_key(&ctx.principal.account, &name)?,
+            KeyRef::AliasArn {
+                account,
+                alias_name,
+            } => self.alias_key(&account, &alias_name)?,
+        };
+        match self.load(&id).await? {
+            Some(k) if k.record.account == account => Ok(k),
+            _ => Err(Error::NotFound(format!(
+                "Key '{}' does not exist",
+                self.loc.key_arn(&account, &id)
+            ))),
+        }
+    }
+
+    fn alias_key(&self, account: &str, name: &str) -> Result<(String, String)> {
+        match self.alias_target(account, name)? {
+            Some(id) => Ok((account.to_string(), id)),
+            None => Err(Error::NotFound(format!(
+                "Alias '{}' is not found.",
+                self.loc.alias_arn(account, name)
+            ))),
+        }
+    }
+
+    /// Resolve a key for a cryptographic or read operation (aliases allowed).
+    async fn resolve(&self, ctx: &RequestContext, key_id: &str) -> Result<Arc<LiveKey>> {
+        self.resolve_as(ctx, key_id, Aliases::Allowed).await
+    }
+
+    /// Change a key record: resolve it (key id or ARN only), let `f` change
+    /// a copy, persist it, and replace the cached key (reusing its opened
+    /// materials). Serialised with every other write.
+    async fn update_key<T>(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        f: impl FnOnce(&mut KeyRecord, &str) -> Result<T>,
+    ) -> Result<T> {
+        let _w = self.write_lock.lock().await;
+        let live = self.resolve_as(ctx, key_id, Aliases::Refused).await?;
+        let mut rec = live.record.clone();
+        let out = f(&mut rec, &live.arn)?;
+        rec.last_usage = live.last_usage();
+        self.store.put_key(&rec).await?;
+        self.cache(rec.clone(), live.materials.clone(), rec.last_usage)?;
+        Ok(out)
+    }
+
+    /// Write in-memory last-usage records to the store. Run periodically and
+    /// at shutdown.
+    pub async fn flush_usage(&self) -> Result<usize> {
+        let dirty: Vec<Arc<LiveKey>> = self
+            .keys
+            .read()
+            .map_err(poisoned)?
+            .values()
+            .filter(|k| k.usage.lock().map(|u| u.1).unwrap_or(false))
+            .cloned()
+            .collect();
+        let mut n = 0;
+        for k in dirty {
+            let _w = self.write_lock.lock().await;
+            // The cached key may have been replaced or destroyed meanwhile.
+            let current = self
+                .keys
+                .read()
+                .map_err(poisoned)?
+                .get(&k.record.key_id)
+                .cloned();
+            let Some(current) = current else { continue };
+            let usage = {
+                let mut u = k.usage.lock().map_err(poisoned)?;
+                u.1 = false;
+                u.0.clone()
+            };
+            let mut rec = current.record.clone();
+            rec.last_usage = usage.clone();
+            self.store.put_key(&rec).await?;
+            self.cache(rec, current.materials.clone(), usage)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Destroy every key whose deletion window has ended: its record, its
+    /// material and its aliases. Restart-safe: the store keeps the queue.
+    pub async fn run_deletions(&self) -> Result<usize> {
+        let now = self.clock.now_ms();
+        let due = self.store.keys_due_for_deletion(now).await?;
+        let mut n = 0;
+        for id in due {
+            let _w = self.write_lock.lock().await;
+            let Some(rec) = self.store.get_key(&id).await? else {
+                continue;
+            };
+            if !self.is_due(&rec) {
+                continue;
+            }
+            self.store.delete_key(&id).await?;
+            self.evict(&id)?;
+            self.aliases
+                .write()
+                .map_err(poisoned)?
+                .retain(|_, a| a.target_key_id != id);
+            tracing::info!(key_id = %id, "key deleted: its deletion window ended");
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    // ------------------------------------------------------------ shared checks
+
+    /// The key state gate for cryptographic use.
+    fn usable(k: &LiveKey) -> Result<()> {
+        match k.record.state {
+            KeyState::Enabled => Ok(()),
+            KeyState::Disabled => Err(Error::Disabled(format!("{} is disabled.", k.arn))),
+            _ => Err(Self::invalid_state(&k.record, &k.arn)),
+        }
+    }
+
+    fn invalid_state(r: &KeyRecord, arn: &str) -> Error {
+        let state = match r.state {
+            KeyState::PendingDeletion => "pending deletion",
+            KeyState::PendingImport => "pending import",
+            KeyState::PendingReplicaDeletion => "pending replica deletion",
+            KeyState::Creating => "creating",
+            KeyState::Updating => "updating",
+            KeyState::Unavailable => "unavailable",
+            KeyState::Enabled => "enabled",
+            KeyState::Disabled => "disabled",
+        };
+        Error::InvalidState(format!("{arn} is {state}."))
+    }
+
+    /// Management operations work on Enabled and Disabled keys only.
+    fn manageable(r: &KeyRecord, arn: &str) -> Result<()> {
+        match r.state {
+            KeyState::Enabled | KeyState::Disabled => Ok(()),
+            _ => Err(Self::invalid_state(r, arn)),
+        }
+    }
+}
+
+impl CredentialResolver for Kms {
+    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Option<Arc<Credential>> {
+        if session_token.is_some() {
+            // Temporary credentials arrive with roles (STS); none exist yet.
+            return None;
+        }
+        self.creds.read().ok()?.get(access_key_id).cloned()
+    }
+}
