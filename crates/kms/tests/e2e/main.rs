@@ -9,3 +9,4 @@ mod protocol;
 mod sigv4;
 mod slice;
 mod storage;
+mod symmetric;
