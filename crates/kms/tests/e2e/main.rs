@@ -5,6 +5,7 @@
 //! ephemeral port.
 
 mod harness;
+mod model;
 mod protocol;
 mod sigv4;
 mod slice;
