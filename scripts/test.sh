@@ -4,11 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Python clients: boto3, the aws CLI, the AWS Encryption SDK 4 and OpenBao in
+# .venv; aws-encryption-cli (which pins an older Encryption SDK) in its own.
+venv() {
+  local dir=$1 req=$2 stamp=$1/.requirements
+  if [ ! -f "$stamp" ] || ! cmp -s "$req" "$stamp"; then
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+}
+venv .venv scripts/requirements.txt
+venv .venv-esdk-cli scripts/requirements-esdk-cli.txt
 VENV=.venv
-if [ ! -x "$VENV/bin/aws" ] || ! "$VENV/bin/python" -c 'import boto3' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements.txt
-fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -16,3 +24,4 @@ cargo test --workspace
 scripts/check-layering.sh
 cargo build --release
 "$VENV/bin/python" scripts/smoke.py
+"$VENV/bin/python" scripts/clients.py
