@@ -3,16 +3,20 @@
 //! operation -> decode -> service method -> encode; on error the domain
 //! error becomes an AWS exception in [`error`].
 
+pub mod audit;
 pub mod error;
+pub mod metrics;
 pub mod sigv4;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use kms_core::ports::Clock;
+use kms_core::identity::Credential;
+use kms_core::ports::{AuditSink, Clock};
 use kms_core::{Error, Kms, RequestContext};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -108,6 +112,17 @@ pub struct Api {
     kms: Arc<Kms>,
     verifier: sigv4::Verifier,
     max_body: usize,
+    audit: Option<Arc<dyn AuditSink>>,
+    /// Answer requests even when their audit event cannot be written.
+    audit_fail_open: bool,
+    metrics: metrics::Metrics,
+    extra_metrics: Vec<Arc<dyn ExtraMetrics>>,
+}
+
+/// A source of extra `/metrics` lines (audit writer, key states).
+#[async_trait::async_trait]
+pub trait ExtraMetrics: Send + Sync {
+    async fn render(&self, out: &mut String);
 }
 
 pub type HttpResponse = Response<Full<Bytes>>;
@@ -131,12 +146,11 @@ fn response(
     r
 }
 
-fn error_response(e: &Error, request_id: &str) -> HttpResponse {
-    let aws = error::to_aws(e);
+fn error_response(aws: &error::AwsError, request_id: &str) -> HttpResponse {
     let mut body = serde_json::Map::new();
     body.insert("__type".into(), aws.type_name.into());
-    if let Some(m) = aws.message {
-        body.insert("message".into(), m.into());
+    if let Some(m) = &aws.message {
+        body.insert("message".into(), m.clone().into());
     }
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut r = response(aws.status, request_id, JSON_CONTENT_TYPE, bytes);
@@ -157,6 +171,36 @@ fn new_request_id() -> String {
         .to_string()
 }
 
+/// What processing a KMS call produced, before it is audited.
+struct Processed {
+    result: Result<Vec<u8>, Error>,
+    op: Option<Operation>,
+    cred: Option<Arc<Credential>>,
+    body: Bytes,
+    facts: kms_core::service::Facts,
+}
+
+impl Processed {
+    fn failed(e: Error, body: Bytes) -> Self {
+        Processed {
+            result: Err(e),
+            op: None,
+            cred: None,
+            body,
+            facts: Default::default(),
+        }
+    }
+}
+
+/// The access key id an Authorization header names (not a secret).
+fn claimed_access_key(headers: &http::HeaderMap) -> Option<&str> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let cred = v.split("Credential=").nth(1)?;
+    cred.split('/')
+        .next()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+}
+
 impl Api {
     pub fn new(kms: Arc<Kms>, max_body: usize) -> Self {
         let verifier = sigv4::Verifier::new(&kms.location().region, "kms");
@@ -164,66 +208,137 @@ impl Api {
             kms,
             verifier,
             max_body,
+            audit: None,
+            audit_fail_open: false,
+            metrics: metrics::Metrics::default(),
+            extra_metrics: vec![],
         }
+    }
+
+    /// Record every call in `sink`, answering only once the event is durable.
+    /// With `fail_open`, a call whose event cannot be written is still answered.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>, fail_open: bool) -> Self {
+        self.audit = Some(sink);
+        self.audit_fail_open = fail_open;
+        self
+    }
+
+    pub fn with_metrics(mut self, source: Arc<dyn ExtraMetrics>) -> Self {
+        self.extra_metrics.push(source);
+        self
     }
 
     pub fn kms(&self) -> &Arc<Kms> {
         &self.kms
     }
 
-    /// Handle one HTTP request.
-    pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse
+    async fn render_metrics(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        self.metrics.render(&mut out);
+        for m in &self.extra_metrics {
+            m.render(&mut out).await;
+        }
+        out
+    }
+
+    /// Handle one HTTP request from `peer`.
+    pub async fn handle<B>(&self, req: Request<B>, peer: Option<SocketAddr>) -> HttpResponse
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let request_id = new_request_id();
         let started = Instant::now();
-        if req.method() == Method::GET && req.uri().path() == "/health" {
-            return response(
-                StatusCode::OK,
-                &request_id,
-                "application/json",
-                br#"{"status":"ok"}"#.to_vec(),
-            );
+        if req.method() == Method::GET {
+            match req.uri().path() {
+                "/health" => {
+                    return response(
+                        StatusCode::OK,
+                        &request_id,
+                        "application/json",
+                        br#"{"status":"ok"}"#.to_vec(),
+                    )
+                }
+                "/metrics" if peer.is_some_and(|p| p.ip().is_loopback()) => {
+                    let text = self.render_metrics().await.into_bytes();
+                    return response(
+                        StatusCode::OK,
+                        &request_id,
+                        "text/plain; version=0.0.4",
+                        text,
+                    );
+                }
+                _ => {}
+            }
         }
-        let target = req
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let (result, who) = self.handle_kms(req, &request_id).await;
+        let (parts, body) = req.into_parts();
+        let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
+        let target = header("x-amz-target").unwrap_or("").to_string();
+        let p = self.process(&parts, body, &request_id).await;
+        let mut result = p.result;
+        if let Some(sink) = &self.audit {
+            let aws_err = result.as_ref().err().map(error::to_aws);
+            let time_ms = Clock::real_now_ms();
+            let event_id = new_request_id();
+            let event = audit::event(&audit::Call {
+                request_id: &request_id,
+                event_id: &event_id,
+                time: kms_core::time::rfc3339(time_ms),
+                region: &self.kms.location().region,
+                op: p.op,
+                target: &target,
+                cred: p.cred.as_deref(),
+                claimed_access_key: if p.cred.is_none() {
+                    claimed_access_key(&parts.headers)
+                } else {
+                    None
+                },
+                source_ip: peer.map(|p| p.ip().to_string()),
+                user_agent: header("user-agent"),
+                request: &p.body,
+                response: result.as_ref().ok().map(Vec::as_slice),
+                error: aws_err.as_ref(),
+                facts: p.facts,
+            });
+            if let Err(e) = sink.record(event).await {
+                tracing::error!(request_id = %request_id, error = %e, fail_open = self.audit_fail_open, "audit event not written");
+                if !self.audit_fail_open {
+                    result = Err(Error::Internal(format!("audit log unavailable: {e}")));
+                }
+            }
+        }
+        let who = p
+            .cred
+            .as_ref()
+            .map(|c| c.access_key_id.as_str())
+            .unwrap_or("");
         let elapsed_us = started.elapsed().as_micros() as u64;
         match result {
             Ok(body) => {
+                self.metrics.observe(p.op, 200, elapsed_us);
                 tracing::info!(request_id = %request_id, target = %target, principal = %who, status = 200, elapsed_us, "request");
                 response(StatusCode::OK, &request_id, JSON_CONTENT_TYPE, body)
             }
             Err(e) => {
                 let aws = error::to_aws(&e);
+                self.metrics.observe(p.op, aws.status.as_u16(), elapsed_us);
                 if let Error::Internal(detail) = &e {
                     tracing::error!(request_id = %request_id, target = %target, principal = %who, error = %detail, "internal error");
                 }
                 tracing::info!(request_id = %request_id, target = %target, principal = %who, status = aws.status.as_u16(), error = aws.type_name, elapsed_us, "request");
-                error_response(&e, &request_id)
+                error_response(&aws, &request_id)
             }
         }
     }
 
-    /// Returns the outcome and, for the log, the caller's access key id.
-    async fn handle_kms<B>(
-        &self,
-        req: Request<B>,
-        request_id: &str,
-    ) -> (Result<Vec<u8>, Error>, String)
+    /// Body limit, SigV4, target, dispatch.
+    async fn process<B>(&self, parts: &http::request::Parts, body: B, request_id: &str) -> Processed
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = req.into_parts();
         if parts.method != Method::POST {
-            return (Err(Error::UnknownOperation), String::new());
+            return Processed::failed(Error::UnknownOperation, Bytes::new());
         }
         let declared = parts
             .headers
@@ -231,22 +346,20 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > self.max_body) {
-            return (Err(Error::RequestTooLarge(self.max_body)), String::new());
+            return Processed::failed(Error::RequestTooLarge(self.max_body), Bytes::new());
         }
         let body = match Limited::new(body, self.max_body).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                let err = if e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some()
                 {
-                    return (Err(Error::RequestTooLarge(self.max_body)), String::new());
-                }
-                return (
-                    Err(Error::Serialization(
-                        "could not read the request body".into(),
-                    )),
-                    String::new(),
-                );
+                    Error::RequestTooLarge(self.max_body)
+                } else {
+                    Error::Serialization("could not read the request body".into())
+                };
+                return Processed::failed(err, Bytes::new());
             }
         };
         let signed = sigv4::RequestParts {
@@ -259,22 +372,34 @@ impl Api {
         let now = Clock::real_now_ms() / 1000;
         let cred = match self.verifier.verify(&signed, self.kms.as_ref(), now) {
             Ok(c) => c,
-            Err(e) => return (Err(e), String::new()),
+            Err(e) => return Processed::failed(e, body),
         };
-        let who = cred.access_key_id.clone();
         let target = parts
             .headers
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let Some(op) = Operation::from_target(target) else {
-            return (Err(Error::UnknownOperation), who);
+            return Processed {
+                result: Err(Error::UnknownOperation),
+                op: None,
+                cred: Some(cred),
+                body,
+                facts: Default::default(),
+            };
         };
-        let ctx = RequestContext {
-            request_id: request_id.to_string(),
-            principal: cred.principal.clone(),
-            access_key_id: cred.access_key_id.clone(),
-        };
-        (dispatch(&self.kms, &ctx, op, &body).await, who)
+        let ctx = RequestContext::new(
+            request_id.to_string(),
+            cred.principal.clone(),
+            cred.access_key_id.clone(),
+        );
+        let result = dispatch(&self.kms, &ctx, op, &body).await;
+        Processed {
+            result,
+            op: Some(op),
+            cred: Some(cred),
+            body,
+            facts: ctx.facts(),
+        }
     }
 }

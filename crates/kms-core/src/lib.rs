@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod ports;
 pub mod service;
+pub mod time;
 pub mod types;
 pub mod validate;
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::types::{AccessKeyRecord, AliasRecord, KeyRecord, UserRecord};
+use crate::types::{AccessKeyRecord, AliasRecord, KeyRecord, KeyState, UserRecord};
 
 /// Durable storage. Every method is one transaction: it either happens
 /// completely or not at all. Implementations never see plaintext key
@@ -22,6 +22,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_key(&self, key: &KeyRecord) -> Result<()>;
     /// Remove a key record, its material and every alias that points at it.
     async fn delete_key(&self, key_id: &str) -> Result<()>;
+    /// How many keys are in each key state (for metrics).
+    async fn count_keys_by_state(&self) -> Result<Vec<(KeyState, u64)>>;
     /// Ids of keys pending deletion whose deletion time is at or before `now_ms`.
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<String>>;
 
@@ -48,6 +50,14 @@ pub trait Store: Send + Sync + 'static {
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
     async fn delete_access_key(&self, access_key_id: &str) -> Result<()>;
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
+}
+
+/// Where audit events go. `record` returns only once the event is durable
+/// (on disk): the caller answers the request after that, never before.
+#[async_trait]
+pub trait AuditSink: Send + Sync + 'static {
+    /// Append one event (a CloudTrail record, serialized JSON).
+    async fn record(&self, event: Vec<u8>) -> Result<()>;
 }
 
 /// The service's clock, in epoch milliseconds. An adjustable clock (only in

@@ -71,6 +71,12 @@ async fn suite(s: &dyn Store) {
     k.deletion_ms = Some(100);
     s.put_key(&k).await.unwrap();
     assert!(s.keys_due_for_deletion(99).await.unwrap().is_empty());
+    let mut counts = s.count_keys_by_state().await.unwrap();
+    counts.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        counts,
+        vec![(KeyState::Enabled, 2), (KeyState::PendingDeletion, 1)]
+    );
     assert_eq!(s.keys_due_for_deletion(100).await.unwrap(), ["c"]);
     k.state = KeyState::Disabled;
     k.deletion_ms = None;

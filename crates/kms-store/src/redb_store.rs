@@ -232,6 +232,24 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn count_keys_by_state(&self) -> Result<Vec<(KeyState, u64)>> {
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(KEYS).map_err(db_err)?;
+            let mut counts: Vec<(KeyState, u64)> = vec![];
+            for item in t.iter().map_err(db_err)? {
+                let (_, v) = item.map_err(db_err)?;
+                let state = decode::<KeyRecord>(v.value())?.state;
+                match counts.iter_mut().find(|(s, _)| *s == state) {
+                    Some(c) => c.1 += 1,
+                    None => counts.push((state, 1)),
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<String>> {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;

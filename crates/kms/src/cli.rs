@@ -25,6 +25,113 @@ pub enum Command {
     Serve(ServeArgs),
     /// Operator commands against a running server.
     Admin(AdminArgs),
+    /// The audit log, offline: verify, query, export.
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct AuditFilterArgs {
+    /// Audit directory.
+    #[arg(long, default_value = "./kms-data/audit")]
+    pub dir: PathBuf,
+    /// Earliest eventTime (RFC 3339 like 2026-11-23T00:00:00Z, or epoch seconds).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Latest eventTime.
+    #[arg(long)]
+    pub end: Option<String>,
+    #[arg(long)]
+    pub event_name: Option<String>,
+    /// Key id or key ARN.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Principal ARN.
+    #[arg(long)]
+    pub principal: Option<String>,
+    #[arg(long)]
+    pub error_code: Option<String>,
+    #[arg(long)]
+    pub read_only: Option<bool>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the hash chain and the signed digests; name the first problem.
+    Verify {
+        /// Audit directory.
+        #[arg(long, default_value = "./kms-data/audit")]
+        dir: PathBuf,
+        /// An independently kept copy of the public key (PEM).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Print matching events as JSON lines.
+    Query(AuditFilterArgs),
+    /// Write matching events as CloudTrail log files (gzip) under --out.
+    Export {
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn time_arg(s: &Option<String>) -> Option<String> {
+    s.as_ref().map(|t| match t.parse::<i64>() {
+        Ok(secs) => kms_core::time::rfc3339(secs * 1000),
+        Err(_) => t.clone(),
+    })
+}
+
+impl AuditFilterArgs {
+    fn filter(&self) -> kms_audit::query::Filter {
+        kms_audit::query::Filter {
+            start: time_arg(&self.start),
+            end: time_arg(&self.end),
+            event_name: self.event_name.clone(),
+            key: self.key.clone(),
+            principal: self.principal.clone(),
+            error_code: self.error_code.clone(),
+            read_only: self.read_only,
+        }
+    }
+}
+
+fn audit(args: AuditArgs) -> Result<(), String> {
+    match args.command {
+        AuditCommand::Verify { dir, public_key } => {
+            let pem = match public_key {
+                Some(p) => {
+                    Some(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)
+                }
+                None => None,
+            };
+            let r = kms_audit::verify::verify_dir(&dir, pem.as_deref())
+                .map_err(|e| format!("audit log verification FAILED: {e}"))?;
+            println!(
+                "audit log ok: {} files, {} records, {} signed digests",
+                r.files, r.records, r.digests
+            );
+        }
+        AuditCommand::Query(f) => {
+            for e in kms_audit::query::query(&f.dir, &f.filter())? {
+                println!("{e}");
+            }
+        }
+        AuditCommand::Export { filter, out } => {
+            let files = kms_audit::export::export(&filter.dir, &filter.filter(), &out)?;
+            for f in files {
+                println!("{}", f.display());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -319,6 +426,7 @@ pub fn run(cli: Cli) -> i32 {
         match cli.command {
             Command::Serve(a) => serve(a).await,
             Command::Admin(a) => admin(a).await,
+            Command::Audit(a) => audit(a),
         }
     });
     match result {

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -27,6 +28,30 @@ pub struct FileConfig {
     pub root_key_file: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub tls: Option<TlsFileConfig>,
+    pub audit: Option<AuditFileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFileConfig {
+    pub dir: Option<PathBuf>,
+    pub fail_open: Option<bool>,
+    pub max_file_mb: Option<u64>,
+    pub max_file_age_secs: Option<u64>,
+    pub digest_interval_secs: Option<u64>,
+    pub retention_days: Option<u64>,
+}
+
+/// The validated audit settings.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// `None`: `<data_dir>/audit` (or a temporary directory with `--dev`).
+    pub dir: Option<PathBuf>,
+    pub fail_open: bool,
+    pub max_file_bytes: u64,
+    pub max_file_age: Duration,
+    pub digest_interval: Duration,
+    pub retention: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +82,7 @@ pub struct Config {
     pub root_key_file: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub audit: AuditSettings,
     pub dev: bool,
 }
 
@@ -149,6 +175,24 @@ impl Config {
             (None, None, None) => None,
             _ => return Err("TLS needs both a certificate and a key".into()),
         };
+        let a = file.audit.unwrap_or_default();
+        let secs = |v: Option<u64>, default: u64, name: &str| -> Result<Duration, String> {
+            match v.unwrap_or(default) {
+                0 => Err(format!("audit.{name}: must be greater than 0")),
+                n => Ok(Duration::from_secs(n)),
+            }
+        };
+        let audit = AuditSettings {
+            dir: a.dir,
+            fail_open: a.fail_open.unwrap_or(false),
+            max_file_bytes: a.max_file_mb.unwrap_or(64).max(1) * 1024 * 1024,
+            max_file_age: secs(a.max_file_age_secs, 3600, "max_file_age_secs")?,
+            digest_interval: secs(a.digest_interval_secs, 60, "digest_interval_secs")?,
+            retention: a
+                .retention_days
+                .filter(|d| *d > 0)
+                .map(|d| Duration::from_secs(d * 86400)),
+        };
         let storage = if o.dev {
             Storage::Ephemeral
         } else {
@@ -169,6 +213,7 @@ impl Config {
             root_key_file: o.root_key_file.clone().or(file.root_key_file),
             max_body_bytes,
             tls,
+            audit,
             dev: o.dev,
         })
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use kms_api::Api;
+use kms_api::{Api, ExtraMetrics};
+use kms_audit::{AuditLog, AuditStats};
 use kms_core::crypto::RootKey;
 use kms_core::ids::Location;
 use kms_core::ports::{Clock, Store};
@@ -33,6 +34,8 @@ pub const DEV_SECRET_KEY: &str = "test";
 pub struct Server {
     pub addr: SocketAddr,
     pub api: Arc<Api>,
+    /// Where the audit log is written.
+    pub audit_dir: PathBuf,
     /// The credentials file written by a first start, if this start wrote it.
     pub bootstrap_credentials: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
@@ -192,7 +195,43 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         Some((c, k)) => Some(tls_acceptor(c, k)?),
         None => None,
     };
-    let api = Arc::new(Api::new(Arc::new(kms), cfg.max_body_bytes));
+    let kms = Arc::new(kms);
+    let audit_dir = match (&cfg.audit.dir, &data_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => d.join("audit"),
+        (None, None) => std::env::temp_dir().join(format!("kms-dev-audit-{}", std::process::id())),
+    };
+    let signing_key = kms
+        .service_secret(
+            "audit-signing-key",
+            kms_audit::format::SigningKey::generate_pkcs8,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = kms_audit::format::SigningKey::from_pkcs8(signing_key.expose())?;
+    let audit_cfg = kms_audit::AuditConfig {
+        dir: audit_dir.clone(),
+        max_file_bytes: cfg.audit.max_file_bytes,
+        max_file_age: cfg.audit.max_file_age,
+        digest_interval: cfg.audit.digest_interval,
+        retention: cfg.audit.retention,
+    };
+    let audit = Arc::new(
+        tokio::task::spawn_blocking(move || AuditLog::open(audit_cfg, key))
+            .await
+            .map_err(|e| e.to_string())??,
+    );
+    if cfg.audit.fail_open {
+        tracing::warn!("audit.fail_open is set: requests are answered even when their audit event cannot be written");
+    }
+    let api = Arc::new(
+        Api::new(kms.clone(), cfg.max_body_bytes)
+            .with_audit(audit.clone(), cfg.audit.fail_open)
+            .with_metrics(Arc::new(ServiceMetrics {
+                kms: kms.clone(),
+                audit: audit.clone(),
+            })),
+    );
     let api_for_loop = api.clone();
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -203,10 +242,13 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     let task = tokio::spawn(async move {
         accept_loop(listener, api_for_loop, tls, rx).await;
         let _ = jobs.await;
+        // Every request has finished: write the final digest and stop the writer.
+        let _ = tokio::task::spawn_blocking(move || audit.close()).await;
     });
     Ok(Server {
         addr,
         api,
+        audit_dir,
         bootstrap_credentials,
         shutdown: tx,
         task,
@@ -223,6 +265,62 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
     }
     b.create(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
+}
+
+/// `/metrics` lines about the audit writer and the keys.
+struct ServiceMetrics {
+    kms: Arc<Kms>,
+    audit: Arc<AuditLog>,
+}
+
+#[async_trait::async_trait]
+impl ExtraMetrics for ServiceMetrics {
+    async fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.audit.stats();
+        let _ = writeln!(out, "# HELP kms_audit_records_total Audit events written.\n# TYPE kms_audit_records_total counter\nkms_audit_records_total {}", s.records.load(Relaxed));
+        let _ = writeln!(out, "# HELP kms_audit_write_failures_total Audit batches that failed.\n# TYPE kms_audit_write_failures_total counter\nkms_audit_write_failures_total {}", s.failures.load(Relaxed));
+        let batches = s.batches.load(Relaxed);
+        let _ = writeln!(out, "# HELP kms_audit_fsync_seconds Write+fsync latency of an audit batch.\n# TYPE kms_audit_fsync_seconds histogram");
+        let mut cum = 0;
+        for (b, c) in AuditStats::FSYNC_BUCKETS_US.iter().zip(&s.fsync_buckets) {
+            cum += c.load(Relaxed);
+            let le = if *b == u64::MAX {
+                "+Inf".to_string()
+            } else {
+                (*b as f64 / 1e6).to_string()
+            };
+            let _ = writeln!(out, "kms_audit_fsync_seconds_bucket{{le=\"{le}\"}} {cum}");
+        }
+        let _ = writeln!(
+            out,
+            "kms_audit_fsync_seconds_sum {}\nkms_audit_fsync_seconds_count {batches}",
+            s.fsync_micros_total.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "# HELP kms_audit_batch_size Events per audit fsync.\n# TYPE kms_audit_batch_size histogram");
+        let mut cum = 0;
+        for (b, c) in AuditStats::BATCH_BUCKETS.iter().zip(&s.batch_buckets) {
+            cum += c.load(Relaxed);
+            let le = if *b == u64::MAX {
+                "+Inf".to_string()
+            } else {
+                b.to_string()
+            };
+            let _ = writeln!(out, "kms_audit_batch_size_bucket{{le=\"{le}\"}} {cum}");
+        }
+        let _ = writeln!(
+            out,
+            "kms_audit_batch_size_sum {}\nkms_audit_batch_size_count {batches}",
+            s.records.load(Relaxed)
+        );
+        if let Ok(counts) = self.kms.store().count_keys_by_state().await {
+            let _ = writeln!(out, "# HELP kms_keys Keys by state.\n# TYPE kms_keys gauge");
+            for (state, n) in counts {
+                let _ = writeln!(out, "kms_keys{{state=\"{state}\"}} {n}");
+            }
+        }
+    }
 }
 
 /// How often the deletion job looks for keys whose window has ended.
@@ -266,7 +364,7 @@ async fn accept_loop(
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -281,7 +379,7 @@ async fn accept_loop(
         let api = api.clone();
         let svc = service_fn(move |req| {
             let api = api.clone();
-            async move { Ok::<_, Infallible>(api.handle(req).await) }
+            async move { Ok::<_, Infallible>(api.handle(req, Some(peer)).await) }
         });
         match &tls {
             None => {

@@ -51,14 +51,17 @@ impl Kms {
     }
 
     fn seal(
+        ctx: &RequestContext,
         k: &LiveKey,
         ctx_map: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<(Vec<u8>, String)> {
         let (mid, aes) = k.current()?;
+        let mid_hex = hex(mid);
+        ctx.note_material(&mid_hex);
         Ok((
             ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?,
-            hex(mid),
+            mid_hex,
         ))
     }
 
@@ -85,6 +88,8 @@ impl Kms {
             .load(&header.key_id)
             .await?
             .ok_or(Error::InvalidCiphertext)?;
+        ctx.note_key(&key.arn);
+        ctx.note_material(&header.material_id_hex());
         Self::usable(&key)?;
         Self::check_encrypt_decrypt(&key, algorithm)?;
         let aes = key
@@ -113,6 +118,7 @@ impl Kms {
         }
         let plaintext = req.plaintext.unwrap_or_default();
         let (blob, _) = Self::seal(
+            ctx,
             &k,
             &req.encryption_context.unwrap_or_default(),
             plaintext.expose(),
@@ -197,7 +203,7 @@ impl Kms {
             return Err(Error::DryRunOperation);
         }
         let dest_ctx = req.destination_encryption_context.unwrap_or_default();
-        let (new_blob, dest_mid) = Self::seal(&dest, &dest_ctx, opened.plaintext.expose())?;
+        let (new_blob, dest_mid) = Self::seal(ctx, &dest, &dest_ctx, opened.plaintext.expose())?;
         let now = self.clock.now_ms();
         opened.key.record_use("ReEncrypt", now, &ctx.request_id);
         dest.record_use("ReEncrypt", now, &ctx.request_id);
@@ -238,6 +244,7 @@ impl Kms {
         let mut data_key = SecretBytes::new(vec![0u8; n]);
         fill_random(data_key.expose_mut())?;
         let (blob, mid) = Self::seal(
+            ctx,
             &k,
             &req.encryption_context.unwrap_or_default(),
             data_key.expose(),

@@ -129,6 +129,7 @@ impl Kms {
             last_usage: None,
         };
         self.store.put_key(&record).await?;
+        ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
         let metadata = self.metadata(&record);
         self.cache(
             record,

@@ -24,12 +24,49 @@ use crate::model::*;
 use crate::ports::{Clock, Store};
 use crate::types::*;
 
-/// Per-request facts established before the operation runs.
-#[derive(Debug, Clone)]
+/// Per-request facts established before the operation runs, and what the
+/// operation learned that the audit record needs ([`Facts`]).
+#[derive(Debug)]
 pub struct RequestContext {
     pub request_id: String,
     pub principal: Arc<Principal>,
     pub access_key_id: String,
+    pub facts: Mutex<Facts>,
+}
+
+/// What an operation learned about the request, for its audit record.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    /// ARNs of the keys the request resolved, in order.
+    pub keys: Vec<String>,
+    /// The key material the request used.
+    pub key_material_id: Option<String>,
+}
+
+impl RequestContext {
+    pub fn new(request_id: String, principal: Arc<Principal>, access_key_id: String) -> Self {
+        RequestContext {
+            request_id,
+            principal,
+            access_key_id,
+            facts: Mutex::new(Facts::default()),
+        }
+    }
+    pub(crate) fn note_key(&self, arn: &str) {
+        if let Ok(mut f) = self.facts.lock() {
+            if !f.keys.iter().any(|k| k == arn) {
+                f.keys.push(arn.to_string());
+            }
+        }
+    }
+    pub(crate) fn note_material(&self, id: &str) {
+        if let Ok(mut f) = self.facts.lock() {
+            f.key_material_id = Some(id.to_string());
+        }
+    }
+    pub fn facts(&self) -> Facts {
+        self.facts.lock().map(|f| f.clone()).unwrap_or_default()
+    }
 }
 
 /// Opened key materials: (material id, AES key), oldest first.
@@ -191,6 +228,24 @@ impl Kms {
         &self.clock
     }
 
+    /// A service secret kept in the store sealed under the root key (for
+    /// example the audit signing key): opened if present, else made by
+    /// `generate`, sealed and stored.
+    pub async fn service_secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> std::result::Result<Vec<u8>, String>,
+    ) -> Result<crate::crypto::SecretBytes> {
+        let binding = format!("service-secret/{name}");
+        if let Some(sealed) = self.store.get_meta(&binding).await? {
+            return self.root.open(&binding, &sealed);
+        }
+        let secret = crate::crypto::SecretBytes::new(generate().map_err(Error::Internal)?);
+        let sealed = self.root.seal(&binding, secret.expose())?;
+        self.store.put_meta(&binding, &sealed).await?;
+        Ok(secret)
+    }
+
     /// The store, for tools that inspect it (tests, migrations).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -320,7 +375,10 @@ impl Kms {
             } => self.alias_key(&account, &alias_name)?,
         };
         match self.load(&id).await? {
-            Some(k) if k.record.account == account => Ok(k),
+            Some(k) if k.record.account == account => {
+                ctx.note_key(&k.arn);
+                Ok(k)
+            }
             _ => Err(Error::NotFound(format!(
                 "Key '{}' does not exist",
                 self.loc.key_arn(&account, &id)

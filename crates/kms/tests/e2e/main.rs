@@ -4,6 +4,7 @@
 //! requests for what the SDK cannot send) against a real server on an
 //! ephemeral port.
 
+mod audit;
 mod harness;
 mod model;
 mod protocol;

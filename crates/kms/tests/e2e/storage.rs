@@ -45,10 +45,15 @@ async fn ciphertext_survives_restart() {
     ts2.stop().await;
 }
 
+/// Files under `dir` (recursively) that contain `needle`.
 fn files_contain(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     let mut hits = vec![];
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
+        if p.is_dir() {
+            hits.extend(files_contain(&p, needle));
+            continue;
+        }
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if name == "credentials" {
             continue; // the bootstrap file is the operator's copy, by design

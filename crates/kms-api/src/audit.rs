@@ -1,0 +1,232 @@
+//! Building the CloudTrail record of a call. Never includes plaintext, key
+//! material, ciphertext blobs, signatures, grant tokens or secrets: members
+//! that carry them are dropped from `requestParameters` and
+//! `responseElements`.
+
+use kms_core::identity::Credential;
+use kms_core::service::Facts;
+use serde_json::{json, Map, Value};
+
+use crate::error::AwsError;
+use crate::Operation;
+
+/// Members never recorded, wherever they appear.
+const SENSITIVE: &[&str] = &[
+    "Plaintext",
+    "CiphertextBlob",
+    "CiphertextForRecipient",
+    "PrivateKeyPlaintext",
+    "PrivateKeyCiphertextBlob",
+    "Message",
+    "Signature",
+    "Mac",
+    "SharedSecret",
+    "EncryptedKeyMaterial",
+    "ImportToken",
+    "GrantToken",
+    "GrantTokens",
+    "Recipient",
+    "SecretAccessKey",
+    "SessionToken",
+];
+
+/// Members whose children are user data (context keys), kept verbatim.
+const VERBATIM: &[&str] = &[
+    "EncryptionContext",
+    "SourceEncryptionContext",
+    "DestinationEncryptionContext",
+];
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// AWS member names in CloudTrail are lowerCamelCase; secrets are dropped.
+fn scrub(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                if SENSITIVE.contains(&k.as_str()) {
+                    continue;
+                }
+                let v = if VERBATIM.contains(&k.as_str()) {
+                    v.clone()
+                } else {
+                    scrub(v)
+                };
+                out.insert(lower_first(k), v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(scrub).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Cryptographic operations: CloudTrail records no response elements.
+fn is_crypto(name: &str) -> bool {
+    matches!(
+        name,
+        "Encrypt"
+            | "Decrypt"
+            | "ReEncrypt"
+            | "GenerateDataKey"
+            | "GenerateDataKeyWithoutPlaintext"
+            | "GenerateDataKeyPair"
+            | "GenerateDataKeyPairWithoutPlaintext"
+            | "GenerateRandom"
+            | "Sign"
+            | "Verify"
+            | "GenerateMac"
+            | "VerifyMac"
+            | "DeriveSharedSecret"
+    )
+}
+
+fn is_read_only(name: &str) -> bool {
+    is_crypto(name)
+        || name.starts_with("Describe")
+        || name.starts_with("List")
+        || name.starts_with("Get")
+}
+
+/// Everything known about one call.
+pub struct Call<'a> {
+    pub request_id: &'a str,
+    pub event_id: &'a str,
+    pub time: String,
+    pub region: &'a str,
+    pub op: Option<Operation>,
+    /// The `X-Amz-Target` as sent.
+    pub target: &'a str,
+    pub cred: Option<&'a Credential>,
+    /// The access key id named by an Authorization header that did not authenticate.
+    pub claimed_access_key: Option<&'a str>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<&'a str>,
+    pub request: &'a [u8],
+    pub response: Option<&'a [u8]>,
+    pub error: Option<&'a AwsError>,
+    pub facts: Facts,
+}
+
+fn account_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4)
+}
+
+/// The CloudTrail record, serialized.
+pub fn event(c: &Call<'_>) -> Vec<u8> {
+    let name = match c.op {
+        Some(op) => op.name().to_string(),
+        None => c.target.rsplit('.').next().unwrap_or("").to_string(),
+    };
+    let admin = c.op.is_some_and(|op| op.prefix() == "KmsAdmin");
+    let identity = match c.cred {
+        Some(cred) => json!({
+            "type": "IAMUser",
+            "principalId": cred.principal.user_id,
+            "arn": cred.principal.arn,
+            "accountId": cred.principal.account,
+            "accessKeyId": cred.access_key_id,
+            "userName": cred.principal.user_name,
+        }),
+        None => match c.claimed_access_key {
+            Some(ak) => json!({ "type": "Unknown", "accessKeyId": ak }),
+            None => json!({ "type": "Unknown" }),
+        },
+    };
+    let parsed_request: Option<Value> = serde_json::from_slice(c.request).ok();
+    let request_parameters = match &parsed_request {
+        Some(v @ Value::Object(m)) if !m.is_empty() => scrub(v),
+        _ => Value::Null,
+    };
+    let response_elements = match c
+        .response
+        .and_then(|r| serde_json::from_slice::<Value>(r).ok())
+    {
+        Some(v @ Value::Object(_)) if !is_crypto(&name) => match scrub(&v) {
+            Value::Object(m) if m.is_empty() => Value::Null,
+            s => s,
+        },
+        _ => Value::Null,
+    };
+    let resources: Vec<Value> = c
+        .facts
+        .keys
+        .iter()
+        .map(|arn| json!({ "accountId": account_of(arn).unwrap_or(""), "type": "AWS::KMS::Key", "ARN": arn }))
+        .collect();
+    let recipient = c
+        .facts
+        .keys
+        .first()
+        .and_then(|a| account_of(a))
+        .or(c.cred.map(|cr| cr.principal.account.as_str()));
+    let mut ev = Map::new();
+    ev.insert("eventVersion".into(), "1.11".into());
+    ev.insert("userIdentity".into(), identity);
+    ev.insert("eventTime".into(), c.time.clone().into());
+    ev.insert(
+        "eventSource".into(),
+        if admin {
+            "kms-admin"
+        } else {
+            "kms.amazonaws.com"
+        }
+        .into(),
+    );
+    ev.insert("eventName".into(), name.clone().into());
+    ev.insert("awsRegion".into(), c.region.into());
+    ev.insert(
+        "sourceIPAddress".into(),
+        c.source_ip.clone().map(Value::from).unwrap_or(Value::Null),
+    );
+    ev.insert(
+        "userAgent".into(),
+        c.user_agent.map(Value::from).unwrap_or(Value::Null),
+    );
+    if let Some(e) = c.error {
+        ev.insert("errorCode".into(), e.type_name.into());
+        if let Some(m) = &e.message {
+            ev.insert("errorMessage".into(), m.clone().into());
+        }
+    }
+    ev.insert("requestParameters".into(), request_parameters);
+    ev.insert("responseElements".into(), response_elements);
+    if let Some(m) = &c.facts.key_material_id {
+        ev.insert("additionalEventData".into(), json!({ "keyMaterialId": m }));
+    }
+    ev.insert("requestID".into(), c.request_id.into());
+    ev.insert("eventID".into(), c.event_id.into());
+    ev.insert("readOnly".into(), is_read_only(&name).into());
+    if !resources.is_empty() {
+        ev.insert("resources".into(), resources.into());
+    }
+    ev.insert("eventType".into(), "AwsApiCall".into());
+    ev.insert("managementEvent".into(), true.into());
+    if let Some(r) = recipient {
+        ev.insert("recipientAccountId".into(), r.into());
+    }
+    ev.insert("eventCategory".into(), "Management".into());
+    serde_json::to_vec(&Value::Object(ev)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_drops_secrets_and_keeps_context() {
+        let v = json!({"KeyId": "k", "Plaintext": "c2VjcmV0", "EncryptionContext": {"Tenant": "A"},
+                       "Tags": [{"TagKey": "a", "TagValue": "b"}], "GrantTokens": ["t"]});
+        assert_eq!(
+            scrub(&v),
+            json!({"keyId": "k", "encryptionContext": {"Tenant": "A"}, "tags": [{"tagKey": "a", "tagValue": "b"}]})
+        );
+    }
+}

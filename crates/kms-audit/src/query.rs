@@ -1,0 +1,107 @@
+//! Reading events back: `kms audit query`.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::format;
+
+/// A filter; every set field must match.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Inclusive bounds on `eventTime` (RFC 3339, compared as text, UTC).
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub event_name: Option<String>,
+    /// A key id or key ARN, matched against the event's resources.
+    pub key: Option<String>,
+    /// A principal ARN.
+    pub principal: Option<String>,
+    pub error_code: Option<String>,
+    pub read_only: Option<bool>,
+}
+
+impl Filter {
+    pub fn matches(&self, e: &Value) -> bool {
+        let time = e["eventTime"].as_str().unwrap_or("");
+        if self.start.as_deref().is_some_and(|s| time < s)
+            || self.end.as_deref().is_some_and(|s| time > s)
+        {
+            return false;
+        }
+        if self
+            .event_name
+            .as_deref()
+            .is_some_and(|n| e["eventName"] != n)
+        {
+            return false;
+        }
+        if self
+            .error_code
+            .as_deref()
+            .is_some_and(|c| e["errorCode"] != c)
+        {
+            return false;
+        }
+        if self.read_only.is_some_and(|r| e["readOnly"] != r) {
+            return false;
+        }
+        if self
+            .principal
+            .as_deref()
+            .is_some_and(|p| e["userIdentity"]["arn"] != p)
+        {
+            return false;
+        }
+        if let Some(k) = self.key.as_deref() {
+            let hit = e["resources"].as_array().is_some_and(|rs| {
+                rs.iter().any(|r| {
+                    r["ARN"]
+                        .as_str()
+                        .is_some_and(|a| a == k || a.ends_with(&format!("/{k}")))
+                })
+            });
+            if !hit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Every event in the directory, oldest first.
+pub fn events(dir: &Path) -> Result<Vec<Value>, String> {
+    let mut logs = vec![];
+    for e in fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))? {
+        let name = e
+            .map_err(|e| e.to_string())?
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        if let Some(n) = format::file_number(&name, format::LOG_PREFIX, format::LOG_SUFFIX) {
+            logs.push((n, name));
+        }
+    }
+    logs.sort();
+    let mut out = vec![];
+    for (_, name) in logs {
+        let data = fs::read(dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            if let Some(l) = format::parse_line(line) {
+                if let Ok(v) = serde_json::from_slice(l.event) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The events that match `filter`.
+pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<Value>, String> {
+    Ok(events(dir)?
+        .into_iter()
+        .filter(|e| filter.matches(e))
+        .collect())
+}

@@ -1,0 +1,484 @@
+//! The writer: one thread that owns the log files, batches events, fsyncs
+//! once per batch (group commit) and then releases the waiting requests.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use kms_core::crypto::{hex, sha256};
+use kms_core::ports::{AuditSink, Clock};
+use kms_core::{Error, Result};
+
+use crate::format::{self, Digest, SigningKey, GENESIS};
+
+/// Most events written in one batch.
+const MAX_BATCH: usize = 4096;
+
+/// How the audit log behaves.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub dir: PathBuf,
+    /// Start a new file past this size.
+    pub max_file_bytes: u64,
+    /// Start a new file after this long.
+    pub max_file_age: Duration,
+    /// Sign a digest of the current file this often (when it changed).
+    pub digest_interval: Duration,
+    /// Delete log and digest files older than this (`None`: keep forever).
+    pub retention: Option<Duration>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    pub records: AtomicU64,
+    pub batches: AtomicU64,
+    pub failures: AtomicU64,
+    pub fsync_micros_total: AtomicU64,
+    /// fsync latency histogram; bucket upper bounds in [`AuditStats::FSYNC_BUCKETS_US`].
+    pub fsync_buckets: [AtomicU64; 8],
+    /// Batch size histogram; upper bounds in [`AuditStats::BATCH_BUCKETS`].
+    pub batch_buckets: [AtomicU64; 8],
+}
+
+impl AuditStats {
+    pub const FSYNC_BUCKETS_US: [u64; 8] = [100, 250, 500, 1000, 2500, 5000, 10000, u64::MAX];
+    pub const BATCH_BUCKETS: [u64; 8] = [1, 2, 4, 8, 16, 64, 256, u64::MAX];
+
+    fn observe(&self, n: usize, fsync_us: u64) {
+        self.records.fetch_add(n as u64, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.fsync_micros_total
+            .fetch_add(fsync_us, Ordering::Relaxed);
+        let fi = Self::FSYNC_BUCKETS_US
+            .iter()
+            .position(|b| fsync_us <= *b)
+            .unwrap_or(7);
+        self.fsync_buckets[fi].fetch_add(1, Ordering::Relaxed);
+        let bi = Self::BATCH_BUCKETS
+            .iter()
+            .position(|b| n as u64 <= *b)
+            .unwrap_or(7);
+        self.batch_buckets[bi].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct Job {
+    event: Vec<u8>,
+    done: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
+}
+
+/// The audit log. Cheap to share; dropping the last handle stops the writer
+/// after a final digest.
+pub struct AuditLog {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stats: Arc<AuditStats>,
+}
+
+struct Writer {
+    cfg: AuditConfig,
+    key: SigningKey,
+    /// The file being appended to (opened by `new_file`).
+    file: Option<File>,
+    file_no: u64,
+    file_started: Instant,
+    file_start_ms: i64,
+    size: u64,
+    records: u64,
+    first_prev: [u8; 32],
+    last: [u8; 32],
+    /// Records of the current file covered by the newest digest.
+    digested_records: u64,
+    digest_no: u64,
+    prev_signature: String,
+}
+
+fn io_err(what: &str, e: impl std::fmt::Display) -> String {
+    format!("audit log: {what}: {e}")
+}
+
+fn numbered(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> std::result::Result<Vec<(u64, PathBuf)>, String> {
+    let mut out = vec![];
+    for e in fs::read_dir(dir).map_err(|e| io_err("cannot list the audit directory", e))? {
+        let e = e.map_err(|e| io_err("cannot list the audit directory", e))?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(n) = format::file_number(&name, prefix, suffix) {
+            out.push((n, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Scan a log file: the chain state at its end, and the length of its valid
+/// prefix (a torn last line from a crash is not part of it).
+fn scan(
+    path: &Path,
+) -> std::result::Result<(u64, u64, Option<[u8; 32]>, Option<[u8; 32]>), String> {
+    let f = File::open(path).map_err(|e| io_err("cannot open a log file", e))?;
+    let mut r = BufReader::new(f);
+    let (mut valid, mut records, mut first_prev, mut last) = (0u64, 0u64, None, None);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io_err("cannot read a log file", e))?;
+        if n == 0 || !line.ends_with(b"\n") {
+            break;
+        }
+        let Some(l) = format::parse_line(&line[..line.len() - 1]) else {
+            break;
+        };
+        if last.is_some_and(|h| h != l.prev) || format::record_hash(&l.prev, l.event) != l.hash {
+            break;
+        }
+        first_prev.get_or_insert(l.prev);
+        last = Some(l.hash);
+        records += 1;
+        valid += n as u64;
+    }
+    Ok((valid, records, first_prev, last))
+}
+
+impl Writer {
+    /// Recover the chain from the directory, close the previous file with a
+    /// digest, and open a new file.
+    fn open(cfg: AuditConfig, key: SigningKey) -> std::result::Result<Writer, String> {
+        fs::create_dir_all(&cfg.dir).map_err(|e| io_err("cannot create the audit directory", e))?;
+        let pem = format::spki_pem(&key.public_spki()?);
+        fs::write(cfg.dir.join(format::PUBLIC_KEY_FILE), pem)
+            .map_err(|e| io_err("cannot write the public key", e))?;
+        let logs = numbered(&cfg.dir, format::LOG_PREFIX, format::LOG_SUFFIX)?;
+        let digests = numbered(&cfg.dir, format::DIGEST_PREFIX, format::DIGEST_SUFFIX)?;
+        let (digest_no, prev_signature, last_digest) = match digests.last() {
+            Some((n, p)) => {
+                let d: Digest = serde_json::from_slice(
+                    &fs::read(p).map_err(|e| io_err("cannot read a digest", e))?,
+                )
+                .map_err(|e| io_err("a digest is not valid JSON", e))?;
+                (*n, d.signature.clone(), Some(d))
+            }
+            None => (0, String::new(), None),
+        };
+        let mut w_last = GENESIS;
+        let mut file_no = 0;
+        let mut pending_close = None;
+        if let Some((n, path)) = logs.last() {
+            let (valid, records, first_prev, last) = scan(path)?;
+            let len = fs::metadata(path)
+                .map_err(|e| io_err("cannot stat a log file", e))?
+                .len();
+            if valid < len {
+                tracing::warn!(file = %path.display(), torn_bytes = len - valid, "audit log: dropping a torn last line (never acknowledged)");
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| io_err("cannot open a log file", e))?;
+                f.set_len(valid)
+                    .map_err(|e| io_err("cannot truncate a torn line", e))?;
+                f.sync_all().map_err(|e| io_err("cannot sync", e))?;
+            }
+            file_no = *n;
+            if let Some(h) = last {
+                w_last = h;
+            } else if let Some(p) = first_prev {
+                w_last = p;
+            }
+            let covered = last_digest
+                .as_ref()
+                .is_some_and(|d| d.log_file == format::log_name(*n) && d.records == records);
+            if !covered && records > 0 {
+                pending_close = Some((*n, records, first_prev.unwrap_or(GENESIS), valid));
+            }
+        }
+        let mut w = Writer {
+            file: None,
+            cfg,
+            key,
+            file_no,
+            file_started: Instant::now(),
+            file_start_ms: Clock::real_now_ms(),
+            size: 0,
+            records: 0,
+            first_prev: w_last,
+            last: w_last,
+            digested_records: 0,
+            digest_no,
+            prev_signature,
+        };
+        if let Some((n, records, first_prev, size)) = pending_close {
+            w.write_digest_for(n, records, first_prev, size)?;
+        }
+        w.new_file()?;
+        Ok(w)
+    }
+
+    fn new_file(&mut self) -> std::result::Result<(), String> {
+        self.file_no += 1;
+        let path = self.cfg.dir.join(format::log_name(self.file_no));
+        self.file = Some(
+            OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io_err("cannot create a log file", e))?,
+        );
+        if let Ok(d) = File::open(&self.cfg.dir) {
+            let _ = d.sync_all();
+        }
+        self.file_started = Instant::now();
+        self.file_start_ms = Clock::real_now_ms();
+        self.size = 0;
+        self.records = 0;
+        self.digested_records = 0;
+        self.first_prev = self.last;
+        Ok(())
+    }
+
+    fn write_digest_for(
+        &mut self,
+        file_no: u64,
+        records: u64,
+        first_prev: [u8; 32],
+        size: u64,
+    ) -> std::result::Result<(), String> {
+        let name = format::log_name(file_no);
+        let f = File::open(self.cfg.dir.join(&name))
+            .map_err(|e| io_err("cannot reopen a log file", e))?;
+        let mut buf = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, size), &mut buf)
+            .map_err(|e| io_err("cannot read a log file", e))?;
+        let last = match buf
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .last()
+            .and_then(format::parse_line)
+        {
+            Some(l) => l.hash,
+            None => first_prev,
+        };
+        let now = Clock::real_now_ms();
+        let mut d = Digest {
+            digest_version: 1,
+            log_file: name,
+            log_file_sha256: hex(&sha256(&buf)),
+            size,
+            records,
+            first_prev: hex(&first_prev),
+            last_hash: hex(&last),
+            start_time: format::rfc3339(if file_no == self.file_no {
+                self.file_start_ms
+            } else {
+                now
+            }),
+            end_time: format::rfc3339(now),
+            previous_digest_signature: self.prev_signature.clone(),
+            signature: String::new(),
+        };
+        self.key.sign(&mut d)?;
+        self.digest_no += 1;
+        let path = self.cfg.dir.join(format::digest_name(self.digest_no));
+        let bytes =
+            serde_json::to_vec_pretty(&d).map_err(|e| io_err("cannot encode a digest", e))?;
+        let mut out = File::create(&path).map_err(|e| io_err("cannot create a digest", e))?;
+        out.write_all(&bytes)
+            .and_then(|_| out.sync_all())
+            .map_err(|e| io_err("cannot write a digest", e))?;
+        self.prev_signature = d.signature;
+        Ok(())
+    }
+
+    fn digest_current(&mut self) -> std::result::Result<(), String> {
+        if self.records > self.digested_records {
+            self.write_digest_for(self.file_no, self.records, self.first_prev, self.size)?;
+            self.digested_records = self.records;
+        }
+        Ok(())
+    }
+
+    fn maybe_rotate(&mut self) -> std::result::Result<(), String> {
+        if self.records > 0
+            && (self.size >= self.cfg.max_file_bytes
+                || self.file_started.elapsed() >= self.cfg.max_file_age)
+        {
+            self.digest_current()?;
+            self.new_file()?;
+            self.apply_retention();
+        }
+        Ok(())
+    }
+
+    /// Delete closed log files older than the retention period, each with
+    /// the digests that cover it (so that verification does not take the
+    /// removal for tampering).
+    fn apply_retention(&self) {
+        let Some(keep) = self.cfg.retention else {
+            return;
+        };
+        let Ok(logs) = numbered(&self.cfg.dir, format::LOG_PREFIX, format::LOG_SUFFIX) else {
+            return;
+        };
+        let digests = numbered(&self.cfg.dir, format::DIGEST_PREFIX, format::DIGEST_SUFFIX)
+            .unwrap_or_default();
+        for (n, p) in logs {
+            let age = fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if n == self.file_no || !age.is_some_and(|a| a > keep) {
+                continue;
+            }
+            let name = format::log_name(n);
+            for (_, dp) in &digests {
+                let covers = fs::read(dp)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Digest>(&b).ok())
+                    .is_some_and(|d| d.log_file == name);
+                if covers {
+                    let _ = fs::remove_file(dp);
+                }
+            }
+            let _ = fs::remove_file(&p);
+        }
+    }
+
+    fn write_batch(&mut self, jobs: &[Job]) -> std::result::Result<(), String> {
+        self.maybe_rotate()?;
+        let mut buf = Vec::with_capacity(
+            jobs.iter()
+                .map(|j| j.event.len() + format::LINE_HEAD + 2)
+                .sum(),
+        );
+        let mut last = self.last;
+        for j in jobs {
+            let h = format::record_hash(&last, &j.event);
+            format::write_line(&mut buf, &last, &h, &j.event);
+            last = h;
+        }
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io_err("no open file", "writer not started"))?;
+        file.write_all(&buf)
+            .map_err(|e| io_err("write failed", e))?;
+        file.sync_data().map_err(|e| io_err("fsync failed", e))?;
+        self.last = last;
+        self.size += buf.len() as u64;
+        self.records += jobs.len() as u64;
+        Ok(())
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Job>, stats: Arc<AuditStats>) {
+        let mut last_digest = Instant::now();
+        loop {
+            let first = match rx.recv_timeout(self.cfg.digest_interval) {
+                Ok(j) => Some(j),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            if let Some(first) = first {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let started = Instant::now();
+                let result = self.write_batch(&jobs);
+                let us = started.elapsed().as_micros() as u64;
+                match &result {
+                    Ok(()) => stats.observe(jobs.len(), us),
+                    Err(e) => {
+                        stats.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, events = jobs.len(), "audit log write failed");
+                    }
+                }
+                for j in jobs {
+                    let _ = j.done.send(result.clone());
+                }
+            }
+            if last_digest.elapsed() >= self.cfg.digest_interval {
+                if let Err(e) = self.digest_current() {
+                    tracing::error!(error = %e, "audit digest failed");
+                }
+                last_digest = Instant::now();
+            }
+        }
+        if let Err(e) = self.digest_current() {
+            tracing::error!(error = %e, "final audit digest failed");
+        }
+    }
+}
+
+impl AuditLog {
+    /// Open the audit directory (recovering the chain) and start the writer.
+    pub fn open(cfg: AuditConfig, key: SigningKey) -> std::result::Result<AuditLog, String> {
+        let writer = Writer::open(cfg, key)?;
+        let (tx, rx) = mpsc::channel();
+        let stats = Arc::new(AuditStats::default());
+        let s = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("kms-audit".into())
+            .spawn(move || writer.run(rx, s))
+            .map_err(|e| io_err("cannot start the writer thread", e))?;
+        Ok(AuditLog {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<AuditStats> {
+        &self.stats
+    }
+
+    /// Stop the writer after it wrote everything queued and a final digest.
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[async_trait]
+impl AuditSink for AuditLog {
+    async fn record(&self, event: Vec<u8>) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        {
+            let tx = self
+                .tx
+                .lock()
+                .map_err(|_| Error::internal("audit log lock poisoned"))?;
+            let tx = tx
+                .as_ref()
+                .ok_or_else(|| Error::internal("audit log is closed"))?;
+            tx.send(Job { event, done })
+                .map_err(|_| Error::internal("audit writer stopped"))?;
+        }
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Internal(e)),
+            Err(_) => Err(Error::internal("audit writer stopped")),
+        }
+    }
+}
