@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Python clients: boto3, the aws CLI, the AWS Encryption SDK 4 and OpenBao in
-# .venv; aws-encryption-cli (which pins an older Encryption SDK) in its own.
+# .venv; aws-encryption-cli (which pins an older Encryption SDK) and
+# trailscraper (a CloudTrail log reader that pins an older boto3) in their own.
 venv() {
   local dir=$1 req=$2 stamp=$1/.requirements
   if [ ! -f "$stamp" ] || ! cmp -s "$req" "$stamp"; then
@@ -16,6 +17,7 @@ venv() {
 }
 venv .venv scripts/requirements.txt
 venv .venv-esdk-cli scripts/requirements-esdk-cli.txt
+venv .venv-trailscraper scripts/requirements-trailscraper.txt
 VENV=.venv
 
 cargo fmt --all -- --check
@@ -25,3 +27,4 @@ scripts/check-layering.sh
 cargo build --release
 "$VENV/bin/python" scripts/smoke.py
 "$VENV/bin/python" scripts/clients.py
+"$VENV/bin/python" scripts/audit_check.py
