@@ -1,8 +1,49 @@
-//! The IAM-style policy language used by key policies: pure (no I/O, no
-//! clock). Today it parses and validates documents; evaluation arrives with
-//! the authorization work.
+//! The IAM-style policy language of key policies and identity policies:
+//! parse and validate documents, evaluate them against a request, and
+//! combine them the way AWS KMS does. Pure: no I/O, no clock (the current
+//! time reaches conditions only as `aws:CurrentTime` / `aws:EpochTime` in
+//! the request's [`ConditionContext`]), no global state.
+//!
+//! ```
+//! use kms_policy::*;
+//!
+//! let key_policy = Policy::parse(&default_key_policy("aws", "111122223333"), PolicyKind::Resource)?;
+//! let user_policy = Policy::parse(
+//!     r#"{"Version": "2012-10-17", "Statement": {"Sid": "UseKeys", "Effect": "Allow",
+//!         "Action": "kms:Decrypt", "Resource": "arn:aws:kms:*:111122223333:key/*"}}"#,
+//!     PolicyKind::Identity,
+//! )?;
+//! let alice = Principal::from_arn("arn:aws:iam::111122223333:user/alice").ok_or(PolicyError("arn".into()))?;
+//! let mut conditions = ConditionContext::new();
+//! conditions.set("kms:ViaService", "ec2.us-east-1.amazonaws.com");
+//! let req = RequestContext {
+//!     principal: &alice,
+//!     action: "kms:Decrypt",
+//!     resource: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+//!     conditions: &conditions,
+//! };
+//! let decision = authorize(&key_policy, &[("user policy alice/UseKeys".into(), &user_policy)], &req);
+//! assert!(matches!(&decision, Decision::Allow(s) if s.sid.as_deref() == Some("UseKeys")));
+//! # Ok::<(), PolicyError>(())
+//! ```
 
-use serde_json::Value;
+#![warn(missing_docs)]
+
+mod arn;
+mod condition;
+mod context;
+mod eval;
+mod parse;
+mod pattern;
+mod principal;
+mod values;
+mod variables;
+
+pub use context::{ConditionContext, RequestContext};
+pub use eval::{authorize, Decision, PolicyResult, StatementRef, KEY_POLICY_LABEL};
+pub use parse::{Effect, Policy, PolicyKind, Statement};
+pub use pattern::wildcard_match;
+pub use principal::{Principal, PrincipalKind};
 
 /// Why a document was refused; the text is the message of AWS's
 /// `MalformedPolicyDocumentException`.
@@ -15,226 +56,24 @@ impl std::fmt::Display for PolicyError {
     }
 }
 
-const VERSIONS: &[&str] = &["2008-10-17", "2012-10-17"];
-const STATEMENT_KEYS: &[&str] = &[
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-];
+impl std::error::Error for PolicyError {}
 
-fn malformed(msg: &str) -> PolicyError {
-    PolicyError(msg.to_string())
+/// A [`PolicyError`] with the given message.
+pub(crate) fn malformed(msg: impl Into<String>) -> PolicyError {
+    PolicyError(msg.into())
 }
 
-fn string_or_strings(v: &Value) -> bool {
-    match v {
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => {
-            !a.is_empty()
-                && a.iter()
-                    .all(|x| matches!(x, Value::String(s) if !s.is_empty()))
-        }
-        _ => false,
-    }
-}
-
-fn principal_ok(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s == "*",
-        Value::Object(m) => {
-            !m.is_empty()
-                && m.iter().all(|(k, v)| {
-                    matches!(
-                        k.as_str(),
-                        "AWS" | "Service" | "Federated" | "CanonicalUser"
-                    ) && string_or_strings(v)
-                })
-        }
-        _ => false,
-    }
-}
-
-fn condition_ok(v: &Value) -> bool {
-    match v {
-        Value::Object(ops) => ops.values().all(|keys| match keys {
-            Value::Object(k) => k.values().all(|vals| match vals {
-                Value::Array(a) => a.iter().all(|x| !x.is_object() && !x.is_array()),
-                Value::Object(_) => false,
-                _ => true,
-            }),
-            _ => false,
-        }),
-        _ => false,
-    }
-}
-
-fn statement_ok(s: &Value) -> Result<(), PolicyError> {
-    let m = s
-        .as_object()
-        .ok_or_else(|| malformed("Policy statement must be a JSON object"))?;
-    if let Some(k) = m.keys().find(|k| !STATEMENT_KEYS.contains(&k.as_str())) {
-        return Err(PolicyError(format!(
-            "Policy statement contains an unsupported element: {k}"
-        )));
-    }
-    match m.get("Effect").and_then(Value::as_str) {
-        Some("Allow") | Some("Deny") => {}
-        _ => {
-            return Err(malformed(
-                "Policy statement must contain a valid Effect (Allow or Deny)",
-            ))
-        }
-    }
-    if let Some(sid) = m.get("Sid") {
-        if !sid.is_string() {
-            return Err(malformed("Statement Sid must be a string"));
-        }
-    }
-    let principal = match (m.get("Principal"), m.get("NotPrincipal")) {
-        (Some(p), None) | (None, Some(p)) => p,
-        (None, None) => return Err(malformed("Policy statement must contain a principal")),
-        (Some(_), Some(_)) => {
-            return Err(malformed(
-                "Policy statement cannot contain both Principal and NotPrincipal",
-            ))
-        }
-    };
-    if !principal_ok(principal) {
-        return Err(malformed(
-            "Policy contains a statement with one or more invalid principals.",
-        ));
-    }
-    match (m.get("Action"), m.get("NotAction")) {
-        (Some(a), None) | (None, Some(a)) if string_or_strings(a) => {}
-        _ => {
-            return Err(malformed(
-                "Policy statement must contain exactly one of Action or NotAction",
-            ))
-        }
-    }
-    match (m.get("Resource"), m.get("NotResource")) {
-        (Some(r), None) | (None, Some(r)) if string_or_strings(r) => {}
-        _ => {
-            return Err(malformed(
-                "Policy statement must contain exactly one of Resource or NotResource",
-            ))
-        }
-    }
-    if let Some(c) = m.get("Condition") {
-        if !condition_ok(c) {
-            return Err(malformed("Policy statement contains a malformed Condition"));
-        }
-    }
-    Ok(())
-}
-
-/// Validate a key policy document.
+/// Validate a key policy document (a [`PolicyKind::Resource`] policy).
 pub fn validate(doc: &str) -> Result<(), PolicyError> {
-    let v: Value = serde_json::from_str(doc)
-        .map_err(|_| malformed("The policy document is not valid JSON."))?;
-    let m = v
-        .as_object()
-        .ok_or_else(|| malformed("Policy document must be a JSON object"))?;
-    if let Some(ver) = m.get("Version") {
-        if !ver.as_str().is_some_and(|s| VERSIONS.contains(&s)) {
-            return Err(malformed("Policy document contains an invalid Version"));
-        }
-    }
-    if let Some(k) = m
-        .keys()
-        .find(|k| !matches!(k.as_str(), "Version" | "Id" | "Statement"))
-    {
-        return Err(PolicyError(format!(
-            "Policy document contains an unsupported element: {k}"
-        )));
-    }
-    match m.get("Statement") {
-        Some(Value::Array(list)) if !list.is_empty() => list.iter().try_for_each(statement_ok),
-        Some(s @ Value::Object(_)) => statement_ok(s),
-        _ => Err(malformed(
-            "Policy document must contain at least one Statement",
-        )),
-    }
-}
-
-/// IAM wildcard matching: `*` matches any run of characters, `?` any one
-/// character. `case_insensitive` for action names.
-pub fn wildcard_match(pattern: &str, value: &str, case_insensitive: bool) -> bool {
-    let norm = |s: &str| {
-        if case_insensitive {
-            s.to_ascii_lowercase()
-        } else {
-            s.to_string()
-        }
-    };
-    let (p, v): (Vec<char>, Vec<char>) = (
-        norm(pattern).chars().collect(),
-        norm(value).chars().collect(),
-    );
-    let (mut pi, mut vi, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    match v {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    }
+    Policy::parse(doc, PolicyKind::Resource).map(|_| ())
 }
 
 /// The key-policy lockout safety check: does some `Allow` statement name one
-/// of `principals` (ARNs or account ids) for `action`? Conditions are
-/// assumed satisfiable, as AWS's check does not evaluate them either.
+/// of `principals` (ARNs or account ids) for `action`? Resources and
+/// conditions are assumed satisfiable, as AWS's check does not evaluate them
+/// either. A document that does not parse allows nothing.
 pub fn allows_principal_action(doc: &str, principals: &[&str], action: &str) -> bool {
-    let Ok(v) = serde_json::from_str::<Value>(doc) else {
-        return false;
-    };
-    let statements: Vec<&Value> = match &v["Statement"] {
-        Value::Array(a) => a.iter().collect(),
-        s @ Value::Object(_) => vec![s],
-        _ => vec![],
-    };
-    statements.iter().any(|s| {
-        if s["Effect"] != "Allow" {
-            return false;
-        }
-        let principal_ok = match &s["Principal"] {
-            Value::String(p) => p == "*",
-            Value::Object(m) => m.get("AWS").is_some_and(|aws| {
-                strings(aws)
-                    .iter()
-                    .any(|p| *p == "*" || principals.iter().any(|q| q == p))
-            }),
-            _ => false,
-        };
-        let action_ok = strings(&s["Action"])
-            .iter()
-            .any(|a| wildcard_match(a, action, true));
-        principal_ok && action_ok
-    })
+    Policy::parse(doc, PolicyKind::Resource).is_ok_and(|p| p.names_for_action(principals, action))
 }
 
 /// The key policy AWS gives a key created without one: the account's root
@@ -252,16 +91,7 @@ mod tests {
     #[test]
     fn default_policy_is_valid() {
         validate(&default_key_policy("aws", "111122223333")).unwrap();
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match("kms:*", "kms:Decrypt", true));
-        assert!(wildcard_match("KMS:De*t", "kms:Decrypt", true));
-        assert!(wildcard_match("kms:?ncrypt", "kms:Encrypt", true));
-        assert!(!wildcard_match("kms:Encrypt", "kms:Decrypt", true));
-        assert!(wildcard_match("*", "", false));
-        assert!(!wildcard_match("a*b", "acbd", false));
+        validate(&default_key_policy("aws-cn", "000000000000")).unwrap();
     }
 
     #[test]
@@ -270,6 +100,12 @@ mod tests {
         assert!(allows_principal_action(
             &p,
             &["arn:aws:iam::111122223333:root"],
+            "kms:PutKeyPolicy"
+        ));
+        // An account id names the same principal as its root ARN.
+        assert!(allows_principal_action(
+            &p,
+            &["111122223333"],
             "kms:PutKeyPolicy"
         ));
         assert!(!allows_principal_action(
@@ -283,6 +119,23 @@ mod tests {
             &["x"],
             "kms:PutKeyPolicy"
         ));
+        assert!(allows_principal_action(only_decrypt, &["x"], "kms:Decrypt"));
+        let user = r#"{"Statement": [
+            {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "NotAction": "kms:Decrypt", "Resource": "*",
+             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}"#;
+        let caller = [
+            "arn:aws:iam::111122223333:user/alice",
+            "arn:aws:iam::111122223333:root",
+            "111122223333",
+        ];
+        assert!(allows_principal_action(user, &caller, "kms:PutKeyPolicy"));
+        assert!(!allows_principal_action(user, &caller, "kms:Decrypt"));
+        assert!(!allows_principal_action(
+            "not json",
+            &caller,
+            "kms:PutKeyPolicy"
+        ));
     }
 
     #[test]
@@ -294,6 +147,11 @@ mod tests {
         assert!(validate(r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#).is_ok());
         assert!(validate(
             r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*"}}"#
+        )
+        .is_err());
+        // Key policies need a principal.
+        assert!(validate(
+            r#"{"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}"#
         )
         .is_err());
     }
