@@ -137,6 +137,13 @@ def run(server, work, data):
     user = json.loads(out.stdout)
     assert user["Arn"] == "arn:aws:iam::111122223333:user/smoke-user", user
     kms2 = client(server.endpoint, user["AccessKeyId"], user["SecretAccessKey"])
+    # No identity policy yet: refused, with AWS's message.
+    e = expect_error("AccessDeniedException", kms2.list_keys)
+    assert "because no identity-based policy allows the kms:ListKeys action" in str(e), e
+    subprocess.run([KMS, "admin", "put-user-policy", "--user", "smoke-user", "--policy-name", "list",
+                    "--policy-document",
+                    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:List*","Resource":"*"}]}'],
+                   env=env, check=True)
     assert any(x["KeyId"] == k["KeyId"] for x in kms2.list_keys()["Keys"])
     print("kms admin create-user: credentials work")
     with open(os.path.join(work, "restart.json"), "w") as f:

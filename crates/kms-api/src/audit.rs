@@ -31,11 +31,7 @@ const SENSITIVE: &[&str] = &[
 ];
 
 /// Members whose children are user data (context keys), kept verbatim.
-const VERBATIM: &[&str] = &[
-    "EncryptionContext",
-    "SourceEncryptionContext",
-    "DestinationEncryptionContext",
-];
+const VERBATIM: &[&str] = &["EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext"];
 
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
@@ -54,11 +50,7 @@ fn scrub(v: &Value) -> Value {
                 if SENSITIVE.contains(&k.as_str()) {
                     continue;
                 }
-                let v = if VERBATIM.contains(&k.as_str()) {
-                    v.clone()
-                } else {
-                    scrub(v)
-                };
+                let v = if VERBATIM.contains(&k.as_str()) { v.clone() } else { scrub(v) };
                 out.insert(lower_first(k), v);
             }
             Value::Object(out)
@@ -89,10 +81,7 @@ fn is_crypto(name: &str) -> bool {
 }
 
 fn is_read_only(name: &str) -> bool {
-    is_crypto(name)
-        || name.starts_with("Describe")
-        || name.starts_with("List")
-        || name.starts_with("Get")
+    is_crypto(name) || name.starts_with("Describe") || name.starts_with("List") || name.starts_with("Get")
 }
 
 /// Everything known about one call.
@@ -145,10 +134,7 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
         Some(v @ Value::Object(m)) if !m.is_empty() => scrub(v),
         _ => Value::Null,
     };
-    let response_elements = match c
-        .response
-        .and_then(|r| serde_json::from_slice::<Value>(r).ok())
-    {
+    let response_elements = match c.response.and_then(|r| serde_json::from_slice::<Value>(r).ok()) {
         Some(v @ Value::Object(_)) if !is_crypto(&name) => match scrub(&v) {
             Value::Object(m) if m.is_empty() => Value::Null,
             s => s,
@@ -161,35 +147,16 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
         .iter()
         .map(|arn| json!({ "accountId": account_of(arn).unwrap_or(""), "type": "AWS::KMS::Key", "ARN": arn }))
         .collect();
-    let recipient = c
-        .facts
-        .keys
-        .first()
-        .and_then(|a| account_of(a))
-        .or(c.cred.map(|cr| cr.principal.account.as_str()));
+    let recipient = c.facts.keys.first().and_then(|a| account_of(a)).or(c.cred.map(|cr| cr.principal.account.as_str()));
     let mut ev = Map::new();
     ev.insert("eventVersion".into(), "1.11".into());
     ev.insert("userIdentity".into(), identity);
     ev.insert("eventTime".into(), c.time.clone().into());
-    ev.insert(
-        "eventSource".into(),
-        if admin {
-            "kms-admin"
-        } else {
-            "kms.amazonaws.com"
-        }
-        .into(),
-    );
+    ev.insert("eventSource".into(), if admin { "kms-admin" } else { "kms.amazonaws.com" }.into());
     ev.insert("eventName".into(), name.clone().into());
     ev.insert("awsRegion".into(), c.region.into());
-    ev.insert(
-        "sourceIPAddress".into(),
-        c.source_ip.clone().map(Value::from).unwrap_or(Value::Null),
-    );
-    ev.insert(
-        "userAgent".into(),
-        c.user_agent.map(Value::from).unwrap_or(Value::Null),
-    );
+    ev.insert("sourceIPAddress".into(), c.source_ip.clone().map(Value::from).unwrap_or(Value::Null));
+    ev.insert("userAgent".into(), c.user_agent.map(Value::from).unwrap_or(Value::Null));
     if let Some(e) = c.error {
         ev.insert("errorCode".into(), e.type_name.into());
         if let Some(m) = &e.message {
@@ -198,8 +165,16 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
     }
     ev.insert("requestParameters".into(), request_parameters);
     ev.insert("responseElements".into(), response_elements);
+    let mut additional = Map::new();
     if let Some(m) = &c.facts.key_material_id {
-        ev.insert("additionalEventData".into(), json!({ "keyMaterialId": m }));
+        additional.insert("keyMaterialId".into(), m.clone().into());
+    }
+    if let Some(d) = &c.facts.decision {
+        // Beyond CloudTrail: which policy statement or grant decided.
+        additional.insert("authorizationDecision".into(), d.clone().into());
+    }
+    if !additional.is_empty() {
+        ev.insert("additionalEventData".into(), Value::Object(additional));
     }
     ev.insert("requestID".into(), c.request_id.into());
     ev.insert("eventID".into(), c.event_id.into());

@@ -18,13 +18,8 @@ pub fn to_aws(e: &Error) -> AwsError {
         UnknownOperation => (bad, "UnknownOperationException"),
         Serialization(_) => (bad, "SerializationException"),
         Validation(_) => (bad, "ValidationException"),
-        RequestTooLarge(_) => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLargeException",
-        ),
-        MissingAuthenticationToken => {
-            (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException")
-        }
+        RequestTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException"),
+        MissingAuthenticationToken => (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException"),
         IncompleteSignature(_) => (bad, "IncompleteSignatureException"),
         UnrecognizedClient => (bad, "UnrecognizedClientException"),
         InvalidSignature(_) => (bad, "InvalidSignatureException"),
@@ -50,14 +45,8 @@ pub fn to_aws(e: &Error) -> AwsError {
     };
     let message = match e {
         UnknownOperation | InvalidCiphertext => None,
-        Internal(_) => Some(
-            "An internal error occurred. Contact your administrator with the request id.".into(),
-        ),
+        Internal(_) => Some("An internal error occurred. Contact your administrator with the request id.".into()),
         other => Some(other.to_string()),
     };
-    AwsError {
-        status,
-        type_name,
-        message,
-    }
+    AwsError { status, type_name, message }
 }

@@ -92,6 +92,11 @@ operations! {
     "KmsAdmin" CreateAccessKey => create_access_key,
     "KmsAdmin" DeleteAccessKey => delete_access_key,
     "KmsAdmin" AdvanceClock => advance_clock,
+    "KmsAdmin" PutUserPolicy => put_user_policy,
+    "KmsAdmin" GetUserPolicy => get_user_policy,
+    "KmsAdmin" DeleteUserPolicy => delete_user_policy,
+    "KmsAdmin" ListUserPolicies => list_user_policies,
+    "KmsAdmin" TagUser => tag_user,
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
@@ -117,6 +122,8 @@ pub struct Api {
     audit_fail_open: bool,
     metrics: metrics::Metrics,
     extra_metrics: Vec<Arc<dyn ExtraMetrics>>,
+    /// The listener speaks TLS (`aws:SecureTransport`).
+    secure_transport: bool,
 }
 
 /// A source of extra `/metrics` lines (audit writer, key states).
@@ -127,19 +134,11 @@ pub trait ExtraMetrics: Send + Sync {
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
-fn response(
-    status: StatusCode,
-    request_id: &str,
-    content_type: &'static str,
-    body: Vec<u8>,
-) -> HttpResponse {
+fn response(status: StatusCode, request_id: &str, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }
@@ -165,10 +164,7 @@ fn new_request_id() -> String {
     if kms_core::crypto::fill_random(&mut b).is_err() {
         return "00000000-0000-4000-8000-000000000000".into();
     }
-    uuid::Builder::from_random_bytes(b)
-        .into_uuid()
-        .hyphenated()
-        .to_string()
+    uuid::Builder::from_random_bytes(b).into_uuid().hyphenated().to_string()
 }
 
 /// What processing a KMS call produced, before it is audited.
@@ -182,13 +178,7 @@ struct Processed {
 
 impl Processed {
     fn failed(e: Error, body: Bytes) -> Self {
-        Processed {
-            result: Err(e),
-            op: None,
-            cred: None,
-            body,
-            facts: Default::default(),
-        }
+        Processed { result: Err(e), op: None, cred: None, body, facts: Default::default() }
     }
 }
 
@@ -196,9 +186,7 @@ impl Processed {
 fn claimed_access_key(headers: &http::HeaderMap) -> Option<&str> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let cred = v.split("Credential=").nth(1)?;
-    cred.split('/')
-        .next()
-        .filter(|s| !s.is_empty() && s.len() <= 128)
+    cred.split('/').next().filter(|s| !s.is_empty() && s.len() <= 128)
 }
 
 impl Api {
@@ -212,6 +200,7 @@ impl Api {
             audit_fail_open: false,
             metrics: metrics::Metrics::default(),
             extra_metrics: vec![],
+            secure_transport: false,
         }
     }
 
@@ -225,6 +214,12 @@ impl Api {
 
     pub fn with_metrics(mut self, source: Arc<dyn ExtraMetrics>) -> Self {
         self.extra_metrics.push(source);
+        self
+    }
+
+    /// Requests arrive over TLS.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.secure_transport = tls;
         self
     }
 
@@ -252,21 +247,11 @@ impl Api {
         if req.method() == Method::GET {
             match req.uri().path() {
                 "/health" => {
-                    return response(
-                        StatusCode::OK,
-                        &request_id,
-                        "application/json",
-                        br#"{"status":"ok"}"#.to_vec(),
-                    )
+                    return response(StatusCode::OK, &request_id, "application/json", br#"{"status":"ok"}"#.to_vec())
                 }
                 "/metrics" if peer.is_some_and(|p| p.ip().is_loopback()) => {
                     let text = self.render_metrics().await.into_bytes();
-                    return response(
-                        StatusCode::OK,
-                        &request_id,
-                        "text/plain; version=0.0.4",
-                        text,
-                    );
+                    return response(StatusCode::OK, &request_id, "text/plain; version=0.0.4", text);
                 }
                 _ => {}
             }
@@ -274,7 +259,7 @@ impl Api {
         let (parts, body) = req.into_parts();
         let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
         let target = header("x-amz-target").unwrap_or("").to_string();
-        let p = self.process(&parts, body, &request_id).await;
+        let p = self.process(&parts, body, &request_id, peer).await;
         let mut result = p.result;
         if let Some(sink) = &self.audit {
             let aws_err = result.as_ref().err().map(error::to_aws);
@@ -288,11 +273,7 @@ impl Api {
                 op: p.op,
                 target: &target,
                 cred: p.cred.as_deref(),
-                claimed_access_key: if p.cred.is_none() {
-                    claimed_access_key(&parts.headers)
-                } else {
-                    None
-                },
+                claimed_access_key: if p.cred.is_none() { claimed_access_key(&parts.headers) } else { None },
                 source_ip: peer.map(|p| p.ip().to_string()),
                 user_agent: header("user-agent"),
                 request: &p.body,
@@ -307,11 +288,7 @@ impl Api {
                 }
             }
         }
-        let who = p
-            .cred
-            .as_ref()
-            .map(|c| c.access_key_id.as_str())
-            .unwrap_or("");
+        let who = p.cred.as_ref().map(|c| c.access_key_id.as_str()).unwrap_or("");
         let elapsed_us = started.elapsed().as_micros() as u64;
         match result {
             Ok(body) => {
@@ -332,7 +309,13 @@ impl Api {
     }
 
     /// Body limit, SigV4, target, dispatch.
-    async fn process<B>(&self, parts: &http::request::Parts, body: B, request_id: &str) -> Processed
+    async fn process<B>(
+        &self,
+        parts: &http::request::Parts,
+        body: B,
+        request_id: &str,
+        peer: Option<SocketAddr>,
+    ) -> Processed
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -351,10 +334,7 @@ impl Api {
         let body = match Limited::new(body, self.max_body).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
-                let err = if e
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
+                let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                     Error::RequestTooLarge(self.max_body)
                 } else {
                     Error::Serialization("could not read the request body".into())
@@ -374,11 +354,7 @@ impl Api {
             Ok(c) => c,
             Err(e) => return Processed::failed(e, body),
         };
-        let target = parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
         let Some(op) = Operation::from_target(target) else {
             return Processed {
                 result: Err(Error::UnknownOperation),
@@ -388,18 +364,9 @@ impl Api {
                 facts: Default::default(),
             };
         };
-        let ctx = RequestContext::new(
-            request_id.to_string(),
-            cred.principal.clone(),
-            cred.access_key_id.clone(),
-        );
+        let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
+            .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
         let result = dispatch(&self.kms, &ctx, op, &body).await;
-        Processed {
-            result,
-            op: Some(op),
-            cred: Some(cred),
-            body,
-            facts: ctx.facts(),
-        }
+        Processed { result, op: Some(op), cred: Some(cred), body, facts: ctx.facts() }
     }
 }

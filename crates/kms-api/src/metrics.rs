@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::Operation;
 
 /// Latency bucket upper bounds, in seconds.
-const BUCKETS: [f64; 10] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-];
+const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
 
 #[derive(Default)]
 struct OpStats {
@@ -27,19 +25,13 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            ops: (0..=Operation::ALL.len())
-                .map(|_| OpStats::default())
-                .collect(),
-        }
+        Metrics { ops: (0..=Operation::ALL.len()).map(|_| OpStats::default()).collect() }
     }
 }
 
 impl Metrics {
     pub fn observe(&self, op: Option<Operation>, status: u16, elapsed_us: u64) {
-        let i = op
-            .and_then(|o| Operation::ALL.iter().position(|x| *x == o))
-            .unwrap_or(Operation::ALL.len());
+        let i = op.and_then(|o| Operation::ALL.iter().position(|x| *x == o)).unwrap_or(Operation::ALL.len());
         let s = &self.ops[i];
         match status {
             200..=299 => &s.ok,
@@ -56,25 +48,21 @@ impl Metrics {
 
     /// Render the request metrics.
     pub fn render(&self, out: &mut String) {
-        out.push_str("# HELP kms_requests_total Requests by operation and outcome.\n# TYPE kms_requests_total counter\n");
+        out.push_str(
+            "# HELP kms_requests_total Requests by operation and outcome.\n# TYPE kms_requests_total counter\n",
+        );
         let name = |i: usize| Operation::ALL.get(i).map(|o| o.name()).unwrap_or("Unknown");
         for (i, s) in self.ops.iter().enumerate() {
-            for (outcome, c) in [
-                ("ok", &s.ok),
-                ("client_error", &s.client_error),
-                ("server_error", &s.server_error),
-            ] {
+            for (outcome, c) in [("ok", &s.ok), ("client_error", &s.client_error), ("server_error", &s.server_error)] {
                 let v = c.load(Ordering::Relaxed);
                 if v > 0 {
-                    let _ = writeln!(
-                        out,
-                        "kms_requests_total{{operation=\"{}\",outcome=\"{outcome}\"}} {v}",
-                        name(i)
-                    );
+                    let _ = writeln!(out, "kms_requests_total{{operation=\"{}\",outcome=\"{outcome}\"}} {v}", name(i));
                 }
             }
         }
-        out.push_str("# HELP kms_request_duration_seconds Request latency.\n# TYPE kms_request_duration_seconds histogram\n");
+        out.push_str(
+            "# HELP kms_request_duration_seconds Request latency.\n# TYPE kms_request_duration_seconds histogram\n",
+        );
         for (i, s) in self.ops.iter().enumerate() {
             let total = s.ok.load(Ordering::Relaxed)
                 + s.client_error.load(Ordering::Relaxed)
@@ -85,28 +73,18 @@ impl Metrics {
             let mut cum = 0;
             for (b, c) in BUCKETS.iter().zip(&s.buckets) {
                 cum += c.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "kms_request_duration_seconds_bucket{{operation=\"{}\",le=\"{b}\"}} {cum}",
-                    name(i)
-                );
+                let _ =
+                    writeln!(out, "kms_request_duration_seconds_bucket{{operation=\"{}\",le=\"{b}\"}} {cum}", name(i));
             }
-            let _ = writeln!(
-                out,
-                "kms_request_duration_seconds_bucket{{operation=\"{}\",le=\"+Inf\"}} {total}",
-                name(i)
-            );
+            let _ =
+                writeln!(out, "kms_request_duration_seconds_bucket{{operation=\"{}\",le=\"+Inf\"}} {total}", name(i));
             let _ = writeln!(
                 out,
                 "kms_request_duration_seconds_sum{{operation=\"{}\"}} {}",
                 name(i),
                 s.sum_us.load(Ordering::Relaxed) as f64 / 1e6
             );
-            let _ = writeln!(
-                out,
-                "kms_request_duration_seconds_count{{operation=\"{}\"}} {total}",
-                name(i)
-            );
+            let _ = writeln!(out, "kms_request_duration_seconds_count{{operation=\"{}\"}} {total}", name(i));
         }
     }
 }

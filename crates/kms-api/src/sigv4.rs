@@ -46,9 +46,7 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     if parts.len() != 6 || parts[5] != "GMT" {
         return None;
     }
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let mo = MONTHS.iter().position(|m| *m == parts[2])? as i64 + 1;
     let (d, y) = (num(parts[1])?, num(parts[3])?);
     let t: Vec<&str> = parts[4].split(':').collect();
@@ -123,11 +121,7 @@ pub fn canonical_query(raw_query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
 fn collapse_ws(v: &str) -> String {
@@ -153,11 +147,8 @@ pub fn canonical_request(
     for name in signed_headers {
         s.push_str(name);
         s.push(':');
-        let values: Vec<String> = headers
-            .get_all(*name)
-            .iter()
-            .map(|v| collapse_ws(&String::from_utf8_lossy(v.as_bytes())))
-            .collect();
+        let values: Vec<String> =
+            headers.get_all(*name).iter().map(|v| collapse_ws(&String::from_utf8_lossy(v.as_bytes()))).collect();
         s.push_str(&values.join(","));
         s.push('\n');
     }
@@ -169,10 +160,7 @@ pub fn canonical_request(
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex(&sha256(canonical_request.as_bytes()))
-    )
+    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex(&sha256(canonical_request.as_bytes())))
 }
 
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
@@ -199,9 +187,7 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
         Some(r) if r.starts_with(' ') => r,
         _ => {
             let alg = value.split_whitespace().next().unwrap_or("");
-            return Err(Error::IncompleteSignature(format!(
-                "Unsupported AWS 'algorithm': '{alg}'"
-            )));
+            return Err(Error::IncompleteSignature(format!("Unsupported AWS 'algorithm': '{alg}'")));
         }
     };
     let (mut credential, mut signed, mut signature) = (None, None, None);
@@ -215,25 +201,15 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
         }
     }
     let mut missing = String::new();
-    for (name, v) in [
-        ("Credential", credential),
-        ("Signature", signature),
-        ("SignedHeaders", signed),
-    ] {
+    for (name, v) in [("Credential", credential), ("Signature", signature), ("SignedHeaders", signed)] {
         if v.is_none_or(str::is_empty) {
-            missing.push_str(&format!(
-                "Authorization header requires '{name}' parameter. "
-            ));
+            missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
         }
     }
     if !missing.is_empty() {
         return Err(Error::IncompleteSignature(missing.trim_end().to_string()));
     }
-    let (credential, signed, signature) = (
-        credential.unwrap_or(""),
-        signed.unwrap_or(""),
-        signature.unwrap_or(""),
-    );
+    let (credential, signed, signature) = (credential.unwrap_or(""), signed.unwrap_or(""), signature.unwrap_or(""));
     let scope: Vec<&str> = credential.split('/').collect();
     if scope.len() != 5 || scope.iter().any(|p| p.is_empty()) {
         return Err(Error::IncompleteSignature(format!(
@@ -273,11 +249,7 @@ const KEY_CACHE_MAX: usize = 10_000;
 
 impl Verifier {
     pub fn new(region: &str, service: &str) -> Self {
-        Verifier {
-            region: region.into(),
-            service: service.into(),
-            keys: RwLock::new(HashMap::new()),
-        }
+        Verifier { region: region.into(), service: service.into(), keys: RwLock::new(HashMap::new()) }
     }
 
     fn key_for(&self, cred: &Credential, date: &str) -> [u8; 32] {
@@ -353,9 +325,8 @@ impl Verifier {
                 auth.terminator
             )));
         }
-        let cred = creds
-            .resolve(auth.access_key_id, header("x-amz-security-token"))
-            .ok_or(Error::UnrecognizedClient)?;
+        let cred =
+            creds.resolve(auth.access_key_id, header("x-amz-security-token")).ok_or(Error::UnrecognizedClient)?;
         if request_time < now - MAX_SKEW_SECS {
             return Err(Error::InvalidSignature(format!(
                 "Signature expired: {} is now earlier than {} ({} - 15 min.)",
@@ -381,15 +352,9 @@ impl Verifier {
             &auth.signed_headers,
             &payload_hash,
         );
-        let scope = format!(
-            "{}/{}/{}/aws4_request",
-            auth.date, auth.region, auth.service
-        );
+        let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
         let sts = string_to_sign(&amz_date_str, &scope, &creq);
-        let expected = hex(&hmac_sha256(
-            &self.key_for(&cred, auth.date),
-            sts.as_bytes(),
-        ));
+        let expected = hex(&hmac_sha256(&self.key_for(&cred, auth.date), sts.as_bytes()));
         if !ct_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Err(Error::InvalidSignature(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
@@ -423,10 +388,7 @@ pub fn sign(
     if let Some(t) = session_token {
         headers.insert("x-amz-security-token", t.parse().map_err(bad)?);
     }
-    let mut names: Vec<String> = headers
-        .keys()
-        .map(|k| k.as_str().to_ascii_lowercase())
-        .collect();
+    let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_ascii_lowercase()).collect();
     names.sort();
     names.dedup();
     let signed: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -434,14 +396,8 @@ pub fn sign(
     let date = &date_time[..8];
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let sts = string_to_sign(&date_time, &scope, &creq);
-    let sig = hex(&hmac_sha256(
-        &signing_key(secret, date, region, service),
-        sts.as_bytes(),
-    ));
-    Ok(format!(
-        "{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={}, Signature={sig}",
-        signed.join(";")
-    ))
+    let sig = hex(&hmac_sha256(&signing_key(secret, date, region, service), sts.as_bytes()));
+    Ok(format!("{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={}, Signature={sig}", signed.join(";")))
 }
 
 #[cfg(test)]
@@ -452,10 +408,7 @@ mod tests {
     fn dates() {
         assert_eq!(parse_amz_date("20150830T123600Z"), Some(1440938160));
         assert_eq!(amz_date(1440938160), "20150830T123600Z");
-        assert_eq!(
-            parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"),
-            Some(1440938160)
-        );
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"), Some(1440938160));
         assert_eq!(parse_amz_date("2015-08-30T12:36:00Z"), None);
     }
 
@@ -465,25 +418,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("host", "example.amazonaws.com".parse().unwrap());
         h.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-        let creq = canonical_request(
-            "GET",
-            "/",
-            "",
-            &h,
-            &["host", "x-amz-date"],
-            &hex(&sha256(b"")),
-        );
-        let sts = string_to_sign(
-            "20150830T123600Z",
-            "20150830/us-east-1/service/aws4_request",
-            &creq,
-        );
-        let key = signing_key(
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            "20150830",
-            "us-east-1",
-            "service",
-        );
+        let creq = canonical_request("GET", "/", "", &h, &["host", "x-amz-date"], &hex(&sha256(b"")));
+        let sts = string_to_sign("20150830T123600Z", "20150830/us-east-1/service/aws4_request", &creq);
+        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "service");
         assert_eq!(
             hex(&hmac_sha256(&key, sts.as_bytes())),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
@@ -499,11 +436,8 @@ mod tests {
 
     #[test]
     fn authorization_parsing() {
-        let e = parse_authorization(
-            "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request",
-        )
-        .err()
-        .unwrap();
+        let e =
+            parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request").err().unwrap();
         assert!(e.to_string().contains("'Signature'"));
         assert!(e.to_string().contains("'SignedHeaders'"));
         let a = parse_authorization(

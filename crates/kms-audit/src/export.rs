@@ -16,17 +16,10 @@ use crate::query::{query, Filter};
 pub fn export(dir: &Path, filter: &Filter, out: &Path) -> Result<Vec<PathBuf>, String> {
     let mut groups: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
     for e in query(dir, filter)? {
-        let account = e["recipientAccountId"]
-            .as_str()
-            .unwrap_or("000000000000")
-            .to_string();
+        let account = e["recipientAccountId"].as_str().unwrap_or("000000000000").to_string();
         let region = e["awsRegion"].as_str().unwrap_or("us-east-1").to_string();
-        let hour = e["eventTime"]
-            .as_str()
-            .unwrap_or("1970-01-01T00:00:00Z")
-            .get(..13)
-            .unwrap_or("1970-01-01T00")
-            .to_string();
+        let hour =
+            e["eventTime"].as_str().unwrap_or("1970-01-01T00:00:00Z").get(..13).unwrap_or("1970-01-01T00").to_string();
         groups.entry((account, region, hour)).or_default().push(e);
     }
     let mut written = vec![];
@@ -44,25 +37,13 @@ pub fn export(dir: &Path, filter: &Filter, out: &Path) -> Result<Vec<PathBuf>, S
             .join(parts[0])
             .join(parts[1])
             .join(parts[2]);
-        fs::create_dir_all(&folder)
-            .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-        let stamp = format!(
-            "{}{}{}T{}00Z",
-            parts[0],
-            parts[1],
-            parts[2],
-            hh.trim_start_matches('T')
-        );
-        let path = folder.join(format!(
-            "{account}_CloudTrail_{region}_{stamp}_{i:08}.json.gz"
-        ));
+        fs::create_dir_all(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+        let stamp = format!("{}{}{}T{}00Z", parts[0], parts[1], parts[2], hh.trim_start_matches('T'));
+        let path = folder.join(format!("{account}_CloudTrail_{region}_{stamp}_{i:08}.json.gz"));
         let body = serde_json::to_vec(&json!({ "Records": records })).map_err(|e| e.to_string())?;
-        let f = fs::File::create(&path)
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let f = fs::File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
-        gz.write_all(&body)
-            .and_then(|_| gz.finish().map(|_| ()))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        gz.write_all(&body).and_then(|_| gz.finish().map(|_| ())).map_err(|e| format!("{}: {e}", path.display()))?;
         written.push(path);
     }
     Ok(written)

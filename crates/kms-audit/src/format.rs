@@ -1,8 +1,7 @@
 //! On-disk formats: log lines, digests, file names, and the signing key.
 
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1,
-    ECDSA_P256_SHA256_ASN1_SIGNING,
+    EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
 };
 use base64::Engine as _;
 use kms_core::crypto::{hex, sha256};
@@ -32,10 +31,7 @@ pub fn digest_name(n: u64) -> String {
 
 /// The sequence number in a log or digest file name.
 pub fn file_number(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
-    name.strip_prefix(prefix)?
-        .strip_suffix(suffix)?
-        .parse()
-        .ok()
+    name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
 }
 
 /// The chain hash of a record.
@@ -85,11 +81,7 @@ pub fn parse_line(line: &[u8]) -> Option<Line<'_>> {
     if &line[..9] != HEAD_PREV || &line[73..83] != HEAD_HASH || &line[147..157] != HEAD_EVENT {
         return None;
     }
-    Some(Line {
-        prev: unhex32(&line[9..73])?,
-        hash: unhex32(&line[83..147])?,
-        event: &line[LINE_HEAD..line.len() - 1],
-    })
+    Some(Line { prev: unhex32(&line[9..73])?, hash: unhex32(&line[83..147])?, event: &line[LINE_HEAD..line.len() - 1] })
 }
 
 /// A digest: what a log file held when it was signed.
@@ -124,9 +116,7 @@ impl Digest {
         let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(&self.signature) else {
             return false;
         };
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, spki_der)
-            .verify(&self.signed_bytes(), &sig)
-            .is_ok()
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, spki_der).verify(&self.signed_bytes(), &sig).is_ok()
     }
 }
 
@@ -142,12 +132,9 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// A new key, as PKCS#8 (to be sealed by the caller before it is stored).
     pub fn generate_pkcs8() -> Result<Vec<u8>, String> {
-        EcdsaKeyPair::generate_pkcs8(
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            &aws_lc_rs::rand::SystemRandom::new(),
-        )
-        .map(|d| d.as_ref().to_vec())
-        .map_err(|_| "cannot generate the audit signing key".to_string())
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &aws_lc_rs::rand::SystemRandom::new())
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| "cannot generate the audit signing key".to_string())
     }
 
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
@@ -169,10 +156,7 @@ impl SigningKey {
     pub fn sign(&self, digest: &mut Digest) -> Result<(), String> {
         let sig = self
             .0
-            .sign(
-                &aws_lc_rs::rand::SystemRandom::new(),
-                &digest.signed_bytes(),
-            )
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), &digest.signed_bytes())
             .map_err(|_| "cannot sign the audit digest".to_string())?;
         digest.signature = base64::engine::general_purpose::STANDARD.encode(sig.as_ref());
         Ok(())
@@ -194,9 +178,7 @@ pub fn spki_pem(der: &[u8]) -> String {
 /// DER from a PEM public key.
 pub fn pem_spki(pem: &str) -> Option<Vec<u8>> {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body.trim())
-        .ok()
+    base64::engine::general_purpose::STANDARD.decode(body.trim()).ok()
 }
 
 pub use kms_core::time::rfc3339;

@@ -25,42 +25,24 @@ pub struct Filter {
 impl Filter {
     pub fn matches(&self, e: &Value) -> bool {
         let time = e["eventTime"].as_str().unwrap_or("");
-        if self.start.as_deref().is_some_and(|s| time < s)
-            || self.end.as_deref().is_some_and(|s| time > s)
-        {
+        if self.start.as_deref().is_some_and(|s| time < s) || self.end.as_deref().is_some_and(|s| time > s) {
             return false;
         }
-        if self
-            .event_name
-            .as_deref()
-            .is_some_and(|n| e["eventName"] != n)
-        {
+        if self.event_name.as_deref().is_some_and(|n| e["eventName"] != n) {
             return false;
         }
-        if self
-            .error_code
-            .as_deref()
-            .is_some_and(|c| e["errorCode"] != c)
-        {
+        if self.error_code.as_deref().is_some_and(|c| e["errorCode"] != c) {
             return false;
         }
         if self.read_only.is_some_and(|r| e["readOnly"] != r) {
             return false;
         }
-        if self
-            .principal
-            .as_deref()
-            .is_some_and(|p| e["userIdentity"]["arn"] != p)
-        {
+        if self.principal.as_deref().is_some_and(|p| e["userIdentity"]["arn"] != p) {
             return false;
         }
         if let Some(k) = self.key.as_deref() {
             let hit = e["resources"].as_array().is_some_and(|rs| {
-                rs.iter().any(|r| {
-                    r["ARN"]
-                        .as_str()
-                        .is_some_and(|a| a == k || a.ends_with(&format!("/{k}")))
-                })
+                rs.iter().any(|r| r["ARN"].as_str().is_some_and(|a| a == k || a.ends_with(&format!("/{k}"))))
             });
             if !hit {
                 return false;
@@ -74,11 +56,7 @@ impl Filter {
 pub fn events(dir: &Path) -> Result<Vec<Value>, String> {
     let mut logs = vec![];
     for e in fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))? {
-        let name = e
-            .map_err(|e| e.to_string())?
-            .file_name()
-            .to_string_lossy()
-            .to_string();
+        let name = e.map_err(|e| e.to_string())?.file_name().to_string_lossy().to_string();
         if let Some(n) = format::file_number(&name, format::LOG_PREFIX, format::LOG_SUFFIX) {
             logs.push((n, name));
         }
@@ -100,8 +78,5 @@ pub fn events(dir: &Path) -> Result<Vec<Value>, String> {
 
 /// The events that match `filter`.
 pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<Value>, String> {
-    Ok(events(dir)?
-        .into_iter()
-        .filter(|e| filter.matches(e))
-        .collect())
+    Ok(events(dir)?.into_iter().filter(|e| filter.matches(e)).collect())
 }

@@ -23,11 +23,7 @@ pub struct Report {
 fn list(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<(u64, String)>, String> {
     let mut out = vec![];
     for e in fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))? {
-        let name = e
-            .map_err(|e| e.to_string())?
-            .file_name()
-            .to_string_lossy()
-            .to_string();
+        let name = e.map_err(|e| e.to_string())?.file_name().to_string_lossy().to_string();
         if let Some(n) = format::file_number(&name, prefix, suffix) {
             out.push((n, name));
         }
@@ -54,25 +50,17 @@ pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, St
     for (n, name) in &digests {
         if let Some(p) = prev_no {
             if *n != p + 1 {
-                return Err(format!(
-                    "{}: missing (the digest before {name} was deleted)",
-                    format::digest_name(p + 1)
-                ));
+                return Err(format!("{}: missing (the digest before {name} was deleted)", format::digest_name(p + 1)));
             }
         }
-        let d: Digest =
-            serde_json::from_slice(&fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?)
-                .map_err(|e| format!("{name}: not a digest: {e}"))?;
+        let d: Digest = serde_json::from_slice(&fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?)
+            .map_err(|e| format!("{name}: not a digest: {e}"))?;
         if !d.verify_signature(&spki) {
-            return Err(format!(
-                "{name}: signature does not verify (digest modified or replaced)"
-            ));
+            return Err(format!("{name}: signature does not verify (digest modified or replaced)"));
         }
         if let Some(ps) = &prev_sig {
             if &d.previous_digest_signature != ps {
-                return Err(format!(
-                    "{name}: does not follow the previous digest (digest chain broken)"
-                ));
+                return Err(format!("{name}: does not follow the previous digest (digest chain broken)"));
             }
         }
         prev_sig = Some(d.signature.clone());
@@ -86,37 +74,22 @@ pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, St
     let mut chain: Option<[u8; 32]> = None;
     for (i, (n, name)) in logs.iter().enumerate() {
         if i > 0 && *n != logs[i - 1].0 + 1 {
-            return Err(format!(
-                "{}: missing (log file deleted)",
-                format::log_name(logs[i - 1].0 + 1)
-            ));
+            return Err(format!("{}: missing (log file deleted)", format::log_name(logs[i - 1].0 + 1)));
         }
         let data = fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
         if !data.is_empty() && !data.ends_with(b"\n") {
-            return Err(format!(
-                "{name}: ends in the middle of a record (file truncated or appended to)"
-            ));
+            return Err(format!("{name}: ends in the middle of a record (file truncated or appended to)"));
         }
-        for (ln, line) in data
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .enumerate()
-        {
+        for (ln, line) in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
             let at = format!("{name} line {}", ln + 1);
-            let l = format::parse_line(line)
-                .ok_or_else(|| format!("{at}: not an audit record (modified)"))?;
+            let l = format::parse_line(line).ok_or_else(|| format!("{at}: not an audit record (modified)"))?;
             if chain.is_some_and(|c| c != l.prev) {
                 if ln == 0 && i > 0 {
                     // The break is at a file boundary: the previous file may have lost its end.
                     let prev = &logs[i - 1].1;
                     let len = fs::metadata(dir.join(prev)).map(|m| m.len()).unwrap_or(0);
-                    if let Some((dname, _)) = parsed
-                        .iter()
-                        .find(|(_, d)| &d.log_file == prev && d.size > len)
-                    {
-                        return Err(format!(
-                            "{prev}: shorter than {dname} records (file truncated)"
-                        ));
+                    if let Some((dname, _)) = parsed.iter().find(|(_, d)| &d.log_file == prev && d.size > len) {
+                        return Err(format!("{prev}: shorter than {dname} records (file truncated)"));
                     }
                 }
                 return Err(format!(
@@ -136,40 +109,23 @@ pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, St
         let path = dir.join(&d.log_file);
         // Retention removes a log file together with the digests that cover it.
         let Ok(data) = fs::read(&path) else {
-            return Err(format!(
-                "{}: missing, but {dname} covers it (log file deleted)",
-                d.log_file
-            ));
+            return Err(format!("{}: missing, but {dname} covers it (log file deleted)", d.log_file));
         };
         if (data.len() as u64) < d.size {
-            return Err(format!(
-                "{}: shorter than {dname} records (file truncated)",
-                d.log_file
-            ));
+            return Err(format!("{}: shorter than {dname} records (file truncated)", d.log_file));
         }
         if hex(&sha256(&data[..d.size as usize])) != d.log_file_sha256 {
-            return Err(format!(
-                "{}: content differs from {dname} (file modified)",
-                d.log_file
-            ));
+            return Err(format!("{}: content differs from {dname} (file modified)", d.log_file));
         }
-        let count = data[..d.size as usize]
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count() as u64;
+        let count = data[..d.size as usize].split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
         if count != d.records {
-            return Err(format!(
-                "{}: {count} records where {dname} signed {}",
-                d.log_file, d.records
-            ));
+            return Err(format!("{}: {count} records where {dname} signed {}", d.log_file, d.records));
         }
     }
     // Every closed file must be covered by a digest up to its end.
     for (n, name) in logs.iter().take(logs.len().saturating_sub(1)) {
         let len = fs::metadata(dir.join(name)).map(|m| m.len()).unwrap_or(0);
-        let covered = parsed
-            .iter()
-            .any(|(_, d)| &d.log_file == name && d.size == len);
+        let covered = parsed.iter().any(|(_, d)| &d.log_file == name && d.size == len);
         if !covered && len > 0 {
             return Err(format!(
                 "{}: no digest covers its end (records appended or digest deleted)",
@@ -177,9 +133,5 @@ pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, St
             ));
         }
     }
-    Ok(Report {
-        files: logs.len(),
-        records,
-        digests: parsed.len(),
-    })
+    Ok(Report { files: logs.len(), records, digests: parsed.len() })
 }

@@ -52,17 +52,10 @@ impl AuditStats {
     fn observe(&self, n: usize, fsync_us: u64) {
         self.records.fetch_add(n as u64, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
-        self.fsync_micros_total
-            .fetch_add(fsync_us, Ordering::Relaxed);
-        let fi = Self::FSYNC_BUCKETS_US
-            .iter()
-            .position(|b| fsync_us <= *b)
-            .unwrap_or(7);
+        self.fsync_micros_total.fetch_add(fsync_us, Ordering::Relaxed);
+        let fi = Self::FSYNC_BUCKETS_US.iter().position(|b| fsync_us <= *b).unwrap_or(7);
         self.fsync_buckets[fi].fetch_add(1, Ordering::Relaxed);
-        let bi = Self::BATCH_BUCKETS
-            .iter()
-            .position(|b| n as u64 <= *b)
-            .unwrap_or(7);
+        let bi = Self::BATCH_BUCKETS.iter().position(|b| n as u64 <= *b).unwrap_or(7);
         self.batch_buckets[bi].fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -102,11 +95,7 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> String {
     format!("audit log: {what}: {e}")
 }
 
-fn numbered(
-    dir: &Path,
-    prefix: &str,
-    suffix: &str,
-) -> std::result::Result<Vec<(u64, PathBuf)>, String> {
+fn numbered(dir: &Path, prefix: &str, suffix: &str) -> std::result::Result<Vec<(u64, PathBuf)>, String> {
     let mut out = vec![];
     for e in fs::read_dir(dir).map_err(|e| io_err("cannot list the audit directory", e))? {
         let e = e.map_err(|e| io_err("cannot list the audit directory", e))?;
@@ -119,20 +108,24 @@ fn numbered(
     Ok(out)
 }
 
-/// Scan a log file: the chain state at its end, and the length of its valid
-/// prefix (a torn last line from a crash is not part of it).
-fn scan(
-    path: &Path,
-) -> std::result::Result<(u64, u64, Option<[u8; 32]>, Option<[u8; 32]>), String> {
+/// What scanning a log file found.
+struct Scan {
+    /// Length of the valid prefix (a torn last line from a crash is not part of it).
+    valid: u64,
+    records: u64,
+    first_prev: Option<[u8; 32]>,
+    last: Option<[u8; 32]>,
+}
+
+/// Scan a log file: the chain state at its end.
+fn scan(path: &Path) -> std::result::Result<Scan, String> {
     let f = File::open(path).map_err(|e| io_err("cannot open a log file", e))?;
     let mut r = BufReader::new(f);
     let (mut valid, mut records, mut first_prev, mut last) = (0u64, 0u64, None, None);
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = r
-            .read_until(b'\n', &mut line)
-            .map_err(|e| io_err("cannot read a log file", e))?;
+        let n = r.read_until(b'\n', &mut line).map_err(|e| io_err("cannot read a log file", e))?;
         if n == 0 || !line.ends_with(b"\n") {
             break;
         }
@@ -147,7 +140,7 @@ fn scan(
         records += 1;
         valid += n as u64;
     }
-    Ok((valid, records, first_prev, last))
+    Ok(Scan { valid, records, first_prev, last })
 }
 
 impl Writer {
@@ -156,16 +149,13 @@ impl Writer {
     fn open(cfg: AuditConfig, key: SigningKey) -> std::result::Result<Writer, String> {
         fs::create_dir_all(&cfg.dir).map_err(|e| io_err("cannot create the audit directory", e))?;
         let pem = format::spki_pem(&key.public_spki()?);
-        fs::write(cfg.dir.join(format::PUBLIC_KEY_FILE), pem)
-            .map_err(|e| io_err("cannot write the public key", e))?;
+        fs::write(cfg.dir.join(format::PUBLIC_KEY_FILE), pem).map_err(|e| io_err("cannot write the public key", e))?;
         let logs = numbered(&cfg.dir, format::LOG_PREFIX, format::LOG_SUFFIX)?;
         let digests = numbered(&cfg.dir, format::DIGEST_PREFIX, format::DIGEST_SUFFIX)?;
         let (digest_no, prev_signature, last_digest) = match digests.last() {
             Some((n, p)) => {
-                let d: Digest = serde_json::from_slice(
-                    &fs::read(p).map_err(|e| io_err("cannot read a digest", e))?,
-                )
-                .map_err(|e| io_err("a digest is not valid JSON", e))?;
+                let d: Digest = serde_json::from_slice(&fs::read(p).map_err(|e| io_err("cannot read a digest", e))?)
+                    .map_err(|e| io_err("a digest is not valid JSON", e))?;
                 (*n, d.signature.clone(), Some(d))
             }
             None => (0, String::new(), None),
@@ -174,18 +164,12 @@ impl Writer {
         let mut file_no = 0;
         let mut pending_close = None;
         if let Some((n, path)) = logs.last() {
-            let (valid, records, first_prev, last) = scan(path)?;
-            let len = fs::metadata(path)
-                .map_err(|e| io_err("cannot stat a log file", e))?
-                .len();
+            let Scan { valid, records, first_prev, last } = scan(path)?;
+            let len = fs::metadata(path).map_err(|e| io_err("cannot stat a log file", e))?.len();
             if valid < len {
                 tracing::warn!(file = %path.display(), torn_bytes = len - valid, "audit log: dropping a torn last line (never acknowledged)");
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| io_err("cannot open a log file", e))?;
-                f.set_len(valid)
-                    .map_err(|e| io_err("cannot truncate a torn line", e))?;
+                let f = OpenOptions::new().write(true).open(path).map_err(|e| io_err("cannot open a log file", e))?;
+                f.set_len(valid).map_err(|e| io_err("cannot truncate a torn line", e))?;
                 f.sync_all().map_err(|e| io_err("cannot sync", e))?;
             }
             file_no = *n;
@@ -194,9 +178,8 @@ impl Writer {
             } else if let Some(p) = first_prev {
                 w_last = p;
             }
-            let covered = last_digest
-                .as_ref()
-                .is_some_and(|d| d.log_file == format::log_name(*n) && d.records == records);
+            let covered =
+                last_digest.as_ref().is_some_and(|d| d.log_file == format::log_name(*n) && d.records == records);
             if !covered && records > 0 {
                 pending_close = Some((*n, records, first_prev.unwrap_or(GENESIS), valid));
             }
@@ -253,17 +236,11 @@ impl Writer {
         size: u64,
     ) -> std::result::Result<(), String> {
         let name = format::log_name(file_no);
-        let f = File::open(self.cfg.dir.join(&name))
-            .map_err(|e| io_err("cannot reopen a log file", e))?;
+        let f = File::open(self.cfg.dir.join(&name)).map_err(|e| io_err("cannot reopen a log file", e))?;
         let mut buf = Vec::with_capacity(size as usize);
         std::io::Read::read_to_end(&mut std::io::Read::take(f, size), &mut buf)
             .map_err(|e| io_err("cannot read a log file", e))?;
-        let last = match buf
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .last()
-            .and_then(format::parse_line)
-        {
+        let last = match buf.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).and_then(format::parse_line) {
             Some(l) => l.hash,
             None => first_prev,
         };
@@ -276,11 +253,7 @@ impl Writer {
             records,
             first_prev: hex(&first_prev),
             last_hash: hex(&last),
-            start_time: format::rfc3339(if file_no == self.file_no {
-                self.file_start_ms
-            } else {
-                now
-            }),
+            start_time: format::rfc3339(if file_no == self.file_no { self.file_start_ms } else { now }),
             end_time: format::rfc3339(now),
             previous_digest_signature: self.prev_signature.clone(),
             signature: String::new(),
@@ -288,12 +261,9 @@ impl Writer {
         self.key.sign(&mut d)?;
         self.digest_no += 1;
         let path = self.cfg.dir.join(format::digest_name(self.digest_no));
-        let bytes =
-            serde_json::to_vec_pretty(&d).map_err(|e| io_err("cannot encode a digest", e))?;
+        let bytes = serde_json::to_vec_pretty(&d).map_err(|e| io_err("cannot encode a digest", e))?;
         let mut out = File::create(&path).map_err(|e| io_err("cannot create a digest", e))?;
-        out.write_all(&bytes)
-            .and_then(|_| out.sync_all())
-            .map_err(|e| io_err("cannot write a digest", e))?;
+        out.write_all(&bytes).and_then(|_| out.sync_all()).map_err(|e| io_err("cannot write a digest", e))?;
         self.prev_signature = d.signature;
         Ok(())
     }
@@ -308,8 +278,7 @@ impl Writer {
 
     fn maybe_rotate(&mut self) -> std::result::Result<(), String> {
         if self.records > 0
-            && (self.size >= self.cfg.max_file_bytes
-                || self.file_started.elapsed() >= self.cfg.max_file_age)
+            && (self.size >= self.cfg.max_file_bytes || self.file_started.elapsed() >= self.cfg.max_file_age)
         {
             self.digest_current()?;
             self.new_file()?;
@@ -328,14 +297,10 @@ impl Writer {
         let Ok(logs) = numbered(&self.cfg.dir, format::LOG_PREFIX, format::LOG_SUFFIX) else {
             return;
         };
-        let digests = numbered(&self.cfg.dir, format::DIGEST_PREFIX, format::DIGEST_SUFFIX)
-            .unwrap_or_default();
+        let digests = numbered(&self.cfg.dir, format::DIGEST_PREFIX, format::DIGEST_SUFFIX).unwrap_or_default();
         for (n, p) in logs {
-            let age = fs::metadata(&p)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok());
-            if n == self.file_no || !age.is_some_and(|a| a > keep) {
+            let age = fs::metadata(&p).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if n == self.file_no || age.is_none_or(|a| a <= keep) {
                 continue;
             }
             let name = format::log_name(n);
@@ -354,23 +319,15 @@ impl Writer {
 
     fn write_batch(&mut self, jobs: &[Job]) -> std::result::Result<(), String> {
         self.maybe_rotate()?;
-        let mut buf = Vec::with_capacity(
-            jobs.iter()
-                .map(|j| j.event.len() + format::LINE_HEAD + 2)
-                .sum(),
-        );
+        let mut buf = Vec::with_capacity(jobs.iter().map(|j| j.event.len() + format::LINE_HEAD + 2).sum());
         let mut last = self.last;
         for j in jobs {
             let h = format::record_hash(&last, &j.event);
             format::write_line(&mut buf, &last, &h, &j.event);
             last = h;
         }
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io_err("no open file", "writer not started"))?;
-        file.write_all(&buf)
-            .map_err(|e| io_err("write failed", e))?;
+        let file = self.file.as_mut().ok_or_else(|| io_err("no open file", "writer not started"))?;
+        file.write_all(&buf).map_err(|e| io_err("write failed", e))?;
         file.sync_data().map_err(|e| io_err("fsync failed", e))?;
         self.last = last;
         self.size += buf.len() as u64;
@@ -432,11 +389,7 @@ impl AuditLog {
             .name("kms-audit".into())
             .spawn(move || writer.run(rx, s))
             .map_err(|e| io_err("cannot start the writer thread", e))?;
-        Ok(AuditLog {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            stats,
-        })
+        Ok(AuditLog { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), stats })
     }
 
     pub fn stats(&self) -> &Arc<AuditStats> {
@@ -465,15 +418,9 @@ impl AuditSink for AuditLog {
     async fn record(&self, event: Vec<u8>) -> Result<()> {
         let (done, wait) = tokio::sync::oneshot::channel();
         {
-            let tx = self
-                .tx
-                .lock()
-                .map_err(|_| Error::internal("audit log lock poisoned"))?;
-            let tx = tx
-                .as_ref()
-                .ok_or_else(|| Error::internal("audit log is closed"))?;
-            tx.send(Job { event, done })
-                .map_err(|_| Error::internal("audit writer stopped"))?;
+            let tx = self.tx.lock().map_err(|_| Error::internal("audit log lock poisoned"))?;
+            let tx = tx.as_ref().ok_or_else(|| Error::internal("audit log is closed"))?;
+            tx.send(Job { event, done }).map_err(|_| Error::internal("audit writer stopped"))?;
         }
         match wait.await {
             Ok(Ok(())) => Ok(()),

@@ -71,14 +71,7 @@ fn encode_key_id(key_id: &str, out: &mut Vec<u8>) -> Result<()> {
 fn decode_key_id(kind: u8, b: &[u8]) -> Option<String> {
     let h = hex(b);
     match kind {
-        0 => Some(format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )),
+        0 => Some(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])),
         1 => Some(format!("mrk-{h}")),
         _ => None,
     }
@@ -112,26 +105,18 @@ pub fn parse_header(blob: &[u8]) -> Result<Header> {
     let key_id = decode_key_id(blob[1], &blob[2..18]).ok_or(Error::InvalidCiphertext)?;
     let mut material_id = [0u8; 32];
     material_id.copy_from_slice(&blob[18..50]);
-    Ok(Header {
-        key_id,
-        material_id,
-    })
+    Ok(Header { key_id, material_id })
 }
 
 /// Decrypt a blob whose header was parsed with [`parse_header`].
-pub fn open(
-    key: &AesKey,
-    blob: &[u8],
-    ctx: &EncryptionContext,
-) -> Result<crate::crypto::SecretBytes> {
+pub fn open(key: &AesKey, blob: &[u8], ctx: &EncryptionContext) -> Result<crate::crypto::SecretBytes> {
     if blob.len() < OVERHEAD {
         return Err(Error::InvalidCiphertext);
     }
     let mut aad = Vec::with_capacity(HEADER_LEN + 64);
     aad.extend_from_slice(&blob[..HEADER_LEN]);
     encode_context(ctx, &mut aad);
-    key.open(&aad, &blob[HEADER_LEN..])
-        .ok_or(Error::InvalidCiphertext)
+    key.open(&aad, &blob[HEADER_LEN..]).ok_or(Error::InvalidCiphertext)
 }
 
 #[cfg(test)]
@@ -140,10 +125,7 @@ mod tests {
     use crate::crypto::KeyMaterial;
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]

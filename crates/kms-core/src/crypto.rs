@@ -15,9 +15,7 @@ pub const AES256_KEY_LEN: usize = 32;
 
 /// Fill `buf` from the operating system's CSPRNG (through aws-lc).
 pub fn fill_random(buf: &mut [u8]) -> Result<()> {
-    SystemRandom::new()
-        .fill(buf)
-        .map_err(|_| Error::internal("random source failed"))
+    SystemRandom::new().fill(buf).map_err(|_| Error::internal("random source failed"))
 }
 
 /// Constant-time equality of two byte strings.
@@ -97,8 +95,7 @@ impl std::fmt::Debug for AesKey {
 
 impl AesKey {
     pub fn new(raw: &[u8]) -> Result<Self> {
-        let unbound = UnboundKey::new(&AES_256_GCM, raw)
-            .map_err(|_| Error::internal("bad AES-256 key length"))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, raw).map_err(|_| Error::internal("bad AES-256 key length"))?;
         Ok(AesKey(LessSafeKey::new(unbound)))
     }
 
@@ -112,11 +109,7 @@ impl AesKey {
         out.extend_from_slice(plaintext);
         let tag = self
             .0
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut out[start..],
-            )
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out[start..])
             .map_err(|_| Error::internal("AES-GCM seal failed"))?;
         out.extend_from_slice(tag.as_ref());
         Ok(())
@@ -130,11 +123,7 @@ impl AesKey {
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buf = Zeroizing::new(rest.to_vec());
-        let n = self
-            .0
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
-            .ok()?
-            .len();
+        let n = self.0.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?.len();
         buf.truncate(n);
         Some(SecretBytes(buf))
     }
@@ -151,9 +140,7 @@ impl KeyMaterial {
         Ok(KeyMaterial(k))
     }
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let arr: [u8; AES256_KEY_LEN] = b
-            .try_into()
-            .map_err(|_| Error::internal("bad key material length"))?;
+        let arr: [u8; AES256_KEY_LEN] = b.try_into().map_err(|_| Error::internal("bad key material length"))?;
         Ok(KeyMaterial(Zeroizing::new(arr)))
     }
     pub fn expose(&self) -> &[u8] {
@@ -184,9 +171,7 @@ impl RootKey {
     pub fn generate_encoded() -> Result<Zeroizing<String>> {
         let mut k = Zeroizing::new([0u8; AES256_KEY_LEN]);
         fill_random(&mut k[..])?;
-        Ok(Zeroizing::new(
-            base64::engine::general_purpose::STANDARD.encode(&k[..]),
-        ))
+        Ok(Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&k[..])))
     }
 
     /// Parse a root key from its encoded form (base64 of 32 bytes, surrounding
@@ -197,9 +182,7 @@ impl RootKey {
             .map_err(|_| "the root key is not valid base64".to_string())?;
         if raw.len() != AES256_KEY_LEN {
             raw.zeroize();
-            return Err(format!(
-                "the root key must be {AES256_KEY_LEN} bytes (base64-encoded)"
-            ));
+            return Err(format!("the root key must be {AES256_KEY_LEN} bytes (base64-encoded)"));
         }
         let aes = AesKey::new(&raw).map_err(|e| e.to_string());
         raw.zeroize();
@@ -209,23 +192,17 @@ impl RootKey {
     pub fn seal(&self, binding: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.push(SEAL_VERSION);
-        self.aes
-            .seal_into(&Self::aad(binding), plaintext, &mut out)?;
+        self.aes.seal_into(&Self::aad(binding), plaintext, &mut out)?;
         Ok(out)
     }
 
     pub fn open(&self, binding: &str, sealed: &[u8]) -> Result<SecretBytes> {
         match sealed.split_first() {
-            Some((&SEAL_VERSION, rest)) => {
-                self.aes.open(&Self::aad(binding), rest).ok_or_else(|| {
-                    Error::internal(format!(
-                        "sealed value for {binding} does not open under the root key"
-                    ))
-                })
-            }
-            _ => Err(Error::internal(format!(
-                "sealed value for {binding} has an unknown format"
-            ))),
+            Some((&SEAL_VERSION, rest)) => self
+                .aes
+                .open(&Self::aad(binding), rest)
+                .ok_or_else(|| Error::internal(format!("sealed value for {binding} does not open under the root key"))),
+            _ => Err(Error::internal(format!("sealed value for {binding} has an unknown format"))),
         }
     }
 
@@ -281,18 +258,13 @@ mod tests {
         assert_eq!(format!("{m:?}"), "KeyMaterial(<redacted>)");
         let s = SecretString::new("abc".into());
         assert!(!format!("{s:?}").contains("abc"));
-        assert!(RootKey::from_encoded("not base64!")
-            .unwrap_err()
-            .contains("base64"));
+        assert!(RootKey::from_encoded("not base64!").unwrap_err().contains("base64"));
     }
 
     #[test]
     fn hmac_known_answer() {
         // RFC 4231 test case 2.
         let tag = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex(&tag),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex(&tag), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 }

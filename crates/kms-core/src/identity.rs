@@ -2,29 +2,84 @@
 
 use std::sync::Arc;
 
+use kms_policy::{Policy, PolicyKind};
+
 use crate::crypto::{fill_random, SecretString};
 use crate::error::Result;
 use crate::types::UserRecord;
 
-/// Who is calling, as established by authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The identity policy an admin user has implicitly (like AWS's
+/// AdministratorAccess managed policy).
+pub const ADMINISTRATOR_ACCESS: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AdministratorAccess","Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+/// Who is calling, as established by authentication, with what the
+/// authorization engine needs: the principal for policy matching, tags and
+/// the parsed identity policies (labelled for the decision trace).
+#[derive(Debug, Clone)]
 pub struct Principal {
     pub account: String,
+    /// The IAM user name (users) or role session name (assumed roles).
     pub user_name: String,
+    /// `AIDA...` for users, `AROA...:<session>` for assumed-role sessions.
     pub user_id: String,
     pub arn: String,
+    /// May call the operator API.
     pub admin: bool,
+    pub policy_principal: kms_policy::Principal,
+    pub tags: Vec<(String, String)>,
+    pub policies: Vec<(String, Arc<Policy>)>,
+}
+
+/// Parse stored identity policies; one that no longer parses is skipped
+/// (it allows nothing) and logged.
+pub fn parse_identity_policies(
+    owner: &str,
+    docs: impl IntoIterator<Item = (String, String)>,
+    admin: bool,
+) -> Vec<(String, Arc<Policy>)> {
+    let mut out = vec![];
+    if admin {
+        if let Ok(p) = Policy::parse(ADMINISTRATOR_ACCESS, PolicyKind::Identity) {
+            out.push(("AdministratorAccess".to_string(), Arc::new(p)));
+        }
+    }
+    for (name, doc) in docs {
+        match Policy::parse(&doc, PolicyKind::Identity) {
+            Ok(p) => out.push((format!("{owner}/{name}"), Arc::new(p))),
+            Err(e) => {
+                tracing::warn!(policy = %name, owner = %owner, error = %e, "stored identity policy no longer parses; ignored")
+            }
+        }
+    }
+    out
 }
 
 impl Principal {
     pub fn from_user(u: &UserRecord, partition: &str) -> Self {
+        let arn = u.arn(partition);
         Principal {
             account: u.account.clone(),
             user_name: u.name.clone(),
             user_id: u.user_id.clone(),
-            arn: u.arn(partition),
+            policy_principal: kms_policy::Principal {
+                arn: arn.clone(),
+                account: u.account.clone(),
+                kind: kms_policy::PrincipalKind::User,
+                role_arn: None,
+            },
+            policies: parse_identity_policies(
+                &format!("user policy {}", u.name),
+                u.policies.iter().map(|(k, v)| (k.clone(), v.clone())),
+                u.admin,
+            ),
+            tags: u.tags.clone(),
+            arn,
             admin: u.admin,
         }
+    }
+
+    pub fn is_user(&self) -> bool {
+        self.policy_principal.kind == kms_policy::PrincipalKind::User
     }
 }
 
@@ -54,10 +109,7 @@ fn random_chars(prefix: &str, n: usize, alphabet: &[u8]) -> Result<String> {
     let mut s = String::with_capacity(prefix.len() + n);
     s.push_str(prefix);
     // Both alphabets have a power-of-two size, so the modulo is unbiased.
-    s.extend(
-        raw.iter()
-            .map(|b| alphabet[*b as usize % alphabet.len()] as char),
-    );
+    s.extend(raw.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char));
     Ok(s)
 }
 
@@ -78,9 +130,7 @@ pub fn new_user_id() -> Result<String> {
 
 /// IAM's user-name rule: 1 to 64 of `[\w+=,.@-]`.
 pub fn is_user_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
 #[cfg(test)]

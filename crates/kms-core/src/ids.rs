@@ -12,16 +12,10 @@ pub struct Location {
 
 impl Location {
     pub fn key_arn(&self, account: &str, key_id: &str) -> String {
-        format!(
-            "arn:{}:kms:{}:{}:key/{}",
-            self.partition, self.region, account, key_id
-        )
+        format!("arn:{}:kms:{}:{}:key/{}", self.partition, self.region, account, key_id)
     }
     pub fn alias_arn(&self, account: &str, alias_name: &str) -> String {
-        format!(
-            "arn:{}:kms:{}:{}:{}",
-            self.partition, self.region, account, alias_name
-        )
+        format!("arn:{}:kms:{}:{}:{}", self.partition, self.region, account, alias_name)
     }
 }
 
@@ -34,10 +28,7 @@ pub fn is_account_id(s: &str) -> bool {
 /// followed by 32 lowercase hex digits for multi-Region keys.
 pub fn is_key_id(s: &str) -> bool {
     if let Some(hex) = s.strip_prefix("mrk-") {
-        return hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     }
     let b = s.as_bytes();
     b.len() == 36
@@ -51,10 +42,7 @@ pub fn is_key_id(s: &str) -> bool {
 pub fn new_key_id() -> Result<String> {
     let mut b = [0u8; 16];
     crate::crypto::fill_random(&mut b)?;
-    Ok(uuid::Builder::from_random_bytes(b)
-        .into_uuid()
-        .hyphenated()
-        .to_string())
+    Ok(uuid::Builder::from_random_bytes(b).into_uuid().hyphenated().to_string())
 }
 
 /// How a request named a key.
@@ -87,16 +75,10 @@ impl KeyRef {
                 if !is_key_id(key_id) {
                     return Err(Error::NotFound(format!("Invalid keyId '{s}'")));
                 }
-                return Ok(KeyRef::KeyArn {
-                    account,
-                    key_id: key_id.to_string(),
-                });
+                return Ok(KeyRef::KeyArn { account, key_id: key_id.to_string() });
             }
             if resource.starts_with("alias/") {
-                return Ok(KeyRef::AliasArn {
-                    account,
-                    alias_name: resource.to_string(),
-                });
+                return Ok(KeyRef::AliasArn { account, alias_name: resource.to_string() });
             }
             return Err(Error::NotFound(format!("Invalid arn {s}")));
         }
@@ -115,10 +97,7 @@ mod tests {
     use super::*;
 
     fn loc() -> Location {
-        Location {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-        }
+        Location { partition: "aws".into(), region: "us-east-1".into() }
     }
 
     #[test]
@@ -139,26 +118,16 @@ mod tests {
         assert_eq!(KeyRef::parse(id, &l).unwrap(), KeyRef::KeyId(id.into()));
         assert_eq!(
             KeyRef::parse(&format!("arn:aws:kms:us-east-1:111122223333:key/{id}"), &l).unwrap(),
-            KeyRef::KeyArn {
-                account: "111122223333".into(),
-                key_id: id.into()
-            }
+            KeyRef::KeyArn { account: "111122223333".into(), key_id: id.into() }
         );
-        assert_eq!(
-            KeyRef::parse("alias/x", &l).unwrap(),
-            KeyRef::AliasName("alias/x".into())
-        );
+        assert_eq!(KeyRef::parse("alias/x", &l).unwrap(), KeyRef::AliasName("alias/x".into()));
         assert_eq!(
             KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/x", &l).unwrap(),
-            KeyRef::AliasArn {
-                account: "111122223333".into(),
-                alias_name: "alias/x".into()
-            }
+            KeyRef::AliasArn { account: "111122223333".into(), alias_name: "alias/x".into() }
         );
         let e = KeyRef::parse("nope", &l).unwrap_err();
         assert_eq!(e.to_string(), "Invalid keyId 'nope'");
-        let e =
-            KeyRef::parse(&format!("arn:aws:kms:eu-west-1:111122223333:key/{id}"), &l).unwrap_err();
+        let e = KeyRef::parse(&format!("arn:aws:kms:eu-west-1:111122223333:key/{id}"), &l).unwrap_err();
         assert_eq!(e.to_string(), "Invalid arn eu-west-1");
     }
 }

@@ -136,19 +136,10 @@ impl CreateKeyRequest {
         v.str_len("policy", self.policy.as_deref(), 1, 131072)
             .str_len("description", self.description.as_deref(), 0, 8192)
             .one_of("keyUsage", self.key_usage.as_deref(), KeyUsage::ALL)
-            .one_of(
-                "customerMasterKeySpec",
-                self.customer_master_key_spec.as_deref(),
-                CustomerMasterKeySpec::ALL,
-            )
+            .one_of("customerMasterKeySpec", self.customer_master_key_spec.as_deref(), CustomerMasterKeySpec::ALL)
             .one_of("keySpec", self.key_spec.as_deref(), KeySpec::ALL)
             .one_of("origin", self.origin.as_deref(), Origin::ALL)
-            .str_len(
-                "customKeyStoreId",
-                self.custom_key_store_id.as_deref(),
-                1,
-                64,
-            )
+            .str_len("customKeyStoreId", self.custom_key_store_id.as_deref(), 1, 64)
             .str_len("xksKeyId", self.xks_key_id.as_deref(), 1, 128);
         v.finish()
     }
@@ -196,8 +187,7 @@ pub struct ListKeysRequest {
 impl ListKeysRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
-        v.range("limit", self.limit, 1, 1000)
-            .str_len("marker", self.marker.as_deref(), 1, 1024);
+        v.range("limit", self.limit, 1, 1000).str_len("marker", self.marker.as_deref(), 1, 1024);
         v.finish()
     }
 }
@@ -244,11 +234,7 @@ impl EncryptRequest {
             true,
         );
         grant_tokens(&mut v, &self.grant_tokens);
-        v.one_of(
-            "encryptionAlgorithm",
-            self.encryption_algorithm.as_deref(),
-            EncryptionAlgorithm::ALL,
-        );
+        v.one_of("encryptionAlgorithm", self.encryption_algorithm.as_deref(), EncryptionAlgorithm::ALL);
         v.finish()
     }
 }
@@ -281,21 +267,16 @@ pub struct DecryptRequest {
 impl DecryptRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
-        v.required("ciphertextBlob", &self.ciphertext_blob)
-            .blob_len(
-                "ciphertextBlob",
-                self.ciphertext_blob.as_ref().map(|c| c.len()),
-                1,
-                6144,
-                false,
-            );
+        v.required("ciphertextBlob", &self.ciphertext_blob).blob_len(
+            "ciphertextBlob",
+            self.ciphertext_blob.as_ref().map(|c| c.len()),
+            1,
+            6144,
+            false,
+        );
         grant_tokens(&mut v, &self.grant_tokens);
         key_id_member(&mut v, "keyId", &self.key_id, false);
-        v.one_of(
-            "encryptionAlgorithm",
-            self.encryption_algorithm.as_deref(),
-            EncryptionAlgorithm::ALL,
-        );
+        v.one_of("encryptionAlgorithm", self.encryption_algorithm.as_deref(), EncryptionAlgorithm::ALL);
         v.finish()
     }
 }
@@ -410,12 +391,7 @@ impl UpdateKeyDescriptionRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
         key_id_member(&mut v, "keyId", &self.key_id, true);
-        v.required("description", &self.description).str_len(
-            "description",
-            self.description.as_deref(),
-            0,
-            8192,
-        );
+        v.required("description", &self.description).str_len("description", self.description.as_deref(), 0, 8192);
         v.finish()
     }
 }
@@ -493,8 +469,11 @@ impl GenerateDataKeyRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
         key_id_member(&mut v, "keyId", &self.key_id, true);
-        v.range("numberOfBytes", self.number_of_bytes, 1, 1024)
-            .one_of("keySpec", self.key_spec.as_deref(), DATA_KEY_SPECS);
+        v.range("numberOfBytes", self.number_of_bytes, 1, 1024).one_of(
+            "keySpec",
+            self.key_spec.as_deref(),
+            DATA_KEY_SPECS,
+        );
         grant_tokens(&mut v, &self.grant_tokens);
         v.finish()
     }
@@ -530,26 +509,21 @@ pub struct ReEncryptRequest {
 impl ReEncryptRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
-        v.required("ciphertextBlob", &self.ciphertext_blob)
-            .blob_len(
-                "ciphertextBlob",
-                self.ciphertext_blob.as_ref().map(|c| c.len()),
-                1,
-                6144,
-                false,
-            );
+        v.required("ciphertextBlob", &self.ciphertext_blob).blob_len(
+            "ciphertextBlob",
+            self.ciphertext_blob.as_ref().map(|c| c.len()),
+            1,
+            6144,
+            false,
+        );
         key_id_member(&mut v, "sourceKeyId", &self.source_key_id, false);
         key_id_member(&mut v, "destinationKeyId", &self.destination_key_id, true);
-        v.one_of(
-            "sourceEncryptionAlgorithm",
-            self.source_encryption_algorithm.as_deref(),
-            EncryptionAlgorithm::ALL,
-        )
-        .one_of(
-            "destinationEncryptionAlgorithm",
-            self.destination_encryption_algorithm.as_deref(),
-            EncryptionAlgorithm::ALL,
-        );
+        v.one_of("sourceEncryptionAlgorithm", self.source_encryption_algorithm.as_deref(), EncryptionAlgorithm::ALL)
+            .one_of(
+                "destinationEncryptionAlgorithm",
+                self.destination_encryption_algorithm.as_deref(),
+                EncryptionAlgorithm::ALL,
+            );
         grant_tokens(&mut v, &self.grant_tokens);
         v.finish()
     }
@@ -579,13 +553,12 @@ pub struct GenerateRandomRequest {
 impl GenerateRandomRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
-        v.range("numberOfBytes", self.number_of_bytes, 1, 1024)
-            .str_len(
-                "customKeyStoreId",
-                self.custom_key_store_id.as_deref(),
-                1,
-                64,
-            );
+        v.range("numberOfBytes", self.number_of_bytes, 1, 1024).str_len(
+            "customKeyStoreId",
+            self.custom_key_store_id.as_deref(),
+            1,
+            64,
+        );
         v.finish()
     }
 }
@@ -600,15 +573,17 @@ pub struct GenerateRandomResponse {
 // ---------------------------------------------------------------- aliases
 
 pub fn is_alias_chars(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b))
 }
 pub const ALIAS_PATTERN: &str = "^[a-zA-Z0-9:/_-]+$";
 
 fn alias_name_member(v: &mut Validator, name: &Option<String>) {
-    v.required("aliasName", name)
-        .str_len("aliasName", name.as_deref(), 1, 256)
-        .pattern("aliasName", name.as_deref(), is_alias_chars, ALIAS_PATTERN);
+    v.required("aliasName", name).str_len("aliasName", name.as_deref(), 1, 256).pattern(
+        "aliasName",
+        name.as_deref(),
+        is_alias_chars,
+        ALIAS_PATTERN,
+    );
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -646,8 +621,7 @@ impl ListRequest {
     pub fn validate(&self, key_id_required: bool) -> crate::Result<()> {
         let mut v = Validator::default();
         key_id_member(&mut v, "keyId", &self.key_id, key_id_required);
-        v.range("limit", self.limit, 1, 1000)
-            .str_len("marker", self.marker.as_deref(), 1, 1024);
+        v.range("limit", self.limit, 1, 1000).str_len("marker", self.marker.as_deref(), 1, 1024);
         v.finish()
     }
 }
@@ -717,13 +691,7 @@ impl UntagResourceRequest {
         let mut v = Validator::default();
         key_id_member(&mut v, "keyId", &self.key_id, true);
         v.required("tagKeys", &self.tag_keys);
-        for (i, k) in self
-            .tag_keys
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
+        for (i, k) in self.tag_keys.as_deref().unwrap_or_default().iter().enumerate() {
             v.str_len(&format!("tagKeys.{}.member", i + 1), Some(k), 1, 128);
         }
         v.finish()
@@ -746,8 +714,7 @@ pub fn is_policy_name(s: &str) -> bool {
 }
 
 pub fn is_policy_chars(s: &str) -> bool {
-    s.chars()
-        .all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}'))
+    s.chars().all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}'))
 }
 pub const POLICY_PATTERN: &str = "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+";
 
@@ -765,20 +732,10 @@ impl PutKeyPolicyRequest {
         let mut v = Validator::default();
         key_id_member(&mut v, "keyId", &self.key_id, true);
         v.str_len("policyName", self.policy_name.as_deref(), 1, 128)
-            .pattern(
-                "policyName",
-                self.policy_name.as_deref(),
-                is_policy_name,
-                "[\\w]+",
-            )
+            .pattern("policyName", self.policy_name.as_deref(), is_policy_name, "[\\w]+")
             .required("policy", &self.policy)
             .str_len("policy", self.policy.as_deref(), 1, 131072)
-            .pattern(
-                "policy",
-                self.policy.as_deref(),
-                is_policy_chars,
-                POLICY_PATTERN,
-            );
+            .pattern("policy", self.policy.as_deref(), is_policy_chars, POLICY_PATTERN);
         v.finish()
     }
 }
@@ -794,13 +751,12 @@ impl GetKeyPolicyRequest {
     pub fn validate(&self) -> crate::Result<()> {
         let mut v = Validator::default();
         key_id_member(&mut v, "keyId", &self.key_id, true);
-        v.str_len("policyName", self.policy_name.as_deref(), 1, 128)
-            .pattern(
-                "policyName",
-                self.policy_name.as_deref(),
-                is_policy_name,
-                "[\\w]+",
-            );
+        v.str_len("policyName", self.policy_name.as_deref(), 1, 128).pattern(
+            "policyName",
+            self.policy_name.as_deref(),
+            is_policy_name,
+            "[\\w]+",
+        );
         v.finish()
     }
 }
@@ -817,6 +773,39 @@ pub struct GetKeyPolicyResponse {
 pub struct ListKeyPoliciesResponse {
     pub policy_names: Vec<String>,
     pub truncated: bool,
+}
+
+// ---------------------------------------------------------------- operator: identity policies and tags
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UserPolicyRequest {
+    pub user_name: Option<String>,
+    pub account_id: Option<String>,
+    pub policy_name: Option<String>,
+    pub policy_document: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserPolicyResponse {
+    pub user_name: String,
+    pub policy_name: String,
+    pub policy_document: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListUserPoliciesResponse {
+    pub policy_names: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TagUserRequest {
+    pub user_name: Option<String>,
+    pub account_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
 }
 
 // ---------------------------------------------------------------- operator: clock

@@ -33,12 +33,7 @@ pub trait Store: Send + Sync + 'static {
     /// Every alias (they are few; the service keeps them in memory).
     async fn list_aliases(&self) -> Result<Vec<AliasRecord>>;
     /// Key ids of `account` in ascending order, strictly after `after`.
-    async fn list_key_ids(
-        &self,
-        account: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<String>>;
+    async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
 
     async fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>>;
     async fn put_user(&self, user: &UserRecord) -> Result<()>;
@@ -72,22 +67,13 @@ pub struct Clock {
 
 impl Clock {
     pub fn system() -> Self {
-        Clock {
-            offset_ms: AtomicI64::new(0),
-            adjustable: false,
-        }
+        Clock { offset_ms: AtomicI64::new(0), adjustable: false }
     }
     pub fn adjustable() -> Self {
-        Clock {
-            offset_ms: AtomicI64::new(0),
-            adjustable: true,
-        }
+        Clock { offset_ms: AtomicI64::new(0), adjustable: true }
     }
     pub fn real_now_ms() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
     }
     pub fn now_ms(&self) -> i64 {
         Self::real_now_ms() + self.offset_ms.load(Ordering::Relaxed)

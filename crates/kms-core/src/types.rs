@@ -181,8 +181,13 @@ pub struct UserRecord {
     /// AWS-style unique id (`AIDA...`).
     pub user_id: String,
     pub created_ms: i64,
-    /// May call the operator (`KmsAdmin.*`) API.
+    /// May call the operator (`KmsAdmin.*`) API, and has AdministratorAccess.
     pub admin: bool,
+    /// Inline identity policies: name -> JSON document.
+    #[serde(default)]
+    pub policies: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
 }
 
 impl UserRecord {

@@ -28,9 +28,7 @@ impl Validator {
             Shown::Hidden => "Value".to_string(),
             Shown::Blob(n) => format!("Value 'java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]'"),
         };
-        self.errors.push(format!(
-            "{value} at '{member}' failed to satisfy constraint: {constraint}"
-        ));
+        self.errors.push(format!("{value} at '{member}' failed to satisfy constraint: {constraint}"));
     }
 
     pub fn required<T>(&mut self, member: &str, v: &Option<T>) -> &mut Self {
@@ -45,48 +43,21 @@ impl Validator {
         if let Some(s) = v {
             let n = s.chars().count();
             if n < min {
-                self.push(
-                    member,
-                    Shown::Value(s),
-                    &format!("Member must have length greater than or equal to {min}"),
-                );
+                self.push(member, Shown::Value(s), &format!("Member must have length greater than or equal to {min}"));
             } else if n > max {
-                self.push(
-                    member,
-                    Shown::Value(s),
-                    &format!("Member must have length less than or equal to {max}"),
-                );
+                self.push(member, Shown::Value(s), &format!("Member must have length less than or equal to {max}"));
             }
         }
         self
     }
 
-    pub fn blob_len(
-        &mut self,
-        member: &str,
-        v: Option<usize>,
-        min: usize,
-        max: usize,
-        sensitive: bool,
-    ) -> &mut Self {
+    pub fn blob_len(&mut self, member: &str, v: Option<usize>, min: usize, max: usize, sensitive: bool) -> &mut Self {
         if let Some(n) = v {
-            let shown = if sensitive {
-                Shown::Hidden
-            } else {
-                Shown::Blob(n)
-            };
+            let shown = if sensitive { Shown::Hidden } else { Shown::Blob(n) };
             if n < min {
-                self.push(
-                    member,
-                    shown,
-                    &format!("Member must have length greater than or equal to {min}"),
-                );
+                self.push(member, shown, &format!("Member must have length greater than or equal to {min}"));
             } else if n > max {
-                self.push(
-                    member,
-                    shown,
-                    &format!("Member must have length less than or equal to {max}"),
-                );
+                self.push(member, shown, &format!("Member must have length less than or equal to {max}"));
             }
         }
         self
@@ -96,17 +67,9 @@ impl Validator {
         if let Some(n) = v {
             let s = n.to_string();
             if n < min {
-                self.push(
-                    member,
-                    Shown::Value(&s),
-                    &format!("Member must have value greater than or equal to {min}"),
-                );
+                self.push(member, Shown::Value(&s), &format!("Member must have value greater than or equal to {min}"));
             } else if n > max {
-                self.push(
-                    member,
-                    Shown::Value(&s),
-                    &format!("Member must have value less than or equal to {max}"),
-                );
+                self.push(member, Shown::Value(&s), &format!("Member must have value less than or equal to {max}"));
             }
         }
         self
@@ -118,10 +81,7 @@ impl Validator {
                 self.push(
                     member,
                     Shown::Value(s),
-                    &format!(
-                        "Member must satisfy enum value set: [{}]",
-                        allowed.join(", ")
-                    ),
+                    &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
                 );
             }
         }
@@ -130,13 +90,7 @@ impl Validator {
 
     /// A pattern check whose predicate is given in Rust; `pattern` is the
     /// regular expression AWS names in its message.
-    pub fn pattern(
-        &mut self,
-        member: &str,
-        v: Option<&str>,
-        ok: impl Fn(&str) -> bool,
-        pattern: &str,
-    ) -> &mut Self {
+    pub fn pattern(&mut self, member: &str, v: Option<&str>, ok: impl Fn(&str) -> bool, pattern: &str) -> &mut Self {
         if let Some(s) = v {
             if !ok(s) {
                 self.push(
@@ -149,13 +103,7 @@ impl Validator {
         self
     }
 
-    pub fn list_len<T>(
-        &mut self,
-        member: &str,
-        v: Option<&[T]>,
-        min: usize,
-        max: usize,
-    ) -> &mut Self {
+    pub fn list_len<T>(&mut self, member: &str, v: Option<&[T]>, min: usize, max: usize) -> &mut Self {
         if let Some(l) = v {
             let shown = format!("[{}]", l.len());
             if l.len() < min {
@@ -178,14 +126,8 @@ impl Validator {
     pub fn finish(&mut self) -> Result<(), Error> {
         match self.errors.len() {
             0 => Ok(()),
-            1 => Err(Error::Validation(format!(
-                "1 validation error detected: {}",
-                self.errors[0]
-            ))),
-            n => Err(Error::Validation(format!(
-                "{n} validation errors detected: {}",
-                self.errors.join("; ")
-            ))),
+            1 => Err(Error::Validation(format!("1 validation error detected: {}", self.errors[0]))),
+            n => Err(Error::Validation(format!("{n} validation errors detected: {}", self.errors.join("; ")))),
         }
     }
 }
@@ -197,10 +139,7 @@ mod tests {
     #[test]
     fn aws_message_format() {
         let none: Option<String> = None;
-        let e = Validator::default()
-            .required("keyId", &none)
-            .finish()
-            .unwrap_err();
+        let e = Validator::default().required("keyId", &none).finish().unwrap_err();
         assert_eq!(
             e.to_string(),
             "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"

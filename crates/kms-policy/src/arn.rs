@@ -33,11 +33,8 @@ impl<'a> Arn<'a> {
         if self.partition.is_empty() || !self.region.is_empty() || !is_account_id(self.account) {
             return None;
         }
-        let named = |prefix: &str| {
-            self.resource
-                .strip_prefix(prefix)
-                .filter(|rest| !rest.is_empty() && !rest.ends_with('/'))
-        };
+        let named =
+            |prefix: &str| self.resource.strip_prefix(prefix).filter(|rest| !rest.is_empty() && !rest.ends_with('/'));
         match self.service {
             "iam" if self.resource == "root" => Some(PrincipalArn::Root),
             "iam" if named("user/").is_some() => Some(PrincipalArn::User),
@@ -45,8 +42,7 @@ impl<'a> Arn<'a> {
             "sts" => {
                 if let Some(rest) = named("assumed-role/") {
                     let (role, session) = rest.split_once('/')?;
-                    (!role.is_empty() && !session.is_empty())
-                        .then_some(PrincipalArn::AssumedRole { role })
+                    (!role.is_empty() && !session.is_empty()).then_some(PrincipalArn::AssumedRole { role })
                 } else {
                     named("federated-user/").map(|_| PrincipalArn::FederatedUser)
                 }
@@ -93,26 +89,11 @@ mod tests {
     #[test]
     fn principal_arns() {
         let p = |s| Arn::parse(s).and_then(|a| a.principal());
-        assert_eq!(
-            p("arn:aws:iam::111122223333:root"),
-            Some(PrincipalArn::Root)
-        );
-        assert_eq!(
-            p("arn:aws:iam::111122223333:user/ops/alice"),
-            Some(PrincipalArn::User)
-        );
-        assert_eq!(
-            p("arn:aws:iam::111122223333:role/R"),
-            Some(PrincipalArn::Role)
-        );
-        assert_eq!(
-            p("arn:aws:sts::111122223333:assumed-role/R/s"),
-            Some(PrincipalArn::AssumedRole { role: "R" })
-        );
-        assert_eq!(
-            p("arn:aws:sts::111122223333:federated-user/bob"),
-            Some(PrincipalArn::FederatedUser)
-        );
+        assert_eq!(p("arn:aws:iam::111122223333:root"), Some(PrincipalArn::Root));
+        assert_eq!(p("arn:aws:iam::111122223333:user/ops/alice"), Some(PrincipalArn::User));
+        assert_eq!(p("arn:aws:iam::111122223333:role/R"), Some(PrincipalArn::Role));
+        assert_eq!(p("arn:aws:sts::111122223333:assumed-role/R/s"), Some(PrincipalArn::AssumedRole { role: "R" }));
+        assert_eq!(p("arn:aws:sts::111122223333:federated-user/bob"), Some(PrincipalArn::FederatedUser));
         for bad in [
             "arn:aws:iam::11112222333:root",
             "arn:aws:iam:us-east-1:111122223333:root",

@@ -140,8 +140,7 @@ pub(crate) struct Condition {
 /// Strip `prefix` from `s` ignoring ASCII case.
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 fn strip_suffix_ci<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
@@ -160,12 +159,8 @@ fn operator(name: &str) -> Option<(Family, bool, bool, Option<SetQualifier>)> {
     } else {
         (None, name)
     };
-    let lookup = |base: &str| {
-        OPERATORS
-            .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(base))
-            .map(|(_, f, neg)| (*f, *neg))
-    };
+    let lookup =
+        |base: &str| OPERATORS.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(base)).map(|(_, f, neg)| (*f, *neg));
     let (family, negated, if_exists) = match lookup(rest) {
         Some((f, neg)) => (f, neg, false),
         None => {
@@ -201,9 +196,7 @@ fn typed<T>(
         .iter()
         .map(|t| {
             read(t).ok_or_else(|| {
-                malformed(format!(
-                    "Condition {op} for key {key} has an invalid value {t:?}: expected {what}"
-                ))
+                malformed(format!("Condition {op} for key {key} has an invalid value {t:?}: expected {what}"))
             })
         })
         .collect()
@@ -212,24 +205,18 @@ fn typed<T>(
 /// Parse a `Condition` element. `variables`: whether the policy's version
 /// supports policy variables.
 pub(crate) fn parse_conditions(v: &Value, variables: bool) -> Result<Vec<Condition>, PolicyError> {
-    let ops = v
-        .as_object()
-        .ok_or_else(|| malformed("Condition must be a JSON object"))?;
+    let ops = v.as_object().ok_or_else(|| malformed("Condition must be a JSON object"))?;
     let mut out = Vec::new();
     for (op, keys) in ops {
-        let (family, negated, if_exists, set) = operator(op).ok_or_else(|| {
-            malformed(format!("Condition contains an unsupported operator: {op}"))
-        })?;
-        let keys = keys.as_object().filter(|k| !k.is_empty()).ok_or_else(|| {
-            malformed(format!(
-                "Condition operator {op} must map condition keys to values"
-            ))
-        })?;
+        let (family, negated, if_exists, set) =
+            operator(op).ok_or_else(|| malformed(format!("Condition contains an unsupported operator: {op}")))?;
+        let keys = keys
+            .as_object()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| malformed(format!("Condition operator {op} must map condition keys to values")))?;
         for (key, values) in keys {
             if !valid_key(key) {
-                return Err(malformed(format!(
-                    "Condition contains an invalid condition key: {key:?}"
-                )));
+                return Err(malformed(format!("Condition contains an invalid condition key: {key:?}")));
             }
             let list: Vec<&Value> = match values {
                 Value::Array(a) => a.iter().collect(),
@@ -242,48 +229,19 @@ pub(crate) fn parse_conditions(v: &Value, variables: bool) -> Result<Vec<Conditi
                 ))
             })?;
             let operands = match family {
-                Family::Text(mode) => Operands::Text(
-                    mode,
-                    texts
-                        .iter()
-                        .map(|t| Template::parse(t, variables))
-                        .collect(),
-                ),
-                Family::Numeric(c) => {
-                    Operands::Numeric(c, typed(&texts, parse_number, "a number", op, key)?)
+                Family::Text(mode) => {
+                    Operands::Text(mode, texts.iter().map(|t| Template::parse(t, variables)).collect())
                 }
-                Family::Date(c) => Operands::Date(
-                    c,
-                    typed(
-                        &texts,
-                        parse_date,
-                        "an ISO 8601 date or epoch seconds",
-                        op,
-                        key,
-                    )?,
-                ),
-                Family::Bool => {
-                    Operands::Bool(typed(&texts, parse_bool, "true or false", op, key)?)
+                Family::Numeric(c) => Operands::Numeric(c, typed(&texts, parse_number, "a number", op, key)?),
+                Family::Date(c) => {
+                    Operands::Date(c, typed(&texts, parse_date, "an ISO 8601 date or epoch seconds", op, key)?)
                 }
-                Family::Null => {
-                    Operands::Null(typed(&texts, parse_bool, "true or false", op, key)?)
-                }
+                Family::Bool => Operands::Bool(typed(&texts, parse_bool, "true or false", op, key)?),
+                Family::Null => Operands::Null(typed(&texts, parse_bool, "true or false", op, key)?),
                 Family::Binary => Operands::Binary(typed(&texts, parse_binary, "base64", op, key)?),
-                Family::Ip => Operands::Ip(typed(
-                    &texts,
-                    Cidr::parse,
-                    "an IP address or CIDR range",
-                    op,
-                    key,
-                )?),
+                Family::Ip => Operands::Ip(typed(&texts, Cidr::parse, "an IP address or CIDR range", op, key)?),
             };
-            out.push(Condition {
-                key: key.to_lowercase(),
-                operands,
-                negated,
-                if_exists,
-                set,
-            });
+            out.push(Condition { key: key.to_lowercase(), operands, negated, if_exists, set });
         }
     }
     Ok(out)
@@ -291,8 +249,7 @@ pub(crate) fn parse_conditions(v: &Value, variables: bool) -> Result<Vec<Conditi
 
 /// `vendor:name`, no blanks.
 fn valid_key(key: &str) -> bool {
-    key.split_once(':')
-        .is_some_and(|(vendor, name)| !vendor.is_empty() && !name.is_empty())
+    key.split_once(':').is_some_and(|(vendor, name)| !vendor.is_empty() && !name.is_empty())
         && !key.contains(char::is_whitespace)
 }
 
@@ -314,17 +271,11 @@ impl Condition {
         let patterns = match &self.operands {
             Operands::Text(mode, templates) => {
                 let wildcards = matches!(mode, TextMode::Like | TextMode::Arn);
-                templates
-                    .iter()
-                    .filter_map(|t| t.resolve(env, wildcards))
-                    .collect()
+                templates.iter().filter_map(|t| t.resolve(env, wildcards)).collect()
             }
             _ => Vec::new(),
         };
-        let satisfied = |v: &String| {
-            self.matches_any(v, &patterns)
-                .is_some_and(|m| m != self.negated)
-        };
+        let satisfied = |v: &String| self.matches_any(v, &patterns).is_some_and(|m| m != self.negated);
         match (self.set, self.negated) {
             (Some(SetQualifier::ForAllValues), _) | (None, true) => values.iter().all(satisfied),
             (Some(SetQualifier::ForAnyValue), _) | (None, false) => values.iter().any(satisfied),
@@ -336,12 +287,8 @@ impl Condition {
     /// as the operator's type.
     fn matches_any(&self, v: &str, patterns: &[Pattern]) -> Option<bool> {
         Some(match &self.operands {
-            Operands::Text(TextMode::Equals | TextMode::Like, _) => {
-                patterns.iter().any(|p| p.matches(v, false))
-            }
-            Operands::Text(TextMode::EqualsIgnoreCase, _) => {
-                patterns.iter().any(|p| p.matches(v, true))
-            }
+            Operands::Text(TextMode::Equals | TextMode::Like, _) => patterns.iter().any(|p| p.matches(v, false)),
+            Operands::Text(TextMode::EqualsIgnoreCase, _) => patterns.iter().any(|p| p.matches(v, true)),
             Operands::Text(TextMode::Arn, _) => patterns.iter().any(|p| p.matches_arn(v)),
             Operands::Numeric(c, ns) => {
                 let x = parse_number(v)?;
@@ -403,21 +350,12 @@ mod tests {
         assert!(!holds(b(), &[]));
         assert!(!holds(b(), &[(VIA, &["EC2.us-east-1.amazonaws.com"])]));
         // Keys are case-insensitive on both sides.
-        assert!(holds(
-            json!({"StringEquals": {"KMS:VIASERVICE": EC2[0]}}),
-            &[("kms:viaservice", EC2)]
-        ));
+        assert!(holds(json!({"StringEquals": {"KMS:VIASERVICE": EC2[0]}}), &[("kms:viaservice", EC2)]));
         // `*` is not a wildcard for StringEquals.
         assert!(!holds(json!({"StringEquals": {VIA: "*"}}), &[(VIA, EC2)]));
         // Numbers and booleans are compared as text.
-        assert!(holds(
-            json!({"StringEquals": {"k:n": 5}}),
-            &[("k:n", &["5"])]
-        ));
-        assert!(holds(
-            json!({"StringEquals": {"k:b": true}}),
-            &[("k:b", &["true"])]
-        ));
+        assert!(holds(json!({"StringEquals": {"k:n": 5}}), &[("k:n", &["5"])]));
+        assert!(holds(json!({"StringEquals": {"k:b": true}}), &[("k:b", &["true"])]));
     }
 
     #[test]
@@ -444,22 +382,10 @@ mod tests {
     fn string_like() {
         let b = || json!({"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:111122223333:trail/*"}});
         let k = "kms:EncryptionContext:aws:cloudtrail:arn";
-        assert!(holds(
-            b(),
-            &[(k, &["arn:aws:cloudtrail:us-east-1:111122223333:trail/main"])]
-        ));
-        assert!(!holds(
-            b(),
-            &[(k, &["arn:aws:cloudtrail:us-east-1:444455556666:trail/main"])]
-        ));
-        assert!(holds(
-            json!({"StringLike": {"k:x": "a?c"}}),
-            &[("k:x", &["abc"])]
-        ));
-        assert!(!holds(
-            json!({"StringLike": {"k:x": "a?c"}}),
-            &[("k:x", &["ac"])]
-        ));
+        assert!(holds(b(), &[(k, &["arn:aws:cloudtrail:us-east-1:111122223333:trail/main"])]));
+        assert!(!holds(b(), &[(k, &["arn:aws:cloudtrail:us-east-1:444455556666:trail/main"])]));
+        assert!(holds(json!({"StringLike": {"k:x": "a?c"}}), &[("k:x", &["abc"])]));
+        assert!(!holds(json!({"StringLike": {"k:x": "a?c"}}), &[("k:x", &["ac"])]));
         let b = || json!({"StringNotLike": {"k:x": ["a*", "b*"]}});
         assert!(!holds(b(), &[("k:x", &["bx"])]));
         assert!(holds(b(), &[("k:x", &["cx"])]));
@@ -468,9 +394,7 @@ mod tests {
 
     #[test]
     fn numeric() {
-        let n = |op: &str, policy: Value, v: &str| {
-            holds(json!({op: {"k:n": policy}}), &[("k:n", &[v])])
-        };
+        let n = |op: &str, policy: Value, v: &str| holds(json!({op: {"k:n": policy}}), &[("k:n", &[v])]);
         assert!(n("NumericEquals", json!(10), "10"));
         assert!(n("NumericEquals", json!("10"), "10.0"));
         assert!(!n("NumericEquals", json!(10), "11"));
@@ -491,10 +415,7 @@ mod tests {
     #[test]
     fn dates() {
         let d = |op: &str, v: &str| {
-            holds(
-                json!({op: {"aws:CurrentTime": "2026-01-01T00:00:00Z"}}),
-                &[("aws:CurrentTime", &[v])],
-            )
+            holds(json!({op: {"aws:CurrentTime": "2026-01-01T00:00:00Z"}}), &[("aws:CurrentTime", &[v])])
         };
         assert!(d("DateEquals", "2026-01-01T01:00:00+01:00"));
         assert!(d("DateEquals", "1767225600"));
@@ -508,10 +429,7 @@ mod tests {
         assert!(d("DateGreaterThanEquals", "2026-01-01T00:00:00Z"));
         assert!(!d("DateEquals", "yesterday"));
         // Epoch seconds in the policy, as a JSON number.
-        assert!(holds(
-            json!({"DateLessThan": {"aws:EpochTime": 1767225600}}),
-            &[("aws:EpochTime", &["1767225599"])]
-        ));
+        assert!(holds(json!({"DateLessThan": {"aws:EpochTime": 1767225600}}), &[("aws:EpochTime", &["1767225599"])]));
         assert!(err(json!({"DateLessThan": {"aws:CurrentTime": "soon"}})).contains("ISO 8601"));
     }
 
@@ -554,14 +472,8 @@ mod tests {
     fn arns() {
         let k = "aws:SourceArn";
         let b = |op: &str| json!({op: {k: "arn:aws:cloudtrail:*:111122223333:trail/*"}});
-        let trail = [(
-            k,
-            &["arn:aws:cloudtrail:us-east-1:111122223333:trail/t"][..],
-        )];
-        let other = [(
-            k,
-            &["arn:aws:cloudtrail:us-east-1:444455556666:trail/t"][..],
-        )];
+        let trail = [(k, &["arn:aws:cloudtrail:us-east-1:111122223333:trail/t"][..])];
+        let other = [(k, &["arn:aws:cloudtrail:us-east-1:444455556666:trail/t"][..])];
         for op in ["ArnLike", "ArnEquals"] {
             assert!(holds(b(op), &trail), "{op}");
             assert!(!holds(b(op), &other), "{op}");
@@ -573,10 +485,7 @@ mod tests {
         }
         assert!(!holds(b("ArnLike"), &[(k, &["not-an-arn"])]));
         // Arn matching is case-sensitive.
-        assert!(!holds(
-            b("ArnLike"),
-            &[(k, &["arn:aws:CloudTrail:us-east-1:111122223333:trail/t"])]
-        ));
+        assert!(!holds(b("ArnLike"), &[(k, &["arn:aws:CloudTrail:us-east-1:111122223333:trail/t"])]));
     }
 
     #[test]
@@ -618,17 +527,11 @@ mod tests {
         assert!(holds(all(), &[(k, &["Department"])]));
         assert!(holds(all(), &[(k, &["Project", "Department"])]));
         assert!(!holds(all(), &[(k, &["Department", "Secret"])]));
-        assert!(
-            holds(all(), &[]),
-            "ForAllValues holds when the key is absent"
-        );
+        assert!(holds(all(), &[]), "ForAllValues holds when the key is absent");
         let any = || json!({"ForAnyValue:StringEquals": {k: ["Department", "Project"]}});
         assert!(holds(any(), &[(k, &["Secret", "Project"])]));
         assert!(!holds(any(), &[(k, &["Secret"])]));
-        assert!(
-            !holds(any(), &[]),
-            "ForAnyValue fails when the key is absent"
-        );
+        assert!(!holds(any(), &[]), "ForAnyValue fails when the key is absent");
         // Negated operators under set qualifiers: per request value.
         let all_not = || json!({"ForAllValues:StringNotLike": {"aws:TagKeys": ["aws:*", "kms:*"]}});
         assert!(holds(all_not(), &[("aws:TagKeys", &["team", "env"])]));
@@ -638,19 +541,10 @@ mod tests {
         assert!(!holds(any_not(), &[("aws:TagKeys", &["team"])]));
         assert!(!holds(any_not(), &[]));
         // No qualifier, several request values: any matches / none matches.
-        assert!(holds(
-            json!({"StringEquals": {"aws:TagKeys": "env"}}),
-            &[("aws:TagKeys", &["team", "env"])]
-        ));
-        assert!(!holds(
-            json!({"StringNotEquals": {"aws:TagKeys": "env"}}),
-            &[("aws:TagKeys", &["team", "env"])]
-        ));
+        assert!(holds(json!({"StringEquals": {"aws:TagKeys": "env"}}), &[("aws:TagKeys", &["team", "env"])]));
+        assert!(!holds(json!({"StringNotEquals": {"aws:TagKeys": "env"}}), &[("aws:TagKeys", &["team", "env"])]));
         // Operator names are matched ignoring case.
-        assert!(holds(
-            json!({"forallvalues:stringequals": {k: ["a"]}}),
-            &[(k, &["a"])]
-        ));
+        assert!(holds(json!({"forallvalues:stringequals": {k: ["a"]}}), &[(k, &["a"])]));
     }
 
     #[test]
@@ -661,18 +555,9 @@ mod tests {
                 "Bool": {"aws:SecureTransport": "true"}
             })
         };
-        assert!(holds(
-            b(),
-            &[(VIA, EC2), ("aws:SecureTransport", &["true"])]
-        ));
-        assert!(!holds(
-            b(),
-            &[(VIA, EC2), ("aws:SecureTransport", &["false"])]
-        ));
-        assert!(!holds(
-            b(),
-            &[(VIA, S3), ("aws:SecureTransport", &["true"])]
-        ));
+        assert!(holds(b(), &[(VIA, EC2), ("aws:SecureTransport", &["true"])]));
+        assert!(!holds(b(), &[(VIA, EC2), ("aws:SecureTransport", &["false"])]));
+        assert!(!holds(b(), &[(VIA, S3), ("aws:SecureTransport", &["true"])]));
         // kms:CallerAccount comes from the principal.
         assert!(!holds(
             json!({"StringEquals": {"kms:CallerAccount": "444455556666"}}),
@@ -692,15 +577,10 @@ mod tests {
         let b = || json!({"StringEquals": {"k:p": ["${aws:SourceVpc}", "fixed"]}});
         assert!(!holds(b(), &[("k:p", &["${aws:SourceVpc}"])]));
         assert!(holds(b(), &[("k:p", &["fixed"])]));
-        let b =
-            || json!({"ArnLike": {"aws:SourceArn": "arn:aws:iam::${aws:PrincipalAccount}:role/*"}});
-        assert!(holds(
-            b(),
-            &[("aws:SourceArn", &["arn:aws:iam::111122223333:role/x"])]
-        ));
+        let b = || json!({"ArnLike": {"aws:SourceArn": "arn:aws:iam::${aws:PrincipalAccount}:role/*"}});
+        assert!(holds(b(), &[("aws:SourceArn", &["arn:aws:iam::111122223333:role/x"])]));
         // Without a 2012-10-17 version, `${...}` is text.
-        let conds =
-            parse_conditions(&json!({"StringEquals": {"k:p": "${aws:username}"}}), false).unwrap();
+        let conds = parse_conditions(&json!({"StringEquals": {"k:p": "${aws:username}"}}), false).unwrap();
         assert!(
             matches!(&conds[0].operands, Operands::Text(_, t) if *t == vec![Template::parse("${aws:username}", false)])
         );
@@ -708,8 +588,7 @@ mod tests {
 
     #[test]
     fn malformed_conditions() {
-        assert!(err(json!({"StringEqualz": {"k:x": "a"}}))
-            .contains("unsupported operator: StringEqualz"));
+        assert!(err(json!({"StringEqualz": {"k:x": "a"}})).contains("unsupported operator: StringEqualz"));
         assert!(err(json!({"StringEquals": {}})).contains("must map condition keys"));
         assert!(err(json!({"StringEquals": "a"})).contains("must map condition keys"));
         assert!(err(json!({"StringEquals": {"k:x": []}})).contains("non-empty list"));

@@ -69,9 +69,7 @@ impl RequestContext<'_> {
     /// The account that owns the resource (the key's account), if the
     /// resource is an ARN with an account.
     pub(crate) fn resource_account(&self) -> Option<&str> {
-        Arn::parse(self.resource)
-            .map(|a| a.account)
-            .filter(|a| !a.is_empty())
+        Arn::parse(self.resource).map(|a| a.account).filter(|a| !a.is_empty())
     }
 }
 
@@ -119,11 +117,7 @@ impl<'a> Env<'a> {
         if let Some(account) = req.resource_account() {
             derived.push(("aws:resourceaccount", vec![account.to_string()]));
         }
-        Env {
-            req,
-            chain: p.chain(),
-            derived,
-        }
+        Env { req, chain: p.chain(), derived }
     }
 
     /// The values of a condition key, given in lower case.
@@ -143,12 +137,8 @@ mod tests {
     #[test]
     fn keys_are_case_insensitive() {
         let mut c = ConditionContext::new();
-        c.set("kms:ViaService", "ec2.us-east-1.amazonaws.com")
-            .set_many("kms:EncryptionContextKeys", ["a", "b"]);
-        assert_eq!(
-            c.get("KMS:VIASERVICE"),
-            Some(&["ec2.us-east-1.amazonaws.com".to_string()][..])
-        );
+        c.set("kms:ViaService", "ec2.us-east-1.amazonaws.com").set_many("kms:EncryptionContextKeys", ["a", "b"]);
+        assert_eq!(c.get("KMS:VIASERVICE"), Some(&["ec2.us-east-1.amazonaws.com".to_string()][..]));
         assert_eq!(c.get("kms:encryptioncontextkeys").map(<[_]>::len), Some(2));
         c.set_many("kms:EncryptionContextKeys", Vec::<String>::new());
         assert_eq!(c.get("kms:EncryptionContextKeys"), None);
@@ -159,8 +149,7 @@ mod tests {
     fn derived_keys() {
         let p = Principal::from_arn("arn:aws:iam::111122223333:user/ops/alice").unwrap();
         let mut c = ConditionContext::new();
-        c.set("aws:username", "mallory")
-            .set("aws:userid", "AIDAEXAMPLE");
+        c.set("aws:username", "mallory").set("aws:userid", "AIDAEXAMPLE");
         let req = RequestContext {
             principal: &p,
             action: "kms:Decrypt",
@@ -176,18 +165,9 @@ mod tests {
         assert_eq!(one("aws:principaltype"), Some("User"));
 
         let s = Principal::from_arn("arn:aws:sts::111122223333:assumed-role/R/s").unwrap();
-        let req = RequestContext {
-            principal: &s,
-            ..req
-        };
+        let req = RequestContext { principal: &s, ..req };
         let env = Env::new(&req);
-        assert_eq!(
-            env.get("aws:principalarn").map(|v| v[0].as_str()),
-            Some("arn:aws:iam::111122223333:role/R")
-        );
-        assert_eq!(
-            env.get("aws:username").map(|v| v[0].as_str()),
-            Some("mallory")
-        );
+        assert_eq!(env.get("aws:principalarn").map(|v| v[0].as_str()), Some("arn:aws:iam::111122223333:role/R"));
+        assert_eq!(env.get("aws:username").map(|v| v[0].as_str()), Some("mallory"));
     }
 }

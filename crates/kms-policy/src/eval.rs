@@ -85,12 +85,7 @@ impl Policy {
     pub(crate) fn names_for_action(&self, principals: &[&str], action: &str) -> bool {
         let chain: Vec<(Name, Reach)> = principals
             .iter()
-            .map(|p| {
-                (
-                    Name::aws(p).unwrap_or_else(|| Name::Arn(p.to_string())),
-                    Reach::Direct,
-                )
-            })
+            .map(|p| (Name::aws(p).unwrap_or_else(|| Name::Arn(p.to_string())), Reach::Direct))
             .collect();
         self.statements.iter().any(|s| {
             s.effect == Effect::Allow
@@ -113,10 +108,7 @@ impl Statement {
     /// Do the action, resource and conditions cover the request?
     fn covers(&self, env: &Env) -> bool {
         self.action.covers(|a| a.matches(env.req.action, true))
-            && self.resource.covers(|r| {
-                r.resolve(env, true)
-                    .is_some_and(|p| p.matches(env.req.resource, false))
-            })
+            && self.resource.covers(|r| r.resolve(env, true).is_some_and(|p| p.matches(env.req.resource, false)))
             && self.conditions.iter().all(|c| c.holds(env))
     }
 }
@@ -147,13 +139,11 @@ impl Decision {
     /// The message of AWS's `AccessDeniedException` for this decision. For
     /// `Allow`, a similar sentence naming the deciding statement (for logs).
     pub fn message(&self, principal_arn: &str, action: &str, resource: &str) -> String {
-        let denied = format!(
-            "User: {principal_arn} is not authorized to perform: {action} on resource: {resource}"
-        );
+        let denied = format!("User: {principal_arn} is not authorized to perform: {action} on resource: {resource}");
         match self {
-            Decision::Allow(s) => format!(
-                "User: {principal_arn} is authorized to perform: {action} on resource: {resource} by {s}"
-            ),
+            Decision::Allow(s) => {
+                format!("User: {principal_arn} is authorized to perform: {action} on resource: {resource} by {s}")
+            }
             Decision::ExplicitDeny(s) => {
                 let policy = match s.kind {
                     PolicyKind::Resource => "a resource-based",
@@ -161,12 +151,12 @@ impl Decision {
                 };
                 format!("{denied} with an explicit deny in {policy} policy")
             }
-            Decision::NoResourcePolicyAllows => format!(
-                "{denied} because no resource-based policy allows the {action} action"
-            ),
-            Decision::NoIdentityPolicyAllows => format!(
-                "{denied} because no identity-based policy allows the {action} action"
-            ),
+            Decision::NoResourcePolicyAllows => {
+                format!("{denied} because no resource-based policy allows the {action} action")
+            }
+            Decision::NoIdentityPolicyAllows => {
+                format!("{denied} because no identity-based policy allows the {action} action")
+            }
         }
     }
 }
@@ -183,34 +173,19 @@ impl Decision {
 ///    in the key ARN) always needs both: the key policy must name the
 ///    caller or its account, and an identity policy must allow. The root
 ///    user and service principals are not subject to identity policies.
-pub fn authorize(
-    key_policy: &Policy,
-    identity_policies: &[(String, &Policy)],
-    req: &RequestContext,
-) -> Decision {
+pub fn authorize(key_policy: &Policy, identity_policies: &[(String, &Policy)], req: &RequestContext) -> Decision {
     let env = Env::new(req);
     let key = key_policy.evaluate_in(KEY_POLICY_LABEL, &env);
-    let identity: Vec<PolicyResult> = identity_policies
-        .iter()
-        .map(|(label, p)| p.evaluate_in(label, &env))
-        .collect();
-    if let Some(deny) = key
-        .deny
-        .or_else(|| identity.iter().find_map(|r| r.deny.clone()))
-    {
+    let identity: Vec<PolicyResult> = identity_policies.iter().map(|(label, p)| p.evaluate_in(label, &env)).collect();
+    if let Some(deny) = key.deny.or_else(|| identity.iter().find_map(|r| r.deny.clone())) {
         return Decision::ExplicitDeny(deny);
     }
-    let identity_allow = identity
-        .into_iter()
-        .find_map(|r| r.allow.or(r.account_allow));
+    let identity_allow = identity.into_iter().find_map(|r| r.allow.or(r.account_allow));
     let p = req.principal;
-    let cross_account =
-        p.kind != PrincipalKind::Service && req.resource_account().is_some_and(|a| a != p.account);
+    let cross_account = p.kind != PrincipalKind::Service && req.resource_account().is_some_and(|a| a != p.account);
     match (key.allow, key.account_allow) {
         (Some(s), _) if !cross_account || p.kind == PrincipalKind::Root => Decision::Allow(s),
-        (Some(_), _) | (None, Some(_)) => {
-            identity_allow.map_or(Decision::NoIdentityPolicyAllows, Decision::Allow)
-        }
+        (Some(_), _) | (None, Some(_)) => identity_allow.map_or(Decision::NoIdentityPolicyAllows, Decision::Allow),
         (None, None) => Decision::NoResourcePolicyAllows,
     }
 }
@@ -228,35 +203,14 @@ mod tests {
     }
 
     fn identity(statements: Value) -> Policy {
-        policy(
-            json!({"Version": "2012-10-17", "Statement": statements}),
-            PolicyKind::Identity,
-        )
+        policy(json!({"Version": "2012-10-17", "Statement": statements}), PolicyKind::Identity)
     }
 
-    fn decide(
-        key: &Policy,
-        ids: &[&Policy],
-        who: &str,
-        action: &str,
-        ctx: &ConditionContext,
-    ) -> Decision {
+    fn decide(key: &Policy, ids: &[&Policy], who: &str, action: &str, ctx: &ConditionContext) -> Decision {
         let principal = Principal::from_arn(who).unwrap();
-        let ids: Vec<(String, &Policy)> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (format!("identity policy {i}"), *p))
-            .collect();
-        authorize(
-            key,
-            &ids,
-            &RequestContext {
-                principal: &principal,
-                action,
-                resource: KEY,
-                conditions: ctx,
-            },
-        )
+        let ids: Vec<(String, &Policy)> =
+            ids.iter().enumerate().map(|(i, p)| (format!("identity policy {i}"), *p)).collect();
+        authorize(key, &ids, &RequestContext { principal: &principal, action, resource: KEY, conditions: ctx })
     }
 
     fn sid(d: &Decision) -> Option<&str> {
@@ -272,39 +226,21 @@ mod tests {
 
     #[test]
     fn default_policy_delegates_to_iam() {
-        let key = policy(
-            serde_json::from_str(&default_key_policy("aws", "111122223333")).unwrap(),
-            PolicyKind::Resource,
-        );
+        let key =
+            policy(serde_json::from_str(&default_key_policy("aws", "111122223333")).unwrap(), PolicyKind::Resource);
         let none = ConditionContext::new();
-        assert_eq!(
-            decide(&key, &[], ALICE, "kms:Decrypt", &none),
-            Decision::NoIdentityPolicyAllows
-        );
-        let allow = identity(
-            json!([{"Sid": "Use", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY}]),
-        );
+        assert_eq!(decide(&key, &[], ALICE, "kms:Decrypt", &none), Decision::NoIdentityPolicyAllows);
+        let allow = identity(json!([{"Sid": "Use", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY}]));
         let d = decide(&key, &[&allow], ALICE, "kms:Decrypt", &none);
         assert_eq!(sid(&d), Some("Use"));
-        let Decision::Allow(s) = &d else {
-            panic!("{d:?}")
-        };
-        assert_eq!(
-            (s.policy.as_str(), s.kind, s.index),
-            ("identity policy 0", PolicyKind::Identity, 0)
-        );
-        assert_eq!(
-            decide(&key, &[&allow], ALICE, "kms:Encrypt", &none),
-            Decision::NoIdentityPolicyAllows
-        );
+        let Decision::Allow(s) = &d else { panic!("{d:?}") };
+        assert_eq!((s.policy.as_str(), s.kind, s.index), ("identity policy 0", PolicyKind::Identity, 0));
+        assert_eq!(decide(&key, &[&allow], ALICE, "kms:Encrypt", &none), Decision::NoIdentityPolicyAllows);
         // The root user needs no identity policy.
         let d = decide(&key, &[], ROOT, "kms:Decrypt", &none);
         assert_eq!(sid(&d), Some("Enable IAM User Permissions"));
         // Another account is not named.
-        assert_eq!(
-            decide(&key, &[&allow], BOB, "kms:Decrypt", &none),
-            Decision::NoResourcePolicyAllows
-        );
+        assert_eq!(decide(&key, &[&allow], BOB, "kms:Decrypt", &none), Decision::NoResourcePolicyAllows);
     }
 
     #[test]
@@ -320,10 +256,7 @@ mod tests {
         let d = decide(&key, &[], ALICE, "kms:Decrypt", &none);
         assert_eq!(sid(&d), Some("Alice"));
         assert!(d.is_allowed());
-        assert_eq!(
-            decide(&key, &[], ALICE, "kms:Encrypt", &none),
-            Decision::NoIdentityPolicyAllows
-        );
+        assert_eq!(decide(&key, &[], ALICE, "kms:Encrypt", &none), Decision::NoIdentityPolicyAllows);
     }
 
     #[test]
@@ -342,14 +275,10 @@ mod tests {
             d.message(ALICE, "kms:ScheduleKeyDeletion", KEY),
             format!("User: {ALICE} is not authorized to perform: kms:ScheduleKeyDeletion on resource: {KEY} with an explicit deny in a resource-based policy")
         );
-        let deny = identity(
-            json!([{"Sid": "D", "Effect": "Deny", "Action": "kms:Dec*", "Resource": "*"}]),
-        );
+        let deny = identity(json!([{"Sid": "D", "Effect": "Deny", "Action": "kms:Dec*", "Resource": "*"}]));
         let d = decide(&key, &[&deny], ALICE, "kms:Decrypt", &none);
         assert_eq!(sid(&d), Some("D"));
-        assert!(d
-            .message(ALICE, "kms:Decrypt", KEY)
-            .ends_with("with an explicit deny in an identity-based policy"));
+        assert!(d.message(ALICE, "kms:Decrypt", KEY).ends_with("with an explicit deny in an identity-based policy"));
     }
 
     #[test]
@@ -362,33 +291,15 @@ mod tests {
             PolicyKind::Resource,
         );
         let none = ConditionContext::new();
-        assert_eq!(
-            decide(&key, &[], BOB, "kms:Decrypt", &none),
-            Decision::NoIdentityPolicyAllows
-        );
+        assert_eq!(decide(&key, &[], BOB, "kms:Decrypt", &none), Decision::NoIdentityPolicyAllows);
         let allow = identity(
             json!([{"Sid": "B", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:Encrypt"], "Resource": KEY}]),
         );
-        assert_eq!(
-            sid(&decide(&key, &[&allow], BOB, "kms:Decrypt", &none)),
-            Some("B")
-        );
-        assert_eq!(
-            sid(&decide(&key, &[&allow], BOB, "kms:Encrypt", &none)),
-            Some("B")
-        );
-        assert_eq!(
-            decide(&key, &[&allow], BOB, "kms:ReEncryptFrom", &none),
-            Decision::NoResourcePolicyAllows
-        );
+        assert_eq!(sid(&decide(&key, &[&allow], BOB, "kms:Decrypt", &none)), Some("B"));
+        assert_eq!(sid(&decide(&key, &[&allow], BOB, "kms:Encrypt", &none)), Some("B"));
+        assert_eq!(decide(&key, &[&allow], BOB, "kms:ReEncryptFrom", &none), Decision::NoResourcePolicyAllows);
         // The other account's root user needs no identity policy.
-        let d = decide(
-            &key,
-            &[],
-            "arn:aws:iam::444455556666:root",
-            "kms:Encrypt",
-            &none,
-        );
+        let d = decide(&key, &[], "arn:aws:iam::444455556666:root", "kms:Encrypt", &none);
         assert_eq!(sid(&d), Some("Acct"));
     }
 
@@ -403,12 +314,7 @@ mod tests {
             m(Decision::NoIdentityPolicyAllows),
             format!("User: {ALICE} is not authorized to perform: kms:Decrypt on resource: {KEY} because no identity-based policy allows the kms:Decrypt action")
         );
-        let s = StatementRef {
-            policy: "key policy".into(),
-            sid: None,
-            index: 3,
-            kind: PolicyKind::Resource,
-        };
+        let s = StatementRef { policy: "key policy".into(), sid: None, index: 3, kind: PolicyKind::Resource };
         assert_eq!(s.to_string(), "key policy statement #3");
         assert!(m(Decision::Allow(s)).ends_with("by key policy statement #3"));
     }
@@ -427,24 +333,13 @@ mod tests {
         );
         let p = Principal::from_arn(ALICE).unwrap();
         let c = ConditionContext::new();
-        let req = RequestContext {
-            principal: &p,
-            action: "kms:Decrypt",
-            resource: KEY,
-            conditions: &c,
-        };
+        let req = RequestContext { principal: &p, action: "kms:Decrypt", resource: KEY, conditions: &c };
         let r = key.evaluate("kp", &req);
         assert_eq!(r.account_allow.and_then(|s| s.sid), Some("Acct".into()));
         assert_eq!(r.allow.and_then(|s| s.sid), Some("Home".into()));
         assert_eq!(r.deny, None);
         let other = "arn:aws:kms:eu-west-1:111122223333:key/k";
-        let r = key.evaluate(
-            "kp",
-            &RequestContext {
-                resource: other,
-                ..req
-            },
-        );
+        let r = key.evaluate("kp", &RequestContext { resource: other, ..req });
         assert_eq!(r.deny.and_then(|s| s.sid), Some("NotHere".into()));
     }
 }

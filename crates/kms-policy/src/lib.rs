@@ -97,45 +97,21 @@ mod tests {
     #[test]
     fn lockout_check() {
         let p = default_key_policy("aws", "111122223333");
-        assert!(allows_principal_action(
-            &p,
-            &["arn:aws:iam::111122223333:root"],
-            "kms:PutKeyPolicy"
-        ));
+        assert!(allows_principal_action(&p, &["arn:aws:iam::111122223333:root"], "kms:PutKeyPolicy"));
         // An account id names the same principal as its root ARN.
-        assert!(allows_principal_action(
-            &p,
-            &["111122223333"],
-            "kms:PutKeyPolicy"
-        ));
-        assert!(!allows_principal_action(
-            &p,
-            &["arn:aws:iam::444455556666:root"],
-            "kms:PutKeyPolicy"
-        ));
+        assert!(allows_principal_action(&p, &["111122223333"], "kms:PutKeyPolicy"));
+        assert!(!allows_principal_action(&p, &["arn:aws:iam::444455556666:root"], "kms:PutKeyPolicy"));
         let only_decrypt = r#"{"Statement": {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}}"#;
-        assert!(!allows_principal_action(
-            only_decrypt,
-            &["x"],
-            "kms:PutKeyPolicy"
-        ));
+        assert!(!allows_principal_action(only_decrypt, &["x"], "kms:PutKeyPolicy"));
         assert!(allows_principal_action(only_decrypt, &["x"], "kms:Decrypt"));
         let user = r#"{"Statement": [
             {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "kms:*", "Resource": "*"},
             {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "NotAction": "kms:Decrypt", "Resource": "*",
              "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}"#;
-        let caller = [
-            "arn:aws:iam::111122223333:user/alice",
-            "arn:aws:iam::111122223333:root",
-            "111122223333",
-        ];
+        let caller = ["arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:root", "111122223333"];
         assert!(allows_principal_action(user, &caller, "kms:PutKeyPolicy"));
         assert!(!allows_principal_action(user, &caller, "kms:Decrypt"));
-        assert!(!allows_principal_action(
-            "not json",
-            &caller,
-            "kms:PutKeyPolicy"
-        ));
+        assert!(!allows_principal_action("not json", &caller, "kms:PutKeyPolicy"));
     }
 
     #[test]
@@ -143,16 +119,16 @@ mod tests {
         assert!(validate("not json").is_err());
         assert!(validate("[]").is_err());
         assert!(validate(r#"{"Statement": []}"#).is_err());
-        assert!(validate(r#"{"Statement": {"Effect": "Maybe", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#).is_err());
-        assert!(validate(r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#).is_ok());
         assert!(validate(
-            r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*"}}"#
+            r#"{"Statement": {"Effect": "Maybe", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#
         )
         .is_err());
+        assert!(validate(
+            r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#
+        )
+        .is_ok());
+        assert!(validate(r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*"}}"#).is_err());
         // Key policies need a principal.
-        assert!(validate(
-            r#"{"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}"#
-        )
-        .is_err());
+        assert!(validate(r#"{"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}"#).is_err());
     }
 }

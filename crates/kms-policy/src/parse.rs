@@ -73,17 +73,8 @@ const VERSIONS: &[&str] = &["2008-10-17", "2012-10-17"];
 /// The version from which policy variables exist.
 const VARIABLES_VERSION: &str = "2012-10-17";
 const POLICY_KEYS: &[&str] = &["Version", "Id", "Statement"];
-const STATEMENT_KEYS: &[&str] = &[
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-];
+const STATEMENT_KEYS: &[&str] =
+    &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
 
 /// A non-empty string, or a non-empty list of non-empty strings.
 pub(crate) fn string_list(v: &Value) -> Option<Vec<&str>> {
@@ -95,33 +86,21 @@ pub(crate) fn string_list(v: &Value) -> Option<Vec<&str>> {
     (!list.is_empty() && list.iter().all(|s| !s.is_empty())).then_some(list)
 }
 
-fn unsupported_element(
-    m: &Map<String, Value>,
-    known: &[&str],
-    what: &str,
-) -> Result<(), PolicyError> {
+fn unsupported_element(m: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), PolicyError> {
     match m.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(malformed(format!(
-            "{what} contains an unsupported element: {k}"
-        ))),
+        Some(k) => Err(malformed(format!("{what} contains an unsupported element: {k}"))),
         None => Ok(()),
     }
 }
 
 /// At most one of the two elements `a` and `b`; `true` with `b` (the
 /// negated form).
-fn one_of<'a>(
-    m: &'a Map<String, Value>,
-    a: &str,
-    b: &str,
-) -> Result<Option<(&'a Value, bool)>, PolicyError> {
+fn one_of<'a>(m: &'a Map<String, Value>, a: &str, b: &str) -> Result<Option<(&'a Value, bool)>, PolicyError> {
     match (m.get(a), m.get(b)) {
         (Some(v), None) => Ok(Some((v, false))),
         (None, Some(v)) => Ok(Some((v, true))),
         (None, None) => Ok(None),
-        (Some(_), Some(_)) => Err(malformed(format!(
-            "Policy statement cannot contain both {a} and {b}"
-        ))),
+        (Some(_), Some(_)) => Err(malformed(format!("Policy statement cannot contain both {a} and {b}"))),
     }
 }
 
@@ -132,17 +111,12 @@ fn listed<'a, T>(
     b: &str,
     read: impl Fn(&'a str) -> Result<T, PolicyError>,
 ) -> Result<Listed<T>, PolicyError> {
-    let (v, negated) = one_of(m, a, b)?.ok_or_else(|| {
-        malformed(format!(
-            "Policy statement must contain exactly one of {a} or {b}"
-        ))
-    })?;
+    let (v, negated) = one_of(m, a, b)?
+        .ok_or_else(|| malformed(format!("Policy statement must contain exactly one of {a} or {b}")))?;
     let name = if negated { b } else { a };
     let items = string_list(v)
         .ok_or_else(|| {
-            malformed(format!(
-                "{name} must be a non-empty string or a non-empty list of non-empty strings"
-            ))
+            malformed(format!("{name} must be a non-empty string or a non-empty list of non-empty strings"))
         })?
         .into_iter()
         .map(read)
@@ -155,18 +129,14 @@ fn action(s: &str) -> Result<Pattern, PolicyError> {
     let ok = s == "*"
         || s.split_once(':').is_some_and(|(vendor, name)| {
             !vendor.is_empty()
-                && vendor
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && vendor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !name.is_empty()
                 && !name.contains(char::is_whitespace)
         });
     if ok {
         Ok(Pattern::wildcard(s))
     } else {
-        Err(malformed(format!(
-            "Action {s:?} must be \"*\" or \"<service>:<action>\", such as \"kms:Decrypt\""
-        )))
+        Err(malformed(format!("Action {s:?} must be \"*\" or \"<service>:<action>\", such as \"kms:Decrypt\"")))
     }
 }
 
@@ -174,18 +144,17 @@ impl Policy {
     /// Parse and validate a policy document of the given kind. The error's
     /// text is the message of AWS's `MalformedPolicyDocumentException`.
     pub fn parse(doc: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
-        let v: Value = serde_json::from_str(doc)
-            .map_err(|_| malformed("The policy document is not valid JSON."))?;
-        let m = v
-            .as_object()
-            .ok_or_else(|| malformed("Policy document must be a JSON object"))?;
+        let v: Value = serde_json::from_str(doc).map_err(|_| malformed("The policy document is not valid JSON."))?;
+        let m = v.as_object().ok_or_else(|| malformed("Policy document must be a JSON object"))?;
         unsupported_element(m, POLICY_KEYS, "Policy document")?;
         let version = match m.get("Version") {
             None => None,
             Some(Value::String(s)) if VERSIONS.contains(&s.as_str()) => Some(s.clone()),
-            Some(_) => return Err(malformed(
-                "Policy document contains an invalid Version (expected 2012-10-17 or 2008-10-17)",
-            )),
+            Some(_) => {
+                return Err(malformed(
+                    "Policy document contains an invalid Version (expected 2012-10-17 or 2008-10-17)",
+                ))
+            }
         };
         let id = match m.get("Id") {
             None => None,
@@ -195,11 +164,7 @@ impl Policy {
         let list: Vec<&Value> = match m.get("Statement") {
             Some(Value::Array(list)) if !list.is_empty() => list.iter().collect(),
             Some(s @ Value::Object(_)) => vec![s],
-            _ => {
-                return Err(malformed(
-                    "Policy document must contain at least one Statement",
-                ))
-            }
+            _ => return Err(malformed("Policy document must contain at least one Statement")),
         };
         let variables = version.as_deref() == Some(VARIABLES_VERSION);
         let statements = list
@@ -209,22 +174,11 @@ impl Policy {
             .collect::<Result<Vec<_>, _>>()?;
         if kind == PolicyKind::Identity {
             let mut seen = BTreeSet::new();
-            if statements
-                .iter()
-                .filter_map(|s| s.sid.as_deref())
-                .any(|sid| !seen.insert(sid))
-            {
-                return Err(malformed(
-                    "Statement IDs (SID) in a single policy must be unique.",
-                ));
+            if statements.iter().filter_map(|s| s.sid.as_deref()).any(|sid| !seen.insert(sid)) {
+                return Err(malformed("Statement IDs (SID) in a single policy must be unique."));
             }
         }
-        Ok(Policy {
-            kind,
-            version,
-            id,
-            statements,
-        })
+        Ok(Policy { kind, version, id, statements })
     }
 
     /// Whether this is a resource-based (key) or identity-based policy.
@@ -249,24 +203,13 @@ impl Policy {
 }
 
 impl Statement {
-    fn parse(
-        v: &Value,
-        index: usize,
-        kind: PolicyKind,
-        variables: bool,
-    ) -> Result<Statement, PolicyError> {
-        let m = v
-            .as_object()
-            .ok_or_else(|| malformed("Policy statement must be a JSON object"))?;
+    fn parse(v: &Value, index: usize, kind: PolicyKind, variables: bool) -> Result<Statement, PolicyError> {
+        let m = v.as_object().ok_or_else(|| malformed("Policy statement must be a JSON object"))?;
         unsupported_element(m, STATEMENT_KEYS, "Policy statement")?;
         let effect = match m.get("Effect").and_then(Value::as_str) {
             Some("Allow") => Effect::Allow,
             Some("Deny") => Effect::Deny,
-            _ => {
-                return Err(malformed(
-                    "Policy statement must contain a valid Effect (Allow or Deny)",
-                ))
-            }
+            _ => return Err(malformed("Policy statement must contain a valid Effect (Allow or Deny)")),
         };
         let sid = match m.get("Sid") {
             None => None,
@@ -274,13 +217,9 @@ impl Statement {
             Some(_) => return Err(malformed("Statement Sid must be a string")),
         };
         let principal = match (kind, one_of(m, "Principal", "NotPrincipal")?) {
-            (PolicyKind::Resource, Some((p, negated))) => {
-                Some(PrincipalElement::parse(p, negated)?)
-            }
+            (PolicyKind::Resource, Some((p, negated))) => Some(PrincipalElement::parse(p, negated)?),
             (PolicyKind::Resource, None) => {
-                return Err(malformed(
-                    "Policy statement must contain a Principal or NotPrincipal",
-                ))
+                return Err(malformed("Policy statement must contain a Principal or NotPrincipal"))
             }
             (PolicyKind::Identity, Some(_)) => {
                 return Err(malformed("Policy document should not specify a principal."))
@@ -299,15 +238,7 @@ impl Statement {
             Some(c) => parse_conditions(c, variables)?,
             None => Vec::new(),
         };
-        Ok(Statement {
-            index,
-            sid,
-            effect,
-            principal,
-            action,
-            resource,
-            conditions,
-        })
+        Ok(Statement { index, sid, effect, principal, action, resource, conditions })
     }
 
     /// The `Sid`, if any.
@@ -336,8 +267,7 @@ mod tests {
     }
 
     fn statement(extra: Value) -> Value {
-        let mut s =
-            json!({"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"});
+        let mut s = json!({"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"});
         if let (Some(s), Some(extra)) = (s.as_object_mut(), extra.as_object()) {
             for (k, v) in extra {
                 if v.is_null() {
@@ -389,45 +319,26 @@ mod tests {
 
     #[test]
     fn refuses_malformed_documents() {
-        assert_eq!(
-            Policy::parse("{", PolicyKind::Resource).unwrap_err().0,
-            "The policy document is not valid JSON."
-        );
+        assert_eq!(Policy::parse("{", PolicyKind::Resource).unwrap_err().0, "The policy document is not valid JSON.");
         assert!(key_policy(json!([])).unwrap_err().contains("JSON object"));
-        assert!(key_policy(json!({"Statement": []}))
-            .unwrap_err()
-            .contains("at least one Statement"));
-        assert!(key_policy(json!({"Version": "2012-10-17"}))
-            .unwrap_err()
-            .contains("at least one Statement"));
-        assert!(
-            key_policy(json!({"Version": "2020-01-01", "Statement": {}}))
-                .unwrap_err()
-                .contains("invalid Version")
-        );
-        assert!(key_policy(json!({"Id": 5, "Statement": {}}))
-            .unwrap_err()
-            .contains("Id must be a string"));
+        assert!(key_policy(json!({"Statement": []})).unwrap_err().contains("at least one Statement"));
+        assert!(key_policy(json!({"Version": "2012-10-17"})).unwrap_err().contains("at least one Statement"));
+        assert!(key_policy(json!({"Version": "2020-01-01", "Statement": {}})).unwrap_err().contains("invalid Version"));
+        assert!(key_policy(json!({"Id": 5, "Statement": {}})).unwrap_err().contains("Id must be a string"));
         assert_eq!(
             key_policy(json!({"Statement": {}, "Extra": 1})).unwrap_err(),
             "Policy document contains an unsupported element: Extra"
         );
-        assert!(key_policy(json!({"Statement": [1]}))
-            .unwrap_err()
-            .contains("must be a JSON object"));
+        assert!(key_policy(json!({"Statement": [1]})).unwrap_err().contains("must be a JSON object"));
     }
 
     #[test]
     fn refuses_malformed_statements() {
-        assert_eq!(
-            refused(json!({"Foo": 1})),
-            "Policy statement contains an unsupported element: Foo"
-        );
+        assert_eq!(refused(json!({"Foo": 1})), "Policy statement contains an unsupported element: Foo");
         assert!(refused(json!({"Effect": null})).contains("valid Effect"));
         assert!(refused(json!({"Effect": "allow"})).contains("valid Effect"));
         assert!(refused(json!({"Sid": 1})).contains("Sid must be a string"));
-        assert!(refused(json!({"Principal": null}))
-            .contains("must contain a Principal or NotPrincipal"));
+        assert!(refused(json!({"Principal": null})).contains("must contain a Principal or NotPrincipal"));
         assert!(refused(json!({"NotPrincipal": "*"})).contains("both Principal and NotPrincipal"));
         assert!(refused(json!({"Principal": {"AWS": []}})).contains("invalid principals"));
         assert!(refused(json!({"Action": null})).contains("exactly one of Action or NotAction"));
@@ -435,16 +346,10 @@ mod tests {
         assert!(refused(json!({"Action": []})).contains("Action must be a non-empty"));
         assert!(refused(json!({"Action": [""]})).contains("Action must be a non-empty"));
         assert!(refused(json!({"Action": "Decrypt"})).contains("<service>:<action>"));
-        assert!(
-            refused(json!({"Resource": null})).contains("exactly one of Resource or NotResource")
-        );
+        assert!(refused(json!({"Resource": null})).contains("exactly one of Resource or NotResource"));
         assert!(refused(json!({"Resource": "key/1"})).contains("must be \"*\" or an ARN"));
-        assert!(refused(json!({"Resource": null, "NotResource": []}))
-            .contains("NotResource must be a non-empty"));
-        assert!(
-            refused(json!({"Condition": {"StringEqualz": {"a:b": "c"}}}))
-                .contains("unsupported operator")
-        );
+        assert!(refused(json!({"Resource": null, "NotResource": []})).contains("NotResource must be a non-empty"));
+        assert!(refused(json!({"Condition": {"StringEqualz": {"a:b": "c"}}})).contains("unsupported operator"));
         assert!(refused(json!({"Condition": "x"})).contains("JSON object"));
     }
 
@@ -457,16 +362,11 @@ mod tests {
         assert!(Policy::parse(&doc.to_string(), PolicyKind::Resource).is_err());
         let with_principal = statement(json!({}));
         assert_eq!(
-            Policy::parse(&with_principal.to_string(), PolicyKind::Identity)
-                .unwrap_err()
-                .0,
+            Policy::parse(&with_principal.to_string(), PolicyKind::Identity).unwrap_err().0,
             "Policy document should not specify a principal."
         );
         let s = json!({"Sid": "A", "Effect": "Allow", "Action": "kms:*", "Resource": "*"});
         let dup = json!({"Statement": [s.clone(), s]});
-        assert!(Policy::parse(&dup.to_string(), PolicyKind::Identity)
-            .unwrap_err()
-            .0
-            .contains("must be unique"));
+        assert!(Policy::parse(&dup.to_string(), PolicyKind::Identity).unwrap_err().0.contains("must be unique"));
     }
 }

@@ -47,31 +47,17 @@ impl Principal {
             PrincipalArn::Root => (PrincipalKind::Root, None),
             PrincipalArn::User => (PrincipalKind::User, None),
             PrincipalArn::Role => (PrincipalKind::Role, None),
-            PrincipalArn::AssumedRole { role } => (
-                PrincipalKind::AssumedRole,
-                Some(format!(
-                    "arn:{}:iam::{}:role/{role}",
-                    a.partition, a.account
-                )),
-            ),
+            PrincipalArn::AssumedRole { role } => {
+                (PrincipalKind::AssumedRole, Some(format!("arn:{}:iam::{}:role/{role}", a.partition, a.account)))
+            }
             PrincipalArn::FederatedUser => return None,
         };
-        Some(Principal {
-            arn: arn.to_string(),
-            account: a.account.to_string(),
-            kind,
-            role_arn,
-        })
+        Some(Principal { arn: arn.to_string(), account: a.account.to_string(), kind, role_arn })
     }
 
     /// An AWS service principal such as `cloudtrail.amazonaws.com`.
     pub fn service(name: &str) -> Principal {
-        Principal {
-            arn: name.to_string(),
-            account: String::new(),
-            kind: PrincipalKind::Service,
-            role_arn: None,
-        }
+        Principal { arn: name.to_string(), account: String::new(), kind: PrincipalKind::Service, role_arn: None }
     }
 
     /// The identities a statement's principal element is checked against,
@@ -205,16 +191,9 @@ impl PrincipalElement {
     pub(crate) fn reach(&self, chain: &[(Name, Reach)]) -> Option<Reach> {
         let named = |id: &Name| self.names.iter().any(|n| n.covers(id));
         if self.negated {
-            chain
-                .iter()
-                .any(|(id, _)| !named(id))
-                .then_some(Reach::Direct)
+            chain.iter().any(|(id, _)| !named(id)).then_some(Reach::Direct)
         } else {
-            chain
-                .iter()
-                .filter(|(id, _)| named(id))
-                .map(|(_, r)| *r)
-                .max()
+            chain.iter().filter(|(id, _)| named(id)).map(|(_, r)| *r).max()
         }
     }
 }
@@ -241,14 +220,8 @@ mod tests {
         let s = session();
         assert_eq!(s.kind, PrincipalKind::AssumedRole);
         assert_eq!(s.account, "111122223333");
-        assert_eq!(
-            s.role_arn.as_deref(),
-            Some("arn:aws:iam::111122223333:role/Admin")
-        );
-        assert_eq!(
-            Principal::from_arn("arn:aws:iam::111122223333:root").map(|p| p.kind),
-            Some(PrincipalKind::Root)
-        );
+        assert_eq!(s.role_arn.as_deref(), Some("arn:aws:iam::111122223333:role/Admin"));
+        assert_eq!(Principal::from_arn("arn:aws:iam::111122223333:root").map(|p| p.kind), Some(PrincipalKind::Root));
         assert!(Principal::from_arn("alice").is_none());
     }
 
@@ -287,10 +260,7 @@ mod tests {
         let svc = Principal::service("cloudtrail.amazonaws.com").chain();
         assert_eq!(element(json!("*")).reach(&svc), Some(Reach::Direct));
         assert_eq!(element(json!({"AWS": "*"})).reach(&svc), None);
-        assert_eq!(
-            element(json!({"AWS": "*"})).reach(&alice().chain()),
-            Some(Reach::Direct)
-        );
+        assert_eq!(element(json!({"AWS": "*"})).reach(&alice().chain()), Some(Reach::Direct));
         let e = element(json!({"Service": ["cloudtrail.amazonaws.com"]}));
         assert_eq!(e.reach(&svc), Some(Reach::Direct));
         assert_eq!(e.reach(&alice().chain()), None);
@@ -300,11 +270,8 @@ mod tests {
 
     #[test]
     fn not_principal_needs_every_identity_listed() {
-        let only_session = PrincipalElement::parse(
-            &json!({"AWS": "arn:aws:sts::111122223333:assumed-role/Admin/s1"}),
-            true,
-        )
-        .unwrap();
+        let only_session =
+            PrincipalElement::parse(&json!({"AWS": "arn:aws:sts::111122223333:assumed-role/Admin/s1"}), true).unwrap();
         assert_eq!(only_session.reach(&session().chain()), Some(Reach::Direct));
         let all = PrincipalElement::parse(
             &json!({"AWS": [

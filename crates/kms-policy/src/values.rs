@@ -103,11 +103,7 @@ fn parse_epoch(s: &str) -> Option<i128> {
 
 /// The first nine digits of a decimal fraction, as nanoseconds.
 fn fraction_nanos(digits: &str) -> i128 {
-    digits
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(9)
-        .fold(0, |n, d| n * 10 + i128::from(d - b'0'))
+    digits.bytes().chain(std::iter::repeat(b'0')).take(9).fold(0, |n, d| n * 10 + i128::from(d - b'0'))
 }
 
 /// A cursor over the bytes of an ISO 8601 string.
@@ -142,10 +138,7 @@ impl Cursor<'_> {
 }
 
 fn parse_iso8601(s: &str) -> Option<i128> {
-    let mut c = Cursor {
-        b: s.as_bytes(),
-        i: 0,
-    };
+    let mut c = Cursor { b: s.as_bytes(), i: 0 };
     let year = c.digits(4)?;
     c.eat(b'-').then_some(())?;
     let month = c.digits(2)?;
@@ -182,11 +175,7 @@ fn parse_iso8601(s: &str) -> Option<i128> {
             if let Some(sign @ (b'+' | b'-')) = c.peek() {
                 c.i += 1;
                 let oh = c.digits(2)?;
-                let om = if c.eat(b':') {
-                    c.digits(2)?
-                } else {
-                    c.digits(2).unwrap_or(0)
-                };
+                let om = if c.eat(b':') { c.digits(2)? } else { c.digits(2).unwrap_or(0) };
                 if oh > 23 || om > 59 {
                     return None;
                 }
@@ -242,15 +231,9 @@ mod tests {
         assert_eq!(parse_date("2026-01-01T01:30:00+01:30"), Some(JAN_1_2026));
         assert_eq!(parse_date("2025-12-31T19:00:00-0500"), Some(JAN_1_2026));
         assert_eq!(parse_date("2025-12-31T22:00:00-02"), Some(JAN_1_2026));
-        assert_eq!(
-            parse_date("2026-01-01T00:00:00.25Z"),
-            Some(JAN_1_2026 + NANOS / 4)
-        );
+        assert_eq!(parse_date("2026-01-01T00:00:00.25Z"), Some(JAN_1_2026 + NANOS / 4));
         assert_eq!(parse_date("1767225600.000000001"), Some(JAN_1_2026 + 1));
-        assert_eq!(
-            parse_date("2024-02-29T12:00:00Z"),
-            Some(1_709_208_000 * NANOS)
-        );
+        assert_eq!(parse_date("2024-02-29T12:00:00Z"), Some(1_709_208_000 * NANOS));
         assert_eq!(parse_date("1969-12-31T23:59:59Z"), Some(-NANOS));
         for bad in [
             "",
@@ -289,14 +272,7 @@ mod tests {
         assert!(!c.contains(ip("2001:db9::")));
         assert!(!c.contains(ip("203.0.113.1")));
         assert!(Cidr::parse("::/0").unwrap().contains(ip("2001:db8::1")));
-        for bad in [
-            "203.0.113.0/33",
-            "2001:db8::/129",
-            "1.2.3.4/",
-            "1.2.3/8",
-            "x/8",
-            "1.2.3.4/+8",
-        ] {
+        for bad in ["203.0.113.0/33", "2001:db8::/129", "1.2.3.4/", "1.2.3/8", "x/8", "1.2.3.4/+8"] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
     }

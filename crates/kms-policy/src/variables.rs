@@ -21,10 +21,7 @@ enum Part {
     /// An escaped `*`, `?` or `$`.
     Literal(char),
     /// `${key}` or `${key, 'default'}`; the key in lower case.
-    Var {
-        key: String,
-        default: Option<String>,
-    },
+    Var { key: String, default: Option<String> },
     /// A `${...}` that is not a valid variable.
     Invalid,
 }
@@ -96,10 +93,7 @@ impl Part {
         if key.is_empty() || key.contains(char::is_whitespace) || key.contains('\'') {
             return Part::Invalid;
         }
-        Part::Var {
-            key: key.to_lowercase(),
-            default,
-        }
+        Part::Var { key: key.to_lowercase(), default }
     }
 }
 
@@ -138,31 +132,18 @@ mod tests {
     #[test]
     fn substitution() {
         let mut c = ConditionContext::new();
-        c.set("aws:userid", "AIDA1")
-            .set_many("aws:TagKeys", ["a", "b"]);
-        assert_eq!(
-            resolve("home/${aws:username}/x", false, &c),
-            literal("home/alice/x")
-        );
+        c.set("aws:userid", "AIDA1").set_many("aws:TagKeys", ["a", "b"]);
+        assert_eq!(resolve("home/${aws:username}/x", false, &c), literal("home/alice/x"));
         assert_eq!(resolve("${AWS:UserId}", false, &c), literal("AIDA1"));
-        assert_eq!(
-            resolve("${aws:PrincipalAccount}", false, &c),
-            literal("111122223333")
-        );
+        assert_eq!(resolve("${aws:PrincipalAccount}", false, &c), literal("111122223333"));
         // Absent, multi-valued, malformed: unresolved.
         assert_eq!(resolve("${aws:SourceVpc}", false, &c), None);
         assert_eq!(resolve("${aws:TagKeys}", false, &c), None);
         assert_eq!(resolve("${}", false, &c), None);
         assert_eq!(resolve("${a b}", false, &c), None);
         // Defaults.
-        assert_eq!(
-            resolve("${aws:SourceVpc, 'none'}", false, &c),
-            literal("none")
-        );
-        assert_eq!(
-            resolve("${aws:SourceVpc,'it''s'}", false, &c),
-            literal("it's")
-        );
+        assert_eq!(resolve("${aws:SourceVpc, 'none'}", false, &c), literal("none"));
+        assert_eq!(resolve("${aws:SourceVpc,'it''s'}", false, &c), literal("it's"));
         assert_eq!(resolve("${aws:username, 'x'}", false, &c), literal("alice"));
         assert_eq!(resolve("${aws:SourceVpc, 'a'b'}", false, &c), None);
         assert_eq!(resolve("${aws:SourceVpc, none}", false, &c), None);

@@ -5,8 +5,7 @@
 //! and the expected decision with its deciding statement.
 
 use kms_policy::{
-    authorize, default_key_policy, ConditionContext, Decision, Policy, PolicyKind, Principal,
-    RequestContext,
+    authorize, default_key_policy, ConditionContext, Decision, Policy, PolicyKind, Principal, RequestContext,
 };
 use serde_json::{json, Value};
 
@@ -31,9 +30,7 @@ fn parse(doc: &Value, kind: PolicyKind) -> Policy {
 }
 
 fn principal(corpus: &Value, name: &str) -> Principal {
-    let arn = corpus["principals"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no principal named {name:?}"));
+    let arn = corpus["principals"][name].as_str().unwrap_or_else(|| panic!("no principal named {name:?}"));
     Principal::from_arn(arn).unwrap_or_else(|| Principal::service(arn))
 }
 
@@ -69,10 +66,7 @@ fn authorization_cases() {
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let key = parse(
-            policy_doc(&corpus, &case["key_policy"]),
-            PolicyKind::Resource,
-        );
+        let key = parse(policy_doc(&corpus, &case["key_policy"]), PolicyKind::Resource);
         let identities: Vec<(String, Policy)> = case["identity_policies"]
             .as_array()
             .into_iter()
@@ -84,23 +78,14 @@ fn authorization_cases() {
                 )
             })
             .collect();
-        let labelled: Vec<(String, &Policy)> =
-            identities.iter().map(|(l, p)| (l.clone(), p)).collect();
+        let labelled: Vec<(String, &Policy)> = identities.iter().map(|(l, p)| (l.clone(), p)).collect();
         let req = &case["request"];
         let who = principal(&corpus, req["principal"].as_str().unwrap());
         let action = req["action"].as_str().unwrap();
         let resource = req["resource"].as_str().unwrap_or(default_key);
         let conditions = context(&req["context"]);
-        let decision = authorize(
-            &key,
-            &labelled,
-            &RequestContext {
-                principal: &who,
-                action,
-                resource,
-                conditions: &conditions,
-            },
-        );
+        let decision =
+            authorize(&key, &labelled, &RequestContext { principal: &who, action, resource, conditions: &conditions });
         let got = describe(&decision);
         let expect = &case["expect"];
         for field in ["decision", "policy", "sid"] {
@@ -145,7 +130,6 @@ fn malformed_documents() {
 #[test]
 fn the_corpus_default_policy_is_the_one_keys_get() {
     let corpus = corpus();
-    let generated: Value =
-        serde_json::from_str(&default_key_policy("aws", "111122223333")).unwrap();
+    let generated: Value = serde_json::from_str(&default_key_policy("aws", "111122223333")).unwrap();
     assert_eq!(corpus["policies"]["default"], generated);
 }

@@ -9,8 +9,7 @@
 //! - `StringLike` (and `wildcard_match`) agree with a regex oracle.
 
 use kms_policy::{
-    authorize, wildcard_match, ConditionContext, Decision, Policy, PolicyKind, Principal,
-    PrincipalKind, RequestContext,
+    authorize, wildcard_match, ConditionContext, Decision, Policy, PolicyKind, Principal, PrincipalKind, RequestContext,
 };
 use serde_json::{json, Value};
 
@@ -77,30 +76,12 @@ const AWS_NAMES: &[&str] = &[
     "arn:aws:iam::444455556666:user/bob",
     "444455556666",
 ];
-const ACTIONS: &[&str] = &[
-    "kms:Decrypt",
-    "kms:Encrypt",
-    "kms:ScheduleKeyDeletion",
-    "kms:GenerateDataKey",
-    "kms:CreateGrant",
-];
-const ACTION_PATTERNS: &[&str] = &[
-    "kms:*",
-    "kms:Decrypt",
-    "kms:Encrypt",
-    "kms:*Key*",
-    "kms:Gen?rateDataKey",
-    "*",
-    "kms:Create*",
-    "KMS:decrypt",
-];
-const RESOURCE_PATTERNS: &[&str] = &[
-    "*",
-    KEY_A,
-    KEY_B,
-    "arn:aws:kms:*:111122223333:key/*",
-    "arn:aws:kms:us-east-1:${aws:PrincipalAccount}:key/*",
-];
+const ACTIONS: &[&str] =
+    &["kms:Decrypt", "kms:Encrypt", "kms:ScheduleKeyDeletion", "kms:GenerateDataKey", "kms:CreateGrant"];
+const ACTION_PATTERNS: &[&str] =
+    &["kms:*", "kms:Decrypt", "kms:Encrypt", "kms:*Key*", "kms:Gen?rateDataKey", "*", "kms:Create*", "KMS:decrypt"];
+const RESOURCE_PATTERNS: &[&str] =
+    &["*", KEY_A, KEY_B, "arn:aws:kms:*:111122223333:key/*", "arn:aws:kms:us-east-1:${aws:PrincipalAccount}:key/*"];
 
 fn conditions() -> Vec<Value> {
     vec![
@@ -134,24 +115,12 @@ fn statement(rng: &mut Rng, kind: PolicyKind, effect: &str) -> Value {
             1 => json!({"Service": "cloudtrail.amazonaws.com"}),
             _ => json!({"AWS": rng.some(AWS_NAMES, 3)}),
         };
-        let name = if rng.chance(10) {
-            "NotPrincipal"
-        } else {
-            "Principal"
-        };
+        let name = if rng.chance(10) { "NotPrincipal" } else { "Principal" };
         s.insert(name.into(), p);
     }
-    let name = if rng.chance(15) {
-        "NotAction"
-    } else {
-        "Action"
-    };
+    let name = if rng.chance(15) { "NotAction" } else { "Action" };
     s.insert(name.into(), json!(rng.some(ACTION_PATTERNS, 2)));
-    let name = if rng.chance(10) {
-        "NotResource"
-    } else {
-        "Resource"
-    };
+    let name = if rng.chance(10) { "NotResource" } else { "Resource" };
     s.insert(name.into(), json!(rng.some(RESOURCE_PATTERNS, 2)));
     if rng.chance(50) {
         let mut block = serde_json::Map::new();
@@ -205,36 +174,21 @@ impl Scenario {
             .collect();
         let mut context = ConditionContext::new();
         if rng.chance(50) {
-            context.set(
-                "kms:ViaService",
-                rng.pick(&["ec2.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com"]),
-            );
+            context.set("kms:ViaService", rng.pick(&["ec2.us-east-1.amazonaws.com", "s3.us-east-1.amazonaws.com"]));
         }
         if rng.chance(70) {
-            context.set(
-                "aws:SourceIp",
-                rng.pick(&["192.0.2.5", "203.0.113.9", "2001:db8::1"]),
-            );
+            context.set("aws:SourceIp", rng.pick(&["192.0.2.5", "203.0.113.9", "2001:db8::1"]));
         }
         if rng.chance(50) {
-            context.set_many(
-                "kms:EncryptionContextKeys",
-                rng.some(&["Department", "Project", "Secret"], 3),
-            );
+            context.set_many("kms:EncryptionContextKeys", rng.some(&["Department", "Project", "Secret"], 3));
         }
         if rng.chance(50) {
-            context.set(
-                "kms:EncryptionContext:Department",
-                rng.pick(&["alice", "IT"]),
-            );
+            context.set("kms:EncryptionContext:Department", rng.pick(&["alice", "IT"]));
         }
         if rng.chance(70) {
             context.set("aws:SecureTransport", rng.pick(&["true", "false"]));
         }
-        context.set(
-            "aws:CurrentTime",
-            rng.pick(&["2026-01-15T10:00:00Z", "2026-07-01T00:00:00Z"]),
-        );
+        context.set("aws:CurrentTime", rng.pick(&["2026-01-15T10:00:00Z", "2026-07-01T00:00:00Z"]));
         Scenario {
             key,
             identities,
@@ -250,21 +204,13 @@ impl Scenario {
     }
 
     fn decide(&self) -> Decision {
-        let doc = |statements: &Vec<Value>| {
-            json!({"Version": "2012-10-17", "Statement": statements}).to_string()
-        };
-        let key = Policy::parse(&doc(&self.key), PolicyKind::Resource)
-            .unwrap_or_else(|e| panic!("{e}: {}", doc(&self.key)));
-        let ids: Vec<Policy> = self
-            .identities
-            .iter()
-            .map(|s| Policy::parse(&doc(s), PolicyKind::Identity).unwrap())
-            .collect();
-        let labelled: Vec<(String, &Policy)> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (format!("identity {i}"), p))
-            .collect();
+        let doc = |statements: &Vec<Value>| json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+        let key =
+            Policy::parse(&doc(&self.key), PolicyKind::Resource).unwrap_or_else(|e| panic!("{e}: {}", doc(&self.key)));
+        let ids: Vec<Policy> =
+            self.identities.iter().map(|s| Policy::parse(&doc(s), PolicyKind::Identity).unwrap()).collect();
+        let labelled: Vec<(String, &Policy)> =
+            ids.iter().enumerate().map(|(i, p)| (format!("identity {i}"), p)).collect();
         let principal = self.principal();
         authorize(
             &key,
@@ -320,10 +266,7 @@ fn matching_deny(rng: &mut Rng, sc: &Scenario, in_key: bool) -> Value {
     match rng.below(3) {
         0 => s.insert("Resource".into(), json!(sc.resource)),
         1 => s.insert("Resource".into(), json!("*")),
-        _ => s.insert(
-            "NotResource".into(),
-            json!("arn:aws:kms:eu-north-1:000000000000:key/none"),
-        ),
+        _ => s.insert("NotResource".into(), json!("arn:aws:kms:eu-north-1:000000000000:key/none")),
     };
     let always = [
         json!({}),
@@ -349,10 +292,7 @@ fn a_matching_deny_always_denies() {
         let deny = matching_deny(&mut rng, &sc, in_key);
         sc.add(&mut rng, deny, in_key);
         let after = sc.decide();
-        assert!(
-            matches!(after, Decision::ExplicitDeny(_)),
-            "seed {seed}: {before:?} -> {after:?}\n{sc:#?}"
-        );
+        assert!(matches!(after, Decision::ExplicitDeny(_)), "seed {seed}: {before:?} -> {after:?}\n{sc:#?}");
     }
 }
 
@@ -363,19 +303,12 @@ fn no_deny_turns_a_refusal_into_an_allow() {
         let mut sc = Scenario::random(&mut rng);
         let before = sc.decide();
         let in_key = rng.chance(50);
-        let kind = if in_key {
-            PolicyKind::Resource
-        } else {
-            PolicyKind::Identity
-        };
+        let kind = if in_key { PolicyKind::Resource } else { PolicyKind::Identity };
         let deny = statement(&mut rng, kind, "Deny");
         sc.add(&mut rng, deny, in_key);
         let after = sc.decide();
         if !before.is_allowed() {
-            assert!(
-                !after.is_allowed(),
-                "seed {seed}: {before:?} -> {after:?}\n{sc:#?}"
-            );
+            assert!(!after.is_allowed(), "seed {seed}: {before:?} -> {after:?}\n{sc:#?}");
         }
         if matches!(before, Decision::ExplicitDeny(_)) {
             assert!(matches!(after, Decision::ExplicitDeny(_)), "seed {seed}");
@@ -391,20 +324,13 @@ fn b_adding_an_allow_never_removes_access() {
         let mut sc = Scenario::random(&mut rng);
         let before = sc.decide();
         let in_key = rng.chance(50);
-        let kind = if in_key {
-            PolicyKind::Resource
-        } else {
-            PolicyKind::Identity
-        };
+        let kind = if in_key { PolicyKind::Resource } else { PolicyKind::Identity };
         let allow = statement(&mut rng, kind, "Allow");
         sc.add(&mut rng, allow, in_key);
         let after = sc.decide();
         if before.is_allowed() {
             allowed += 1;
-            assert!(
-                after.is_allowed(),
-                "seed {seed}: {before:?} -> {after:?}\n{sc:#?}"
-            );
+            assert!(after.is_allowed(), "seed {seed}: {before:?} -> {after:?}\n{sc:#?}");
         }
         if matches!(before, Decision::ExplicitDeny(_)) {
             assert!(
@@ -447,9 +373,7 @@ fn oracle(pattern: &str, case_insensitive: bool) -> regex_lite::Regex {
 }
 
 fn random_string(rng: &mut Rng, alphabet: &[char], max: usize) -> String {
-    (0..rng.below(max + 1))
-        .map(|_| rng.pick(alphabet))
-        .collect()
+    (0..rng.below(max + 1)).map(|_| rng.pick(alphabet)).collect()
 }
 
 #[test]
@@ -458,11 +382,7 @@ fn c_string_like_agrees_with_a_regex_oracle() {
     let mut matched = 0;
     for seed in 0..5000 {
         let mut rng = Rng::new(seed ^ 0x5EED);
-        let pattern = random_string(
-            &mut rng,
-            &['a', 'B', '*', '*', '?', '.', '+', '(', '$', '\\'],
-            7,
-        );
+        let pattern = random_string(&mut rng, &['a', 'B', '*', '*', '?', '.', '+', '(', '$', '\\'], 7);
         let value = random_string(&mut rng, &['a', 'b', 'B', '.', '+', '(', '$', '\\'], 6);
         let ci = rng.chance(30);
         let expected = oracle(&pattern, ci).is_match(&value);
@@ -481,23 +401,11 @@ fn c_string_like_agrees_with_a_regex_oracle() {
         ctx.set("test:value", value.clone());
         let r = policy.evaluate(
             "p",
-            &RequestContext {
-                principal: &principal,
-                action: "kms:Decrypt",
-                resource: KEY_A,
-                conditions: &ctx,
-            },
+            &RequestContext { principal: &principal, action: "kms:Decrypt", resource: KEY_A, conditions: &ctx },
         );
         // `$` is plain text outside `${...}`, which this alphabet cannot form.
         let case_sensitive = oracle(&pattern, false).is_match(&value);
-        assert_eq!(
-            r.allow.is_some(),
-            case_sensitive,
-            "seed {seed}: StringLike {pattern:?} vs {value:?}"
-        );
+        assert_eq!(r.allow.is_some(), case_sensitive, "seed {seed}: StringLike {pattern:?} vs {value:?}");
     }
-    assert!(
-        matched > 250,
-        "only {matched} matches: the generator is too sparse"
-    );
+    assert!(matched > 250, "only {matched} matches: the generator is too sparse");
 }

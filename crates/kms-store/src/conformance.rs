@@ -18,11 +18,7 @@ fn key(id: &str, account: &str) -> KeyRecord {
         policy: "{}".into(),
         tags: vec![],
         multi_region: false,
-        materials: vec![MaterialRecord {
-            id: "00".repeat(32),
-            sealed: vec![1, 2, 3],
-            created_ms: 1,
-        }],
+        materials: vec![MaterialRecord { id: "00".repeat(32), sealed: vec![1, 2, 3], created_ms: 1 }],
         last_usage: None,
     }
 }
@@ -32,38 +28,18 @@ async fn suite(s: &dyn Store) {
     s.put_meta("m", b"v").await.unwrap();
     assert_eq!(s.get_meta("m").await.unwrap().as_deref(), Some(&b"v"[..]));
 
-    for (id, acct) in [
-        ("b", "111111111111"),
-        ("a", "111111111111"),
-        ("c", "111111111111"),
-        ("a2", "222222222222"),
-    ] {
+    for (id, acct) in [("b", "111111111111"), ("a", "111111111111"), ("c", "111111111111"), ("a2", "222222222222")] {
         s.put_key(&key(id, acct)).await.unwrap();
     }
-    assert_eq!(
-        s.list_key_ids("111111111111", None, 10).await.unwrap(),
-        ["a", "b", "c"]
-    );
-    assert_eq!(
-        s.list_key_ids("111111111111", None, 2).await.unwrap(),
-        ["a", "b"]
-    );
-    assert_eq!(
-        s.list_key_ids("111111111111", Some("b"), 2).await.unwrap(),
-        ["c"]
-    );
-    assert_eq!(
-        s.list_key_ids("222222222222", None, 10).await.unwrap(),
-        ["a2"]
-    );
+    assert_eq!(s.list_key_ids("111111111111", None, 10).await.unwrap(), ["a", "b", "c"]);
+    assert_eq!(s.list_key_ids("111111111111", None, 2).await.unwrap(), ["a", "b"]);
+    assert_eq!(s.list_key_ids("111111111111", Some("b"), 2).await.unwrap(), ["c"]);
+    assert_eq!(s.list_key_ids("222222222222", None, 10).await.unwrap(), ["a2"]);
     let got = s.get_key("b").await.unwrap().unwrap();
     assert_eq!(got.materials[0].sealed, vec![1, 2, 3]);
     s.delete_key("b").await.unwrap();
     assert!(s.get_key("b").await.unwrap().is_none());
-    assert_eq!(
-        s.list_key_ids("111111111111", None, 10).await.unwrap(),
-        ["a", "c"]
-    );
+    assert_eq!(s.list_key_ids("111111111111", None, 10).await.unwrap(), ["a", "c"]);
 
     // The deletion queue follows the key's state.
     let mut k = key("c", "111111111111");
@@ -73,10 +49,7 @@ async fn suite(s: &dyn Store) {
     assert!(s.keys_due_for_deletion(99).await.unwrap().is_empty());
     let mut counts = s.count_keys_by_state().await.unwrap();
     counts.sort_by_key(|(s, _)| s.as_str());
-    assert_eq!(
-        counts,
-        vec![(KeyState::Enabled, 2), (KeyState::PendingDeletion, 1)]
-    );
+    assert_eq!(counts, vec![(KeyState::Enabled, 2), (KeyState::PendingDeletion, 1)]);
     assert_eq!(s.keys_due_for_deletion(100).await.unwrap(), ["c"]);
     k.state = KeyState::Disabled;
     k.deletion_ms = None;
@@ -95,10 +68,7 @@ async fn suite(s: &dyn Store) {
     s.put_alias(&alias("alias/two", "c")).await.unwrap();
     assert_eq!(s.list_aliases().await.unwrap().len(), 2);
     s.delete_key("a").await.unwrap();
-    assert_eq!(
-        s.list_aliases().await.unwrap(),
-        vec![alias("alias/two", "c")]
-    );
+    assert_eq!(s.list_aliases().await.unwrap(), vec![alias("alias/two", "c")]);
     s.delete_alias("111111111111", "alias/two").await.unwrap();
     assert!(s.list_aliases().await.unwrap().is_empty());
 
@@ -108,12 +78,11 @@ async fn suite(s: &dyn Store) {
         user_id: "AIDA1".into(),
         created_ms: 1,
         admin: false,
+        policies: Default::default(),
+        tags: vec![],
     };
     s.put_user(&u).await.unwrap();
-    assert_eq!(
-        s.get_user("111111111111", "alice").await.unwrap(),
-        Some(u.clone())
-    );
+    assert_eq!(s.get_user("111111111111", "alice").await.unwrap(), Some(u.clone()));
     assert_eq!(s.list_users(Some("222222222222")).await.unwrap(), vec![]);
     let ak = AccessKeyRecord {
         access_key_id: "AKIA1".into(),
@@ -136,10 +105,7 @@ async fn redb_file() {
     suite(&crate::RedbStore::open(&path).unwrap()).await;
     // Reopening keeps what was committed.
     let s = crate::RedbStore::open(&path).unwrap();
-    assert_eq!(
-        s.list_key_ids("111111111111", None, 10).await.unwrap(),
-        ["c"]
-    );
+    assert_eq!(s.list_key_ids("111111111111", None, 10).await.unwrap(), ["c"]);
 }
 
 #[tokio::test]

@@ -41,9 +41,7 @@ fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 
 /// The deletion-queue entry of a key: its deletion time while pending deletion.
 fn deletion_entry(k: &KeyRecord) -> Option<i64> {
-    (k.state == KeyState::PendingDeletion)
-        .then_some(k.deletion_ms)
-        .flatten()
+    (k.state == KeyState::PendingDeletion).then_some(k.deletion_ms).flatten()
 }
 
 /// The embedded store. Cheap to clone.
@@ -61,9 +59,7 @@ impl RedbStore {
 
     /// A store that lives in memory only (`kms serve --dev`).
     pub fn in_memory() -> Result<Self> {
-        let db = Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(db_err)?;
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).map_err(db_err)?;
         Self::init(db)
     }
 
@@ -73,10 +69,7 @@ impl RedbStore {
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let version = match meta.get(SCHEMA_KEY).map_err(db_err)? {
                 Some(v) => {
-                    let b: [u8; 4] = v
-                        .value()
-                        .try_into()
-                        .map_err(|_| db_err("bad schema version"))?;
+                    let b: [u8; 4] = v.value().try_into().map_err(|_| db_err("bad schema version"))?;
                     Some(u32::from_be_bytes(b))
                 }
                 None => None,
@@ -91,8 +84,7 @@ impl RedbStore {
                 // Migrations from older versions go here, one step at a time.
                 Some(_) | None => {}
             }
-            meta.insert(SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes()[..])
-                .map_err(db_err)?;
+            meta.insert(SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes()[..]).map_err(db_err)?;
             tx.open_table(KEYS).map_err(db_err)?;
             tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
             tx.open_table(USERS).map_err(db_err)?;
@@ -105,14 +97,9 @@ impl RedbStore {
     }
 
     /// Run blocking database work off the async runtime.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> Result<T> + Send + 'static) -> Result<T> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(db_err)?
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(db_err)?
     }
 }
 
@@ -123,9 +110,7 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(META).map_err(db_err)?;
-            Ok(t.get(name.as_str())
-                .map_err(db_err)?
-                .map(|v| v.value().to_vec()))
+            Ok(t.get(name.as_str()).map_err(db_err)?.map(|v| v.value().to_vec()))
         })
         .await
     }
@@ -134,10 +119,7 @@ impl Store for RedbStore {
         let (name, value) = (name.to_string(), value.to_vec());
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(META)
-                .map_err(db_err)?
-                .insert(name.as_str(), value.as_slice())
-                .map_err(db_err)?;
+            tx.open_table(META).map_err(db_err)?.insert(name.as_str(), value.as_slice()).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -148,10 +130,7 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(KEYS).map_err(db_err)?;
-            t.get(key_id.as_str())
-                .map_err(db_err)?
-                .map(|v| decode(v.value()))
-                .transpose()
+            t.get(key_id.as_str()).map_err(db_err)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
@@ -164,10 +143,8 @@ impl Store for RedbStore {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut keys = tx.open_table(KEYS).map_err(db_err)?;
-                let old = keys
-                    .insert(id.as_str(), bytes.as_slice())
-                    .map_err(db_err)?
-                    .map(|v| decode::<KeyRecord>(v.value()));
+                let old =
+                    keys.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
                 let mut deletions = tx.open_table(DELETIONS).map_err(db_err)?;
                 if let Some(old_due) = old.transpose()?.as_ref().and_then(deletion_entry) {
                     deletions.remove((old_due, id.as_str())).map_err(db_err)?;
@@ -191,27 +168,18 @@ impl Store for RedbStore {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut keys = tx.open_table(KEYS).map_err(db_err)?;
-                let old = keys
-                    .remove(id.as_str())
-                    .map_err(db_err)?
-                    .map(|v| decode::<KeyRecord>(v.value()));
+                let old = keys.remove(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
                 if let Some(old) = old.transpose()? {
                     tx.open_table(ACCOUNT_KEYS)
                         .map_err(db_err)?
                         .remove((old.account.as_str(), id.as_str()))
                         .map_err(db_err)?;
                     if let Some(due) = deletion_entry(&old) {
-                        tx.open_table(DELETIONS)
-                            .map_err(db_err)?
-                            .remove((due, id.as_str()))
-                            .map_err(db_err)?;
+                        tx.open_table(DELETIONS).map_err(db_err)?.remove((due, id.as_str())).map_err(db_err)?;
                     }
                     let mut aliases = tx.open_table(ALIASES).map_err(db_err)?;
                     let mut doomed = vec![];
-                    for item in aliases
-                        .range((old.account.as_str(), "")..)
-                        .map_err(db_err)?
-                    {
+                    for item in aliases.range((old.account.as_str(), "")..).map_err(db_err)? {
                         let (k, v) = item.map_err(db_err)?;
                         if k.value().0 != old.account {
                             break;
@@ -221,9 +189,7 @@ impl Store for RedbStore {
                         }
                     }
                     for name in doomed {
-                        aliases
-                            .remove((old.account.as_str(), name.as_str()))
-                            .map_err(db_err)?;
+                        aliases.remove((old.account.as_str(), name.as_str())).map_err(db_err)?;
                     }
                 }
             }
@@ -282,10 +248,7 @@ impl Store for RedbStore {
         let (account, name) = (account.to_string(), name.to_string());
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ALIASES)
-                .map_err(db_err)?
-                .remove((account.as_str(), name.as_str()))
-                .map_err(db_err)?;
+            tx.open_table(ALIASES).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -305,12 +268,7 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn list_key_ids(
-        &self,
-        account: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<String>> {
+    async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let account = account.to_string();
         let after = after.map(str::to_string);
         self.run(move |db| {
@@ -342,10 +300,7 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(USERS).map_err(db_err)?;
-            t.get((account.as_str(), name.as_str()))
-                .map_err(db_err)?
-                .map(|v| decode(v.value()))
-                .transpose()
+            t.get((account.as_str(), name.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
@@ -369,10 +324,7 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
             {
-                tx.open_table(USERS)
-                    .map_err(db_err)?
-                    .remove((account.as_str(), name.as_str()))
-                    .map_err(db_err)?;
+                tx.open_table(USERS).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
                 let mut aks = tx.open_table(ACCESS_KEYS).map_err(db_err)?;
                 let mut doomed = vec![];
                 for item in aks.iter().map_err(db_err)? {
@@ -413,10 +365,7 @@ impl Store for RedbStore {
         let id = key.access_key_id.clone();
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ACCESS_KEYS)
-                .map_err(db_err)?
-                .insert(id.as_str(), bytes.as_slice())
-                .map_err(db_err)?;
+            tx.open_table(ACCESS_KEYS).map_err(db_err)?.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -426,10 +375,7 @@ impl Store for RedbStore {
         let id = access_key_id.to_string();
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ACCESS_KEYS)
-                .map_err(db_err)?
-                .remove(id.as_str())
-                .map_err(db_err)?;
+            tx.open_table(ACCESS_KEYS).map_err(db_err)?.remove(id.as_str()).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await

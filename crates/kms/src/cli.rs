@@ -9,11 +9,7 @@ use crate::client::{self, Client};
 use crate::config::{Config, Overrides};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "kms",
-    version,
-    about = "A self-hosted key management service that speaks the AWS KMS API"
-)]
+#[command(name = "kms", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -107,17 +103,12 @@ fn audit(args: AuditArgs) -> Result<(), String> {
     match args.command {
         AuditCommand::Verify { dir, public_key } => {
             let pem = match public_key {
-                Some(p) => {
-                    Some(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)
-                }
+                Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
                 None => None,
             };
             let r = kms_audit::verify::verify_dir(&dir, pem.as_deref())
                 .map_err(|e| format!("audit log verification FAILED: {e}"))?;
-            println!(
-                "audit log ok: {} files, {} records, {} signed digests",
-                r.files, r.records, r.digests
-            );
+            println!("audit log ok: {} files, {} records, {} signed digests", r.files, r.records, r.digests);
         }
         AuditCommand::Query(f) => {
             for e in kms_audit::query::query(&f.dir, &f.filter())? {
@@ -230,6 +221,53 @@ pub enum AdminCommand {
         #[arg(long)]
         access_key_id: String,
     },
+    /// Attach (or replace) an inline identity policy to a user.
+    PutUserPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        policy_name: String,
+        /// The JSON document, or file://PATH.
+        #[arg(long)]
+        policy_document: String,
+    },
+    /// Print an inline identity policy of a user.
+    GetUserPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        policy_name: String,
+    },
+    /// Remove an inline identity policy from a user.
+    DeleteUserPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        policy_name: String,
+    },
+    /// List the inline identity policies of a user.
+    ListUserPolicies {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Tag a user (aws:PrincipalTag/<key> in conditions).
+    TagUser {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        account: Option<String>,
+        /// KEY=VALUE, repeatable.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+    },
     /// The service clock (only a server started with --dev lets it move).
     Clock {
         #[command(subcommand)]
@@ -246,6 +284,18 @@ pub enum ClockCommand {
     },
 }
 
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("'{s}' is not KEY=VALUE"))
+}
+
+/// A document given inline or as `file://PATH`.
+fn document(arg: &str) -> Result<String, String> {
+    match arg.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}")),
+        None => Ok(arg.to_string()),
+    }
+}
+
 /// Parse `<n>[s|m|h|d]` into seconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
@@ -253,9 +303,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         Some((i, _)) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 8d, 36h, 90m or 30s"))?;
+    let n: i64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 8d, 36h, 90m or 30s"))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
@@ -263,9 +311,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         "d" => 86400,
         _ => return Err(format!("'{s}' is not a duration like 8d, 36h, 90m or 30s")),
     };
-    n.checked_mul(mult)
-        .filter(|v| *v > 0)
-        .ok_or_else(|| format!("'{s}' is out of range"))
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| format!("'{s}' is out of range"))
 }
 
 impl ServeArgs {
@@ -285,15 +331,9 @@ impl ServeArgs {
 }
 
 fn init_logging() {
-    let level = std::env::var("KMS_LOG")
-        .ok()
-        .and_then(|l| l.parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let level =
+        std::env::var("KMS_LOG").ok().and_then(|l| l.parse::<tracing::Level>().ok()).unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 const DEV_BANNER: &str = "\
@@ -336,10 +376,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 #[cfg(unix)]
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -354,68 +391,68 @@ async fn wait_for_signal() {
 }
 
 /// The call an admin command makes: target and JSON body.
-fn admin_call(cmd: &AdminCommand) -> (&'static str, Value) {
-    match cmd {
-        AdminCommand::CreateUser {
-            name,
-            account,
-            admin,
-        } => (
-            "KmsAdmin.CreateUser",
-            json!({"UserName": name, "AccountId": account, "Admin": admin}),
+fn admin_call(cmd: &AdminCommand) -> Result<(&'static str, Value), String> {
+    Ok(match cmd {
+        AdminCommand::PutUserPolicy { user, account, policy_name, policy_document } => (
+            "KmsAdmin.PutUserPolicy",
+            json!({"UserName": user, "AccountId": account, "PolicyName": policy_name,
+                   "PolicyDocument": document(policy_document)?}),
         ),
-        AdminCommand::ListUsers { account } => {
-            ("KmsAdmin.ListUsers", json!({"AccountId": account}))
+        AdminCommand::GetUserPolicy { user, account, policy_name } => {
+            ("KmsAdmin.GetUserPolicy", json!({"UserName": user, "AccountId": account, "PolicyName": policy_name}))
         }
-        AdminCommand::DeleteUser { name, account } => (
-            "KmsAdmin.DeleteUser",
-            json!({"UserName": name, "AccountId": account}),
+        AdminCommand::DeleteUserPolicy { user, account, policy_name } => {
+            ("KmsAdmin.DeleteUserPolicy", json!({"UserName": user, "AccountId": account, "PolicyName": policy_name}))
+        }
+        AdminCommand::ListUserPolicies { user, account } => {
+            ("KmsAdmin.ListUserPolicies", json!({"UserName": user, "AccountId": account}))
+        }
+        AdminCommand::TagUser { user, account, tags } => (
+            "KmsAdmin.TagUser",
+            json!({"UserName": user, "AccountId": account,
+                   "Tags": tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>()}),
         ),
-        AdminCommand::CreateAccessKey { user, account } => (
-            "KmsAdmin.CreateAccessKey",
-            json!({"UserName": user, "AccountId": account}),
-        ),
-        AdminCommand::DeleteAccessKey { access_key_id } => (
-            "KmsAdmin.DeleteAccessKey",
-            json!({"AccessKeyId": access_key_id}),
-        ),
-        AdminCommand::Clock {
-            command: ClockCommand::Advance { by },
-        } => ("KmsAdmin.AdvanceClock", json!({"Seconds": by})),
-    }
+        AdminCommand::CreateUser { name, account, admin } => {
+            ("KmsAdmin.CreateUser", json!({"UserName": name, "AccountId": account, "Admin": admin}))
+        }
+        AdminCommand::ListUsers { account } => ("KmsAdmin.ListUsers", json!({"AccountId": account})),
+        AdminCommand::DeleteUser { name, account } => {
+            ("KmsAdmin.DeleteUser", json!({"UserName": name, "AccountId": account}))
+        }
+        AdminCommand::CreateAccessKey { user, account } => {
+            ("KmsAdmin.CreateAccessKey", json!({"UserName": user, "AccountId": account}))
+        }
+        AdminCommand::DeleteAccessKey { access_key_id } => {
+            ("KmsAdmin.DeleteAccessKey", json!({"AccessKeyId": access_key_id}))
+        }
+        AdminCommand::Clock { command: ClockCommand::Advance { by } } => {
+            ("KmsAdmin.AdvanceClock", json!({"Seconds": by}))
+        }
+    })
 }
 
 async fn admin(args: AdminArgs) -> Result<(), String> {
     let creds = client::resolve_credentials(args.profile.as_deref())?;
     let endpoint = client::resolve_endpoint(args.endpoint_url.as_deref());
-    let c = Client::new(
-        &endpoint,
-        &client::resolve_region(args.region.as_deref()),
-        creds,
-    )?;
-    let (target, body) = admin_call(&args.command);
+    let c = Client::new(&endpoint, &client::resolve_region(args.region.as_deref()), creds)?;
+    let (target, body) = admin_call(&args.command)?;
     let reply = c.call(target, &body).await?;
     if let Some((t, m)) = reply.error() {
         let op = target.split('.').nth(1).unwrap_or(target);
-        return Err(format!(
-            "An error occurred ({t}) when calling the {op} operation: {m}"
-        ));
+        return Err(format!("An error occurred ({t}) when calling the {op} operation: {m}"));
     }
     let v: Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
-    );
+    if v.as_object().is_some_and(|m| m.is_empty()) {
+        return Ok(());
+    }
+    println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
     Ok(())
 }
 
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kms: cannot start the runtime: {e}");

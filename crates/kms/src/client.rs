@@ -33,18 +33,8 @@ impl Reply {
             return None;
         }
         let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
-        let t = v["__type"]
-            .as_str()
-            .unwrap_or("")
-            .rsplit('#')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let m = v["message"]
-            .as_str()
-            .or(v["Message"].as_str())
-            .unwrap_or("")
-            .to_string();
+        let t = v["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
+        let m = v["message"].as_str().or(v["Message"].as_str()).unwrap_or("").to_string();
         Some((t, m))
     }
 }
@@ -82,11 +72,7 @@ pub fn read_profile(text: &str, profile: &str) -> Option<Credentials> {
             }
         }
     }
-    Some(Credentials {
-        access_key_id: ak?,
-        secret: sk?,
-        session_token: tok,
-    })
+    Some(Credentials { access_key_id: ak?, secret: sk?, session_token: tok })
 }
 
 fn env(name: &str) -> Option<String> {
@@ -106,22 +92,14 @@ pub fn resolve_credentials(profile: Option<&str>) -> Result<Credentials, String>
             });
         }
     }
-    let profile = profile
-        .map(str::to_string)
-        .or_else(|| env("AWS_PROFILE"))
-        .unwrap_or_else(|| "default".into());
+    let profile = profile.map(str::to_string).or_else(|| env("AWS_PROFILE")).unwrap_or_else(|| "default".into());
     let path = env("AWS_SHARED_CREDENTIALS_FILE")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".aws").join("credentials")))
         .ok_or("no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_SHARED_CREDENTIALS_FILE")?;
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "no credentials in the environment and cannot read {}: {e}",
-            path.display()
-        )
-    })?;
-    read_profile(&text, &profile)
-        .ok_or_else(|| format!("profile '{profile}' not found in {}", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("no credentials in the environment and cannot read {}: {e}", path.display()))?;
+    read_profile(&text, &profile).ok_or_else(|| format!("profile '{profile}' not found in {}", path.display()))
 }
 
 pub fn resolve_region(flag: Option<&str>) -> String {
@@ -140,46 +118,23 @@ pub fn resolve_endpoint(flag: Option<&str>) -> String {
 
 impl Client {
     pub fn new(endpoint: &str, region: &str, creds: Credentials) -> Result<Self, String> {
-        let endpoint: http::Uri = endpoint
-            .parse()
-            .map_err(|_| format!("invalid endpoint URL '{endpoint}'"))?;
+        let endpoint: http::Uri = endpoint.parse().map_err(|_| format!("invalid endpoint URL '{endpoint}'"))?;
         match endpoint.scheme_str() {
             Some("http") => {}
-            Some(other) => {
-                return Err(format!(
-                    "endpoint scheme '{other}' is not supported by this client (use http)"
-                ))
-            }
+            Some(other) => return Err(format!("endpoint scheme '{other}' is not supported by this client (use http)")),
             None => return Err("the endpoint URL needs a scheme (http://host:port)".into()),
         }
         let http = HyperClient::builder(TokioExecutor::new()).build_http();
-        Ok(Client {
-            endpoint,
-            region: region.into(),
-            creds,
-            http,
-        })
+        Ok(Client { endpoint, region: region.into(), creds, http })
     }
 
     /// Build a signed request for `target` (e.g. `TrentService.ListKeys`).
-    pub fn signed_request(
-        &self,
-        target: &str,
-        body: &[u8],
-        now: i64,
-    ) -> Result<http::Request<Full<Bytes>>, String> {
-        let host = self
-            .endpoint
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_default();
+    pub fn signed_request(&self, target: &str, body: &[u8], now: i64) -> Result<http::Request<Full<Bytes>>, String> {
+        let host = self.endpoint.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         let mut headers = http::HeaderMap::new();
         let bad = |e: http::header::InvalidHeaderValue| e.to_string();
         headers.insert("host", host.parse().map_err(bad)?);
-        headers.insert(
-            "content-type",
-            kms_api::JSON_CONTENT_TYPE.parse().map_err(bad)?,
-        );
+        headers.insert("content-type", kms_api::JSON_CONTENT_TYPE.parse().map_err(bad)?);
         headers.insert("x-amz-target", target.parse().map_err(bad)?);
         let auth = kms_api::sigv4::sign(
             "POST",
@@ -195,39 +150,20 @@ impl Client {
         )
         .map_err(|e| e.to_string())?;
         headers.insert("authorization", auth.parse().map_err(bad)?);
-        let uri = format!(
-            "{}://{}/",
-            self.endpoint.scheme_str().unwrap_or("http"),
-            host
-        );
-        let mut req = http::Request::post(uri)
-            .body(Full::new(Bytes::copy_from_slice(body)))
-            .map_err(|e| e.to_string())?;
+        let uri = format!("{}://{}/", self.endpoint.scheme_str().unwrap_or("http"), host);
+        let mut req =
+            http::Request::post(uri).body(Full::new(Bytes::copy_from_slice(body))).map_err(|e| e.to_string())?;
         *req.headers_mut() = headers;
         Ok(req)
     }
 
     /// Send a request as built (possibly altered after signing).
     pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<Reply, String> {
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
+        let resp = self.http.request(req).await.map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes()
-            .to_vec();
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();
+        Ok(Reply { status, headers, body })
     }
 
     /// Sign and send one call.

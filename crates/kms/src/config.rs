@@ -105,10 +105,7 @@ pub fn parse_file(text: &str) -> Result<FileConfig, String> {
 }
 
 fn is_region(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 32
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl Config {
@@ -116,8 +113,7 @@ impl Config {
     pub fn load(o: &Overrides) -> Result<Config, String> {
         let file = match &o.config_file {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
                 parse_file(&text)?
             }
             None => FileConfig::default(),
@@ -126,19 +122,10 @@ impl Config {
     }
 
     pub fn build(file: FileConfig, o: &Overrides) -> Result<Config, String> {
-        let listen_s = o
-            .listen
-            .clone()
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen: SocketAddr = listen_s
-            .parse()
-            .map_err(|_| format!("listen: '{listen_s}' is not an address:port"))?;
-        let region = o
-            .region
-            .clone()
-            .or(file.region)
-            .unwrap_or_else(|| DEFAULT_REGION.into());
+        let listen_s = o.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr =
+            listen_s.parse().map_err(|_| format!("listen: '{listen_s}' is not an address:port"))?;
+        let region = o.region.clone().or(file.region).unwrap_or_else(|| DEFAULT_REGION.into());
         if !is_region(&region) {
             return Err(format!("region: '{region}' is not a region name"));
         }
@@ -149,21 +136,14 @@ impl Config {
         let default_account = if o.dev {
             DEV_ACCOUNT.to_string()
         } else {
-            o.default_account
-                .clone()
-                .or(file.default_account)
-                .unwrap_or_else(|| DEFAULT_ACCOUNT.into())
+            o.default_account.clone().or(file.default_account).unwrap_or_else(|| DEFAULT_ACCOUNT.into())
         };
         if !kms_core::ids::is_account_id(&default_account) {
-            return Err(format!(
-                "default_account: '{default_account}' is not a 12-digit account id"
-            ));
+            return Err(format!("default_account: '{default_account}' is not a 12-digit account id"));
         }
         let admin_user = file.admin_user.unwrap_or_else(|| "admin".into());
         if !kms_core::identity::is_user_name(&admin_user) {
-            return Err(format!(
-                "admin_user: '{admin_user}' is not a valid user name"
-            ));
+            return Err(format!("admin_user: '{admin_user}' is not a valid user name"));
         }
         let max_body_bytes = file.max_body_bytes.unwrap_or(kms_api::DEFAULT_MAX_BODY);
         if !(64 * 1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
@@ -188,20 +168,12 @@ impl Config {
             max_file_bytes: a.max_file_mb.unwrap_or(64).max(1) * 1024 * 1024,
             max_file_age: secs(a.max_file_age_secs, 3600, "max_file_age_secs")?,
             digest_interval: secs(a.digest_interval_secs, 60, "digest_interval_secs")?,
-            retention: a
-                .retention_days
-                .filter(|d| *d > 0)
-                .map(|d| Duration::from_secs(d * 86400)),
+            retention: a.retention_days.filter(|d| *d > 0).map(|d| Duration::from_secs(d * 86400)),
         };
         let storage = if o.dev {
             Storage::Ephemeral
         } else {
-            Storage::DataDir(
-                o.data_dir
-                    .clone()
-                    .or(file.data_dir)
-                    .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
-            )
+            Storage::DataDir(o.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()))
         };
         Ok(Config {
             listen,
@@ -240,25 +212,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_rejected() {
-        assert!(parse_file("lisen = \"x\"")
-            .unwrap_err()
-            .contains("unknown field"));
+        assert!(parse_file("lisen = \"x\"").unwrap_err().contains("unknown field"));
     }
 
     #[test]
     fn invalid_values_rejected() {
-        let bad =
-            |t: &str| Config::build(parse_file(t).unwrap(), &Overrides::default()).unwrap_err();
+        let bad = |t: &str| Config::build(parse_file(t).unwrap(), &Overrides::default()).unwrap_err();
         assert!(bad("default_account = \"12\"").contains("12-digit"));
         assert!(bad("listen = \"nowhere\"").contains("listen"));
-        let dev = Config::build(
-            FileConfig::default(),
-            &Overrides {
-                dev: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let dev = Config::build(FileConfig::default(), &Overrides { dev: true, ..Default::default() }).unwrap();
         assert_eq!(dev.storage, Storage::Ephemeral);
         assert_eq!(dev.default_account, DEV_ACCOUNT);
     }

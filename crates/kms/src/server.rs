@@ -62,21 +62,14 @@ impl Server {
 #[cfg(unix)]
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(contents)?;
     f.sync_all()
 }
 
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(contents)?;
     f.sync_all()
 }
@@ -124,13 +117,9 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
         .collect::<Result<_, _>>()
         .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
     if certs.is_empty() {
-        return Err(format!(
-            "TLS certificate {}: no certificate found",
-            cert.display()
-        ));
+        return Err(format!("TLS certificate {}: no certificate found", cert.display()));
     }
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut sc = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -145,44 +134,29 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
 /// Open the store and the service, bootstrap identities, bind, and start
 /// serving. Returns once the listener is bound.
 pub async fn start(cfg: Config) -> Result<Server, String> {
-    let loc = Location {
-        partition: cfg.partition.clone(),
-        region: cfg.region.clone(),
+    let loc = Location { partition: cfg.partition.clone(), region: cfg.region.clone() };
+    let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) = match &cfg.storage {
+        Storage::DataDir(dir) => {
+            create_private_dir(dir)?;
+            let db_path = dir.join(DB_FILE);
+            let fresh = !db_path.exists();
+            let root = load_root_key(&cfg, dir, fresh)?;
+            let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot open the database: {e}"))?;
+            (Arc::new(store), root, Clock::system(), Some(dir.clone()))
+        }
+        Storage::Ephemeral => {
+            let root = RootKey::from_encoded(&RootKey::generate_encoded().map_err(|e| e.to_string())?)?;
+            let store = RedbStore::in_memory().map_err(|e| e.to_string())?;
+            (Arc::new(store), root, Clock::adjustable(), None)
+        }
     };
-    let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) =
-        match &cfg.storage {
-            Storage::DataDir(dir) => {
-                create_private_dir(dir)?;
-                let db_path = dir.join(DB_FILE);
-                let fresh = !db_path.exists();
-                let root = load_root_key(&cfg, dir, fresh)?;
-                let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("cannot open the database: {e}"))?;
-                (Arc::new(store), root, Clock::system(), Some(dir.clone()))
-            }
-            Storage::Ephemeral => {
-                let root = RootKey::from_encoded(
-                    &RootKey::generate_encoded().map_err(|e| e.to_string())?,
-                )?;
-                let store = RedbStore::in_memory().map_err(|e| e.to_string())?;
-                (Arc::new(store), root, Clock::adjustable(), None)
-            }
-        };
-    let kms = Kms::open(store, root, Arc::new(clock), loc)
-        .await
-        .map_err(|e| e.to_string())?;
+    let kms = Kms::open(store, root, Arc::new(clock), loc).await.map_err(|e| e.to_string())?;
     let fixed = cfg.dev.then_some((DEV_ACCESS_KEY, DEV_SECRET_KEY));
-    let admin = if cfg.dev {
-        "test"
-    } else {
-        cfg.admin_user.as_str()
-    };
-    let created = kms
-        .bootstrap(&cfg.default_account, admin, fixed)
-        .await
-        .map_err(|e| e.to_string())?;
+    let admin = if cfg.dev { "test" } else { cfg.admin_user.as_str() };
+    let created = kms.bootstrap(&cfg.default_account, admin, fixed).await.map_err(|e| e.to_string())?;
     let mut bootstrap_credentials = None;
     if let (Some(ak), Some(dir)) = (&created, &data_dir) {
         let path = dir.join(CREDENTIALS_FILE);
@@ -199,13 +173,15 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     let audit_dir = match (&cfg.audit.dir, &data_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d.join("audit"),
-        (None, None) => std::env::temp_dir().join(format!("kms-dev-audit-{}", std::process::id())),
+        (None, None) => {
+            // `--dev`: an audit directory of this run only, removed at shutdown.
+            let mut tag = [0u8; 8];
+            kms_core::crypto::fill_random(&mut tag).map_err(|e| e.to_string())?;
+            std::env::temp_dir().join(format!("kms-dev-audit-{}", kms_core::crypto::hex(&tag)))
+        }
     };
     let signing_key = kms
-        .service_secret(
-            "audit-signing-key",
-            kms_audit::format::SigningKey::generate_pkcs8,
-        )
+        .service_secret("audit-signing-key", kms_audit::format::SigningKey::generate_pkcs8)
         .await
         .map_err(|e| e.to_string())?;
     let key = kms_audit::format::SigningKey::from_pkcs8(signing_key.expose())?;
@@ -217,25 +193,20 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         retention: cfg.audit.retention,
     };
     let audit = Arc::new(
-        tokio::task::spawn_blocking(move || AuditLog::open(audit_cfg, key))
-            .await
-            .map_err(|e| e.to_string())??,
+        tokio::task::spawn_blocking(move || AuditLog::open(audit_cfg, key)).await.map_err(|e| e.to_string())??,
     );
     if cfg.audit.fail_open {
         tracing::warn!("audit.fail_open is set: requests are answered even when their audit event cannot be written");
     }
     let api = Arc::new(
         Api::new(kms.clone(), cfg.max_body_bytes)
+            .with_tls(cfg.tls.is_some())
             .with_audit(audit.clone(), cfg.audit.fail_open)
-            .with_metrics(Arc::new(ServiceMetrics {
-                kms: kms.clone(),
-                audit: audit.clone(),
-            })),
+            .with_metrics(Arc::new(ServiceMetrics { kms: kms.clone(), audit: audit.clone() })),
     );
     let api_for_loop = api.clone();
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let ephemeral_audit = (cfg.audit.dir.is_none() && data_dir.is_none()).then(|| audit_dir.clone());
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(api.kms().clone(), rx.clone()));
@@ -244,15 +215,11 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         let _ = jobs.await;
         // Every request has finished: write the final digest and stop the writer.
         let _ = tokio::task::spawn_blocking(move || audit.close()).await;
+        if let Some(dir) = ephemeral_audit {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     });
-    Ok(Server {
-        addr,
-        api,
-        audit_dir,
-        bootstrap_credentials,
-        shutdown: tx,
-        task,
-    })
+    Ok(Server { addr, api, audit_dir, bootstrap_credentials, shutdown: tx, task })
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {
@@ -263,8 +230,7 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
+    b.create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
 }
 
 /// `/metrics` lines about the audit writer and the keys.
@@ -286,11 +252,7 @@ impl ExtraMetrics for ServiceMetrics {
         let mut cum = 0;
         for (b, c) in AuditStats::FSYNC_BUCKETS_US.iter().zip(&s.fsync_buckets) {
             cum += c.load(Relaxed);
-            let le = if *b == u64::MAX {
-                "+Inf".to_string()
-            } else {
-                (*b as f64 / 1e6).to_string()
-            };
+            let le = if *b == u64::MAX { "+Inf".to_string() } else { (*b as f64 / 1e6).to_string() };
             let _ = writeln!(out, "kms_audit_fsync_seconds_bucket{{le=\"{le}\"}} {cum}");
         }
         let _ = writeln!(
@@ -298,22 +260,16 @@ impl ExtraMetrics for ServiceMetrics {
             "kms_audit_fsync_seconds_sum {}\nkms_audit_fsync_seconds_count {batches}",
             s.fsync_micros_total.load(Relaxed) as f64 / 1e6
         );
-        let _ = writeln!(out, "# HELP kms_audit_batch_size Events per audit fsync.\n# TYPE kms_audit_batch_size histogram");
+        let _ =
+            writeln!(out, "# HELP kms_audit_batch_size Events per audit fsync.\n# TYPE kms_audit_batch_size histogram");
         let mut cum = 0;
         for (b, c) in AuditStats::BATCH_BUCKETS.iter().zip(&s.batch_buckets) {
             cum += c.load(Relaxed);
-            let le = if *b == u64::MAX {
-                "+Inf".to_string()
-            } else {
-                b.to_string()
-            };
+            let le = if *b == u64::MAX { "+Inf".to_string() } else { b.to_string() };
             let _ = writeln!(out, "kms_audit_batch_size_bucket{{le=\"{le}\"}} {cum}");
         }
-        let _ = writeln!(
-            out,
-            "kms_audit_batch_size_sum {}\nkms_audit_batch_size_count {batches}",
-            s.records.load(Relaxed)
-        );
+        let _ =
+            writeln!(out, "kms_audit_batch_size_sum {}\nkms_audit_batch_size_count {batches}", s.records.load(Relaxed));
         if let Ok(counts) = self.kms.store().count_keys_by_state().await {
             let _ = writeln!(out, "# HELP kms_keys Keys by state.\n# TYPE kms_keys gauge");
             for (state, n) in counts {
@@ -360,9 +316,7 @@ async fn accept_loop(
 ) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true)
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -395,8 +349,7 @@ async fn accept_loop(
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let Ok(Ok(tls_stream)) =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
                     else {
                         return;
                     };

@@ -1,6 +1,6 @@
 //! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
-use super::{poisoned, Aliases, Kms, RequestContext};
+use super::{poisoned, Access, Aliases, Kms, RequestContext};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::types::*;
@@ -18,19 +18,13 @@ fn check_alias_name(name: &str) -> Result<()> {
         ));
     }
     if name.contains(':') {
-        return Err(Error::Validation(format!(
-            "{name} contains invalid characters for an alias"
-        )));
+        return Err(Error::Validation(format!("{name} contains invalid characters for an alias")));
     }
     if name.starts_with("alias/aws/") {
-        return Err(Error::NotAuthorized(
-            "The alias/aws/ prefix is reserved for AWS managed keys.".into(),
-        ));
+        return Err(Error::NotAuthorized("The alias/aws/ prefix is reserved for AWS managed keys.".into()));
     }
     if name.len() == "alias/".len() {
-        return Err(Error::Validation(
-            "Alias name must not be empty after the prefix \"alias/\".".into(),
-        ));
+        return Err(Error::Validation("Alias name must not be empty after the prefix \"alias/\".".into()));
     }
     Ok(())
 }
@@ -42,13 +36,12 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         target: &str,
+        action: &str,
     ) -> Result<std::sync::Arc<super::LiveKey>> {
         if target.starts_with("alias/") || target.contains(":alias/") {
-            return Err(Error::Validation(
-                "Aliases must refer to keys. Not aliases".into(),
-            ));
+            return Err(Error::Validation("Aliases must refer to keys. Not aliases".into()));
         }
-        let k = self.resolve_as(ctx, target, Aliases::Refused).await?;
+        let k = self.resolve_as(ctx, target, Aliases::Refused, Some(&Access::new(action))).await?;
         if k.record.account != ctx.principal.account {
             return Err(Error::NotFound(format!("Key '{}' does not exist", k.arn)));
         }
@@ -78,9 +71,7 @@ impl Kms {
                 self.loc.alias_arn(&account, &name)
             )));
         }
-        let k = self
-            .alias_target_key(ctx, req.target_key_id.as_deref().unwrap_or_default())
-            .await?;
+        let k = self.alias_target_key(ctx, req.target_key_id.as_deref().unwrap_or_default(), "kms:CreateAlias").await?;
         if self.aliases_of(&account, &k.record.key_id)? >= ALIASES_PER_KEY {
             return Err(Error::LimitExceeded(format!(
                 "Cannot create more than {ALIASES_PER_KEY} aliases for key {}",
@@ -96,10 +87,7 @@ impl Kms {
             updated_ms: now,
         };
         self.store.put_alias(&rec).await?;
-        self.aliases
-            .write()
-            .map_err(poisoned)?
-            .insert((account, name), rec);
+        self.aliases.write().map_err(poisoned)?.insert((account, name), rec);
         Ok(Empty {})
     }
 
@@ -109,25 +97,15 @@ impl Kms {
         check_alias_name(&name)?;
         let _w = self.write_lock.lock().await;
         let account = ctx.principal.account.clone();
-        let existing = self
-            .aliases
-            .read()
-            .map_err(poisoned)?
-            .get(&(account.clone(), name.clone()))
-            .cloned();
+        let existing = self.aliases.read().map_err(poisoned)?.get(&(account.clone(), name.clone())).cloned();
         let Some(mut rec) = existing else {
-            return Err(Error::NotFound(format!(
-                "Alias {} is not found.",
-                self.loc.alias_arn(&account, &name)
-            )));
+            return Err(Error::NotFound(format!("Alias {} is not found.", self.loc.alias_arn(&account, &name))));
         };
-        let k = self
-            .alias_target_key(ctx, req.target_key_id.as_deref().unwrap_or_default())
-            .await?;
+        let k = self.alias_target_key(ctx, req.target_key_id.as_deref().unwrap_or_default(), "kms:UpdateAlias").await?;
         if let Some(old) = self.load(&rec.target_key_id).await? {
-            if old.record.key_usage != k.record.key_usage
-                || old.record.key_spec != k.record.key_spec
-            {
+            // Moving an alias needs kms:UpdateAlias on the key it leaves too.
+            self.authorize(ctx, &old, &Access::new("kms:UpdateAlias"))?;
+            if old.record.key_usage != k.record.key_usage || old.record.key_spec != k.record.key_spec {
                 return Err(Error::Validation(format!(
                     "Alias {} cannot be changed from a key of type {} {} to a key of type {} {}",
                     self.loc.alias_arn(&account, &name),
@@ -138,9 +116,7 @@ impl Kms {
                 )));
             }
         }
-        if rec.target_key_id != k.record.key_id
-            && self.aliases_of(&account, &k.record.key_id)? >= ALIASES_PER_KEY
-        {
+        if rec.target_key_id != k.record.key_id && self.aliases_of(&account, &k.record.key_id)? >= ALIASES_PER_KEY {
             return Err(Error::LimitExceeded(format!(
                 "Cannot create more than {ALIASES_PER_KEY} aliases for key {}",
                 k.arn
@@ -149,10 +125,7 @@ impl Kms {
         rec.target_key_id = k.record.key_id.clone();
         rec.updated_ms = self.clock.now_ms();
         self.store.put_alias(&rec).await?;
-        self.aliases
-            .write()
-            .map_err(poisoned)?
-            .insert((account, name), rec);
+        self.aliases.write().map_err(poisoned)?.insert((account, name), rec);
         Ok(Empty {})
     }
 
@@ -162,43 +135,28 @@ impl Kms {
         check_alias_name(&name)?;
         let _w = self.write_lock.lock().await;
         let account = ctx.principal.account.clone();
-        if self.alias_target(&account, &name)?.is_none() {
-            return Err(Error::NotFound(format!(
-                "Alias {} is not found.",
-                self.loc.alias_arn(&account, &name)
-            )));
+        let Some(target) = self.alias_target(&account, &name)? else {
+            return Err(Error::NotFound(format!("Alias {} is not found.", self.loc.alias_arn(&account, &name))));
+        };
+        if let Some(k) = self.load(&target).await? {
+            ctx.note_key(&k.arn);
+            self.authorize(ctx, &k, &Access::new("kms:DeleteAlias"))?;
         }
         self.store.delete_alias(&account, &name).await?;
-        self.aliases
-            .write()
-            .map_err(poisoned)?
-            .remove(&(account, name));
+        self.aliases.write().map_err(poisoned)?.remove(&(account, name));
         Ok(Empty {})
     }
 
-    pub async fn list_aliases(
-        &self,
-        ctx: &RequestContext,
-        req: ListRequest,
-    ) -> Result<ListAliasesResponse> {
+    pub async fn list_aliases(&self, ctx: &RequestContext, req: ListRequest) -> Result<ListAliasesResponse> {
         req.validate(false)?;
+        self.authorize_identity(ctx, &Access::new("kms:ListAliases"))?;
         let account = ctx.principal.account.clone();
         let key_filter = match req.key_id.as_deref() {
-            Some(k) => Some(
-                self.resolve_as(ctx, k, Aliases::Refused)
-                    .await?
-                    .record
-                    .key_id
-                    .clone(),
-            ),
+            Some(k) => Some(self.resolve_as(ctx, k, Aliases::Refused, None).await?.record.key_id.clone()),
             None => None,
         };
         let limit = req.limit.unwrap_or(DEFAULT_ALIAS_LIST_LIMIT) as usize;
-        if req
-            .marker
-            .as_deref()
-            .is_some_and(|m| !m.starts_with("alias/"))
-        {
+        if req.marker.as_deref().is_some_and(|m| !m.starts_with("alias/")) {
             return Err(Error::InvalidMarker("Invalid marker".into()));
         }
         let start = req.marker.clone().unwrap_or_default();
@@ -214,11 +172,7 @@ impl Kms {
         let truncated = page.len() > limit;
         page.truncate(limit);
         Ok(ListAliasesResponse {
-            next_marker: if truncated {
-                page.last().map(|a| a.name.clone())
-            } else {
-                None
-            },
+            next_marker: if truncated { page.last().map(|a| a.name.clone()) } else { None },
             aliases: page
                 .into_iter()
                 .map(|a| AliasListEntry {

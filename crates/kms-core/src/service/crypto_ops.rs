@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Kms, LiveKey, RequestContext};
+use super::{Access, Kms, LiveKey, RequestContext};
 use crate::ciphertext::{self, EncryptionContext};
 use crate::crypto::{fill_random, hex, SecretBytes};
 use crate::error::{Error, Result};
@@ -43,8 +43,9 @@ impl Kms {
         ctx: &RequestContext,
         key_id: &str,
         algorithm: Option<&str>,
+        access: &Access<'_>,
     ) -> Result<Arc<LiveKey>> {
-        let k = self.resolve(ctx, key_id).await?;
+        let k = self.resolve(ctx, key_id, access).await?;
         Self::usable(&k)?;
         Self::check_encrypt_decrypt(&k, algorithm)?;
         Ok(k)
@@ -59,10 +60,7 @@ impl Kms {
         let (mid, aes) = k.current()?;
         let mid_hex = hex(mid);
         ctx.note_material(&mid_hex);
-        Ok((
-            ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?,
-            mid_hex,
-        ))
+        Ok((ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?, mid_hex))
     }
 
     /// Open a ciphertext: the blob names its key; `key_id`, when given, must
@@ -74,55 +72,46 @@ impl Kms {
         key_id: Option<&str>,
         algorithm: Option<&str>,
         enc_ctx: &EncryptionContext,
+        access: &Access<'_>,
     ) -> Result<Opened> {
         let header = ciphertext::parse_header(blob)?;
-        if let Some(given) = key_id {
-            let named = self.resolve(ctx, given).await?;
-            if named.record.key_id != header.key_id {
-                return Err(Error::IncorrectKey(
-                    "The key ID in the request does not identify a CMK that can perform this operation.".into(),
-                ));
+        let key = match key_id {
+            // The named key is resolved and authorized; it must be the blob's key.
+            Some(given) => {
+                let named = self.resolve(ctx, given, access).await?;
+                if named.record.key_id != header.key_id {
+                    return Err(Error::IncorrectKey(
+                        "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                    ));
+                }
+                named
             }
-        }
-        let key = self
-            .load(&header.key_id)
-            .await?
-            .ok_or(Error::InvalidCiphertext)?;
-        ctx.note_key(&key.arn);
+            None => {
+                let key = self.load(&header.key_id).await?.ok_or(Error::InvalidCiphertext)?;
+                ctx.note_key(&key.arn);
+                self.authorize(ctx, &key, access)?;
+                key
+            }
+        };
         ctx.note_material(&header.material_id_hex());
         Self::usable(&key)?;
         Self::check_encrypt_decrypt(&key, algorithm)?;
-        let aes = key
-            .material(&header.material_id)
-            .ok_or(Error::InvalidCiphertext)?;
+        let aes = key.material(&header.material_id).ok_or(Error::InvalidCiphertext)?;
         let plaintext = ciphertext::open(aes, blob, enc_ctx)?;
-        Ok(Opened {
-            key,
-            plaintext,
-            material_id: header.material_id_hex(),
-        })
+        Ok(Opened { key, plaintext, material_id: header.material_id_hex() })
     }
 
-    pub async fn encrypt(
-        &self,
-        ctx: &RequestContext,
-        req: EncryptRequest,
-    ) -> Result<EncryptResponse> {
+    pub async fn encrypt(&self, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse> {
         req.validate()?;
         let alg = req.encryption_algorithm.as_deref();
-        let k = self
-            .encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), alg)
-            .await?;
+        let ec = req.encryption_context.unwrap_or_default();
+        let access = Access::new("kms:Encrypt").context(&ec).encryption_algorithm(alg);
+        let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), alg, &access).await?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }
         let plaintext = req.plaintext.unwrap_or_default();
-        let (blob, _) = Self::seal(
-            ctx,
-            &k,
-            &req.encryption_context.unwrap_or_default(),
-            plaintext.expose(),
-        )?;
+        let (blob, _) = Self::seal(ctx, &k, &ec, plaintext.expose())?;
         k.record_use("Encrypt", self.clock.now_ms(), &ctx.request_id);
         Ok(EncryptResponse {
             ciphertext_blob: blob,
@@ -131,22 +120,15 @@ impl Kms {
         })
     }
 
-    pub async fn decrypt(
-        &self,
-        ctx: &RequestContext,
-        req: DecryptRequest,
-    ) -> Result<DecryptResponse> {
+    pub async fn decrypt(&self, ctx: &RequestContext, req: DecryptRequest) -> Result<DecryptResponse> {
         req.validate()?;
         let dry_run = req.dry_run == Some(true);
-        let ignore_ciphertext = dry_run
-            && req
-                .dry_run_modifiers
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .any(|m| m == "IGNORE_CIPHERTEXT");
+        let ignore_ciphertext =
+            dry_run && req.dry_run_modifiers.as_deref().unwrap_or_default().iter().any(|m| m == "IGNORE_CIPHERTEXT");
         let blob = req.ciphertext_blob.unwrap_or_default();
         let alg = req.encryption_algorithm.as_deref();
+        let ec = req.encryption_context.unwrap_or_default();
+        let access = Access::new("kms:Decrypt").context(&ec).encryption_algorithm(alg);
         if ignore_ciphertext {
             // Check everything but the ciphertext itself.
             let key_id = match (req.key_id.as_deref(), ciphertext::parse_header(&blob)) {
@@ -154,19 +136,14 @@ impl Kms {
                 (None, Ok(h)) => h.key_id,
                 (None, Err(e)) => return Err(e),
             };
-            self.encryption_key(ctx, &key_id, alg).await?;
+            self.encryption_key(ctx, &key_id, alg, &access).await?;
             return Err(Error::DryRunOperation);
         }
-        let enc_ctx = req.encryption_context.unwrap_or_default();
-        let opened = self
-            .open_ciphertext(ctx, &blob, req.key_id.as_deref(), alg, &enc_ctx)
-            .await?;
+        let opened = self.open_ciphertext(ctx, &blob, req.key_id.as_deref(), alg, &ec, &access).await?;
         if dry_run {
             return Err(Error::DryRunOperation);
         }
-        opened
-            .key
-            .record_use("Decrypt", self.clock.now_ms(), &ctx.request_id);
+        opened.key.record_use("Decrypt", self.clock.now_ms(), &ctx.request_id);
         Ok(DecryptResponse {
             key_id: opened.key.arn.clone(),
             plaintext: Some(opened.plaintext),
@@ -175,34 +152,21 @@ impl Kms {
         })
     }
 
-    pub async fn re_encrypt(
-        &self,
-        ctx: &RequestContext,
-        req: ReEncryptRequest,
-    ) -> Result<ReEncryptResponse> {
+    pub async fn re_encrypt(&self, ctx: &RequestContext, req: ReEncryptRequest) -> Result<ReEncryptResponse> {
         req.validate()?;
         let blob = req.ciphertext_blob.unwrap_or_default();
         let src_ctx = req.source_encryption_context.unwrap_or_default();
-        let opened = self
-            .open_ciphertext(
-                ctx,
-                &blob,
-                req.source_key_id.as_deref(),
-                req.source_encryption_algorithm.as_deref(),
-                &src_ctx,
-            )
-            .await?;
-        let dest = self
-            .encryption_key(
-                ctx,
-                req.destination_key_id.as_deref().unwrap_or_default(),
-                req.destination_encryption_algorithm.as_deref(),
-            )
-            .await?;
+        let src_alg = req.source_encryption_algorithm.as_deref();
+        let from = Access::new("kms:ReEncryptFrom").context(&src_ctx).encryption_algorithm(src_alg);
+        let opened = self.open_ciphertext(ctx, &blob, req.source_key_id.as_deref(), src_alg, &src_ctx, &from).await?;
+        let dest_ctx = req.destination_encryption_context.unwrap_or_default();
+        let dest_alg = req.destination_encryption_algorithm.as_deref();
+        let to = Access::new("kms:ReEncryptTo").context(&dest_ctx).encryption_algorithm(dest_alg);
+        let dest =
+            self.encryption_key(ctx, req.destination_key_id.as_deref().unwrap_or_default(), dest_alg, &to).await?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }
-        let dest_ctx = req.destination_encryption_context.unwrap_or_default();
         let (new_blob, dest_mid) = Self::seal(ctx, &dest, &dest_ctx, opened.plaintext.expose())?;
         let now = self.clock.now_ms();
         opened.key.record_use("ReEncrypt", now, &ctx.request_id);
@@ -229,26 +193,18 @@ impl Kms {
             (Some(n), None) => n as usize,
             (None, Some("AES_256")) => 32,
             (None, Some("AES_128")) => 16,
-            _ => {
-                return Err(Error::Validation(
-                    "Please specify either number of bytes or key spec.".into(),
-                ))
-            }
+            _ => return Err(Error::Validation("Please specify either number of bytes or key spec.".into())),
         };
-        let k = self
-            .encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), None)
-            .await?;
+        let ec = req.encryption_context.unwrap_or_default();
+        let action = format!("kms:{operation}");
+        let access = Access::new(&action).context(&ec);
+        let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), None, &access).await?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }
         let mut data_key = SecretBytes::new(vec![0u8; n]);
         fill_random(data_key.expose_mut())?;
-        let (blob, mid) = Self::seal(
-            ctx,
-            &k,
-            &req.encryption_context.unwrap_or_default(),
-            data_key.expose(),
-        )?;
+        let (blob, mid) = Self::seal(ctx, &k, &ec, data_key.expose())?;
         k.record_use(operation, self.clock.now_ms(), &ctx.request_id);
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: blob,
@@ -271,19 +227,18 @@ impl Kms {
         ctx: &RequestContext,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse> {
-        let mut out = self
-            .data_key(ctx, req, "GenerateDataKeyWithoutPlaintext")
-            .await?;
+        let mut out = self.data_key(ctx, req, "GenerateDataKeyWithoutPlaintext").await?;
         out.plaintext = None;
         Ok(out)
     }
 
     pub async fn generate_random(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse> {
         req.validate()?;
+        self.authorize_identity(ctx, &Access::new("kms:GenerateRandom"))?;
         if req.custom_key_store_id.is_some() {
             return Err(Error::CustomKeyStoreNotFound(
                 "Custom key stores are not supported by this server yet.".into(),
@@ -294,8 +249,6 @@ impl Kms {
         v.finish()?;
         let mut out = SecretBytes::new(vec![0u8; req.number_of_bytes.unwrap_or(0) as usize]);
         fill_random(out.expose_mut())?;
-        Ok(GenerateRandomResponse {
-            plaintext: Some(out),
-        })
+        Ok(GenerateRandomResponse { plaintext: Some(out) })
     }
 }

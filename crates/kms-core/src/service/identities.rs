@@ -37,31 +37,23 @@ impl Kms {
             user_id: identity::new_user_id()?,
             created_ms: self.clock.now_ms(),
             admin,
+            policies: Default::default(),
+            tags: vec![],
         };
         self.store.put_user(&user).await?;
         Ok(user)
     }
 
-    async fn new_access_key(
-        &self,
-        user: &UserRecord,
-        fixed: Option<(&str, &str)>,
-    ) -> Result<AccessKeyOutput> {
+    async fn new_access_key(&self, user: &UserRecord, fixed: Option<(&str, &str)>) -> Result<AccessKeyOutput> {
         let (id, secret) = match fixed {
             Some((id, secret)) => (id.to_string(), SecretString::new(secret.to_string())),
-            None => (
-                identity::new_access_key_id()?,
-                identity::new_secret_access_key()?,
-            ),
+            None => (identity::new_access_key_id()?, identity::new_secret_access_key()?),
         };
         let rec = AccessKeyRecord {
             access_key_id: id.clone(),
             account: user.account.clone(),
             user_name: user.name.clone(),
-            sealed_secret: self.root.seal(
-                &AccessKeyRecord::secret_binding(&id),
-                secret.expose().as_bytes(),
-            )?,
+            sealed_secret: self.root.seal(&AccessKeyRecord::secret_binding(&id), secret.expose().as_bytes())?,
             created_ms: self.clock.now_ms(),
         };
         self.store.put_access_key(&rec).await?;
@@ -73,14 +65,10 @@ impl Kms {
             access_key_id: id.clone(),
             secret_access_key: secret.expose().to_string(),
         };
-        self.creds.write().map_err(super::poisoned)?.insert(
-            id.clone(),
-            Arc::new(Credential {
-                access_key_id: id,
-                secret,
-                principal,
-            }),
-        );
+        self.creds
+            .write()
+            .map_err(super::poisoned)?
+            .insert(id.clone(), Arc::new(Credential { access_key_id: id, secret, principal }));
         Ok(out)
     }
 
@@ -103,49 +91,25 @@ impl Kms {
     ) -> Result<(String, String)> {
         let mut v = crate::validate::Validator::default();
         v.required("userName", name)
-            .pattern(
-                "userName",
-                name.as_deref(),
-                identity::is_user_name,
-                "[\\w+=,.@-]+",
-            )
-            .pattern(
-                "accountId",
-                account.as_deref(),
-                ids::is_account_id,
-                "^[0-9]{12}$",
-            );
+            .pattern("userName", name.as_deref(), identity::is_user_name, "[\\w+=,.@-]+")
+            .pattern("accountId", account.as_deref(), ids::is_account_id, "^[0-9]{12}$");
         v.finish()?;
-        let account = account
-            .clone()
-            .unwrap_or_else(|| ctx.principal.account.clone());
+        let account = account.clone().unwrap_or_else(|| ctx.principal.account.clone());
         Ok((account, name.clone().unwrap_or_default()))
     }
 
-    pub async fn create_user(
-        &self,
-        ctx: &RequestContext,
-        req: CreateUserRequest,
-    ) -> Result<AccessKeyOutput> {
+    pub async fn create_user(&self, ctx: &RequestContext, req: CreateUserRequest) -> Result<AccessKeyOutput> {
         self.require_admin(ctx, "CreateUser")?;
         let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
         let _w = self.write_lock.lock().await;
         if self.store.get_user(&account, &name).await?.is_some() {
-            return Err(Error::AlreadyExists(format!(
-                "User with name {name} already exists."
-            )));
+            return Err(Error::AlreadyExists(format!("User with name {name} already exists.")));
         }
-        let user = self
-            .new_user(&account, &name, req.admin.unwrap_or(false))
-            .await?;
+        let user = self.new_user(&account, &name, req.admin.unwrap_or(false)).await?;
         self.new_access_key(&user, None).await
     }
 
-    pub async fn create_access_key(
-        &self,
-        ctx: &RequestContext,
-        req: UserRef,
-    ) -> Result<AccessKeyOutput> {
+    pub async fn create_access_key(&self, ctx: &RequestContext, req: UserRef) -> Result<AccessKeyOutput> {
         self.require_admin(ctx, "CreateAccessKey")?;
         let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
         let _w = self.write_lock.lock().await;
@@ -160,11 +124,7 @@ impl Kms {
             .ok_or_else(|| Error::NotFound(format!("The user with name {name} cannot be found.")))
     }
 
-    pub async fn list_users(
-        &self,
-        ctx: &RequestContext,
-        req: ListUsersRequest,
-    ) -> Result<ListUsersResponse> {
+    pub async fn list_users(&self, ctx: &RequestContext, req: ListUsersRequest) -> Result<ListUsersResponse> {
         self.require_admin(ctx, "ListUsers")?;
         let users = self.store.list_users(req.account_id.as_deref()).await?;
         let keys = self.store.list_access_keys().await?;
@@ -201,11 +161,7 @@ impl Kms {
         Ok(Empty {})
     }
 
-    pub async fn delete_access_key(
-        &self,
-        ctx: &RequestContext,
-        req: DeleteAccessKeyRequest,
-    ) -> Result<Empty> {
+    pub async fn delete_access_key(&self, ctx: &RequestContext, req: DeleteAccessKeyRequest) -> Result<Empty> {
         self.require_admin(ctx, "DeleteAccessKey")?;
         let mut v = crate::validate::Validator::default();
         v.required("accessKeyId", &req.access_key_id);
@@ -214,9 +170,7 @@ impl Kms {
         let _w = self.write_lock.lock().await;
         let removed = self.creds.write().map_err(super::poisoned)?.remove(&id);
         if removed.is_none() {
-            return Err(Error::NotFound(format!(
-                "The Access Key with id {id} cannot be found."
-            )));
+            return Err(Error::NotFound(format!("The Access Key with id {id} cannot be found.")));
         }
         self.store.delete_access_key(&id).await?;
         Ok(Empty {})
@@ -224,15 +178,10 @@ impl Kms {
 
     /// Move the service clock forward (`--dev` only), then run the deletion
     /// job so that keys whose window has now ended are gone when this returns.
-    pub async fn advance_clock(
-        &self,
-        ctx: &RequestContext,
-        req: AdvanceClockRequest,
-    ) -> Result<AdvanceClockResponse> {
+    pub async fn advance_clock(&self, ctx: &RequestContext, req: AdvanceClockRequest) -> Result<AdvanceClockResponse> {
         self.require_admin(ctx, "AdvanceClock")?;
         let mut v = crate::validate::Validator::default();
-        v.required("seconds", &req.seconds)
-            .range("seconds", req.seconds, 1, 100 * 365 * 86400);
+        v.required("seconds", &req.seconds).range("seconds", req.seconds, 1, 100 * 365 * 86400);
         v.finish()?;
         if !self.clock.advance(req.seconds.unwrap_or(0) * 1000) {
             return Err(Error::UnsupportedOperation(
@@ -240,8 +189,108 @@ impl Kms {
             ));
         }
         self.run_deletions().await?;
-        Ok(AdvanceClockResponse {
-            now: epoch_seconds(self.clock.now_ms()),
+        Ok(AdvanceClockResponse { now: epoch_seconds(self.clock.now_ms()) })
+    }
+
+    fn policy_name(name: &Option<String>) -> Result<String> {
+        let mut v = crate::validate::Validator::default();
+        v.required("policyName", name).str_len("policyName", name.as_deref(), 1, 128).pattern(
+            "policyName",
+            name.as_deref(),
+            |s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)),
+            "[\\w+=,.@-]+",
+        );
+        v.finish()?;
+        Ok(name.clone().unwrap_or_default())
+    }
+
+    /// Change a user record, then rebuild the credential cache so that the
+    /// change applies to the very next request.
+    async fn update_user(
+        &self,
+        ctx: &RequestContext,
+        user_name: &Option<String>,
+        account: &Option<String>,
+        f: impl FnOnce(&mut UserRecord) -> Result<()>,
+    ) -> Result<UserRecord> {
+        let (account, name) = self.user_ref(ctx, user_name, account)?;
+        let _w = self.write_lock.lock().await;
+        let mut user = self.get_user(&account, &name).await?;
+        f(&mut user)?;
+        self.store.put_user(&user).await?;
+        self.reload_credentials().await?;
+        Ok(user)
+    }
+
+    pub async fn put_user_policy(&self, ctx: &RequestContext, req: UserPolicyRequest) -> Result<Empty> {
+        self.require_admin(ctx, "PutUserPolicy")?;
+        let name = Self::policy_name(&req.policy_name)?;
+        let mut v = crate::validate::Validator::default();
+        v.required("policyDocument", &req.policy_document).str_len(
+            "policyDocument",
+            req.policy_document.as_deref(),
+            1,
+            131072,
+        );
+        v.finish()?;
+        let doc = req.policy_document.unwrap_or_default();
+        kms_policy::Policy::parse(&doc, kms_policy::PolicyKind::Identity)
+            .map_err(|e| Error::MalformedPolicyDocument(e.0))?;
+        self.update_user(ctx, &req.user_name, &req.account_id, |u| {
+            u.policies.insert(name, doc);
+            Ok(())
         })
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub async fn get_user_policy(&self, ctx: &RequestContext, req: UserPolicyRequest) -> Result<UserPolicyResponse> {
+        self.require_admin(ctx, "GetUserPolicy")?;
+        let name = Self::policy_name(&req.policy_name)?;
+        let (account, user_name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
+        let user = self.get_user(&account, &user_name).await?;
+        let doc = user
+            .policies
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("The user policy with name {name} cannot be found.")))?;
+        Ok(UserPolicyResponse { user_name, policy_name: name, policy_document: doc })
+    }
+
+    pub async fn delete_user_policy(&self, ctx: &RequestContext, req: UserPolicyRequest) -> Result<Empty> {
+        self.require_admin(ctx, "DeleteUserPolicy")?;
+        let name = Self::policy_name(&req.policy_name)?;
+        self.update_user(ctx, &req.user_name, &req.account_id, |u| {
+            u.policies
+                .remove(&name)
+                .map(|_| ())
+                .ok_or_else(|| Error::NotFound(format!("The user policy with name {name} cannot be found.")))
+        })
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub async fn list_user_policies(&self, ctx: &RequestContext, req: UserRef) -> Result<ListUserPoliciesResponse> {
+        self.require_admin(ctx, "ListUserPolicies")?;
+        let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
+        let user = self.get_user(&account, &name).await?;
+        Ok(ListUserPoliciesResponse { policy_names: user.policies.keys().cloned().collect() })
+    }
+
+    pub async fn tag_user(&self, ctx: &RequestContext, req: TagUserRequest) -> Result<Empty> {
+        self.require_admin(ctx, "TagUser")?;
+        let tags = req.tags.unwrap_or_default();
+        self.update_user(ctx, &req.user_name, &req.account_id, |u| {
+            for t in tags {
+                let (k, v) = (t.tag_key.unwrap_or_default(), t.tag_value.unwrap_or_default());
+                match u.tags.iter_mut().find(|(ek, _)| *ek == k) {
+                    Some(slot) => slot.1 = v,
+                    None => u.tags.push((k, v)),
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(Empty {})
     }
 }

@@ -2,7 +2,7 @@
 //! EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion,
 //! GetKeyLastUsage.
 
-use super::{Kms, RequestContext};
+use super::{Access, Kms, RequestContext};
 use crate::crypto::{fill_random, hex, KeyMaterial};
 use crate::error::{Error, Result};
 use crate::ids;
@@ -29,20 +29,33 @@ impl Kms {
             key_manager: KeyManager::Customer.as_str().to_string(),
             customer_master_key_spec: k.key_spec.as_str().to_string(),
             key_spec: k.key_spec.as_str().to_string(),
-            encryption_algorithms: symmetric
-                .then(|| vec![EncryptionAlgorithm::SymmetricDefault.as_str().to_string()]),
+            encryption_algorithms: symmetric.then(|| vec![EncryptionAlgorithm::SymmetricDefault.as_str().to_string()]),
             multi_region: k.multi_region,
             pending_deletion_window_in_days: k.pending_window_days,
             current_key_material_id: k.current_material().map(|m| m.id.clone()),
         }
     }
 
-    pub async fn create_key(
-        &self,
-        ctx: &RequestContext,
-        req: CreateKeyRequest,
-    ) -> Result<CreateKeyResponse> {
+    pub async fn create_key(&self, ctx: &RequestContext, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
         req.validate()?;
+        let tags = req.tags.clone().unwrap_or_default();
+        let mut access = Access::new("kms:CreateKey")
+            .with(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                vec![req.bypass_policy_lockout_safety_check.unwrap_or(false).to_string()],
+            )
+            .with("kms:KeySpec", vec![req.key_spec.clone().unwrap_or_else(|| "SYMMETRIC_DEFAULT".into())])
+            .with("kms:KeyUsage", vec![req.key_usage.clone().unwrap_or_else(|| "ENCRYPT_DECRYPT".into())])
+            .with("kms:KeyOrigin", vec![req.origin.clone().unwrap_or_else(|| "AWS_KMS".into())])
+            .with("kms:MultiRegion", vec![req.multi_region.unwrap_or(false).to_string()]);
+        if !tags.is_empty() {
+            access = access.with("aws:TagKeys", tags.iter().map(|t| t.tag_key.clone().unwrap_or_default()).collect());
+            for t in &tags {
+                let key = format!("aws:RequestTag/{}", t.tag_key.as_deref().unwrap_or_default());
+                access = access.with(&key, vec![t.tag_value.clone().unwrap_or_default()]);
+            }
+        }
+        self.authorize_identity(ctx, &access)?;
         let account = ctx.principal.account.clone();
         let spec = match (&req.key_spec, &req.customer_master_key_spec) {
             (Some(_), Some(_)) => {
@@ -58,9 +71,7 @@ impl Kms {
             None => KeyUsage::EncryptDecrypt,
         };
         if spec != KeySpec::SymmetricDefault {
-            return Err(Error::UnsupportedOperation(format!(
-                "KeySpec {spec} is not supported by this server yet."
-            )));
+            return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported by this server yet.")));
         }
         if usage != KeyUsage::EncryptDecrypt {
             return Err(Error::Validation(format!(
@@ -77,22 +88,14 @@ impl Kms {
             ));
         }
         if origin != Origin::AwsKms || req.xks_key_id.is_some() {
-            return Err(Error::UnsupportedOperation(format!(
-                "Origin {origin} is not supported by this server yet."
-            )));
+            return Err(Error::UnsupportedOperation(format!("Origin {origin} is not supported by this server yet.")));
         }
         if req.multi_region == Some(true) {
-            return Err(Error::UnsupportedOperation(
-                "Multi-Region keys are not supported by this server yet.".into(),
-            ));
+            return Err(Error::UnsupportedOperation("Multi-Region keys are not supported by this server yet.".into()));
         }
         let policy = match req.policy {
             Some(p) => {
-                self.check_policy(
-                    ctx,
-                    &p,
-                    req.bypass_policy_lockout_safety_check.unwrap_or(false),
-                )?;
+                self.check_policy(ctx, &p, req.bypass_policy_lockout_safety_check.unwrap_or(false))?;
                 p
             }
             None => kms_policy::default_key_policy(&self.loc.partition, &account),
@@ -119,10 +122,7 @@ impl Kms {
             tags,
             multi_region: false,
             materials: vec![MaterialRecord {
-                sealed: self.root.seal(
-                    &KeyRecord::material_binding(&key_id, &material_id),
-                    material.expose(),
-                )?,
+                sealed: self.root.seal(&KeyRecord::material_binding(&key_id, &material_id), material.expose())?,
                 id: material_id,
                 created_ms: now,
             }],
@@ -131,36 +131,19 @@ impl Kms {
         self.store.put_key(&record).await?;
         ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
         let metadata = self.metadata(&record);
-        self.cache(
-            record,
-            std::sync::Arc::new(vec![(mid, material.aes()?)]),
-            None,
-        )?;
-        Ok(CreateKeyResponse {
-            key_metadata: metadata,
-        })
+        self.cache(record, std::sync::Arc::new(vec![(mid, material.aes()?)]), None)?;
+        Ok(CreateKeyResponse { key_metadata: metadata })
     }
 
-    pub async fn describe_key(
-        &self,
-        ctx: &RequestContext,
-        req: DescribeKeyRequest,
-    ) -> Result<DescribeKeyResponse> {
+    pub async fn describe_key(&self, ctx: &RequestContext, req: DescribeKeyRequest) -> Result<DescribeKeyResponse> {
         req.validate()?;
-        let k = self
-            .resolve(ctx, req.key_id.as_deref().unwrap_or_default())
-            .await?;
-        Ok(DescribeKeyResponse {
-            key_metadata: self.metadata(&k.record),
-        })
+        let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:DescribeKey")).await?;
+        Ok(DescribeKeyResponse { key_metadata: self.metadata(&k.record) })
     }
 
-    pub async fn list_keys(
-        &self,
-        ctx: &RequestContext,
-        req: ListKeysRequest,
-    ) -> Result<ListKeysResponse> {
+    pub async fn list_keys(&self, ctx: &RequestContext, req: ListKeysRequest) -> Result<ListKeysResponse> {
         req.validate()?;
+        self.authorize_identity(ctx, &Access::new("kms:ListKeys"))?;
         if let Some(m) = &req.marker {
             if !ids::is_key_id(m) {
                 return Err(Error::InvalidMarker("Invalid marker".into()));
@@ -168,20 +151,14 @@ impl Kms {
         }
         let limit = req.limit.unwrap_or(DEFAULT_LIST_LIMIT) as usize;
         let account = &ctx.principal.account;
-        let mut ids = self
-            .store
-            .list_key_ids(account, req.marker.as_deref(), limit + 1)
-            .await?;
+        let mut ids = self.store.list_key_ids(account, req.marker.as_deref(), limit + 1).await?;
         let truncated = ids.len() > limit;
         ids.truncate(limit);
         let next_marker = if truncated { ids.last().cloned() } else { None };
         Ok(ListKeysResponse {
             keys: ids
                 .into_iter()
-                .map(|id| KeyListEntry {
-                    key_arn: self.loc.key_arn(account, &id),
-                    key_id: id,
-                })
+                .map(|id| KeyListEntry { key_arn: self.loc.key_arn(account, &id), key_id: id })
                 .collect(),
             next_marker,
             truncated,
@@ -195,17 +172,22 @@ impl Kms {
     ) -> Result<Empty> {
         req.validate()?;
         let description = req.description.unwrap_or_default();
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
-            Self::manageable(r, arn)?;
-            r.description = description;
-            Ok(Empty {})
-        })
+        self.update_key(
+            ctx,
+            req.key_id.as_deref().unwrap_or_default(),
+            &Access::new("kms:UpdateKeyDescription"),
+            |r, arn| {
+                Self::manageable(r, arn)?;
+                r.description = description;
+                Ok(Empty {})
+            },
+        )
         .await
     }
 
     pub async fn enable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty> {
         req.validate()?;
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:EnableKey"), |r, arn| {
             Self::manageable(r, arn)?;
             r.state = KeyState::Enabled;
             Ok(Empty {})
@@ -215,7 +197,7 @@ impl Kms {
 
     pub async fn disable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty> {
         req.validate()?;
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:DisableKey"), |r, arn| {
             Self::manageable(r, arn)?;
             r.state = KeyState::Disabled;
             Ok(Empty {})
@@ -231,56 +213,51 @@ impl Kms {
         req.validate()?;
         let days = req.pending_window_in_days.unwrap_or(30);
         let now = self.clock.now_ms();
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
-            Self::manageable(r, arn)?;
-            let deletion = now + days * DAY_MS;
-            r.state = KeyState::PendingDeletion;
-            r.deletion_ms = Some(deletion);
-            r.pending_window_days = Some(days as i32);
-            Ok(ScheduleKeyDeletionResponse {
-                key_id: arn.to_string(),
-                deletion_date: epoch_seconds(deletion),
-                key_state: KeyState::PendingDeletion.as_str().into(),
-                pending_window_in_days: days,
-            })
-        })
+        self.update_key(
+            ctx,
+            req.key_id.as_deref().unwrap_or_default(),
+            &Access::new("kms:ScheduleKeyDeletion"),
+            |r, arn| {
+                Self::manageable(r, arn)?;
+                let deletion = now + days * DAY_MS;
+                r.state = KeyState::PendingDeletion;
+                r.deletion_ms = Some(deletion);
+                r.pending_window_days = Some(days as i32);
+                Ok(ScheduleKeyDeletionResponse {
+                    key_id: arn.to_string(),
+                    deletion_date: epoch_seconds(deletion),
+                    key_state: KeyState::PendingDeletion.as_str().into(),
+                    pending_window_in_days: days,
+                })
+            },
+        )
         .await
     }
 
-    pub async fn cancel_key_deletion(
-        &self,
-        ctx: &RequestContext,
-        req: KeyIdRequest,
-    ) -> Result<KeyIdResponse> {
+    pub async fn cancel_key_deletion(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<KeyIdResponse> {
         req.validate()?;
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
-            if r.state != KeyState::PendingDeletion {
-                return Err(Error::InvalidState(format!(
-                    "{arn} is not pending deletion."
-                )));
-            }
-            r.state = KeyState::Disabled;
-            r.deletion_ms = None;
-            r.pending_window_days = None;
-            Ok(KeyIdResponse {
-                key_id: arn.to_string(),
-            })
-        })
+        self.update_key(
+            ctx,
+            req.key_id.as_deref().unwrap_or_default(),
+            &Access::new("kms:CancelKeyDeletion"),
+            |r, arn| {
+                if r.state != KeyState::PendingDeletion {
+                    return Err(Error::InvalidState(format!("{arn} is not pending deletion.")));
+                }
+                r.state = KeyState::Disabled;
+                r.deletion_ms = None;
+                r.pending_window_days = None;
+                Ok(KeyIdResponse { key_id: arn.to_string() })
+            },
+        )
         .await
     }
 
-    pub async fn get_key_last_usage(
-        &self,
-        ctx: &RequestContext,
-        req: KeyIdRequest,
-    ) -> Result<GetKeyLastUsageResponse> {
+    pub async fn get_key_last_usage(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<GetKeyLastUsageResponse> {
         req.validate()?;
+        let access = Access::new("kms:GetKeyLastUsage");
         let k = self
-            .resolve_as(
-                ctx,
-                req.key_id.as_deref().unwrap_or_default(),
-                super::Aliases::Refused,
-            )
+            .resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), super::Aliases::Refused, Some(&access))
             .await?;
         Ok(GetKeyLastUsageResponse {
             key_id: k.arn.clone(),

@@ -7,6 +7,7 @@
 //! `aliases`, `tags`, `policies`, `identities` (operator API).
 
 mod aliases;
+mod authz;
 mod crypto_ops;
 mod identities;
 mod keys;
@@ -23,6 +24,7 @@ use crate::ids::{KeyRef, Location};
 use crate::model::*;
 use crate::ports::{Clock, Store};
 use crate::types::*;
+use authz::Access;
 
 /// Per-request facts established before the operation runs, and what the
 /// operation learned that the audit record needs ([`Facts`]).
@@ -31,6 +33,10 @@ pub struct RequestContext {
     pub request_id: String,
     pub principal: Arc<Principal>,
     pub access_key_id: String,
+    /// The client's address (`aws:SourceIp`).
+    pub source_ip: Option<String>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
     pub facts: Mutex<Facts>,
 }
 
@@ -41,6 +47,10 @@ pub struct Facts {
     pub keys: Vec<String>,
     /// The key material the request used.
     pub key_material_id: Option<String>,
+    /// The alias the request named its key by (`kms:RequestAlias`).
+    pub request_alias: Option<String>,
+    /// The authorization decision and what decided it.
+    pub decision: Option<String>,
 }
 
 impl RequestContext {
@@ -49,8 +59,17 @@ impl RequestContext {
             request_id,
             principal,
             access_key_id,
+            source_ip: None,
+            secure_transport: false,
             facts: Mutex::new(Facts::default()),
         }
+    }
+
+    /// Attach what the connection tells: the client's address and TLS.
+    pub fn from_connection(mut self, source_ip: Option<String>, secure_transport: bool) -> Self {
+        self.source_ip = source_ip;
+        self.secure_transport = secure_transport;
+        self
     }
     pub(crate) fn note_key(&self, arn: &str) {
         if let Ok(mut f) = self.facts.lock() {
@@ -76,6 +95,9 @@ type Materials = Arc<Vec<([u8; 32], AesKey)>>;
 pub struct LiveKey {
     pub record: KeyRecord,
     pub arn: String,
+    /// The parsed key policy; `None` when the stored policy no longer parses
+    /// (then nothing is allowed by it).
+    policy: Option<Arc<kms_policy::Policy>>,
     materials: Materials,
     /// The last successful cryptographic use, kept in memory and written to
     /// the store by [`Kms::flush_usage`] (so that crypto calls do no writes).
@@ -84,29 +106,17 @@ pub struct LiveKey {
 
 impl LiveKey {
     fn material(&self, id: &[u8; 32]) -> Option<&AesKey> {
-        self.materials
-            .iter()
-            .find(|(mid, _)| mid == id)
-            .map(|(_, k)| k)
+        self.materials.iter().find(|(mid, _)| mid == id).map(|(_, k)| k)
     }
     fn current(&self) -> Result<&([u8; 32], AesKey)> {
-        self.materials
-            .last()
-            .ok_or_else(|| Error::internal("key has no material"))
+        self.materials.last().ok_or_else(|| Error::internal("key has no material"))
     }
     fn last_usage(&self) -> Option<LastUsage> {
         self.usage.lock().ok().and_then(|u| u.0.clone())
     }
     fn record_use(&self, operation: &str, at_ms: i64, request_id: &str) {
         if let Ok(mut u) = self.usage.lock() {
-            *u = (
-                Some(LastUsage {
-                    operation: operation.into(),
-                    at_ms,
-                    request_id: request_id.into(),
-                }),
-                true,
-            );
+            *u = (Some(LastUsage { operation: operation.into(), at_ms, request_id: request_id.into() }), true);
         }
     }
 }
@@ -132,9 +142,7 @@ pub struct Kms {
 
 impl std::fmt::Debug for Kms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kms")
-            .field("loc", &self.loc)
-            .finish_non_exhaustive()
+        f.debug_struct("Kms").field("loc", &self.loc).finish_non_exhaustive()
     }
 }
 
@@ -153,8 +161,7 @@ fn parse_material_id(s: &str) -> Result<[u8; 32]> {
         return Err(Error::internal("bad material id"));
     }
     for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
-            .map_err(|_| Error::internal("bad material id"))?;
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| Error::internal("bad material id"))?;
     }
     Ok(out)
 }
@@ -182,21 +189,14 @@ impl Kms {
     ) -> Result<Self, OpenError> {
         match store.get_meta(ROOT_CHECK).await.map_err(OpenError::Store)? {
             Some(sealed) => {
-                let v = root
-                    .open(ROOT_CHECK, &sealed)
-                    .map_err(|_| OpenError::WrongRootKey)?;
+                let v = root.open(ROOT_CHECK, &sealed).map_err(|_| OpenError::WrongRootKey)?;
                 if v.expose() != ROOT_CHECK_VALUE {
                     return Err(OpenError::WrongRootKey);
                 }
             }
             None => {
-                let sealed = root
-                    .seal(ROOT_CHECK, ROOT_CHECK_VALUE)
-                    .map_err(OpenError::Store)?;
-                store
-                    .put_meta(ROOT_CHECK, &sealed)
-                    .await
-                    .map_err(OpenError::Store)?;
+                let sealed = root.seal(ROOT_CHECK, ROOT_CHECK_VALUE).map_err(OpenError::Store)?;
+                store.put_meta(ROOT_CHECK, &sealed).await.map_err(OpenError::Store)?;
             }
         }
         let aliases = store
@@ -255,16 +255,10 @@ impl Kms {
         let users = self.store.list_users(None).await?;
         let mut map = HashMap::new();
         for ak in self.store.list_access_keys().await? {
-            let Some(user) = users
-                .iter()
-                .find(|u| u.account == ak.account && u.name == ak.user_name)
-            else {
+            let Some(user) = users.iter().find(|u| u.account == ak.account && u.name == ak.user_name) else {
                 continue;
             };
-            let secret = self.root.open(
-                &AccessKeyRecord::secret_binding(&ak.access_key_id),
-                &ak.sealed_secret,
-            )?;
+            let secret = self.root.open(&AccessKeyRecord::secret_binding(&ak.access_key_id), &ak.sealed_secret)?;
             let secret = String::from_utf8(secret.expose().to_vec()).map_err(Error::internal)?;
             map.insert(
                 ak.access_key_id.clone(),
@@ -285,10 +279,7 @@ impl Kms {
     fn open_key(&self, record: KeyRecord) -> Result<Arc<LiveKey>> {
         let mut materials = Vec::with_capacity(record.materials.len());
         for m in &record.materials {
-            let raw = self.root.open(
-                &KeyRecord::material_binding(&record.key_id, &m.id),
-                &m.sealed,
-            )?;
+            let raw = self.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
             let material = KeyMaterial::from_bytes(raw.expose())?;
             materials.push((parse_material_id(&m.id)?, material.aes()?));
         }
@@ -296,23 +287,17 @@ impl Kms {
         self.cache(record, Arc::new(materials), usage)
     }
 
-    fn cache(
-        &self,
-        record: KeyRecord,
-        materials: Materials,
-        usage: Option<LastUsage>,
-    ) -> Result<Arc<LiveKey>> {
+    fn cache(&self, record: KeyRecord, materials: Materials, usage: Option<LastUsage>) -> Result<Arc<LiveKey>> {
         let arn = self.loc.key_arn(&record.account, &record.key_id);
-        let live = Arc::new(LiveKey {
-            record,
-            arn,
-            materials,
-            usage: Mutex::new((usage, false)),
-        });
-        self.keys
-            .write()
-            .map_err(poisoned)?
-            .insert(live.record.key_id.clone(), live.clone());
+        let policy = match kms_policy::Policy::parse(&record.policy, kms_policy::PolicyKind::Resource) {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                tracing::warn!(key = %arn, error = %e, "stored key policy no longer parses; it allows nothing");
+                None
+            }
+        };
+        let live = Arc::new(LiveKey { record, arn, policy, materials, usage: Mutex::new((usage, false)) });
+        self.keys.write().map_err(poisoned)?.insert(live.record.key_id.clone(), live.clone());
         Ok(live)
     }
 
@@ -340,8 +325,7 @@ impl Kms {
     }
 
     fn is_due(&self, r: &KeyRecord) -> bool {
-        r.state == KeyState::PendingDeletion
-            && r.deletion_ms.is_some_and(|d| d <= self.clock.now_ms())
+        r.state == KeyState::PendingDeletion && r.deletion_ms.is_some_and(|d| d <= self.clock.now_ms())
     }
 
     fn alias_target(&self, account: &str, name: &str) -> Result<Option<String>> {
@@ -354,12 +338,14 @@ impl Kms {
     }
 
     /// Resolve a `KeyId` member (key id, key ARN, and where `aliases` allows,
-    /// alias name or alias ARN).
+    /// alias name or alias ARN), then authorize `access` on it (`None`: the
+    /// caller authorizes).
     async fn resolve_as(
         &self,
         ctx: &RequestContext,
         key_id: &str,
         aliases: Aliases,
+        access: Option<&authz::Access<'_>>,
     ) -> Result<Arc<LiveKey>> {
         let key_ref = KeyRef::parse(key_id, &self.loc)?;
         let (account, id) = match key_ref {
@@ -368,37 +354,43 @@ impl Kms {
             KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if aliases == Aliases::Refused => {
                 return Err(Error::NotFound(format!("Invalid keyId '{key_id}'")));
             }
-            KeyRef::AliasName(name) => self.alias_key(&ctx.principal.account, &name)?,
-            KeyRef::AliasArn {
-                account,
-                alias_name,
-            } => self.alias_key(&account, &alias_name)?,
+            KeyRef::AliasName(name) => {
+                Self::note_alias(ctx, &name);
+                self.alias_key(&ctx.principal.account, &name)?
+            }
+            KeyRef::AliasArn { account, alias_name } => {
+                Self::note_alias(ctx, &alias_name);
+                self.alias_key(&account, &alias_name)?
+            }
         };
         match self.load(&id).await? {
             Some(k) if k.record.account == account => {
                 ctx.note_key(&k.arn);
+                if let Some(access) = access {
+                    self.authorize(ctx, &k, access)?;
+                }
                 Ok(k)
             }
-            _ => Err(Error::NotFound(format!(
-                "Key '{}' does not exist",
-                self.loc.key_arn(&account, &id)
-            ))),
+            _ => Err(Error::NotFound(format!("Key '{}' does not exist", self.loc.key_arn(&account, &id)))),
+        }
+    }
+
+    fn note_alias(ctx: &RequestContext, name: &str) {
+        if let Ok(mut f) = ctx.facts.lock() {
+            f.request_alias = Some(name.to_string());
         }
     }
 
     fn alias_key(&self, account: &str, name: &str) -> Result<(String, String)> {
         match self.alias_target(account, name)? {
             Some(id) => Ok((account.to_string(), id)),
-            None => Err(Error::NotFound(format!(
-                "Alias '{}' is not found.",
-                self.loc.alias_arn(account, name)
-            ))),
+            None => Err(Error::NotFound(format!("Alias '{}' is not found.", self.loc.alias_arn(account, name)))),
         }
     }
 
     /// Resolve a key for a cryptographic or read operation (aliases allowed).
-    async fn resolve(&self, ctx: &RequestContext, key_id: &str) -> Result<Arc<LiveKey>> {
-        self.resolve_as(ctx, key_id, Aliases::Allowed).await
+    async fn resolve(&self, ctx: &RequestContext, key_id: &str, access: &authz::Access<'_>) -> Result<Arc<LiveKey>> {
+        self.resolve_as(ctx, key_id, Aliases::Allowed, Some(access)).await
     }
 
     /// Change a key record: resolve it (key id or ARN only), let `f` change
@@ -408,10 +400,11 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         key_id: &str,
+        access: &authz::Access<'_>,
         f: impl FnOnce(&mut KeyRecord, &str) -> Result<T>,
     ) -> Result<T> {
         let _w = self.write_lock.lock().await;
-        let live = self.resolve_as(ctx, key_id, Aliases::Refused).await?;
+        let live = self.resolve_as(ctx, key_id, Aliases::Refused, Some(access)).await?;
         let mut rec = live.record.clone();
         let out = f(&mut rec, &live.arn)?;
         rec.last_usage = live.last_usage();
@@ -435,12 +428,7 @@ impl Kms {
         for k in dirty {
             let _w = self.write_lock.lock().await;
             // The cached key may have been replaced or destroyed meanwhile.
-            let current = self
-                .keys
-                .read()
-                .map_err(poisoned)?
-                .get(&k.record.key_id)
-                .cloned();
+            let current = self.keys.read().map_err(poisoned)?.get(&k.record.key_id).cloned();
             let Some(current) = current else { continue };
             let usage = {
                 let mut u = k.usage.lock().map_err(poisoned)?;
@@ -472,10 +460,7 @@ impl Kms {
             }
             self.store.delete_key(&id).await?;
             self.evict(&id)?;
-            self.aliases
-                .write()
-                .map_err(poisoned)?
-                .retain(|_, a| a.target_key_id != id);
+            self.aliases.write().map_err(poisoned)?.retain(|_, a| a.target_key_id != id);
             tracing::info!(key_id = %id, "key deleted: its deletion window ended");
             n += 1;
         }

@@ -1,7 +1,7 @@
 //! Key policies, stored and validated: PutKeyPolicy, GetKeyPolicy,
 //! ListKeyPolicies. (Evaluation arrives with authorization.)
 
-use super::{Aliases, Kms, RequestContext};
+use super::{Access, Aliases, Kms, RequestContext};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -13,12 +13,7 @@ pub const MAX_KEY_POLICY_BYTES: usize = 32 * 1024;
 impl Kms {
     /// Validate a key policy and, unless bypassed, the lockout safety check:
     /// the policy must let the caller (or its account) call PutKeyPolicy.
-    pub(super) fn check_policy(
-        &self,
-        ctx: &RequestContext,
-        policy: &str,
-        bypass: bool,
-    ) -> Result<()> {
+    pub(super) fn check_policy(&self, ctx: &RequestContext, policy: &str, bypass: bool) -> Result<()> {
         if policy.len() > MAX_KEY_POLICY_BYTES {
             return Err(Error::LimitExceeded(format!(
                 "The key policy exceeds the maximum size of {MAX_KEY_POLICY_BYTES} bytes."
@@ -28,14 +23,9 @@ impl Kms {
         if !bypass {
             let p = &ctx.principal;
             let root = format!("arn:{}:iam::{}:root", self.loc.partition, p.account);
-            if !kms_policy::allows_principal_action(
-                policy,
-                &[&p.arn, &root, &p.account],
-                "kms:PutKeyPolicy",
-            ) {
+            if !kms_policy::allows_principal_action(policy, &[&p.arn, &root, &p.account], "kms:PutKeyPolicy") {
                 return Err(Error::MalformedPolicyDocument(
-                    "The new key policy will not allow you to update the key policy in the future."
-                        .into(),
+                    "The new key policy will not allow you to update the key policy in the future.".into(),
                 ));
             }
         }
@@ -49,20 +39,16 @@ impl Kms {
         }
     }
 
-    pub async fn put_key_policy(
-        &self,
-        ctx: &RequestContext,
-        req: PutKeyPolicyRequest,
-    ) -> Result<Empty> {
+    pub async fn put_key_policy(&self, ctx: &RequestContext, req: PutKeyPolicyRequest) -> Result<Empty> {
         req.validate()?;
         Self::check_policy_name(req.policy_name.as_deref())?;
         let policy = req.policy.unwrap_or_default();
-        self.check_policy(
-            ctx,
-            &policy,
-            req.bypass_policy_lockout_safety_check.unwrap_or(false),
-        )?;
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+        self.check_policy(ctx, &policy, req.bypass_policy_lockout_safety_check.unwrap_or(false))?;
+        let access = Access::new("kms:PutKeyPolicy").with(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            vec![req.bypass_policy_lockout_safety_check.unwrap_or(false).to_string()],
+        );
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
             Self::manageable(r, arn)?;
             r.policy = policy;
             Ok(Empty {})
@@ -70,41 +56,19 @@ impl Kms {
         .await
     }
 
-    pub async fn get_key_policy(
-        &self,
-        ctx: &RequestContext,
-        req: GetKeyPolicyRequest,
-    ) -> Result<GetKeyPolicyResponse> {
+    pub async fn get_key_policy(&self, ctx: &RequestContext, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse> {
         req.validate()?;
         Self::check_policy_name(req.policy_name.as_deref())?;
-        let k = self
-            .resolve_as(
-                ctx,
-                req.key_id.as_deref().unwrap_or_default(),
-                Aliases::Refused,
-            )
-            .await?;
-        Ok(GetKeyPolicyResponse {
-            policy: k.record.policy.clone(),
-            policy_name: POLICY_NAME.into(),
-        })
+        let access = Access::new("kms:GetKeyPolicy");
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        Ok(GetKeyPolicyResponse { policy: k.record.policy.clone(), policy_name: POLICY_NAME.into() })
     }
 
-    pub async fn list_key_policies(
-        &self,
-        ctx: &RequestContext,
-        req: ListRequest,
-    ) -> Result<ListKeyPoliciesResponse> {
+    pub async fn list_key_policies(&self, ctx: &RequestContext, req: ListRequest) -> Result<ListKeyPoliciesResponse> {
         req.validate(true)?;
-        self.resolve_as(
-            ctx,
-            req.key_id.as_deref().unwrap_or_default(),
-            Aliases::Refused,
-        )
-        .await?;
-        Ok(ListKeyPoliciesResponse {
-            policy_names: vec![POLICY_NAME.into()],
-            truncated: false,
-        })
+        let access = Access::new("kms:ListKeyPolicies");
+        self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        Ok(ListKeyPoliciesResponse { policy_names: vec![POLICY_NAME.into()], truncated: false })
     }
 }

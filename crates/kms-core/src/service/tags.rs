@@ -1,6 +1,6 @@
 //! Tags: TagResource, UntagResource, ListResourceTags.
 
-use super::{Aliases, Kms, RequestContext};
+use super::{Access, Aliases, Kms, RequestContext};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -10,27 +10,18 @@ const DEFAULT_TAG_LIST_LIMIT: i64 = 50;
 
 /// AWS's character rule for tag keys and values.
 fn tag_chars_ok(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+    s.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
 }
 
 impl Kms {
     /// Apply `new` tags over `existing` (a new value replaces the old one),
     /// checking AWS's rules: no `aws:` prefix, allowed characters, at most
     /// 50 tags.
-    pub(super) fn merge_tags(
-        mut existing: Vec<(String, String)>,
-        new: Vec<Tag>,
-    ) -> Result<Vec<(String, String)>> {
+    pub(super) fn merge_tags(mut existing: Vec<(String, String)>, new: Vec<Tag>) -> Result<Vec<(String, String)>> {
         for t in new {
-            let (k, v) = (
-                t.tag_key.unwrap_or_default(),
-                t.tag_value.unwrap_or_default(),
-            );
+            let (k, v) = (t.tag_key.unwrap_or_default(), t.tag_value.unwrap_or_default());
             if k.to_ascii_lowercase().starts_with("aws:") {
-                return Err(Error::Tag(
-                    "Tags beginning with aws: are reserved for AWS use".into(),
-                ));
+                return Err(Error::Tag("Tags beginning with aws: are reserved for AWS use".into()));
             }
             if !tag_chars_ok(&k) || !tag_chars_ok(&v) {
                 return Err(Error::Tag(
@@ -44,21 +35,23 @@ impl Kms {
             }
         }
         if existing.len() > TAGS_PER_KEY {
-            return Err(Error::Tag(format!(
-                "A KMS key can have at most {TAGS_PER_KEY} tags."
-            )));
+            return Err(Error::Tag(format!("A KMS key can have at most {TAGS_PER_KEY} tags.")));
         }
         Ok(existing)
     }
 
-    pub async fn tag_resource(
-        &self,
-        ctx: &RequestContext,
-        req: TagResourceRequest,
-    ) -> Result<Empty> {
+    pub async fn tag_resource(&self, ctx: &RequestContext, req: TagResourceRequest) -> Result<Empty> {
         req.validate()?;
         let tags = req.tags.unwrap_or_default();
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+        let access = Access::new("kms:TagResource")
+            .with("aws:TagKeys", tags.iter().map(|t| t.tag_key.clone().unwrap_or_default()).collect());
+        let access = tags.iter().fold(access, |a, t| {
+            a.with(
+                &format!("aws:RequestTag/{}", t.tag_key.as_deref().unwrap_or_default()),
+                vec![t.tag_value.clone().unwrap_or_default()],
+            )
+        });
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
             Self::manageable(r, arn)?;
             r.tags = Self::merge_tags(std::mem::take(&mut r.tags), tags)?;
             Ok(Empty {})
@@ -66,22 +59,14 @@ impl Kms {
         .await
     }
 
-    pub async fn untag_resource(
-        &self,
-        ctx: &RequestContext,
-        req: UntagResourceRequest,
-    ) -> Result<Empty> {
+    pub async fn untag_resource(&self, ctx: &RequestContext, req: UntagResourceRequest) -> Result<Empty> {
         req.validate()?;
         let keys = req.tag_keys.unwrap_or_default();
-        if keys
-            .iter()
-            .any(|k| k.to_ascii_lowercase().starts_with("aws:"))
-        {
-            return Err(Error::Tag(
-                "Tags beginning with aws: are reserved for AWS use".into(),
-            ));
+        if keys.iter().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
+            return Err(Error::Tag("Tags beginning with aws: are reserved for AWS use".into()));
         }
-        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), |r, arn| {
+        let access = Access::new("kms:UntagResource").with("aws:TagKeys", keys.clone());
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
             Self::manageable(r, arn)?;
             r.tags.retain(|(k, _)| !keys.contains(k));
             Ok(Empty {})
@@ -89,23 +74,12 @@ impl Kms {
         .await
     }
 
-    pub async fn list_resource_tags(
-        &self,
-        ctx: &RequestContext,
-        req: ListRequest,
-    ) -> Result<ListResourceTagsResponse> {
+    pub async fn list_resource_tags(&self, ctx: &RequestContext, req: ListRequest) -> Result<ListResourceTagsResponse> {
         req.validate(true)?;
-        let k = self
-            .resolve_as(
-                ctx,
-                req.key_id.as_deref().unwrap_or_default(),
-                Aliases::Refused,
-            )
-            .await?;
-        let limit = req
-            .limit
-            .unwrap_or(DEFAULT_TAG_LIST_LIMIT)
-            .min(TAGS_PER_KEY as i64) as usize;
+        let access = Access::new("kms:ListResourceTags");
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        let limit = req.limit.unwrap_or(DEFAULT_TAG_LIST_LIMIT).min(TAGS_PER_KEY as i64) as usize;
         let start = match req.marker.as_deref() {
             None => 0,
             Some(m) => m
@@ -119,10 +93,7 @@ impl Kms {
         Ok(ListResourceTagsResponse {
             tags: k.record.tags[start..end]
                 .iter()
-                .map(|(key, value)| Tag {
-                    tag_key: Some(key.clone()),
-                    tag_value: Some(value.clone()),
-                })
+                .map(|(key, value)| Tag { tag_key: Some(key.clone()), tag_value: Some(value.clone()) })
                 .collect(),
             next_marker: truncated.then(|| end.to_string()),
             truncated,

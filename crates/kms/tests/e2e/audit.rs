@@ -39,14 +39,7 @@ async fn every_call_leaves_one_event_and_no_secret() {
     let raw = ts.raw();
     let mut calls = 0usize;
 
-    let key = kms
-        .create_key()
-        .description("audited")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let key = kms.create_key().description("audited").send().await.unwrap().key_metadata.unwrap();
     calls += 1;
     let plaintext = b"TOP-SECRET-PLAINTEXT-0123456789";
     let enc = kms
@@ -59,77 +52,34 @@ async fn every_call_leaves_one_event_and_no_secret() {
         .unwrap();
     calls += 1;
     let blob = enc.ciphertext_blob().unwrap().clone();
-    kms.decrypt()
-        .ciphertext_blob(blob.clone())
-        .encryption_context("tenant", "acme")
-        .send()
-        .await
-        .unwrap();
+    kms.decrypt().ciphertext_blob(blob.clone()).encryption_context("tenant", "acme").send().await.unwrap();
     calls += 1;
-    let dk = kms
-        .generate_data_key()
-        .key_id(key.key_id())
-        .key_spec(DataKeySpec::Aes256)
-        .send()
-        .await
-        .unwrap();
+    let dk = kms.generate_data_key().key_id(key.key_id()).key_spec(DataKeySpec::Aes256).send().await.unwrap();
     calls += 1;
     let data_key = dk.plaintext().unwrap().as_ref().to_vec();
     // Failures: not found, validation, bad ciphertext.
-    kms.describe_key()
-        .key_id("11111111-2222-3333-4444-555555555555")
-        .send()
-        .await
-        .unwrap_err();
+    kms.describe_key().key_id("11111111-2222-3333-4444-555555555555").send().await.unwrap_err();
     calls += 1;
-    kms.encrypt()
-        .key_id(key.key_id())
-        .plaintext(Blob::new(vec![0; 5000]))
-        .send()
-        .await
-        .unwrap_err();
+    kms.encrypt().key_id(key.key_id()).plaintext(Blob::new(vec![0; 5000])).send().await.unwrap_err();
     calls += 1;
-    kms.decrypt()
-        .ciphertext_blob(blob.clone())
-        .send()
-        .await
-        .unwrap_err();
+    kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap_err();
     calls += 1;
     // Unauthenticated: wrong secret, unknown key id, no signature.
-    sdk_client(
-        &ts.endpoint(),
-        &ts.access_key,
-        "0000000000000000000000000000000000000000",
-    )
-    .list_keys()
-    .send()
-    .await
-    .unwrap_err();
-    calls += 1;
-    sdk_client(&ts.endpoint(), "AKIAUNKNOWNUNKNOWN00", &ts.secret)
+    sdk_client(&ts.endpoint(), &ts.access_key, "0000000000000000000000000000000000000000")
         .list_keys()
         .send()
         .await
         .unwrap_err();
     calls += 1;
-    let mut req = raw
-        .signed_request("TrentService.ListKeys", b"{}", now())
-        .unwrap();
+    sdk_client(&ts.endpoint(), "AKIAUNKNOWNUNKNOWN00", &ts.secret).list_keys().send().await.unwrap_err();
+    calls += 1;
+    let mut req = raw.signed_request("TrentService.ListKeys", b"{}", now()).unwrap();
     req.headers_mut().remove("authorization");
     let unsigned = raw.send(req).await.unwrap();
-    assert_eq!(
-        unsigned.error().unwrap().0,
-        "MissingAuthenticationTokenException"
-    );
+    assert_eq!(unsigned.error().unwrap().0, "MissingAuthenticationTokenException");
     calls += 1;
     // An operator call whose response holds a secret.
-    let r = raw
-        .call(
-            "KmsAdmin.CreateUser",
-            &serde_json::json!({"UserName": "audited-user"}),
-        )
-        .await
-        .unwrap();
+    let r = raw.call("KmsAdmin.CreateUser", &serde_json::json!({"UserName": "audited-user"})).await.unwrap();
     let created: Value = serde_json::from_slice(&r.body).unwrap();
     let user_secret = created["SecretAccessKey"].as_str().unwrap().to_string();
     let admin_request_id = r.headers["x-amzn-requestid"].to_str().unwrap().to_string();
@@ -140,12 +90,7 @@ async fn every_call_leaves_one_event_and_no_secret() {
     let events = kms_audit::query::events(&audit_dir).unwrap();
     assert_eq!(events.len(), calls, "exactly one event per call");
 
-    let by = |name: &str| {
-        events
-            .iter()
-            .filter(|e| e["eventName"] == name)
-            .collect::<Vec<_>>()
-    };
+    let by = |name: &str| events.iter().filter(|e| e["eventName"] == name).collect::<Vec<_>>();
     let e = by("Encrypt")[0];
     assert_eq!(e["eventSource"], "kms.amazonaws.com");
     assert_eq!(e["eventVersion"], "1.11");
@@ -157,65 +102,37 @@ async fn every_call_leaves_one_event_and_no_secret() {
     assert_eq!(e["sourceIPAddress"], "127.0.0.1");
     assert!(e["userAgent"].as_str().unwrap().contains("aws-sdk-rust"));
     assert_eq!(e["userIdentity"]["type"], "IAMUser");
-    assert_eq!(
-        e["userIdentity"]["arn"],
-        "arn:aws:iam::111122223333:user/admin"
-    );
+    assert_eq!(e["userIdentity"]["arn"], "arn:aws:iam::111122223333:user/admin");
     assert_eq!(e["userIdentity"]["accessKeyId"], ts.access_key.as_str());
     assert_eq!(e["requestParameters"]["keyId"], key.key_id());
-    assert_eq!(
-        e["requestParameters"]["encryptionContext"]["tenant"],
-        "acme"
-    );
+    assert_eq!(e["requestParameters"]["encryptionContext"]["tenant"], "acme");
     assert_eq!(e["responseElements"], Value::Null);
     assert_eq!(e["resources"][0]["ARN"], key.arn().unwrap());
     assert_eq!(e["resources"][0]["type"], "AWS::KMS::Key");
     assert_eq!(e["recipientAccountId"], "111122223333");
-    assert_eq!(
-        e["additionalEventData"]["keyMaterialId"],
-        key.current_key_material_id().unwrap()
-    );
+    assert_eq!(e["additionalEventData"]["keyMaterialId"], key.current_key_material_id().unwrap());
     assert_eq!(e["eventID"].as_str().unwrap().len(), 36);
     let create = by("CreateKey")[0];
     assert_eq!(create["readOnly"], false);
-    assert_eq!(
-        create["responseElements"]["keyMetadata"]["keyId"],
-        key.key_id()
-    );
+    assert_eq!(create["responseElements"]["keyMetadata"]["keyId"], key.key_id());
     let missing = by("DescribeKey")[0];
     assert_eq!(missing["errorCode"], "NotFoundException");
-    assert!(missing["errorMessage"]
-        .as_str()
-        .unwrap()
-        .contains("does not exist"));
+    assert!(missing["errorMessage"].as_str().unwrap().contains("does not exist"));
     let bad_decrypt = &by("Decrypt")[1];
     assert_eq!(bad_decrypt["errorCode"], "InvalidCiphertextException");
     let unauth: Vec<_> = by("ListKeys");
     assert_eq!(unauth.len(), 3);
-    let codes: Vec<_> = unauth
-        .iter()
-        .map(|e| e["errorCode"].as_str().unwrap())
-        .collect();
+    let codes: Vec<_> = unauth.iter().map(|e| e["errorCode"].as_str().unwrap()).collect();
     assert_eq!(
         codes,
-        [
-            "InvalidSignatureException",
-            "UnrecognizedClientException",
-            "MissingAuthenticationTokenException"
-        ]
+        ["InvalidSignatureException", "UnrecognizedClientException", "MissingAuthenticationTokenException"]
     );
-    assert_eq!(
-        unauth[1]["userIdentity"]["accessKeyId"],
-        "AKIAUNKNOWNUNKNOWN00"
-    );
+    assert_eq!(unauth[1]["userIdentity"]["accessKeyId"], "AKIAUNKNOWNUNKNOWN00");
     assert_eq!(unauth[2]["userIdentity"]["type"], "Unknown");
     let admin = by("CreateUser")[0];
     assert_eq!(admin["eventSource"], "kms-admin");
     assert_eq!(admin["requestID"], admin_request_id.as_str());
-    assert_eq!(
-        admin["responseElements"]["arn"],
-        "arn:aws:iam::111122223333:user/audited-user"
-    );
+    assert_eq!(admin["responseElements"]["arn"], "arn:aws:iam::111122223333:user/audited-user");
 
     // No plaintext, data key or secret, raw or base64, anywhere in the directory.
     for secret in [
@@ -231,20 +148,10 @@ async fn every_call_leaves_one_event_and_no_secret() {
     }
 
     // Query filters.
-    let f = kms_audit::query::Filter {
-        key: Some(key.key_id().to_string()),
-        ..Default::default()
-    };
+    let f = kms_audit::query::Filter { key: Some(key.key_id().to_string()), ..Default::default() };
     let for_key = kms_audit::query::query(&audit_dir, &f).unwrap();
-    assert_eq!(
-        for_key.len(),
-        5,
-        "CreateKey, Encrypt, 2x Decrypt, GenerateDataKey"
-    );
-    let f = kms_audit::query::Filter {
-        error_code: Some("NotFoundException".into()),
-        ..Default::default()
-    };
+    assert_eq!(for_key.len(), 5, "CreateKey, Encrypt, 2x Decrypt, GenerateDataKey");
+    let f = kms_audit::query::Filter { error_code: Some("NotFoundException".into()), ..Default::default() };
     assert_eq!(kms_audit::query::query(&audit_dir, &f).unwrap().len(), 1);
 
     // Verification passes on the untouched log.
@@ -262,12 +169,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn lines(p: &Path) -> Vec<Vec<u8>> {
-    std::fs::read(p)
-        .unwrap()
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| l.to_vec())
-        .collect()
+    std::fs::read(p).unwrap().split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| l.to_vec()).collect()
 }
 
 fn write_lines(p: &Path, ls: &[Vec<u8>]) {
@@ -288,12 +190,7 @@ async fn verify_names_every_kind_of_tampering() {
         let kms = ts.sdk();
         let k = kms.create_key().send().await.unwrap().key_metadata.unwrap();
         for i in 0..4 {
-            kms.encrypt()
-                .key_id(k.key_id())
-                .plaintext(Blob::new(vec![i; 8]))
-                .send()
-                .await
-                .unwrap();
+            kms.encrypt().key_id(k.key_id()).plaintext(Blob::new(vec![i; 8])).send().await.unwrap();
         }
         ts.stop().await;
     }
@@ -310,15 +207,10 @@ async fn verify_names_every_kind_of_tampering() {
 
     let e = tampered("edit", &|d| {
         let p = d.join(log1);
-        let text = std::fs::read_to_string(&p)
-            .unwrap()
-            .replacen("\"Encrypt\"", "\"Decrypt\"", 1);
+        let text = std::fs::read_to_string(&p).unwrap().replacen("\"Encrypt\"", "\"Decrypt\"", 1);
         std::fs::write(&p, text).unwrap();
     });
-    assert!(
-        e.contains(log1) && e.contains("line 2") && e.contains("modified"),
-        "{e}"
-    );
+    assert!(e.contains(log1) && e.contains("line 2") && e.contains("modified"), "{e}");
 
     let e = tampered("delete", &|d| {
         let p = d.join(log1);
@@ -334,10 +226,7 @@ async fn verify_names_every_kind_of_tampering() {
         ls.swap(1, 2);
         write_lines(&p, &ls);
     });
-    assert!(
-        e.contains(log1) && e.contains("line 2") && e.contains("reordered"),
-        "{e}"
-    );
+    assert!(e.contains(log1) && e.contains("line 2") && e.contains("reordered"), "{e}");
 
     let e = tampered("truncate", &|d| {
         let p = d.join(log1);
@@ -352,10 +241,7 @@ async fn verify_names_every_kind_of_tampering() {
         v["records"] = 1.into();
         std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
     });
-    assert!(
-        e.contains("digest-00000001.json") && e.contains("signature"),
-        "{e}"
-    );
+    assert!(e.contains("digest-00000001.json") && e.contains("signature"), "{e}");
 
     let e = tampered("drop-file", &|d| {
         std::fs::remove_file(d.join(log1)).unwrap();

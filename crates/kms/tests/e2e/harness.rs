@@ -14,11 +14,7 @@ pub struct TestServer {
 }
 
 pub fn overrides(dir: &Path) -> Overrides {
-    Overrides {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.to_path_buf()),
-        ..Default::default()
-    }
+    Overrides { listen: Some("127.0.0.1:0".into()), data_dir: Some(dir.to_path_buf()), ..Default::default() }
 }
 
 impl TestServer {
@@ -32,11 +28,7 @@ impl TestServer {
         let server = kms::server::start(cfg).await.unwrap();
         let text = std::fs::read_to_string(dir.join("credentials")).unwrap();
         let c = client::read_profile(&text, "default").unwrap();
-        TestServer {
-            server: Some(server),
-            access_key: c.access_key_id,
-            secret: c.secret.expose().to_string(),
-        }
+        TestServer { server: Some(server), access_key: c.access_key_id, secret: c.secret.expose().to_string() }
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
@@ -78,11 +70,7 @@ pub fn sdk_client_in(endpoint: &str, ak: &str, sk: &str, region: &str) -> aws_sd
 }
 
 pub fn raw_client(endpoint: &str, ak: &str, sk: &str) -> Client {
-    let creds = client::Credentials {
-        access_key_id: ak.into(),
-        secret: kms_core_secret(sk),
-        session_token: None,
-    };
+    let creds = client::Credentials { access_key_id: ak.into(), secret: kms_core_secret(sk), session_token: None };
     Client::new(endpoint, "us-east-1", creds).unwrap()
 }
 
@@ -97,14 +85,43 @@ where
     R: std::fmt::Debug,
 {
     match e.as_service_error() {
-        Some(se) => (
-            se.code().unwrap_or("").to_string(),
-            se.message().unwrap_or("").to_string(),
-        ),
+        Some(se) => (se.code().unwrap_or("").to_string(), se.message().unwrap_or("").to_string()),
         None => panic!("not a service error: {e:?}"),
     }
 }
 
 pub fn now() -> i64 {
     kms_core::ports::Clock::real_now_ms() / 1000
+}
+
+/// Give `user` an inline identity policy allowing every KMS action.
+pub async fn allow_all(admin: &Client, user: &str, account: Option<&str>) {
+    put_user_policy(
+        admin,
+        user,
+        account,
+        "kms-all",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+    )
+    .await;
+}
+
+pub async fn put_user_policy(admin: &Client, user: &str, account: Option<&str>, name: &str, doc: &str) {
+    let r = admin
+        .call(
+            "KmsAdmin.PutUserPolicy",
+            &serde_json::json!({"UserName": user, "AccountId": account, "PolicyName": name, "PolicyDocument": doc}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// Create a user; returns (access key id, secret).
+pub async fn create_user(admin: &Client, user: &str, account: Option<&str>) -> (String, String) {
+    let r =
+        admin.call("KmsAdmin.CreateUser", &serde_json::json!({"UserName": user, "AccountId": account})).await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    (v["AccessKeyId"].as_str().unwrap().to_string(), v["SecretAccessKey"].as_str().unwrap().to_string())
 }

@@ -5,6 +5,7 @@
 //! ephemeral port.
 
 mod audit;
+mod authz;
 mod harness;
 mod model;
 mod protocol;

@@ -72,22 +72,10 @@ async fn run(seed: u64, steps: usize) {
     let kms = sdk_client(&format!("http://{}", server.addr), "test", "test");
     let mut ids = vec![];
     for _ in 0..3 {
-        ids.push(
-            kms.create_key()
-                .send()
-                .await
-                .unwrap()
-                .key_metadata
-                .unwrap()
-                .key_id()
-                .to_string(),
-        );
+        ids.push(kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_string());
     }
     let names = ["alias/a", "alias/b", "alias/c", "alias/d"];
-    let mut m = Model {
-        keys: vec![State::Enabled; 3],
-        aliases: BTreeMap::new(),
-    };
+    let mut m = Model { keys: vec![State::Enabled; 3], aliases: BTreeMap::new() };
     let mut rng = Rng(seed);
 
     for step in 0..steps {
@@ -105,18 +93,9 @@ async fn run(seed: u64, steps: usize) {
             }
             2 => {
                 let days = 7 + rng.below(3) as i64;
-                let got = code(
-                    kms.schedule_key_deletion()
-                        .key_id(&ids[k])
-                        .pending_window_in_days(days as i32)
-                        .send()
-                        .await,
-                );
-                (
-                    format!("ScheduleKeyDeletion {k} {days}d"),
-                    got,
-                    m.set(k, State::Pending(days)),
-                )
+                let got =
+                    code(kms.schedule_key_deletion().key_id(&ids[k]).pending_window_in_days(days as i32).send().await);
+                (format!("ScheduleKeyDeletion {k} {days}d"), got, m.set(k, State::Pending(days)))
             }
             3 => {
                 let got = code(kms.cancel_key_deletion().key_id(&ids[k]).send().await);
@@ -131,13 +110,7 @@ async fn run(seed: u64, steps: usize) {
                 (format!("CancelKeyDeletion {k}"), got, want)
             }
             4 => {
-                let got = code(
-                    kms.create_alias()
-                        .alias_name(name)
-                        .target_key_id(&ids[k])
-                        .send()
-                        .await,
-                );
+                let got = code(kms.create_alias().alias_name(name).target_key_id(&ids[k]).send().await);
                 let want = if m.aliases.contains_key(name) {
                     Err("AlreadyExistsException".into())
                 } else {
@@ -148,13 +121,7 @@ async fn run(seed: u64, steps: usize) {
                 (format!("CreateAlias {name} -> {k}"), got, want)
             }
             5 => {
-                let got = code(
-                    kms.update_alias()
-                        .alias_name(name)
-                        .target_key_id(&ids[k])
-                        .send()
-                        .await,
-                );
+                let got = code(kms.update_alias().alias_name(name).target_key_id(&ids[k]).send().await);
                 let want = if !m.aliases.contains_key(name) {
                     Err("NotFoundException".into())
                 } else {
@@ -178,13 +145,7 @@ async fn run(seed: u64, steps: usize) {
                     Some(&t) if rng.below(2) == 0 => (name.to_string(), Some(t)),
                     _ => (ids[k].clone(), Some(k)),
                 };
-                let got = code(
-                    kms.encrypt()
-                        .key_id(&target)
-                        .plaintext(Blob::new(b"m".to_vec()))
-                        .send()
-                        .await,
-                );
+                let got = code(kms.encrypt().key_id(&target).plaintext(Blob::new(b"m".to_vec())).send().await);
                 let want = match key.map(|k| m.keys[k]) {
                     Some(State::Enabled) => Ok(()),
                     Some(State::Disabled) => Err("DisabledException".into()),
@@ -199,11 +160,7 @@ async fn run(seed: u64, steps: usize) {
                 assert_eq!(r.status, 200);
                 for i in 0..3 {
                     if let State::Pending(left) = m.keys[i] {
-                        m.keys[i] = if left <= days {
-                            State::Deleted
-                        } else {
-                            State::Pending(left - days)
-                        };
+                        m.keys[i] = if left <= days { State::Deleted } else { State::Pending(left - days) };
                     }
                 }
                 let keys = &m.keys;
@@ -212,14 +169,7 @@ async fn run(seed: u64, steps: usize) {
             }
             _ => {
                 let got = kms.describe_key().key_id(&ids[k]).send().await;
-                let got_state = got.map(|r| {
-                    r.key_metadata
-                        .unwrap()
-                        .key_state()
-                        .unwrap()
-                        .as_str()
-                        .to_string()
-                });
+                let got_state = got.map(|r| r.key_metadata.unwrap().key_state().unwrap().as_str().to_string());
                 let want = match m.keys[k] {
                     State::Enabled => Ok("Enabled".to_string()),
                     State::Disabled => Ok("Disabled".to_string()),
@@ -227,10 +177,7 @@ async fn run(seed: u64, steps: usize) {
                     State::Deleted => Err("NotFoundException".to_string()),
                 };
                 let got_state = got_state.map_err(|e| err_of(e).0);
-                assert_eq!(
-                    got_state, want,
-                    "seed {seed:#x} step {step}: DescribeKey {k}"
-                );
+                assert_eq!(got_state, want, "seed {seed:#x} step {step}: DescribeKey {k}");
                 continue;
             }
         };
@@ -240,22 +187,10 @@ async fn run(seed: u64, steps: usize) {
         let got_aliases: Vec<(String, String)> = listed
             .aliases()
             .iter()
-            .map(|a| {
-                (
-                    a.alias_name().unwrap().to_string(),
-                    a.target_key_id().unwrap().to_string(),
-                )
-            })
+            .map(|a| (a.alias_name().unwrap().to_string(), a.target_key_id().unwrap().to_string()))
             .collect();
-        let want_aliases: Vec<(String, String)> = m
-            .aliases
-            .iter()
-            .map(|(n, k)| (n.clone(), ids[*k].clone()))
-            .collect();
-        assert_eq!(
-            got_aliases, want_aliases,
-            "seed {seed:#x} step {step}: after {what}"
-        );
+        let want_aliases: Vec<(String, String)> = m.aliases.iter().map(|(n, k)| (n.clone(), ids[*k].clone())).collect();
+        assert_eq!(got_aliases, want_aliases, "seed {seed:#x} step {step}: after {what}");
     }
     server.shutdown().await;
 }

@@ -10,11 +10,7 @@ async fn protocol_errors() {
     let c = ts.raw();
     let call = |target: &'static str, body: &'static [u8]| {
         let c = &c;
-        async move {
-            c.send(c.signed_request(target, body, now()).unwrap())
-                .await
-                .unwrap()
-        }
+        async move { c.send(c.signed_request(target, body, now()).unwrap()).await.unwrap() }
     };
 
     let r = call("TrentService.NoSuchThing", b"{}").await;
@@ -27,11 +23,7 @@ async fn protocol_errors() {
     assert_eq!(r.error().unwrap().0, "SerializationException");
     let r = call("TrentService.ListKeys", br#"{"Limit": "ten"}"#).await;
     assert_eq!(r.error().unwrap().0, "SerializationException");
-    let r = call(
-        "TrentService.Encrypt",
-        br#"{"KeyId": "x", "Plaintext": "%%%"}"#,
-    )
-    .await;
+    let r = call("TrentService.Encrypt", br#"{"KeyId": "x", "Plaintext": "%%%"}"#).await;
     assert_eq!(r.error().unwrap().0, "SerializationException");
 
     let r = call("TrentService.DescribeKey", b"{}").await;
@@ -51,10 +43,7 @@ async fn protocol_errors() {
     let r = call("TrentService.CreateKey", br#"{"KeyUsage": "NOPE"}"#).await;
     let (t, m) = r.error().unwrap();
     assert_eq!(t, "ValidationException");
-    assert!(
-        m.contains("Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT"),
-        "{m}"
-    );
+    assert!(m.contains("Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT"), "{m}");
     let r = call("TrentService.ListKeys", br#"{"Marker": "garbage"}"#).await;
     assert_eq!(r.error().unwrap().0, "InvalidMarkerException");
 
@@ -66,23 +55,14 @@ async fn protocol_errors() {
 
     // The body limit.
     let big = vec![b' '; 2 * 1024 * 1024];
-    let r = c
-        .send(
-            c.signed_request("TrentService.ListKeys", &big, now())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let r = c.send(c.signed_request("TrentService.ListKeys", &big, now()).unwrap()).await.unwrap();
     assert_eq!(r.status, 413);
     assert_eq!(r.error().unwrap().0, "RequestEntityTooLargeException");
 
     // Health needs no signature.
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let resp = http
-        .get(format!("{}/health", ts.endpoint()).parse().unwrap())
-        .await
-        .unwrap();
+    let resp = http.get(format!("{}/health", ts.endpoint()).parse().unwrap()).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("x-amzn-requestid").is_some());
     ts.stop().await;

@@ -12,14 +12,7 @@ async fn create_describe_list_encrypt_decrypt() {
     let mut ts = TestServer::start(dir.path()).await;
     let kms = ts.sdk();
 
-    let md = kms
-        .create_key()
-        .description("first")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let md = kms.create_key().description("first").send().await.unwrap().key_metadata.unwrap();
     let id = md.key_id().to_string();
     let arn = md.arn().unwrap().to_string();
     assert_eq!(arn, format!("arn:aws:kms:us-east-1:111122223333:key/{id}"));
@@ -36,36 +29,19 @@ async fn create_describe_list_encrypt_decrypt() {
     assert_eq!(md2.description(), Some(""));
 
     for name in [id.clone(), arn.clone()] {
-        let d = kms
-            .describe_key()
-            .key_id(name)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap();
+        let d = kms.describe_key().key_id(name).send().await.unwrap().key_metadata.unwrap();
         assert_eq!(d.key_id(), id);
         assert_eq!(d.arn(), Some(arn.as_str()));
     }
 
     let listed = kms.list_keys().send().await.unwrap();
     assert!(!listed.truncated());
-    let ids: Vec<_> = listed
-        .keys()
-        .iter()
-        .map(|k| k.key_id().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = listed.keys().iter().map(|k| k.key_id().unwrap().to_string()).collect();
     assert!(ids.contains(&id) && ids.contains(&md2.key_id().to_string()));
     let page = kms.list_keys().limit(1).send().await.unwrap();
     assert!(page.truncated());
     assert_eq!(page.keys().len(), 1);
-    let rest = kms
-        .list_keys()
-        .limit(1)
-        .marker(page.next_marker().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let rest = kms.list_keys().limit(1).marker(page.next_marker().unwrap()).send().await.unwrap();
     assert_eq!(rest.keys().len(), 1);
     assert_ne!(rest.keys()[0].key_id(), page.keys()[0].key_id());
     assert!(!rest.truncated());
@@ -96,12 +72,7 @@ async fn create_describe_list_encrypt_decrypt() {
     assert_eq!(dec.key_material_id(), md.current_key_material_id());
 
     // Wrong or missing context.
-    let e = kms
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .send()
-        .await
-        .unwrap_err();
+    let e = kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "InvalidCiphertextException");
     let e = kms
         .decrypt()
@@ -129,22 +100,11 @@ async fn create_describe_list_encrypt_decrypt() {
     let mut bad = blob.as_ref().to_vec();
     let n = bad.len();
     bad[n - 1] ^= 1;
-    let e = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(bad))
-        .send()
-        .await
-        .unwrap_err();
+    let e = kms.decrypt().ciphertext_blob(Blob::new(bad)).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "InvalidCiphertextException");
 
     // Limits and unknown keys.
-    let e = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new(vec![0u8; 4097]))
-        .send()
-        .await
-        .unwrap_err();
+    let e = kms.encrypt().key_id(&id).plaintext(Blob::new(vec![0u8; 4097])).send().await.unwrap_err();
     assert_eq!(
         err_of(e),
         (
@@ -156,39 +116,13 @@ async fn create_describe_list_encrypt_decrypt() {
     let e = kms.describe_key().key_id(missing).send().await.unwrap_err();
     assert_eq!(
         err_of(e),
-        (
-            "NotFoundException".into(),
-            format!("Key 'arn:aws:kms:us-east-1:111122223333:key/{missing}' does not exist")
-        )
+        ("NotFoundException".into(), format!("Key 'arn:aws:kms:us-east-1:111122223333:key/{missing}' does not exist"))
     );
-    let e = kms
-        .describe_key()
-        .key_id("not-a-key")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err_of(e),
-        (
-            "NotFoundException".into(),
-            "Invalid keyId 'not-a-key'".into()
-        )
-    );
-    let e = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new(b"x".to_vec()))
-        .dry_run(true)
-        .send()
-        .await
-        .unwrap_err();
+    let e = kms.describe_key().key_id("not-a-key").send().await.unwrap_err();
+    assert_eq!(err_of(e), ("NotFoundException".into(), "Invalid keyId 'not-a-key'".into()));
+    let e = kms.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).dry_run(true).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "DryRunOperationException");
-    let e = kms
-        .create_key()
-        .key_spec(KeySpec::Rsa2048)
-        .send()
-        .await
-        .unwrap_err();
+    let e = kms.create_key().key_spec(KeySpec::Rsa2048).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "UnsupportedOperationException");
     ts.stop().await;
 }
@@ -198,13 +132,7 @@ async fn operator_creates_users_with_working_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let mut ts = TestServer::start(dir.path()).await;
     let admin = ts.raw();
-    let r = admin
-        .call(
-            "KmsAdmin.CreateUser",
-            &serde_json::json!({"UserName": "alice"}),
-        )
-        .await
-        .unwrap();
+    let r = admin.call("KmsAdmin.CreateUser", &serde_json::json!({"UserName": "alice"})).await.unwrap();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["Arn"], "arn:aws:iam::111122223333:user/alice");
@@ -213,107 +141,59 @@ async fn operator_creates_users_with_working_credentials() {
     assert!(ak.starts_with("AKIA") && ak.len() == 20);
     assert_eq!(sk.len(), 40);
 
-    // Alice's credentials work with the official client.
+    // Alice's credentials work with the official client; without an
+    // identity policy she may do nothing.
     let alice = sdk_client(&ts.endpoint(), ak, sk);
-    let key = alice
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let e = alice.create_key().send().await.unwrap_err();
+    assert_eq!(
+        err_of(e),
+        (
+            "AccessDeniedException".into(),
+            "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action".into()
+        )
+    );
+    allow_all(&admin, "alice", None).await;
+    let key = alice.create_key().send().await.unwrap().key_metadata.unwrap();
     assert!(key.arn().unwrap().contains(":111122223333:key/"));
 
     // A user in another account sees only its own keys.
     let r = admin
-        .call(
-            "KmsAdmin.CreateUser",
-            &serde_json::json!({"UserName": "bob", "AccountId": "444455556666"}),
-        )
+        .call("KmsAdmin.CreateUser", &serde_json::json!({"UserName": "bob", "AccountId": "444455556666"}))
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["Arn"], "arn:aws:iam::444455556666:user/bob");
-    let bob = sdk_client(
-        &ts.endpoint(),
-        v["AccessKeyId"].as_str().unwrap(),
-        v["SecretAccessKey"].as_str().unwrap(),
-    );
+    let bob = sdk_client(&ts.endpoint(), v["AccessKeyId"].as_str().unwrap(), v["SecretAccessKey"].as_str().unwrap());
+    allow_all(&admin, "bob", Some("444455556666")).await;
     assert!(bob.list_keys().send().await.unwrap().keys().is_empty());
-    let e = bob
-        .describe_key()
-        .key_id(key.key_id())
-        .send()
-        .await
-        .unwrap_err();
+    let e = bob.describe_key().key_id(key.key_id()).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "NotFoundException");
 
     // Not an admin: the operator API is refused.
     let alice_raw = raw_client(&ts.endpoint(), ak, sk);
-    let r = alice_raw
-        .call(
-            "KmsAdmin.CreateUser",
-            &serde_json::json!({"UserName": "mallory"}),
-        )
-        .await
-        .unwrap();
+    let r = alice_raw.call("KmsAdmin.CreateUser", &serde_json::json!({"UserName": "mallory"})).await.unwrap();
     assert_eq!(r.error().unwrap().0, "AccessDeniedException");
 
     // Duplicate user.
-    let r = admin
-        .call(
-            "KmsAdmin.CreateUser",
-            &serde_json::json!({"UserName": "alice"}),
-        )
-        .await
-        .unwrap();
+    let r = admin.call("KmsAdmin.CreateUser", &serde_json::json!({"UserName": "alice"})).await.unwrap();
     assert_eq!(r.error().unwrap().0, "AlreadyExistsException");
 
     // A second key for alice; list; delete the first: it stops working.
-    let r = admin
-        .call(
-            "KmsAdmin.CreateAccessKey",
-            &serde_json::json!({"UserName": "alice"}),
-        )
-        .await
-        .unwrap();
+    let r = admin.call("KmsAdmin.CreateAccessKey", &serde_json::json!({"UserName": "alice"})).await.unwrap();
     let v2: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v2["Arn"], "arn:aws:iam::111122223333:user/alice");
-    let r = admin
-        .call("KmsAdmin.ListUsers", &serde_json::json!({}))
-        .await
-        .unwrap();
+    let r = admin.call("KmsAdmin.ListUsers", &serde_json::json!({})).await.unwrap();
     let users: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    let alice_row = users["Users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["UserName"] == "alice")
-        .unwrap();
+    let alice_row = users["Users"].as_array().unwrap().iter().find(|u| u["UserName"] == "alice").unwrap();
     assert_eq!(alice_row["AccessKeyIds"].as_array().unwrap().len(), 2);
-    let r = admin
-        .call(
-            "KmsAdmin.DeleteAccessKey",
-            &serde_json::json!({"AccessKeyId": ak}),
-        )
-        .await
-        .unwrap();
+    let r = admin.call("KmsAdmin.DeleteAccessKey", &serde_json::json!({"AccessKeyId": ak})).await.unwrap();
     assert_eq!(r.status, 200);
     let e = alice.list_keys().send().await.unwrap_err();
     assert_eq!(err_of(e).0, "UnrecognizedClientException");
-    let alice2 = sdk_client(
-        &ts.endpoint(),
-        v2["AccessKeyId"].as_str().unwrap(),
-        v2["SecretAccessKey"].as_str().unwrap(),
-    );
+    let alice2 =
+        sdk_client(&ts.endpoint(), v2["AccessKeyId"].as_str().unwrap(), v2["SecretAccessKey"].as_str().unwrap());
     alice2.list_keys().send().await.unwrap();
-    let r = admin
-        .call(
-            "KmsAdmin.DeleteUser",
-            &serde_json::json!({"UserName": "alice"}),
-        )
-        .await
-        .unwrap();
+    let r = admin.call("KmsAdmin.DeleteUser", &serde_json::json!({"UserName": "alice"})).await.unwrap();
     assert_eq!(r.status, 200);
     let e = alice2.list_keys().send().await.unwrap_err();
     assert_eq!(err_of(e).0, "UnrecognizedClientException");
@@ -322,19 +202,12 @@ async fn operator_creates_users_with_working_credentials() {
 
 #[tokio::test]
 async fn dev_mode_uses_well_known_credentials() {
-    let o = kms::config::Overrides {
-        listen: Some("127.0.0.1:0".into()),
-        dev: true,
-        ..Default::default()
-    };
+    let o = kms::config::Overrides { listen: Some("127.0.0.1:0".into()), dev: true, ..Default::default() };
     let cfg = kms::config::Config::build(kms::config::FileConfig::default(), &o).unwrap();
     let server = kms::server::start(cfg).await.unwrap();
     assert!(server.bootstrap_credentials.is_none());
     let kms = sdk_client(&format!("http://{}", server.addr), "test", "test");
     let md = kms.create_key().send().await.unwrap().key_metadata.unwrap();
-    assert!(md
-        .arn()
-        .unwrap()
-        .starts_with("arn:aws:kms:us-east-1:000000000000:key/"));
+    assert!(md.arn().unwrap().starts_with("arn:aws:kms:us-east-1:000000000000:key/"));
     server.shutdown().await;
 }

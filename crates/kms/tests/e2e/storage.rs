@@ -12,15 +12,7 @@ async fn ciphertext_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut ts = TestServer::start(dir.path()).await;
     let kms = ts.sdk();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id()
-        .to_string();
+    let id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_string();
     let blob = kms
         .encrypt()
         .key_id(&id)
@@ -33,10 +25,7 @@ async fn ciphertext_survives_restart() {
     ts.stop().await;
 
     let mut ts2 = TestServer::start(dir.path()).await;
-    assert_eq!(
-        ts2.access_key, ts.access_key,
-        "bootstrap must not run twice"
-    );
+    assert_eq!(ts2.access_key, ts.access_key, "bootstrap must not run twice");
     let kms = ts2.sdk();
     let dec = kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
     assert_eq!(dec.plaintext().unwrap().as_ref(), b"across restarts");
@@ -71,55 +60,24 @@ async fn data_dir_holds_no_plaintext_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let mut ts = TestServer::start(dir.path()).await;
     let kms = ts.sdk();
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id()
-        .to_string();
-    let r = ts
-        .raw()
-        .call(
-            "KmsAdmin.CreateUser",
-            &serde_json::json!({"UserName": "carol"}),
-        )
-        .await
-        .unwrap();
+    let id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id().to_string();
+    let r = ts.raw().call("KmsAdmin.CreateUser", &serde_json::json!({"UserName": "carol"})).await.unwrap();
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     let carol_secret = v["SecretAccessKey"].as_str().unwrap().to_string();
     ts.stop().await;
 
     // Open the record the way the server does and recover the material.
     let store = kms_store::RedbStore::open(&dir.path().join("kms.redb")).unwrap();
-    let rec = kms_core::ports::Store::get_key(&store, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = kms_core::ports::Store::get_key(&store, &id).await.unwrap().unwrap();
     drop(store);
-    let root =
-        RootKey::from_encoded(&std::fs::read_to_string(dir.path().join("root.key")).unwrap())
-            .unwrap();
+    let root = RootKey::from_encoded(&std::fs::read_to_string(dir.path().join("root.key")).unwrap()).unwrap();
     let m = &rec.materials[0];
-    let material = root
-        .open(&KeyRecord::material_binding(&id, &m.id), &m.sealed)
-        .unwrap();
+    let material = root.open(&KeyRecord::material_binding(&id, &m.id), &m.sealed).unwrap();
     assert_eq!(material.len(), 32);
 
-    assert_eq!(
-        files_contain(dir.path(), material.expose()),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        files_contain(dir.path(), carol_secret.as_bytes()),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        files_contain(dir.path(), ts.secret.as_bytes()),
-        Vec::<String>::new()
-    );
+    assert_eq!(files_contain(dir.path(), material.expose()), Vec::<String>::new());
+    assert_eq!(files_contain(dir.path(), carol_secret.as_bytes()), Vec::<String>::new());
+    assert_eq!(files_contain(dir.path(), ts.secret.as_bytes()), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -139,9 +97,7 @@ async fn wrong_or_missing_root_key_stops_the_server() {
 
     // The root key file removed: no silent re-initialisation.
     std::fs::remove_file(dir.path().join("root.key")).unwrap();
-    let cfg =
-        kms::config::Config::build(kms::config::FileConfig::default(), &overrides(dir.path()))
-            .unwrap();
+    let cfg = kms::config::Config::build(kms::config::FileConfig::default(), &overrides(dir.path())).unwrap();
     let e = kms::server::start(cfg).await.err().unwrap();
     assert!(e.contains("missing"), "{e}");
     assert!(!dir.path().join("root.key").exists());

@@ -1,0 +1,161 @@
+//! Authorization through the wire, with several principals in two accounts:
+//! key policies, identity policies, the root delegation, explicit denies,
+//! cross-account use, conditions, and the decision in the audit record.
+
+use aws_sdk_kms::primitives::Blob;
+
+use crate::harness::*;
+
+const A: &str = "111122223333";
+const B: &str = "444455556666";
+
+fn key_policy(statements: &str) -> String {
+    // The admin keeps PutKeyPolicy (the lockout safety check).
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Admin","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:user/admin"}},"Action":"kms:*","Resource":"*"}},{statements}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn key_policies_identity_policies_and_both_must_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ts = TestServer::start(dir.path()).await;
+    let admin_raw = ts.raw();
+    let admin = ts.sdk();
+    let ep = ts.endpoint();
+    let (ak, sk) = create_user(&admin_raw, "alice", None).await;
+    let alice = sdk_client(&ep, &ak, &sk);
+    allow_all(&admin_raw, "alice", None).await;
+    let (bk, bs) = create_user(&admin_raw, "bob", None).await;
+    let bob = sdk_client(&ep, &bk, &bs);
+    let (ck, cs) = create_user(&admin_raw, "carol", Some(B)).await;
+    let carol = sdk_client(&ep, &ck, &cs);
+    put_user_policy(
+        &admin_raw,
+        "carol",
+        Some(B),
+        "use-keys",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"UseKeys","Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}]}"#,
+    )
+    .await;
+    let pt = || Blob::new(b"secret".to_vec());
+
+    // 1. The default key policy delegates to IAM: alice (IAM allows) may, bob (no IAM policy) may not.
+    let k1 = admin.create_key().send().await.unwrap().key_metadata.unwrap();
+    alice.encrypt().key_id(k1.key_id()).plaintext(pt()).send().await.unwrap();
+    let e = bob.encrypt().key_id(k1.key_id()).plaintext(pt()).send().await.unwrap_err();
+    assert_eq!(
+        err_of(e),
+        (
+            "AccessDeniedException".into(),
+            format!("User: arn:aws:iam::{A}:user/bob is not authorized to perform: kms:Encrypt on resource: {} because no identity-based policy allows the kms:Encrypt action", k1.arn().unwrap())
+        )
+    );
+
+    // 2. A key policy without the root delegation: an IAM policy alone allows nothing;
+    //    a key policy naming bob directly allows bob with no IAM policy at all.
+    let p2 = key_policy(&format!(
+        r#"{{"Sid":"BobUses","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:user/bob"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}"#
+    ));
+    let k2 = admin.create_key().policy(p2).send().await.unwrap().key_metadata.unwrap();
+    let e = alice.encrypt().key_id(k2.key_id()).plaintext(pt()).send().await.unwrap_err();
+    let (t, m) = err_of(e);
+    assert_eq!(t, "AccessDeniedException");
+    assert!(m.ends_with("because no resource-based policy allows the kms:Encrypt action"), "{m}");
+    let blob = bob.encrypt().key_id(k2.key_id()).plaintext(pt()).send().await.unwrap().ciphertext_blob.unwrap();
+    bob.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap();
+    let e = bob.schedule_key_deletion().key_id(k2.key_id()).send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException", "management operations are checked too");
+
+    // 3. An explicit deny in the key policy wins over alice's IAM allow.
+    let p3 = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"kms:*","Resource":"*"}},{{"Sid":"NoAlice","Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::{A}:user/alice"}},"Action":"kms:Decrypt","Resource":"*"}}]}}"#
+    );
+    let k3 = admin.create_key().policy(p3).send().await.unwrap().key_metadata.unwrap();
+    let blob3 = alice.encrypt().key_id(k3.key_id()).plaintext(pt()).send().await.unwrap().ciphertext_blob.unwrap();
+    let e = alice.decrypt().ciphertext_blob(blob3).send().await.unwrap_err();
+    let (t, m) = err_of(e);
+    assert_eq!(t, "AccessDeniedException");
+    assert!(m.ends_with("with an explicit deny in a resource-based policy"), "{m}");
+
+    // 4. An explicit deny in an identity policy.
+    put_user_policy(
+        &admin_raw,
+        "alice",
+        None,
+        "no-generate",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:GenerateDataKey","Resource":"*"}]}"#,
+    )
+    .await;
+    let e = alice.generate_data_key().key_id(k1.key_id()).number_of_bytes(32).send().await.unwrap_err();
+    let (t, m) = err_of(e);
+    assert_eq!(t, "AccessDeniedException");
+    assert!(m.ends_with("with an explicit deny in an identity-based policy"), "{m}");
+
+    // 5. Cross-account: works only when the key policy names the other account and its IAM allows.
+    let e = carol.encrypt().key_id(k1.arn().unwrap()).plaintext(pt()).send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+    let p5 = key_policy(&format!(
+        r#"{{"Sid":"OtherAccount","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{B}:root"}},"Action":["kms:Encrypt","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}}"#
+    ));
+    let k5 = admin.create_key().policy(p5).send().await.unwrap().key_metadata.unwrap();
+    let blob5 =
+        carol.encrypt().key_id(k5.arn().unwrap()).plaintext(pt()).send().await.unwrap().ciphertext_blob.unwrap();
+    carol.decrypt().ciphertext_blob(blob5).send().await.unwrap();
+    let e = carol.encrypt().key_id(k5.key_id()).plaintext(pt()).send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "NotFoundException", "a bare key id names a key in the caller's account");
+    put_user_policy(
+        &admin_raw,
+        "carol",
+        Some(B),
+        "use-keys",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}]}"#,
+    )
+    .await;
+    let e = carol.encrypt().key_id(k5.arn().unwrap()).plaintext(pt()).send().await.unwrap_err();
+    let (t, m) = err_of(e);
+    assert_eq!(t, "AccessDeniedException");
+    assert!(m.ends_with("because no identity-based policy allows the kms:Encrypt action"), "{m}");
+
+    // 6. Conditions: bob may decrypt only with tenant=acme in the encryption context.
+    let p6 = key_policy(&format!(
+        r#"{{"Sid":"BobAcme","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:user/bob"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:tenant":"acme"}}}}}}"#
+    ));
+    let k6 = admin.create_key().policy(p6).send().await.unwrap().key_metadata.unwrap();
+    let good = bob
+        .encrypt()
+        .key_id(k6.key_id())
+        .plaintext(pt())
+        .encryption_context("tenant", "acme")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    bob.decrypt().ciphertext_blob(good).encryption_context("tenant", "acme").send().await.unwrap();
+    let e = bob
+        .encrypt()
+        .key_id(k6.key_id())
+        .plaintext(pt())
+        .encryption_context("tenant", "other")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+
+    // 7. Identity-only operations.
+    let e = bob.list_keys().send().await.unwrap_err();
+    assert!(err_of(e).1.contains("kms:ListKeys on resource: *"));
+    ts.stop().await;
+
+    // 8. The audit record names the deciding statement.
+    let events = kms_audit::query::events(&dir.path().join("audit")).unwrap();
+    let bob_enc = events
+        .iter()
+        .find(|e| e["eventName"] == "Encrypt" && e["userIdentity"]["userName"] == "bob" && e["errorCode"].is_null())
+        .unwrap();
+    assert_eq!(bob_enc["additionalEventData"]["authorizationDecision"], "allowed by key policy statement \"BobUses\"");
+    let denied =
+        events.iter().find(|e| e["eventName"] == "Decrypt" && e["errorCode"] == "AccessDeniedException").unwrap();
+    assert_eq!(denied["additionalEventData"]["authorizationDecision"], "denied by key policy statement \"NoAlice\"");
+}
