@@ -41,6 +41,8 @@ pub fn to_aws(e: &Error) -> AwsError {
         InvalidAliasName(_) => (bad, "InvalidAliasNameException"),
         CustomKeyStoreNotFound(_) => (bad, "CustomKeyStoreNotFoundException"),
         NotAuthorized(_) => (bad, "NotAuthorizedException"),
+        InvalidGrantToken(_) => (bad, "InvalidGrantTokenException"),
+        InvalidGrantId(_) => (bad, "InvalidGrantIdException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };
     let message = match e {

@@ -64,6 +64,10 @@ pub enum Error {
     CustomKeyStoreNotFound(String),
     #[error("{0}")]
     NotAuthorized(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    #[error("{0}")]
+    InvalidGrantId(String),
 
     // ---- faults ----
     /// An internal fault. The text goes to the log (under the request id),

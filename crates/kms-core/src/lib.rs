@@ -4,6 +4,7 @@
 pub mod ciphertext;
 pub mod crypto;
 pub mod error;
+pub mod grants;
 pub mod identity;
 pub mod ids;
 pub mod model;

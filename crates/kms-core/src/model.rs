@@ -74,6 +74,9 @@ fn key_id_member(v: &mut Validator, name: &str, key_id: &Option<String>, require
 
 fn grant_tokens(v: &mut Validator, g: &Option<Vec<String>>) {
     v.list_len("grantTokens", g.as_deref(), 0, 10);
+    if g.as_deref().unwrap_or_default().iter().any(|t| !crate::grants::is_grant_token(t)) {
+        v.defer(crate::Error::InvalidGrantToken("Invalid grant token".into()));
+    }
 }
 
 // ---------------------------------------------------------------- shared shapes
@@ -773,6 +776,166 @@ pub struct GetKeyPolicyResponse {
 pub struct ListKeyPoliciesResponse {
     pub policy_names: Vec<String>,
     pub truncated: bool,
+}
+
+// ---------------------------------------------------------------- grants
+
+pub const GRANT_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
+];
+
+fn is_principal_id(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b))
+}
+const PRINCIPAL_PATTERN: &str = "^[\\w+=,.@:/-]+$";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GrantConstraints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<EncryptionContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<EncryptionContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateGrantRequest {
+    pub key_id: Option<String>,
+    pub grantee_principal: Option<String>,
+    pub retiring_principal: Option<String>,
+    pub operations: Option<Vec<String>>,
+    pub constraints: Option<GrantConstraints>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub dry_run: Option<bool>,
+    pub grantee_service_principal: Option<String>,
+    pub retiring_service_principal: Option<String>,
+}
+
+impl CreateGrantRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        for (m, val) in [("granteePrincipal", &self.grantee_principal), ("retiringPrincipal", &self.retiring_principal)]
+        {
+            v.str_len(m, val.as_deref(), 1, 256).pattern(m, val.as_deref(), is_principal_id, PRINCIPAL_PATTERN);
+        }
+        v.required("operations", &self.operations);
+        for op in self.operations.as_deref().unwrap_or_default() {
+            v.one_of("operations", Some(op), GRANT_OPERATIONS);
+        }
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.str_len("name", self.name.as_deref(), 1, 256).pattern(
+            "name",
+            self.name.as_deref(),
+            is_alias_chars,
+            ALIAS_PATTERN,
+        );
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantResponse {
+    pub grant_token: String,
+    pub grant_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListGrantsRequest {
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+    pub key_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub grantee_principal: Option<String>,
+    pub grantee_service_principal: Option<String>,
+    pub retiring_principal: Option<String>,
+    pub retiring_service_principal: Option<String>,
+}
+
+impl ListGrantsRequest {
+    pub fn validate(&self, key_required: bool) -> crate::Result<()> {
+        let mut v = Validator::default();
+        v.range("limit", self.limit, 1, 1000).str_len("marker", self.marker.as_deref(), 1, 1024);
+        key_id_member(&mut v, "keyId", &self.key_id, key_required);
+        v.str_len("grantId", self.grant_id.as_deref(), 1, 128);
+        for (m, val) in [("granteePrincipal", &self.grantee_principal), ("retiringPrincipal", &self.retiring_principal)]
+        {
+            v.str_len(m, val.as_deref(), 1, 256).pattern(m, val.as_deref(), is_principal_id, PRINCIPAL_PATTERN);
+        }
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    pub key_id: String,
+    pub grant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub creation_date: f64,
+    pub grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    pub issuing_account: String,
+    pub operations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsResponse {
+    pub grants: Vec<GrantListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RetireGrantRequest {
+    pub grant_token: Option<String>,
+    pub key_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+impl RetireGrantRequest {
+    pub fn validate(&self, key_and_id_required: bool) -> crate::Result<()> {
+        let mut v = Validator::default();
+        v.str_len("grantToken", self.grant_token.as_deref(), 1, 8192);
+        key_id_member(&mut v, "keyId", &self.key_id, key_and_id_required);
+        if key_and_id_required {
+            v.required("grantId", &self.grant_id);
+        }
+        v.str_len("grantId", self.grant_id.as_deref(), 1, 128);
+        v.finish()
+    }
 }
 
 // ---------------------------------------------------------------- operator: identity policies and tags

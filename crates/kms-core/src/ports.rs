@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::types::{AccessKeyRecord, AliasRecord, KeyRecord, KeyState, UserRecord};
+use crate::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, UserRecord};
 
 /// Durable storage. Every method is one transaction: it either happens
 /// completely or not at all. Implementations never see plaintext key
@@ -20,12 +20,22 @@ pub trait Store: Send + Sync + 'static {
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>>;
     /// Insert or replace a key record.
     async fn put_key(&self, key: &KeyRecord) -> Result<()>;
-    /// Remove a key record, its material and every alias that points at it.
+    /// Remove a key record, its material, its grants and every alias that points at it.
     async fn delete_key(&self, key_id: &str) -> Result<()>;
     /// How many keys are in each key state (for metrics).
     async fn count_keys_by_state(&self) -> Result<Vec<(KeyState, u64)>>;
     /// Ids of keys pending deletion whose deletion time is at or before `now_ms`.
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<String>>;
+
+    /// Insert or replace a grant.
+    async fn put_grant(&self, grant: &GrantRecord) -> Result<()>;
+    async fn delete_grant(&self, key_id: &str, grant_id: &str) -> Result<()>;
+    /// The grants of one key, by grant id.
+    async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantRecord>>;
+    /// A grant by id, whichever key it is on.
+    async fn find_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>>;
+    /// Every grant whose retiring principal is `principal`.
+    async fn list_retirable_grants(&self, principal: &str) -> Result<Vec<GrantRecord>>;
 
     /// Insert or replace an alias.
     async fn put_alias(&self, alias: &AliasRecord) -> Result<()>;

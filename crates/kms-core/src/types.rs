@@ -212,3 +212,55 @@ impl AccessKeyRecord {
         format!("access-key/{access_key_id}")
     }
 }
+
+/// A grant: permission for a grantee principal to use a key for some operations.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GrantRecord {
+    /// 64 lowercase hex digits.
+    pub grant_id: String,
+    pub key_id: String,
+    /// The key's account.
+    pub account: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub created_ms: i64,
+    pub grantee_principal: String,
+    #[serde(default)]
+    pub retiring_principal: Option<String>,
+    /// The account of the principal that created the grant.
+    pub issuing_account: String,
+    /// Operation names (`Decrypt`, `Encrypt`, ...).
+    pub operations: Vec<String>,
+    #[serde(default)]
+    pub context_subset: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub context_equals: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl GrantRecord {
+    /// Does this grant let `principal` (ARNs that name the caller) perform
+    /// `operation` with encryption context `ec`?
+    pub fn allows(
+        &self,
+        principals: &[&str],
+        operation: &str,
+        ec: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> bool {
+        if !principals.contains(&self.grantee_principal.as_str()) || !self.operations.iter().any(|o| o == operation) {
+            return false;
+        }
+        let empty = std::collections::BTreeMap::new();
+        let ec = ec.unwrap_or(&empty);
+        if let Some(eq) = &self.context_equals {
+            if eq != ec {
+                return false;
+            }
+        }
+        if let Some(sub) = &self.context_subset {
+            if !sub.iter().all(|(k, v)| ec.get(k) == Some(v)) {
+                return false;
+            }
+        }
+        true
+    }
+}

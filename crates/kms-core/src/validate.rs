@@ -8,6 +8,9 @@ use crate::error::Error;
 #[derive(Default)]
 pub struct Validator {
     errors: Vec<String>,
+    /// An error of another kind, reported when the constraints all hold
+    /// (e.g. a malformed grant token).
+    deferred: Option<Error>,
 }
 
 /// How a value is shown in a message.
@@ -123,9 +126,15 @@ impl Validator {
         self
     }
 
+    /// Report `e` unless a constraint violation is found.
+    pub fn defer(&mut self, e: Error) -> &mut Self {
+        self.deferred.get_or_insert(e);
+        self
+    }
+
     pub fn finish(&mut self) -> Result<(), Error> {
         match self.errors.len() {
-            0 => Ok(()),
+            0 => self.deferred.take().map_or(Ok(()), Err),
             1 => Err(Error::Validation(format!("1 validation error detected: {}", self.errors[0]))),
             n => Err(Error::Validation(format!("{n} validation errors detected: {}", self.errors.join("; ")))),
         }

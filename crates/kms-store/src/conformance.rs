@@ -56,6 +56,28 @@ async fn suite(s: &dyn Store) {
     s.put_key(&k).await.unwrap();
     assert!(s.keys_due_for_deletion(1000).await.unwrap().is_empty());
 
+    // Grants go with their key.
+    let grant = |gid: &str, key: &str| GrantRecord {
+        grant_id: gid.into(),
+        key_id: key.into(),
+        account: "111111111111".into(),
+        name: None,
+        created_ms: 1,
+        grantee_principal: "arn:aws:iam::111111111111:user/g".into(),
+        retiring_principal: Some("arn:aws:iam::111111111111:user/r".into()),
+        issuing_account: "arn:aws:iam::111111111111:root".into(),
+        operations: vec!["Decrypt".into()],
+        context_subset: None,
+        context_equals: None,
+    };
+    s.put_grant(&grant("g1", "a")).await.unwrap();
+    s.put_grant(&grant("g2", "a")).await.unwrap();
+    s.put_grant(&grant("g3", "c")).await.unwrap();
+    assert_eq!(s.list_grants("a").await.unwrap().len(), 2);
+    assert_eq!(s.list_retirable_grants("arn:aws:iam::111111111111:user/r").await.unwrap().len(), 3);
+    s.delete_grant("c", "g3").await.unwrap();
+    assert!(s.list_grants("c").await.unwrap().is_empty());
+
     // Aliases go with their key.
     let alias = |name: &str, target: &str| AliasRecord {
         account: "111111111111".into(),
@@ -68,6 +90,7 @@ async fn suite(s: &dyn Store) {
     s.put_alias(&alias("alias/two", "c")).await.unwrap();
     assert_eq!(s.list_aliases().await.unwrap().len(), 2);
     s.delete_key("a").await.unwrap();
+    assert!(s.list_grants("a").await.unwrap().is_empty());
     assert_eq!(s.list_aliases().await.unwrap(), vec![alias("alias/two", "c")]);
     s.delete_alias("111111111111", "alias/two").await.unwrap();
     assert!(s.list_aliases().await.unwrap().is_empty());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kms_core::error::{Error, Result};
 use kms_core::ports::Store;
-use kms_core::types::{AccessKeyRecord, AliasRecord, KeyRecord, KeyState, UserRecord};
+use kms_core::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, UserRecord};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -18,6 +18,8 @@ const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const ACCOUNT_KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("account_keys");
 /// (deletion time ms, key id) -> ()  (the deletion job's queue)
 const DELETIONS: TableDefinition<(i64, &str), ()> = TableDefinition::new("deletions");
+/// (key id, grant id) -> GrantRecord
+const GRANTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("grants");
 /// (account, alias name) -> AliasRecord
 const ALIASES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("aliases");
 /// (account, user name) -> UserRecord
@@ -91,6 +93,7 @@ impl RedbStore {
             tx.open_table(ACCESS_KEYS).map_err(db_err)?;
             tx.open_table(DELETIONS).map_err(db_err)?;
             tx.open_table(ALIASES).map_err(db_err)?;
+            tx.open_table(GRANTS).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         Ok(RedbStore { db: Arc::new(db) })
@@ -191,6 +194,17 @@ impl Store for RedbStore {
                     for name in doomed {
                         aliases.remove((old.account.as_str(), name.as_str())).map_err(db_err)?;
                     }
+                    let mut grants = tx.open_table(GRANTS).map_err(db_err)?;
+                    let ids: Vec<String> = grants
+                        .range((id.as_str(), "")..)
+                        .map_err(db_err)?
+                        .map(|item| item.map(|(k, _)| (k.value().0.to_string(), k.value().1.to_string())))
+                        .take_while(|r| r.as_ref().map(|(kid, _)| *kid == id).unwrap_or(true))
+                        .map(|r| r.map(|(_, gid)| gid).map_err(db_err))
+                        .collect::<Result<_>>()?;
+                    for gid in ids {
+                        grants.remove((id.as_str(), gid.as_str())).map_err(db_err)?;
+                    }
                 }
             }
             tx.commit().map_err(db_err)
@@ -224,6 +238,82 @@ impl Store for RedbStore {
             for item in t.range(..=(now_ms, "\u{10ffff}")).map_err(db_err)? {
                 let (k, _) = item.map_err(db_err)?;
                 out.push(k.value().1.to_string());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {
+        let bytes = encode(grant)?;
+        let (kid, gid) = (grant.key_id.clone(), grant.grant_id.clone());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(GRANTS)
+                .map_err(db_err)?
+                .insert((kid.as_str(), gid.as_str()), bytes.as_slice())
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_grant(&self, key_id: &str, grant_id: &str) -> Result<()> {
+        let (kid, gid) = (key_id.to_string(), grant_id.to_string());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(GRANTS).map_err(db_err)?.remove((kid.as_str(), gid.as_str())).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantRecord>> {
+        let kid = key_id.to_string();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(GRANTS).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.range((kid.as_str(), "")..).map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if k.value().0 != kid {
+                    break;
+                }
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn find_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>> {
+        let gid = grant_id.to_string();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(GRANTS).map_err(db_err)?;
+            for item in t.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if k.value().1 == gid {
+                    return decode(v.value()).map(Some);
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn list_retirable_grants(&self, principal: &str) -> Result<Vec<GrantRecord>> {
+        let principal = principal.to_string();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(GRANTS).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.iter().map_err(db_err)? {
+                let (_, v) = item.map_err(db_err)?;
+                let g: GrantRecord = decode(v.value())?;
+                if g.retiring_principal.as_deref() == Some(principal.as_str()) {
+                    out.push(g);
+                }
             }
             Ok(out)
         })

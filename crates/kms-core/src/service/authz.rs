@@ -132,10 +132,22 @@ impl Kms {
         };
         Self::record_decision(ctx, &decision);
         if decision.is_allowed() {
-            Ok(())
-        } else {
-            Err(Self::denied(ctx, &decision, access.action, &k.arn))
+            return Ok(());
         }
+        // A grant allows what the policies do not, but never against an explicit deny.
+        if !matches!(decision, Decision::ExplicitDeny(_)) {
+            let p = &ctx.principal.policy_principal;
+            let mut names = vec![p.arn.as_str()];
+            names.extend(p.role_arn.as_deref());
+            let op = access.action.strip_prefix("kms:").unwrap_or(access.action);
+            if let Some(g) = k.grants.iter().find(|g| g.allows(&names, op, access.encryption_context)) {
+                if let Ok(mut f) = ctx.facts.lock() {
+                    f.decision = Some(format!("allowed by grant {}", g.grant_id));
+                }
+                return Ok(());
+            }
+        }
+        Err(Self::denied(ctx, &decision, access.action, &k.arn))
     }
 
     /// Authorize an action that names no key (CreateKey, ListKeys, ...):

@@ -131,7 +131,7 @@ impl Kms {
         self.store.put_key(&record).await?;
         ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
         let metadata = self.metadata(&record);
-        self.cache(record, std::sync::Arc::new(vec![(mid, material.aes()?)]), None)?;
+        self.cache(record, std::sync::Arc::new(vec![(mid, material.aes()?)]), None, Default::default())?;
         Ok(CreateKeyResponse { key_metadata: metadata })
     }
 

@@ -9,6 +9,7 @@
 mod aliases;
 mod authz;
 mod crypto_ops;
+mod grants;
 mod identities;
 mod keys;
 mod policies;
@@ -102,7 +103,12 @@ pub struct LiveKey {
     /// The last successful cryptographic use, kept in memory and written to
     /// the store by [`Kms::flush_usage`] (so that crypto calls do no writes).
     usage: Mutex<(Option<LastUsage>, bool)>,
+    /// The key's grants.
+    grants: Grants,
 }
+
+/// A key's grants, shared between cached versions of the key.
+type Grants = Arc<Vec<GrantRecord>>;
 
 impl LiveKey {
     fn material(&self, id: &[u8; 32]) -> Option<&AesKey> {
@@ -276,7 +282,7 @@ impl Kms {
     // ------------------------------------------------------------ key cache
 
     /// Open a record's materials and cache it.
-    fn open_key(&self, record: KeyRecord) -> Result<Arc<LiveKey>> {
+    fn open_key(&self, record: KeyRecord, grants: Vec<GrantRecord>) -> Result<Arc<LiveKey>> {
         let mut materials = Vec::with_capacity(record.materials.len());
         for m in &record.materials {
             let raw = self.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
@@ -284,10 +290,16 @@ impl Kms {
             materials.push((parse_material_id(&m.id)?, material.aes()?));
         }
         let usage = record.last_usage.clone();
-        self.cache(record, Arc::new(materials), usage)
+        self.cache(record, Arc::new(materials), usage, Arc::new(grants))
     }
 
-    fn cache(&self, record: KeyRecord, materials: Materials, usage: Option<LastUsage>) -> Result<Arc<LiveKey>> {
+    fn cache(
+        &self,
+        record: KeyRecord,
+        materials: Materials,
+        usage: Option<LastUsage>,
+        grants: Grants,
+    ) -> Result<Arc<LiveKey>> {
         let arn = self.loc.key_arn(&record.account, &record.key_id);
         let policy = match kms_policy::Policy::parse(&record.policy, kms_policy::PolicyKind::Resource) {
             Ok(p) => Some(Arc::new(p)),
@@ -296,7 +308,7 @@ impl Kms {
                 None
             }
         };
-        let live = Arc::new(LiveKey { record, arn, policy, materials, usage: Mutex::new((usage, false)) });
+        let live = Arc::new(LiveKey { record, arn, policy, materials, usage: Mutex::new((usage, false)), grants });
         self.keys.write().map_err(poisoned)?.insert(live.record.key_id.clone(), live.clone());
         Ok(live)
     }
@@ -314,7 +326,10 @@ impl Kms {
         let live = match cached {
             Some(k) => k,
             None => match self.store.get_key(key_id).await? {
-                Some(rec) => self.open_key(rec)?,
+                Some(rec) => {
+                    let grants = self.store.list_grants(&rec.key_id).await?;
+                    self.open_key(rec, grants)?
+                }
                 None => return Ok(None),
             },
         };
@@ -409,7 +424,7 @@ impl Kms {
         let out = f(&mut rec, &live.arn)?;
         rec.last_usage = live.last_usage();
         self.store.put_key(&rec).await?;
-        self.cache(rec.clone(), live.materials.clone(), rec.last_usage)?;
+        self.cache(rec.clone(), live.materials.clone(), rec.last_usage, live.grants.clone())?;
         Ok(out)
     }
 
@@ -438,7 +453,7 @@ impl Kms {
             let mut rec = current.record.clone();
             rec.last_usage = usage.clone();
             self.store.put_key(&rec).await?;
-            self.cache(rec, current.materials.clone(), usage)?;
+            self.cache(rec, current.materials.clone(), usage, current.grants.clone())?;
             n += 1;
         }
         Ok(n)

@@ -159,3 +159,149 @@ async fn key_policies_identity_policies_and_both_must_allow() {
         events.iter().find(|e| e["eventName"] == "Decrypt" && e["errorCode"] == "AccessDeniedException").unwrap();
     assert_eq!(denied["additionalEventData"]["authorizationDecision"], "denied by key policy statement \"NoAlice\"");
 }
+
+#[tokio::test]
+async fn grants_allow_exactly_what_they_say_until_revoked() {
+    use aws_sdk_kms::types::{GrantConstraints, GrantOperation};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ts = TestServer::start(dir.path()).await;
+    let admin_raw = ts.raw();
+    let admin = ts.sdk();
+    let ep = ts.endpoint();
+    let (bk, bs) = create_user(&admin_raw, "bob", None).await;
+    let bob = sdk_client(&ep, &bk, &bs);
+    let (ak, asec) = create_user(&admin_raw, "alice", None).await;
+    let alice = sdk_client(&ep, &ak, &asec);
+    allow_all(&admin_raw, "alice", None).await;
+    let k = admin.create_key().send().await.unwrap().key_metadata.unwrap();
+    let bob_arn = format!("arn:aws:iam::{A}:user/bob");
+    let alice_arn = format!("arn:aws:iam::{A}:user/alice");
+    let pt = || Blob::new(b"granted".to_vec());
+
+    let e =
+        bob.encrypt().key_id(k.key_id()).plaintext(pt()).encryption_context("tenant", "acme").send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+
+    let g = admin
+        .create_grant()
+        .key_id(k.key_id())
+        .grantee_principal(&bob_arn)
+        .retiring_principal(&alice_arn)
+        .operations(GrantOperation::Encrypt)
+        .operations(GrantOperation::Decrypt)
+        .constraints(GrantConstraints::builder().encryption_context_subset("tenant", "acme").build())
+        .name("bob-acme")
+        .send()
+        .await
+        .unwrap();
+    let grant_id = g.grant_id().unwrap().to_string();
+    assert_eq!(grant_id.len(), 64);
+    // The grant works on the very next request, with its token or without.
+    let blob = bob
+        .encrypt()
+        .key_id(k.key_id())
+        .plaintext(pt())
+        .encryption_context("tenant", "acme")
+        .encryption_context("extra", "ok")
+        .grant_tokens(g.grant_token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let out = bob
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .encryption_context("tenant", "acme")
+        .encryption_context("extra", "ok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext().unwrap().as_ref(), b"granted");
+    // Only with the constrained context, only the granted operations.
+    let e = bob
+        .encrypt()
+        .key_id(k.key_id())
+        .plaintext(pt())
+        .encryption_context("tenant", "other")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+    let e = bob
+        .generate_data_key()
+        .key_id(k.key_id())
+        .number_of_bytes(16)
+        .encryption_context("tenant", "acme")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+    let e = bob.encrypt().key_id(k.key_id()).plaintext(pt()).grant_tokens("not-a-token").send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "InvalidGrantTokenException");
+
+    // Idempotent by name; listed with its constraints.
+    let again = admin
+        .create_grant()
+        .key_id(k.key_id())
+        .grantee_principal(&bob_arn)
+        .retiring_principal(&alice_arn)
+        .operations(GrantOperation::Encrypt)
+        .operations(GrantOperation::Decrypt)
+        .constraints(GrantConstraints::builder().encryption_context_subset("tenant", "acme").build())
+        .name("bob-acme")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.grant_id(), Some(grant_id.as_str()));
+    let listed = admin.list_grants().key_id(k.key_id()).send().await.unwrap();
+    assert_eq!(listed.grants().len(), 1);
+    let entry = &listed.grants()[0];
+    assert_eq!(entry.key_id(), k.arn());
+    assert_eq!(entry.grantee_principal(), Some(bob_arn.as_str()));
+    assert_eq!(entry.issuing_account(), Some(format!("arn:aws:iam::{A}:root").as_str()));
+    assert_eq!(entry.name(), Some("bob-acme"));
+    assert_eq!(entry.constraints().unwrap().encryption_context_subset().unwrap()["tenant"], "acme");
+    let retirable = alice.list_retirable_grants().retiring_principal(&alice_arn).send().await.unwrap();
+    assert_eq!(retirable.grants().len(), 1);
+
+    // Revoked: it stops working at once.
+    admin.revoke_grant().key_id(k.key_id()).grant_id(&grant_id).send().await.unwrap();
+    let e = bob
+        .decrypt()
+        .ciphertext_blob(blob)
+        .encryption_context("tenant", "acme")
+        .encryption_context("extra", "ok")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+    assert!(admin.list_grants().key_id(k.key_id()).send().await.unwrap().grants().is_empty());
+    let e = admin.revoke_grant().key_id(k.key_id()).grant_id(&grant_id).send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "NotFoundException");
+
+    // Retired by its retiring principal, with the token.
+    let g2 = admin
+        .create_grant()
+        .key_id(k.key_id())
+        .grantee_principal(&bob_arn)
+        .retiring_principal(&alice_arn)
+        .operations(GrantOperation::DescribeKey)
+        .send()
+        .await
+        .unwrap();
+    bob.describe_key().key_id(k.key_id()).send().await.unwrap();
+    let e = bob.retire_grant().grant_token(g2.grant_token().unwrap()).send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException", "bob is neither the retiring principal nor allowed RetireGrant");
+    alice.retire_grant().grant_token(g2.grant_token().unwrap()).send().await.unwrap();
+    let e = bob.describe_key().key_id(k.key_id()).send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+    ts.stop().await;
+
+    let events = kms_audit::query::events(&dir.path().join("audit")).unwrap();
+    let granted = events
+        .iter()
+        .find(|e| e["eventName"] == "Decrypt" && e["userIdentity"]["userName"] == "bob" && e["errorCode"].is_null())
+        .unwrap();
+    assert_eq!(granted["additionalEventData"]["authorizationDecision"], format!("allowed by grant {grant_id}"));
+}

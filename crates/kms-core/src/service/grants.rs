@@ -1,0 +1,257 @@
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant,
+//! RevokeGrant. A grant takes effect on the very next request (the key's
+//! cached grant list is replaced under the write lock).
+
+use std::sync::Arc;
+
+use super::{Access, Aliases, Kms, LiveKey, RequestContext};
+use crate::error::{Error, Result};
+use crate::grants::{is_grant_id, new_grant, token_grant_id};
+use crate::model::*;
+use crate::types::*;
+
+/// At most this many grants on one key.
+pub const GRANTS_PER_KEY: usize = 50_000;
+const DEFAULT_GRANT_LIST_LIMIT: i64 = 50;
+
+fn entry(k_arn: &str, g: &GrantRecord) -> GrantListEntry {
+    let constraints = (g.context_subset.is_some() || g.context_equals.is_some()).then(|| GrantConstraints {
+        encryption_context_subset: g.context_subset.clone(),
+        encryption_context_equals: g.context_equals.clone(),
+        source_arn: None,
+    });
+    GrantListEntry {
+        key_id: k_arn.to_string(),
+        grant_id: g.grant_id.clone(),
+        name: g.name.clone(),
+        creation_date: epoch_seconds(g.created_ms),
+        grantee_principal: g.grantee_principal.clone(),
+        retiring_principal: g.retiring_principal.clone(),
+        issuing_account: g.issuing_account.clone(),
+        operations: g.operations.clone(),
+        constraints,
+    }
+}
+
+fn page(mut grants: Vec<GrantListEntry>, limit: usize, marker: Option<&str>) -> Result<ListGrantsResponse> {
+    grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+    if let Some(m) = marker {
+        if !is_grant_id(m) {
+            return Err(Error::InvalidMarker("Invalid marker".into()));
+        }
+        grants.retain(|g| g.grant_id.as_str() > m);
+    }
+    let truncated = grants.len() > limit;
+    grants.truncate(limit);
+    Ok(ListGrantsResponse {
+        next_marker: if truncated { grants.last().map(|g| g.grant_id.clone()) } else { None },
+        grants,
+        truncated,
+    })
+}
+
+impl Kms {
+    /// Replace a key's grant list in the cache, after the store changed.
+    async fn refresh_grants(&self, k: &LiveKey) -> Result<()> {
+        let grants = self.store.list_grants(&k.record.key_id).await?;
+        self.cache(k.record.clone(), k.materials.clone(), k.last_usage(), Arc::new(grants))?;
+        Ok(())
+    }
+
+    pub async fn create_grant(&self, ctx: &RequestContext, req: CreateGrantRequest) -> Result<CreateGrantResponse> {
+        req.validate()?;
+        let grantee = match (&req.grantee_principal, &req.grantee_service_principal) {
+            (Some(p), _) | (None, Some(p)) => p.clone(),
+            (None, None) => {
+                return Err(Error::Validation(
+                    "1 validation error detected: Value null at 'granteePrincipal' failed to satisfy constraint: Member must not be null".into(),
+                ))
+            }
+        };
+        let retiring = req.retiring_principal.clone().or(req.retiring_service_principal.clone());
+        let operations = req.operations.clone().unwrap_or_default();
+        if operations.is_empty() {
+            return Err(Error::Validation(
+                "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+            ));
+        }
+        let constraints = req.constraints.clone().unwrap_or_default();
+        let mut access = Access::new("kms:CreateGrant")
+            .with("kms:GrantOperations", operations.clone())
+            .with("kms:GranteePrincipal", vec![grantee.clone()])
+            .with("kms:GrantIsForAWSResource", vec!["false".into()]);
+        if let Some(r) = &retiring {
+            access = access.with("kms:RetiringPrincipal", vec![r.clone()]);
+        }
+        let mut kinds = vec![];
+        if constraints.encryption_context_equals.is_some() {
+            kinds.push("EncryptionContextEquals".to_string());
+        }
+        if constraints.encryption_context_subset.is_some() {
+            kinds.push("EncryptionContextSubset".to_string());
+        }
+        if !kinds.is_empty() {
+            access = access.with("kms:GrantConstraintType", kinds);
+        }
+        let _w = self.write_lock.lock().await;
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        Self::manageable(&k.record, &k.arn)?;
+        if req.dry_run == Some(true) {
+            return Err(Error::DryRunOperation);
+        }
+        let issuing_account = format!("arn:{}:iam::{}:root", self.loc.partition, ctx.principal.account);
+        let fresh = |g: &GrantRecord| {
+            g.grantee_principal == grantee
+                && g.retiring_principal == retiring
+                && g.operations == operations
+                && g.context_subset == constraints.encryption_context_subset
+                && g.context_equals == constraints.encryption_context_equals
+        };
+        // A grant with the same name and parameters is the same grant (idempotent retry).
+        if let Some(name) = &req.name {
+            if let Some(g) = k.grants.iter().find(|g| g.name.as_ref() == Some(name) && fresh(g)) {
+                let (_, token) = new_grant()?;
+                return Ok(CreateGrantResponse { grant_token: token, grant_id: g.grant_id.clone() });
+            }
+        }
+        if k.grants.len() >= GRANTS_PER_KEY {
+            return Err(Error::LimitExceeded(format!(
+                "The request was rejected because the grant limit of {GRANTS_PER_KEY} for {} was exceeded.",
+                k.arn
+            )));
+        }
+        let (grant_id, token) = new_grant()?;
+        let g = GrantRecord {
+            grant_id: grant_id.clone(),
+            key_id: k.record.key_id.clone(),
+            account: k.record.account.clone(),
+            name: req.name.clone(),
+            created_ms: self.clock.now_ms(),
+            grantee_principal: grantee,
+            retiring_principal: retiring,
+            issuing_account,
+            operations,
+            context_subset: constraints.encryption_context_subset,
+            context_equals: constraints.encryption_context_equals,
+        };
+        self.store.put_grant(&g).await?;
+        self.refresh_grants(&k).await?;
+        Ok(CreateGrantResponse { grant_token: token, grant_id })
+    }
+
+    pub async fn list_grants(&self, ctx: &RequestContext, req: ListGrantsRequest) -> Result<ListGrantsResponse> {
+        req.validate(true)?;
+        let access = Access::new("kms:ListGrants");
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        if let Some(id) = &req.grant_id {
+            if !k.grants.iter().any(|g| &g.grant_id == id) {
+                return Err(Error::InvalidGrantId("Grant ID not found".into()));
+            }
+        }
+        let grantee = req.grantee_principal.as_ref().or(req.grantee_service_principal.as_ref());
+        let entries = k
+            .grants
+            .iter()
+            .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
+            .filter(|g| grantee.is_none_or(|p| &g.grantee_principal == p))
+            .map(|g| entry(&k.arn, g))
+            .collect();
+        page(entries, req.limit.unwrap_or(DEFAULT_GRANT_LIST_LIMIT) as usize, req.marker.as_deref())
+    }
+
+    pub async fn list_retirable_grants(
+        &self,
+        ctx: &RequestContext,
+        req: ListGrantsRequest,
+    ) -> Result<ListGrantsResponse> {
+        req.validate(false)?;
+        self.authorize_identity(ctx, &Access::new("kms:ListRetirableGrants"))?;
+        let principal = req.retiring_principal.as_ref().or(req.retiring_service_principal.as_ref()).ok_or_else(|| {
+            Error::Validation(
+                "1 validation error detected: Value null at 'retiringPrincipal' failed to satisfy constraint: Member must not be null".into(),
+            )
+        })?;
+        let entries = self
+            .store
+            .list_retirable_grants(principal)
+            .await?
+            .iter()
+            .map(|g| entry(&self.loc.key_arn(&g.account, &g.key_id), g))
+            .collect();
+        page(entries, req.limit.unwrap_or(DEFAULT_GRANT_LIST_LIMIT) as usize, req.marker.as_deref())
+    }
+
+    /// Remove a grant (the caller is already authorized).
+    async fn remove_grant(&self, ctx: &RequestContext, k: &LiveKey, grant_id: &str, dry_run: bool) -> Result<Empty> {
+        if dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        self.store.delete_grant(&k.record.key_id, grant_id).await?;
+        self.refresh_grants(k).await?;
+        ctx.note_key(&k.arn);
+        Ok(Empty {})
+    }
+
+    fn find_grant<'a>(k: &'a LiveKey, grant_id: &str) -> Result<&'a GrantRecord> {
+        if !is_grant_id(grant_id) {
+            return Err(Error::InvalidGrantId("Invalid grant ID".into()));
+        }
+        k.grants.iter().find(|g| g.grant_id == grant_id).ok_or_else(|| Error::NotFound("Grant ID not found".into()))
+    }
+
+    pub async fn retire_grant(&self, ctx: &RequestContext, req: RetireGrantRequest) -> Result<Empty> {
+        let by_token = req.grant_token.is_some();
+        req.validate(!by_token)?;
+        let _w = self.write_lock.lock().await;
+        let (k, grant_id) = match &req.grant_token {
+            Some(t) => {
+                let id = token_grant_id(t).ok_or_else(|| Error::InvalidGrantToken("Invalid grant token".into()))?;
+                let key_id =
+                    self.store_grant_key(&id).await?.ok_or_else(|| Error::NotFound("Grant ID not found".into()))?;
+                (self.load(&key_id).await?.ok_or_else(|| Error::NotFound("Grant ID not found".into()))?, id)
+            }
+            None => (
+                self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, None).await?,
+                req.grant_id.clone().unwrap_or_default(),
+            ),
+        };
+        let g = Self::find_grant(&k, &grant_id)?;
+        // The retiring principal, or the grantee of a grant that includes
+        // RetireGrant, may retire it; anyone else needs kms:RetireGrant.
+        let p = &ctx.principal.policy_principal;
+        let me = |who: &str| who == p.arn || p.role_arn.as_deref() == Some(who);
+        let allowed = g.retiring_principal.as_deref().is_some_and(me)
+            || (me(&g.grantee_principal) && g.operations.iter().any(|o| o == "RetireGrant"));
+        if !allowed {
+            self.authorize(ctx, &k, &Access::new("kms:RetireGrant"))?;
+        }
+        self.remove_grant(ctx, &k, &grant_id, req.dry_run == Some(true)).await
+    }
+
+    pub async fn revoke_grant(&self, ctx: &RequestContext, req: RetireGrantRequest) -> Result<Empty> {
+        req.validate(true)?;
+        let _w = self.write_lock.lock().await;
+        let access = Access::new("kms:RevokeGrant");
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        let grant_id = req.grant_id.clone().unwrap_or_default();
+        Self::find_grant(&k, &grant_id)?;
+        self.remove_grant(ctx, &k, &grant_id, req.dry_run == Some(true)).await
+    }
+
+    /// The key a grant belongs to (grant ids are unique across keys).
+    async fn store_grant_key(&self, grant_id: &str) -> Result<Option<String>> {
+        let cached = self
+            .keys
+            .read()
+            .map_err(super::poisoned)?
+            .values()
+            .find_map(|k| k.grants.iter().any(|g| g.grant_id == grant_id).then(|| k.record.key_id.clone()));
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        Ok(self.store.find_grant(grant_id).await?.map(|g| g.key_id))
+    }
+}
