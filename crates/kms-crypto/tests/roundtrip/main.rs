@@ -1,0 +1,495 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! Round trips for every key spec, algorithm and message type, the
+//! algorithm tables, and the error kinds the service maps to AWS exceptions.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::sync::OnceLock;
+
+use kms_crypto::{
+    decrypt, derive_shared_secret, digest_len, encrypt, encryption_algorithms, generate, key_agreement_algorithms, mac,
+    mac_algorithms, max_plaintext_len, message_types, ml_dsa_external_mu, sign, signing_algorithms, verify, verify_mac,
+    EncryptionAlgorithm, Error, KeyAgreementAlgorithm, KeyPair, KeySpec, KeyUsage, MacAlgorithm, MessageType,
+    SigningAlgorithm,
+};
+
+/// One generated key per spec, shared by the tests of this binary (RSA-4096
+/// generation is slow).
+fn key(spec: KeySpec) -> &'static KeyPair {
+    static KEYS: [OnceLock<KeyPair>; 16] = [const { OnceLock::new() }; 16];
+    let i = KeySpec::ALL.iter().position(|s| *s == spec).unwrap();
+    KEYS[i].get_or_init(|| generate(spec).unwrap())
+}
+
+fn private(spec: KeySpec) -> &'static [u8] {
+    key(spec).private_key.expose()
+}
+
+fn public(spec: KeySpec) -> &'static [u8] {
+    key(spec).public_key.as_deref().unwrap()
+}
+
+/// The digest a caller would send for `algorithm` with a `DIGEST` message.
+fn digest_of(algorithm: SigningAlgorithm, message: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
+    let alg = match digest_len(algorithm)? {
+        32 if algorithm != SigningAlgorithm::Sm2Dsa => &SHA256,
+        48 => &SHA384,
+        64 => &SHA512,
+        _ => return None, // SM2DSA: SM3(Z || M), not computed here
+    };
+    Some(digest(alg, message).as_ref().to_vec())
+}
+
+const ASYMMETRIC: [KeySpec; 12] = [
+    KeySpec::Rsa2048,
+    KeySpec::Rsa3072,
+    KeySpec::Rsa4096,
+    KeySpec::EccNistP256,
+    KeySpec::EccNistP384,
+    KeySpec::EccNistP521,
+    KeySpec::EccSecgP256k1,
+    KeySpec::EccNistEdwards25519,
+    KeySpec::Sm2,
+    KeySpec::MlDsa44,
+    KeySpec::MlDsa65,
+    KeySpec::MlDsa87,
+];
+
+#[test]
+fn generate_every_spec() {
+    for spec in KeySpec::ALL {
+        let pair = key(*spec);
+        assert!(!pair.private_key.is_empty());
+        let debug = format!("{pair:?}");
+        assert!(debug.contains("redacted"), "{debug}");
+        if spec.is_hmac() {
+            assert!(pair.public_key.is_none());
+            assert_eq!(Some(pair.private_key.len()), kms_crypto::hmac_key_len(*spec));
+        } else {
+            // DER SEQUENCEs.
+            assert_eq!(pair.private_key.expose()[0], 0x30, "{spec}");
+            assert_eq!(public(*spec)[0], 0x30, "{spec}");
+        }
+    }
+    // Two generations differ.
+    let a = generate(KeySpec::Hmac256).unwrap();
+    let b = generate(KeySpec::Hmac256).unwrap();
+    assert_ne!(a.private_key, b.private_key);
+}
+
+#[test]
+fn sign_verify_every_algorithm_and_message_type() {
+    let message = b"The quick brown fox jumps over the lazy dog";
+    for spec in ASYMMETRIC {
+        if !spec.allows_usage(KeyUsage::SignVerify) {
+            continue;
+        }
+        for &algorithm in signing_algorithms(spec) {
+            for &message_type in message_types(algorithm) {
+                let input: Vec<u8> = match message_type {
+                    MessageType::Raw => message.to_vec(),
+                    MessageType::Digest => match digest_of(algorithm, message) {
+                        Some(d) => d,
+                        None => vec![0x5a; digest_len(algorithm).unwrap()],
+                    },
+                    MessageType::ExternalMu => ml_dsa_external_mu(spec, public(spec), message).unwrap().to_vec(),
+                };
+                let what = format!("{spec} {algorithm} {message_type}");
+                let signature = sign(spec, private(spec), algorithm, message_type, &input)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(verify(spec, public(spec), algorithm, message_type, &input, &signature).unwrap(), "{what}");
+                let mut tampered_input = input.clone();
+                tampered_input[0] ^= 1;
+                assert!(
+                    !verify(spec, public(spec), algorithm, message_type, &tampered_input, &signature).unwrap(),
+                    "{what}: tampered message"
+                );
+                let mut tampered_sig = signature.clone();
+                let last = tampered_sig.len() - 1;
+                tampered_sig[last] ^= 1;
+                assert!(
+                    !verify(spec, public(spec), algorithm, message_type, &input, &tampered_sig).unwrap(),
+                    "{what}: tampered signature"
+                );
+                assert!(
+                    !verify(spec, public(spec), algorithm, message_type, &input, b"").unwrap(),
+                    "{what}: empty signature"
+                );
+                // Verifying with another key of the same spec fails.
+                let other = generate(spec).unwrap();
+                if !matches!(spec, KeySpec::Rsa3072 | KeySpec::Rsa4096) {
+                    assert!(!verify(
+                        spec,
+                        other.public_key.as_deref().unwrap(),
+                        algorithm,
+                        message_type,
+                        &input,
+                        &signature
+                    )
+                    .unwrap());
+                }
+            }
+        }
+    }
+}
+
+/// RAW and DIGEST of the same message are interchangeable (as AWS documents:
+/// "the message type does not need to be the same as the one used for
+/// signing"), for every algorithm whose digest we can compute here.
+#[test]
+fn raw_and_digest_are_interchangeable() {
+    let message = b"interchangeable";
+    for spec in ASYMMETRIC {
+        for &algorithm in signing_algorithms(spec) {
+            if message_types(algorithm) != [MessageType::Raw, MessageType::Digest] {
+                continue;
+            }
+            let Some(digest) = digest_of(algorithm, message) else {
+                continue;
+            };
+            let by_raw = sign(spec, private(spec), algorithm, MessageType::Raw, message).unwrap();
+            let by_digest = sign(spec, private(spec), algorithm, MessageType::Digest, &digest).unwrap();
+            for sig in [&by_raw, &by_digest] {
+                assert!(verify(spec, public(spec), algorithm, MessageType::Raw, message, sig).unwrap());
+                assert!(verify(spec, public(spec), algorithm, MessageType::Digest, &digest, sig).unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn rsa_pkcs1_signatures_are_deterministic() {
+    for alg in [
+        SigningAlgorithm::RsassaPkcs1V15Sha256,
+        SigningAlgorithm::RsassaPkcs1V15Sha384,
+        SigningAlgorithm::RsassaPkcs1V15Sha512,
+    ] {
+        let a = sign(KeySpec::Rsa2048, private(KeySpec::Rsa2048), alg, MessageType::Raw, b"m");
+        let b = sign(KeySpec::Rsa2048, private(KeySpec::Rsa2048), alg, MessageType::Raw, b"m");
+        assert_eq!(a.unwrap(), b.unwrap());
+    }
+    let s =
+        sign(KeySpec::Rsa4096, private(KeySpec::Rsa4096), SigningAlgorithm::RsassaPssSha512, MessageType::Raw, b"m")
+            .unwrap();
+    assert_eq!(s.len(), 512);
+}
+
+#[test]
+fn ml_dsa_external_mu_matches_raw_across_implementations() {
+    // EXTERNAL_MU is signed and verified by the ml-dsa crate, RAW by aws-lc:
+    // each must accept the other's signatures.
+    let message = vec![0xa5; 10_000];
+    for spec in [KeySpec::MlDsa44, KeySpec::MlDsa65, KeySpec::MlDsa87] {
+        let alg = SigningAlgorithm::MlDsaShake256;
+        let mu = ml_dsa_external_mu(spec, public(spec), &message).unwrap();
+        let by_mu = sign(spec, private(spec), alg, MessageType::ExternalMu, &mu).unwrap();
+        let by_raw = sign(spec, private(spec), alg, MessageType::Raw, &message).unwrap();
+        for sig in [&by_mu, &by_raw] {
+            assert!(verify(spec, public(spec), alg, MessageType::Raw, &message, sig).unwrap());
+            assert!(verify(spec, public(spec), alg, MessageType::ExternalMu, &mu, sig).unwrap());
+        }
+        // Hedged signing: two signatures of the same message differ.
+        let again = sign(spec, private(spec), alg, MessageType::Raw, &message).unwrap();
+        assert_ne!(by_raw, again);
+    }
+}
+
+#[test]
+fn signing_errors() {
+    let p256 = KeySpec::EccNistP256;
+    // Wrong digest length: a distinct error with the expected length.
+    assert_eq!(
+        sign(p256, private(p256), SigningAlgorithm::EcdsaSha256, MessageType::Digest, &[0; 31]).unwrap_err(),
+        Error::InvalidDigestLength { algorithm: SigningAlgorithm::EcdsaSha256, expected: 32, actual: 31 }
+    );
+    assert!(matches!(
+        verify(
+            KeySpec::Rsa2048,
+            public(KeySpec::Rsa2048),
+            SigningAlgorithm::RsassaPssSha384,
+            MessageType::Digest,
+            &[0; 32],
+            &[0; 256]
+        ),
+        Err(Error::InvalidDigestLength { expected: 48, actual: 32, .. })
+    ));
+    assert!(matches!(
+        sign(KeySpec::Sm2, private(KeySpec::Sm2), SigningAlgorithm::Sm2Dsa, MessageType::Digest, &[0; 33]),
+        Err(Error::InvalidDigestLength { expected: 32, actual: 33, .. })
+    ));
+    assert!(matches!(
+        sign(
+            KeySpec::MlDsa65,
+            private(KeySpec::MlDsa65),
+            SigningAlgorithm::MlDsaShake256,
+            MessageType::ExternalMu,
+            &[0; 32]
+        ),
+        Err(Error::InvalidDigestLength { expected: 64, actual: 32, .. })
+    ));
+    assert!(matches!(
+        sign(
+            KeySpec::EccNistEdwards25519,
+            private(KeySpec::EccNistEdwards25519),
+            SigningAlgorithm::Ed25519PhSha512,
+            MessageType::Digest,
+            &[0; 32]
+        ),
+        Err(Error::InvalidDigestLength { expected: 64, actual: 32, .. })
+    ));
+
+    // An algorithm of another spec.
+    for (spec, alg) in [
+        (p256, SigningAlgorithm::EcdsaSha384),
+        (KeySpec::EccSecgP256k1, SigningAlgorithm::EcdsaSha512),
+        (KeySpec::EccNistP521, SigningAlgorithm::EcdsaSha256),
+        (KeySpec::Rsa2048, SigningAlgorithm::EcdsaSha256),
+        (KeySpec::EccNistEdwards25519, SigningAlgorithm::EcdsaSha256),
+        (KeySpec::Sm2, SigningAlgorithm::EcdsaSha256),
+        (KeySpec::MlDsa44, SigningAlgorithm::Ed25519Sha512),
+    ] {
+        let err = sign(spec, private(spec), alg, MessageType::Raw, b"m").unwrap_err();
+        assert_eq!(err, Error::UnsupportedAlgorithm { spec, algorithm: alg.as_str() });
+        assert_eq!(err.to_string(), format!("algorithm {alg} is incompatible with key spec {spec}"));
+    }
+
+    // A spec that cannot sign at all.
+    assert_eq!(
+        sign(KeySpec::Hmac256, private(KeySpec::Hmac256), SigningAlgorithm::RsassaPssSha256, MessageType::Raw, b"m")
+            .unwrap_err(),
+        Error::UnsupportedOperation { spec: KeySpec::Hmac256 }
+    );
+
+    // Message types AWS does not allow for the algorithm.
+    for (spec, alg, mt, len) in [
+        (KeySpec::EccNistEdwards25519, SigningAlgorithm::Ed25519Sha512, MessageType::Digest, 64),
+        (KeySpec::EccNistEdwards25519, SigningAlgorithm::Ed25519PhSha512, MessageType::Raw, 64),
+        (KeySpec::MlDsa44, SigningAlgorithm::MlDsaShake256, MessageType::Digest, 64),
+        (p256, SigningAlgorithm::EcdsaSha256, MessageType::ExternalMu, 64),
+        (KeySpec::Rsa2048, SigningAlgorithm::RsassaPssSha256, MessageType::ExternalMu, 64),
+        (KeySpec::Sm2, SigningAlgorithm::Sm2Dsa, MessageType::ExternalMu, 64),
+    ] {
+        assert_eq!(
+            sign(spec, private(spec), alg, mt, &vec![0; len]).unwrap_err(),
+            Error::UnsupportedMessageType { algorithm: alg, message_type: mt },
+            "{spec} {alg} {mt}"
+        );
+    }
+
+    // Key material of another spec, malformed public keys.
+    assert_eq!(
+        sign(KeySpec::EccNistP384, private(p256), SigningAlgorithm::EcdsaSha384, MessageType::Raw, b"m").unwrap_err(),
+        Error::InvalidKeyMaterial { spec: KeySpec::EccNistP384 }
+    );
+    assert_eq!(
+        sign(KeySpec::Rsa3072, private(KeySpec::Rsa2048), SigningAlgorithm::RsassaPssSha256, MessageType::Raw, b"m")
+            .unwrap_err(),
+        Error::InvalidKeyMaterial { spec: KeySpec::Rsa3072 }
+    );
+    for spec in ASYMMETRIC {
+        let alg = signing_algorithms(spec)[0];
+        for bad in [&b"not a key"[..], public(KeySpec::EccNistP384)] {
+            if spec == KeySpec::EccNistP384 && bad != b"not a key" {
+                continue;
+            }
+            assert_eq!(
+                verify(spec, bad, alg, message_types(alg)[0], &[0; 64], &[0; 64]).unwrap_err(),
+                Error::MalformedPublicKey { spec },
+                "{spec}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rsa_oaep_round_trip_and_limits() {
+    for spec in [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096] {
+        for &alg in encryption_algorithms(spec) {
+            let max = max_plaintext_len(spec, alg).unwrap();
+            for len in [0, 1, max] {
+                let plaintext = vec![0x42; len];
+                let ct = encrypt(spec, public(spec), alg, &plaintext).unwrap();
+                assert_eq!(ct.len() * 8, spec.as_str()[4..].parse::<usize>().unwrap());
+                let pt = decrypt(spec, private(spec), alg, &ct).unwrap();
+                assert_eq!(pt.expose(), &plaintext[..]);
+                // Randomized padding.
+                assert_ne!(ct, encrypt(spec, public(spec), alg, &plaintext).unwrap());
+            }
+            assert_eq!(
+                encrypt(spec, public(spec), alg, &vec![0; max + 1]).unwrap_err(),
+                Error::PlaintextTooLong { max, actual: max + 1 }
+            );
+        }
+    }
+    let spec = KeySpec::Rsa2048;
+    assert_eq!(
+        encrypt(spec, public(spec), EncryptionAlgorithm::Sm2Pke, b"x").unwrap_err(),
+        Error::UnsupportedAlgorithm { spec, algorithm: "SM2PKE" }
+    );
+    assert_eq!(
+        encrypt(spec, public(KeySpec::Rsa3072), EncryptionAlgorithm::RsaesOaepSha256, b"x").unwrap_err(),
+        Error::MalformedPublicKey { spec }
+    );
+    assert_eq!(
+        encrypt(spec, b"junk", EncryptionAlgorithm::RsaesOaepSha256, b"x").unwrap_err(),
+        Error::MalformedPublicKey { spec }
+    );
+    assert_eq!(
+        encrypt(KeySpec::EccNistP256, public(KeySpec::EccNistP256), EncryptionAlgorithm::RsaesOaepSha256, b"x")
+            .unwrap_err(),
+        Error::UnsupportedOperation { spec: KeySpec::EccNistP256 }
+    );
+}
+
+#[test]
+fn sm2pke_round_trip() {
+    let spec = KeySpec::Sm2;
+    let alg = EncryptionAlgorithm::Sm2Pke;
+    for len in [1, 16, 1024] {
+        let plaintext: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let ct = encrypt(spec, public(spec), alg, &plaintext).unwrap();
+        assert_eq!(ct[0], 0x30, "DER SEQUENCE");
+        assert_eq!(decrypt(spec, private(spec), alg, &ct).unwrap().expose(), &plaintext[..]);
+        let mut bad = ct.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(decrypt(spec, private(spec), alg, &bad).unwrap_err(), Error::DecryptionFailed);
+    }
+    assert!(matches!(
+        encrypt(spec, public(spec), alg, &[0; 1025]),
+        Err(Error::PlaintextTooLong { max: 1024, actual: 1025 })
+    ));
+    assert_eq!(decrypt(spec, private(spec), alg, b"junk").unwrap_err(), Error::DecryptionFailed);
+    assert!(matches!(
+        encrypt(spec, public(spec), EncryptionAlgorithm::RsaesOaepSha1, b"x"),
+        Err(Error::UnsupportedAlgorithm { .. })
+    ));
+}
+
+#[test]
+fn ecdh_both_sides_agree() {
+    for (spec, len) in
+        [(KeySpec::EccNistP256, 32), (KeySpec::EccNistP384, 48), (KeySpec::EccNistP521, 66), (KeySpec::Sm2, 32)]
+    {
+        let alg = KeyAgreementAlgorithm::Ecdh;
+        let other = generate(spec).unwrap();
+        let other_public = other.public_key.as_deref().unwrap();
+        let ours = derive_shared_secret(spec, alg, private(spec), other_public).unwrap();
+        let theirs = derive_shared_secret(spec, alg, other.private_key.expose(), public(spec)).unwrap();
+        assert_eq!(ours, theirs, "{spec}");
+        assert_eq!(ours.len(), len);
+        assert!(format!("{ours:?}").contains("redacted"));
+
+        // A peer key on another curve, or not an SPKI at all.
+        let wrong = if spec == KeySpec::EccNistP256 { KeySpec::EccNistP384 } else { KeySpec::EccNistP256 };
+        assert_eq!(
+            derive_shared_secret(spec, alg, private(spec), public(wrong)).unwrap_err(),
+            Error::MalformedPublicKey { spec },
+            "{spec}"
+        );
+        assert_eq!(
+            derive_shared_secret(spec, alg, private(spec), b"\x04junk").unwrap_err(),
+            Error::MalformedPublicKey { spec }
+        );
+    }
+    // A bare uncompressed point is refused: AWS takes SPKI only.
+    let spki = public(KeySpec::EccNistP256);
+    let point = &spki[spki.len() - 65..];
+    assert_eq!(point[0], 0x04);
+    assert_eq!(
+        derive_shared_secret(KeySpec::EccNistP256, KeyAgreementAlgorithm::Ecdh, private(KeySpec::EccNistP256), point)
+            .unwrap_err(),
+        Error::MalformedPublicKey { spec: KeySpec::EccNistP256 }
+    );
+    for spec in [KeySpec::EccSecgP256k1, KeySpec::Rsa2048, KeySpec::EccNistEdwards25519] {
+        assert!(matches!(
+            derive_shared_secret(spec, KeyAgreementAlgorithm::Ecdh, private(spec), public(spec)),
+            Err(Error::UnsupportedOperation { .. })
+        ));
+    }
+}
+
+#[test]
+fn hmac_round_trip() {
+    for spec in [KeySpec::Hmac224, KeySpec::Hmac256, KeySpec::Hmac384, KeySpec::Hmac512] {
+        let alg = mac_algorithms(spec)[0];
+        let tag = mac(spec, alg, private(spec), b"message").unwrap();
+        assert_eq!(tag.len(), kms_crypto::hmac_key_len(spec).unwrap());
+        assert!(verify_mac(spec, alg, private(spec), b"message", &tag).unwrap());
+        assert!(!verify_mac(spec, alg, private(spec), b"messagf", &tag).unwrap());
+        assert!(!verify_mac(spec, alg, private(spec), b"message", &[]).unwrap());
+        let wrong = if alg == MacAlgorithm::HmacSha256 { MacAlgorithm::HmacSha512 } else { MacAlgorithm::HmacSha256 };
+        assert_eq!(
+            mac(spec, wrong, private(spec), b"m").unwrap_err(),
+            Error::UnsupportedAlgorithm { spec, algorithm: wrong.as_str() }
+        );
+    }
+    assert_eq!(
+        mac(KeySpec::Rsa2048, MacAlgorithm::HmacSha256, b"k", b"m").unwrap_err(),
+        Error::UnsupportedOperation { spec: KeySpec::Rsa2048 }
+    );
+}
+
+#[test]
+fn algorithm_tables_match_aws() {
+    use EncryptionAlgorithm as E;
+    use KeyUsage as U;
+    use SigningAlgorithm as S;
+    let names = |v: &[S]| v.iter().map(|a| a.as_str()).collect::<Vec<_>>();
+    assert_eq!(
+        names(signing_algorithms(KeySpec::Rsa3072)),
+        [
+            "RSASSA_PKCS1_V1_5_SHA_256",
+            "RSASSA_PKCS1_V1_5_SHA_384",
+            "RSASSA_PKCS1_V1_5_SHA_512",
+            "RSASSA_PSS_SHA_256",
+            "RSASSA_PSS_SHA_384",
+            "RSASSA_PSS_SHA_512"
+        ]
+    );
+    assert_eq!(signing_algorithms(KeySpec::EccNistP256), [S::EcdsaSha256]);
+    assert_eq!(signing_algorithms(KeySpec::EccNistP384), [S::EcdsaSha384]);
+    assert_eq!(signing_algorithms(KeySpec::EccNistP521), [S::EcdsaSha512]);
+    assert_eq!(signing_algorithms(KeySpec::EccSecgP256k1), [S::EcdsaSha256]);
+    assert_eq!(signing_algorithms(KeySpec::EccNistEdwards25519), [S::Ed25519Sha512, S::Ed25519PhSha512]);
+    assert_eq!(signing_algorithms(KeySpec::Sm2), [S::Sm2Dsa]);
+    assert_eq!(signing_algorithms(KeySpec::MlDsa87), [S::MlDsaShake256]);
+    assert!(signing_algorithms(KeySpec::Hmac256).is_empty());
+
+    assert_eq!(encryption_algorithms(KeySpec::Rsa2048), [E::RsaesOaepSha1, E::RsaesOaepSha256]);
+    assert_eq!(encryption_algorithms(KeySpec::Sm2), [E::Sm2Pke]);
+    assert!(encryption_algorithms(KeySpec::EccNistP256).is_empty());
+
+    for spec in [KeySpec::EccNistP256, KeySpec::EccNistP384, KeySpec::EccNistP521, KeySpec::Sm2] {
+        assert_eq!(key_agreement_algorithms(spec), [KeyAgreementAlgorithm::Ecdh]);
+    }
+    assert!(key_agreement_algorithms(KeySpec::EccSecgP256k1).is_empty());
+    assert_eq!(mac_algorithms(KeySpec::Hmac384), [MacAlgorithm::HmacSha384]);
+
+    assert_eq!(KeySpec::Rsa4096.key_usages(), [U::EncryptDecrypt, U::SignVerify]);
+    assert_eq!(KeySpec::EccNistP521.key_usages(), [U::SignVerify, U::KeyAgreement]);
+    assert_eq!(KeySpec::EccSecgP256k1.key_usages(), [U::SignVerify]);
+    assert_eq!(KeySpec::EccNistEdwards25519.key_usages(), [U::SignVerify]);
+    assert_eq!(KeySpec::Sm2.key_usages(), [U::EncryptDecrypt, U::SignVerify, U::KeyAgreement]);
+    assert_eq!(KeySpec::Hmac224.key_usages(), [U::GenerateVerifyMac]);
+    assert_eq!(KeySpec::MlDsa44.key_usages(), [U::SignVerify]);
+
+    let pair_specs: Vec<_> = KeySpec::ALL.iter().filter(|s| s.is_data_key_pair_spec()).map(|s| s.as_str()).collect();
+    assert_eq!(
+        pair_specs,
+        [
+            "RSA_2048",
+            "RSA_3072",
+            "RSA_4096",
+            "ECC_NIST_P256",
+            "ECC_NIST_P384",
+            "ECC_NIST_P521",
+            "ECC_SECG_P256K1",
+            "ECC_NIST_EDWARDS25519",
+            "SM2"
+        ]
+    );
+}
