@@ -11,7 +11,7 @@ import os
 import subprocess
 import tempfile
 
-from kmstest import KMS, Server, aws, client, expect_error, free_port, read_credentials
+from kmstest import KMS, VENV_BIN, Server, aws_env, aws, client, expect_error, free_port, read_credentials
 
 
 def main():
@@ -146,6 +146,31 @@ def run(server, work, data):
                    env=env, check=True)
     assert any(x["KeyId"] == k["KeyId"] for x in kms2.list_keys()["Keys"])
     print("kms admin create-user: credentials work")
+
+    # Roles: an aws CLI profile with role_arn assumes the role through our STS.
+    trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}'
+    subprocess.run([KMS, "admin", "create-role", "--name", "app", "--assume-role-policy-document", trust],
+                   env=env, check=True, capture_output=True)
+    subprocess.run([KMS, "admin", "put-role-policy", "--role", "app", "--policy-name", "crypto", "--policy-document",
+                    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt","kms:ListKeys"],"Resource":"*"}]}'],
+                   env=env, check=True)
+    config = os.path.join(work, "aws-config")
+    with open(config, "w") as f:
+        f.write(f"[profile app]\nrole_arn = arn:aws:iam::111122223333:role/app\nsource_profile = default\n"
+                f"region = us-east-1\nendpoint_url = {server.endpoint}\n")
+    role_env = dict(aws_env(server.endpoint, creds_file), AWS_CONFIG_FILE=config, AWS_ENDPOINT_URL_STS=server.endpoint)
+    out = subprocess.run([os.path.join(VENV_BIN, "aws"), "sts", "get-caller-identity", "--profile", "app", "--output", "json"],
+                         env=role_env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    ident = json.loads(out.stdout)
+    assert ident["Arn"].startswith("arn:aws:sts::111122223333:assumed-role/app/"), ident
+    out = subprocess.run([os.path.join(VENV_BIN, "aws"), "kms", "encrypt", "--profile", "app", "--key-id", key["KeyId"],
+                          "--plaintext", f"fileb://{pt_file}", "--output", "json"], env=role_env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([os.path.join(VENV_BIN, "aws"), "kms", "create-key", "--profile", "app", "--output", "json"],
+                         env=role_env, capture_output=True, text=True)
+    assert out.returncode != 0 and "AccessDeniedException" in out.stderr, out.stderr
+    print("aws CLI with a role_arn profile: AssumeRole, then KMS as the role: ok")
     with open(os.path.join(work, "restart.json"), "w") as f:
         json.dump({"blob": base64.b64encode(blob).decode()}, f)
 

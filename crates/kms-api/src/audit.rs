@@ -7,8 +7,9 @@ use kms_core::identity::Credential;
 use kms_core::service::Facts;
 use serde_json::{json, Map, Value};
 
-use crate::error::AwsError;
 use crate::Operation;
+
+use crate::error::AwsError;
 
 /// Members never recorded, wherever they appear.
 const SENSITIVE: &[&str] = &[
@@ -60,7 +61,7 @@ fn scrub(v: &Value) -> Value {
     }
 }
 
-/// Cryptographic operations: CloudTrail records no response elements.
+/// Cryptographic operations (and GetPublicKey): CloudTrail records no response elements.
 fn is_crypto(name: &str) -> bool {
     matches!(
         name,
@@ -77,11 +78,20 @@ fn is_crypto(name: &str) -> bool {
             | "GenerateMac"
             | "VerifyMac"
             | "DeriveSharedSecret"
+            | "GetPublicKey"
     )
 }
 
 fn is_read_only(name: &str) -> bool {
     is_crypto(name) || name.starts_with("Describe") || name.starts_with("List") || name.starts_with("Get")
+}
+
+/// The `eventSource` of an operation.
+pub fn event_source(op: Option<Operation>) -> &'static str {
+    match op {
+        Some(op) if op.prefix() == "KmsAdmin" => "kms-admin",
+        _ => "kms.amazonaws.com",
+    }
 }
 
 /// Everything known about one call.
@@ -90,16 +100,17 @@ pub struct Call<'a> {
     pub event_id: &'a str,
     pub time: String,
     pub region: &'a str,
-    pub op: Option<Operation>,
-    /// The `X-Amz-Target` as sent.
-    pub target: &'a str,
+    pub event_source: &'a str,
+    pub event_name: String,
     pub cred: Option<&'a Credential>,
     /// The access key id named by an Authorization header that did not authenticate.
     pub claimed_access_key: Option<&'a str>,
     pub source_ip: Option<String>,
     pub user_agent: Option<&'a str>,
-    pub request: &'a [u8],
-    pub response: Option<&'a [u8]>,
+    /// The request members as JSON (`None`: none could be read).
+    pub request: Option<Value>,
+    /// The response members as JSON (success only).
+    pub response: Option<Value>,
     pub error: Option<&'a AwsError>,
     pub facts: Facts,
 }
@@ -110,11 +121,7 @@ fn account_of(arn: &str) -> Option<&str> {
 
 /// The CloudTrail record, serialized.
 pub fn event(c: &Call<'_>) -> Vec<u8> {
-    let name = match c.op {
-        Some(op) => op.name().to_string(),
-        None => c.target.rsplit('.').next().unwrap_or("").to_string(),
-    };
-    let admin = c.op.is_some_and(|op| op.prefix() == "KmsAdmin");
+    let name = c.event_name.clone();
     let identity = match c.cred {
         Some(cred) => json!({
             "type": "IAMUser",
@@ -129,12 +136,11 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
             None => json!({ "type": "Unknown" }),
         },
     };
-    let parsed_request: Option<Value> = serde_json::from_slice(c.request).ok();
-    let request_parameters = match &parsed_request {
+    let request_parameters = match &c.request {
         Some(v @ Value::Object(m)) if !m.is_empty() => scrub(v),
         _ => Value::Null,
     };
-    let response_elements = match c.response.and_then(|r| serde_json::from_slice::<Value>(r).ok()) {
+    let response_elements = match c.response.clone() {
         Some(v @ Value::Object(_)) if !is_crypto(&name) => match scrub(&v) {
             Value::Object(m) if m.is_empty() => Value::Null,
             s => s,
@@ -152,7 +158,7 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
     ev.insert("eventVersion".into(), "1.11".into());
     ev.insert("userIdentity".into(), identity);
     ev.insert("eventTime".into(), c.time.clone().into());
-    ev.insert("eventSource".into(), if admin { "kms-admin" } else { "kms.amazonaws.com" }.into());
+    ev.insert("eventSource".into(), c.event_source.into());
     ev.insert("eventName".into(), name.clone().into());
     ev.insert("awsRegion".into(), c.region.into());
     ev.insert("sourceIPAddress".into(), c.source_ip.clone().map(Value::from).unwrap_or(Value::Null));

@@ -22,6 +22,7 @@ pub fn to_aws(e: &Error) -> AwsError {
         MissingAuthenticationToken => (StatusCode::FORBIDDEN, "MissingAuthenticationTokenException"),
         IncompleteSignature(_) => (bad, "IncompleteSignatureException"),
         UnrecognizedClient => (bad, "UnrecognizedClientException"),
+        ExpiredToken => (bad, "ExpiredTokenException"),
         InvalidSignature(_) => (bad, "InvalidSignatureException"),
         AccessDenied(_) => (bad, "AccessDeniedException"),
         NotFound(_) => (bad, "NotFoundException"),
@@ -30,6 +31,8 @@ pub fn to_aws(e: &Error) -> AwsError {
         InvalidState(_) => (bad, "KMSInvalidStateException"),
         InvalidCiphertext => (bad, "InvalidCiphertextException"),
         IncorrectKey(_) => (bad, "IncorrectKeyException"),
+        KmsInvalidSignature => (bad, "KMSInvalidSignatureException"),
+        KmsInvalidMac => (bad, "KMSInvalidMacException"),
         InvalidKeyUsage(_) => (bad, "InvalidKeyUsageException"),
         InvalidMarker(_) => (bad, "InvalidMarkerException"),
         DryRunOperation => (StatusCode::PRECONDITION_FAILED, "DryRunOperationException"),
@@ -46,9 +49,32 @@ pub fn to_aws(e: &Error) -> AwsError {
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };
     let message = match e {
-        UnknownOperation | InvalidCiphertext => None,
+        UnknownOperation | InvalidCiphertext | KmsInvalidSignature | KmsInvalidMac => None,
         Internal(_) => Some("An internal error occurred. Contact your administrator with the request id.".into()),
         other => Some(other.to_string()),
     };
     AwsError { status, type_name, message }
+}
+
+/// The STS (query protocol) form of an error: code, HTTP status, sender fault.
+pub fn to_sts(e: &Error) -> (&'static str, StatusCode, bool) {
+    let aws = to_aws(e);
+    let code = match e {
+        Error::UnrecognizedClient => "InvalidClientTokenId",
+        Error::InvalidSignature(_) => "SignatureDoesNotMatch",
+        Error::ExpiredToken => "ExpiredToken",
+        Error::AccessDenied(_) => "AccessDenied",
+        Error::Validation(_) | Error::Serialization(_) => "ValidationError",
+        Error::MissingAuthenticationToken => "MissingAuthenticationToken",
+        Error::IncompleteSignature(_) => "IncompleteSignature",
+        Error::UnknownOperation => "InvalidAction",
+        Error::Internal(_) => "InternalFailure",
+        _ => aws.type_name,
+    };
+    let status = match e {
+        Error::UnrecognizedClient | Error::InvalidSignature(_) | Error::AccessDenied(_) => StatusCode::FORBIDDEN,
+        Error::MissingAuthenticationToken => StatusCode::FORBIDDEN,
+        _ => aws.status,
+    };
+    (code, status, status.is_client_error())
 }

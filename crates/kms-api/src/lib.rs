@@ -7,6 +7,7 @@ pub mod audit;
 pub mod error;
 pub mod metrics;
 pub mod sigv4;
+pub mod sts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,6 +77,14 @@ operations! {
     "TrentService" GenerateDataKey => generate_data_key,
     "TrentService" GenerateDataKeyWithoutPlaintext => generate_data_key_without_plaintext,
     "TrentService" GenerateRandom => generate_random,
+    "TrentService" Sign => sign,
+    "TrentService" Verify => verify,
+    "TrentService" GetPublicKey => get_public_key,
+    "TrentService" GenerateMac => generate_mac,
+    "TrentService" VerifyMac => verify_mac,
+    "TrentService" DeriveSharedSecret => derive_shared_secret,
+    "TrentService" GenerateDataKeyPair => generate_data_key_pair,
+    "TrentService" GenerateDataKeyPairWithoutPlaintext => generate_data_key_pair_without_plaintext,
     "TrentService" CreateAlias => create_alias,
     "TrentService" UpdateAlias => update_alias,
     "TrentService" DeleteAlias => delete_alias,
@@ -102,6 +111,13 @@ operations! {
     "KmsAdmin" DeleteUserPolicy => delete_user_policy,
     "KmsAdmin" ListUserPolicies => list_user_policies,
     "KmsAdmin" TagUser => tag_user,
+    "KmsAdmin" CreateRole => create_role,
+    "KmsAdmin" ListRoles => list_roles,
+    "KmsAdmin" DeleteRole => delete_role,
+    "KmsAdmin" PutRolePolicy => put_role_policy,
+    "KmsAdmin" DeleteRolePolicy => delete_role_policy,
+    "KmsAdmin" UpdateAssumeRolePolicy => update_assume_role_policy,
+    "KmsAdmin" Simulate => simulate,
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
@@ -122,6 +138,8 @@ pub struct Api {
     kms: Arc<Kms>,
     verifier: sigv4::Verifier,
     max_body: usize,
+    /// SigV4 for STS calls (credential scope service `sts`).
+    sts_verifier: sigv4::Verifier,
     audit: Option<Arc<dyn AuditSink>>,
     /// Answer requests even when their audit event cannot be written.
     audit_fail_open: bool,
@@ -172,19 +190,40 @@ fn new_request_id() -> String {
     uuid::Builder::from_random_bytes(b).into_uuid().hyphenated().to_string()
 }
 
-/// What processing a KMS call produced, before it is audited.
+/// What processing a call produced, before it is audited.
 struct Processed {
     result: Result<Vec<u8>, Error>,
     op: Option<Operation>,
     cred: Option<Arc<Credential>>,
     body: Bytes,
     facts: kms_core::service::Facts,
+    /// A query-protocol (STS) call: its action and what its audit record shows.
+    query: Option<Query>,
+}
+
+struct Query {
+    action: String,
+    request: serde_json::Value,
+    response: Option<serde_json::Value>,
 }
 
 impl Processed {
     fn failed(e: Error, body: Bytes) -> Self {
-        Processed { result: Err(e), op: None, cred: None, body, facts: Default::default() }
+        Processed { result: Err(e), op: None, cred: None, body, facts: Default::default(), query: None }
     }
+}
+
+/// The audit view of a query-protocol request: its parameters, lowerCamelCase.
+fn query_request(form: &[(String, String)]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in form {
+        if k != "Action" && k != "Version" {
+            let mut c = k.chars();
+            let key: String = c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default();
+            m.insert(key, v.clone().into());
+        }
+    }
+    serde_json::Value::Object(m)
 }
 
 /// The access key id an Authorization header names (not a secret).
@@ -197,9 +236,11 @@ fn claimed_access_key(headers: &http::HeaderMap) -> Option<&str> {
 impl Api {
     pub fn new(kms: Arc<Kms>, max_body: usize) -> Self {
         let verifier = sigv4::Verifier::new(&kms.location().region, "kms");
+        let sts_verifier = sigv4::Verifier::new(&kms.location().region, "sts");
         Api {
             kms,
             verifier,
+            sts_verifier,
             max_body,
             audit: None,
             audit_fail_open: false,
@@ -270,19 +311,31 @@ impl Api {
             let aws_err = result.as_ref().err().map(error::to_aws);
             let time_ms = Clock::real_now_ms();
             let event_id = new_request_id();
+            let (event_source, event_name, request, response) = match &p.query {
+                Some(q) => ("sts.amazonaws.com", q.action.clone(), Some(q.request.clone()), q.response.clone()),
+                None => (
+                    audit::event_source(p.op),
+                    match p.op {
+                        Some(op) => op.name().to_string(),
+                        None => target.rsplit('.').next().unwrap_or("").to_string(),
+                    },
+                    serde_json::from_slice(&p.body).ok(),
+                    result.as_ref().ok().and_then(|r| serde_json::from_slice(r).ok()),
+                ),
+            };
             let event = audit::event(&audit::Call {
                 request_id: &request_id,
                 event_id: &event_id,
                 time: kms_core::time::rfc3339(time_ms),
                 region: &self.kms.location().region,
-                op: p.op,
-                target: &target,
+                event_source,
+                event_name,
                 cred: p.cred.as_deref(),
                 claimed_access_key: if p.cred.is_none() { claimed_access_key(&parts.headers) } else { None },
                 source_ip: peer.map(|p| p.ip().to_string()),
                 user_agent: header("user-agent"),
-                request: &p.body,
-                response: result.as_ref().ok().map(Vec::as_slice),
+                request,
+                response: if result.is_ok() { response } else { None },
                 error: aws_err.as_ref(),
                 facts: p.facts,
             });
@@ -295,11 +348,16 @@ impl Api {
         }
         let who = p.cred.as_ref().map(|c| c.access_key_id.as_str()).unwrap_or("");
         let elapsed_us = started.elapsed().as_micros() as u64;
+        let target = match &p.query {
+            Some(q) => format!("sts.{}", q.action),
+            None => target,
+        };
+        let content_type = if p.query.is_some() { sts::CONTENT_TYPE } else { JSON_CONTENT_TYPE };
         match result {
             Ok(body) => {
                 self.metrics.observe(p.op, 200, elapsed_us);
                 tracing::info!(request_id = %request_id, target = %target, principal = %who, status = 200, elapsed_us, "request");
-                response(StatusCode::OK, &request_id, JSON_CONTENT_TYPE, body)
+                response(StatusCode::OK, &request_id, content_type, body)
             }
             Err(e) => {
                 let aws = error::to_aws(&e);
@@ -308,6 +366,16 @@ impl Api {
                     tracing::error!(request_id = %request_id, target = %target, principal = %who, error = %detail, "internal error");
                 }
                 tracing::info!(request_id = %request_id, target = %target, principal = %who, status = aws.status.as_u16(), error = aws.type_name, elapsed_us, "request");
+                if p.query.is_some() {
+                    let (code, status, sender) = error::to_sts(&e);
+                    let msg = aws.message.clone().unwrap_or_default();
+                    return response(
+                        status,
+                        &request_id,
+                        content_type,
+                        sts::error_xml(code, &msg, sender, &request_id),
+                    );
+                }
                 error_response(&aws, &request_id)
             }
         }
@@ -355,6 +423,9 @@ impl Api {
             body: &body,
         };
         let now = Clock::real_now_ms() / 1000;
+        if sts::is_query(&parts.headers) {
+            return self.process_query(signed, &body, request_id, peer, now).await;
+        }
         let cred = match self.verifier.verify(&signed, self.kms.as_ref(), now) {
             Ok(c) => c,
             Err(e) => return Processed::failed(e, body),
@@ -367,11 +438,47 @@ impl Api {
                 cred: Some(cred),
                 body,
                 facts: Default::default(),
+                query: None,
             };
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
             .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
         let result = dispatch(&self.kms, &ctx, op, &body).await;
-        Processed { result, op: Some(op), cred: Some(cred), body, facts: ctx.facts() }
+        Processed { result, op: Some(op), cred: Some(cred), body, facts: ctx.facts(), query: None }
+    }
+
+    /// A query-protocol (STS) call: SigV4 for service `sts`, then the action.
+    async fn process_query(
+        &self,
+        signed: sigv4::RequestParts<'_>,
+        body: &Bytes,
+        request_id: &str,
+        peer: Option<SocketAddr>,
+        now: i64,
+    ) -> Processed {
+        let form = sts::parse_form(body);
+        let mut query = Query {
+            action: sts::action(&form).unwrap_or("").to_string(),
+            request: query_request(&form),
+            response: None,
+        };
+        let cred = match self.sts_verifier.verify(&signed, self.kms.as_ref(), now) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut p = Processed::failed(e, body.clone());
+                p.query = Some(query);
+                return p;
+            }
+        };
+        let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
+            .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
+        let result = match sts::dispatch(&self.kms, &ctx, &form).await {
+            Ok((xml, audit)) => {
+                query.response = Some(audit).filter(|v| !v.is_null());
+                Ok(xml)
+            }
+            Err(e) => Err(e),
+        };
+        Processed { result, op: None, cred: Some(cred), body: body.clone(), facts: ctx.facts(), query: Some(query) }
     }
 }

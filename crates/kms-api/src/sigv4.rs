@@ -325,8 +325,7 @@ impl Verifier {
                 auth.terminator
             )));
         }
-        let cred =
-            creds.resolve(auth.access_key_id, header("x-amz-security-token")).ok_or(Error::UnrecognizedClient)?;
+        let cred = creds.resolve(auth.access_key_id, header("x-amz-security-token"))?;
         if request_time < now - MAX_SKEW_SECS {
             return Err(Error::InvalidSignature(format!(
                 "Signature expired: {} is now earlier than {} ({} - 15 min.)",

@@ -23,6 +23,8 @@ pub enum Error {
     IncompleteSignature(String),
     #[error("The security token included in the request is invalid.")]
     UnrecognizedClient,
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
     #[error("{0}")]
     InvalidSignature(String),
     #[error("{0}")]
@@ -42,6 +44,12 @@ pub enum Error {
     InvalidCiphertext,
     #[error("{0}")]
     IncorrectKey(String),
+    /// `Verify` with a signature that does not verify (AWS: no message).
+    #[error("invalid signature")]
+    KmsInvalidSignature,
+    /// `VerifyMac` with a MAC that does not verify (AWS: no message).
+    #[error("invalid MAC")]
+    KmsInvalidMac,
     #[error("{0}")]
     InvalidKeyUsage(String),
     #[error("{0}")]

@@ -92,12 +92,53 @@ pub struct Credential {
     pub principal: Arc<Principal>,
 }
 
-/// Resolves the access key id (and, once roles land, the session token) of a
-/// signed request to a credential. Session tokens are the planned extension
-/// point for temporary credentials: today a request carrying one is refused
-/// as an unrecognized client.
+/// Resolves the access key id and session token of a signed request to a
+/// credential: `UnrecognizedClient` for an unknown key or a wrong token,
+/// `ExpiredToken` for a session past its expiry.
 pub trait CredentialResolver: Send + Sync {
-    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Option<Arc<Credential>>;
+    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<Arc<Credential>>;
+}
+
+impl Principal {
+    /// The principal of an assumed-role session.
+    pub fn from_role_session(r: &crate::types::RoleRecord, session: &str, partition: &str) -> Self {
+        let role_arn = r.arn(partition);
+        let arn = format!("arn:{partition}:sts::{}:assumed-role/{}/{session}", r.account, r.name);
+        Principal {
+            account: r.account.clone(),
+            user_name: session.to_string(),
+            user_id: format!("{}:{session}", r.role_id),
+            policy_principal: kms_policy::Principal {
+                arn: arn.clone(),
+                account: r.account.clone(),
+                kind: kms_policy::PrincipalKind::AssumedRole,
+                role_arn: Some(role_arn),
+            },
+            policies: parse_identity_policies(
+                &format!("role policy {}", r.name),
+                r.policies.iter().map(|(k, v)| (k.clone(), v.clone())),
+                false,
+            ),
+            tags: r.tags.clone(),
+            arn,
+            admin: false,
+        }
+    }
+}
+
+/// `ASIA` followed by 16 base32 characters: a temporary access key id.
+pub fn new_session_access_key_id() -> Result<String> {
+    random_chars("ASIA", 16, BASE32)
+}
+
+/// `AROA` followed by 17 base32 characters: a role's unique id.
+pub fn new_role_id() -> Result<String> {
+    random_chars("AROA", 17, BASE32)
+}
+
+/// A session token (opaque, 172 base64 characters).
+pub fn new_session_token() -> Result<SecretString> {
+    Ok(SecretString::new(random_chars("FwoGZXIvYXdzE", 160, B64)?))
 }
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -104,10 +104,18 @@ pub struct KeyMetadata {
     pub deletion_date: Option<f64>,
     pub origin: String,
     pub key_manager: String,
+    /// Empty (and left out) for key specs the legacy enum lacks (ML-DSA, Ed25519).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub customer_master_key_spec: String,
     pub key_spec: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<String>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<i32>,
@@ -291,6 +299,8 @@ pub struct DecryptResponse {
     #[serde(with = "opt_secret_b64")]
     pub plaintext: Option<SecretBytes>,
     pub encryption_algorithm: String,
+    /// Empty (and left out) for asymmetric keys.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub key_material_id: String,
 }
 
@@ -541,7 +551,10 @@ pub struct ReEncryptResponse {
     pub key_id: String,
     pub source_encryption_algorithm: String,
     pub destination_encryption_algorithm: String,
+    /// Empty (and left out) for asymmetric keys.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source_key_material_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub destination_key_material_id: String,
 }
 
@@ -971,6 +984,66 @@ pub struct TagUserRequest {
     pub tags: Option<Vec<Tag>>,
 }
 
+// ---------------------------------------------------------------- operator: roles
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RoleRequest {
+    pub role_name: Option<String>,
+    pub account_id: Option<String>,
+    pub assume_role_policy_document: Option<String>,
+    pub max_session_duration: Option<i64>,
+    pub policy_name: Option<String>,
+    pub policy_document: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleOutput {
+    pub role_name: String,
+    pub account_id: String,
+    pub role_id: String,
+    pub arn: String,
+    pub create_date: f64,
+    pub assume_role_policy_document: String,
+    pub max_session_duration: i64,
+    pub policy_names: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRolesResponse {
+    pub roles: Vec<RoleOutput>,
+}
+
+// ---------------------------------------------------------------- operator: policy simulator
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SimulateRequest {
+    /// A user, role or assumed-role ARN.
+    pub principal_arn: Option<String>,
+    /// `kms:Decrypt`, ...
+    pub action: Option<String>,
+    /// The key (id, ARN, alias); absent for actions on `*` (ListKeys, CreateKey).
+    pub key_id: Option<String>,
+    pub encryption_context: Option<EncryptionContext>,
+    /// Further condition keys: key -> values (`aws:SourceIp`, ...).
+    pub context: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SimulateResponse {
+    pub allowed: bool,
+    /// Which policy statement or grant decided, or why nothing allowed.
+    pub decided_by: Option<String>,
+    /// The AccessDeniedException message the call would get.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 // ---------------------------------------------------------------- operator: clock
 
 #[derive(Debug, Default, Deserialize)]
@@ -983,4 +1056,303 @@ pub struct AdvanceClockRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct AdvanceClockResponse {
     pub now: f64,
+}
+
+// ---------------------------------------------------------------- asymmetric and HMAC keys
+
+/// `SigningAlgorithmSpec`, in the botocore model's order.
+pub const SIGNING_ALGORITHMS: &[&str] = &[
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384",
+    "RSASSA_PKCS1_V1_5_SHA_512",
+    "ECDSA_SHA_256",
+    "ECDSA_SHA_384",
+    "ECDSA_SHA_512",
+    "SM2DSA",
+    "ML_DSA_SHAKE_256",
+    "ED25519_SHA_512",
+    "ED25519_PH_SHA_512",
+];
+/// `MessageType`.
+pub const MESSAGE_TYPES: &[&str] = &["RAW", "DIGEST", "EXTERNAL_MU"];
+/// `MacAlgorithmSpec`, in the order AWS's validation message lists it.
+pub const MAC_ALGORITHMS: &[&str] = &["HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"];
+/// `KeyAgreementAlgorithmSpec`.
+pub const KEY_AGREEMENT_ALGORITHMS: &[&str] = &["ECDH"];
+/// `DataKeyPairSpec`, in the botocore model's order.
+pub const DATA_KEY_PAIR_SPECS: &[&str] = &[
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "SM2",
+    "ECC_NIST_EDWARDS25519",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "ML_KEM_1024",
+];
+
+/// `Message` of Sign, Verify, GenerateMac and VerifyMac: 1 to 4096 bytes, never echoed.
+fn message_member(v: &mut Validator, message: &Option<SecretBytes>) {
+    v.required("message", message).blob_len("message", message.as_ref().map(|m| m.len()), 1, 4096, true);
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SignRequest {
+    pub key_id: Option<String>,
+    #[serde(with = "opt_secret_b64")]
+    pub message: Option<SecretBytes>,
+    pub message_type: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub signing_algorithm: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+impl SignRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        message_member(&mut v, &self.message);
+        v.one_of("messageType", self.message_type.as_deref(), MESSAGE_TYPES);
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.required("signingAlgorithm", &self.signing_algorithm).one_of(
+            "signingAlgorithm",
+            self.signing_algorithm.as_deref(),
+            SIGNING_ALGORITHMS,
+        );
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignResponse {
+    pub key_id: String,
+    #[serde(with = "b64")]
+    pub signature: Vec<u8>,
+    pub signing_algorithm: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VerifyRequest {
+    pub key_id: Option<String>,
+    #[serde(with = "opt_secret_b64")]
+    pub message: Option<SecretBytes>,
+    pub message_type: Option<String>,
+    #[serde(with = "opt_b64")]
+    pub signature: Option<Vec<u8>>,
+    pub signing_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+impl VerifyRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        message_member(&mut v, &self.message);
+        v.one_of("messageType", self.message_type.as_deref(), MESSAGE_TYPES)
+            .required("signature", &self.signature)
+            .blob_len("signature", self.signature.as_ref().map(|s| s.len()), 1, 6144, false)
+            .required("signingAlgorithm", &self.signing_algorithm)
+            .one_of("signingAlgorithm", self.signing_algorithm.as_deref(), SIGNING_ALGORITHMS);
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyResponse {
+    pub key_id: String,
+    pub signature_valid: bool,
+    pub signing_algorithm: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetPublicKeyRequest {
+    pub key_id: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+impl GetPublicKeyRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyResponse {
+    pub key_id: String,
+    #[serde(with = "b64")]
+    pub public_key: Vec<u8>,
+    /// Empty (and left out) for key specs the legacy enum lacks.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub customer_master_key_spec: String,
+    pub key_spec: String,
+    pub key_usage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GenerateMacRequest {
+    #[serde(with = "opt_secret_b64")]
+    pub message: Option<SecretBytes>,
+    pub key_id: Option<String>,
+    pub mac_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+impl GenerateMacRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        message_member(&mut v, &self.message);
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.required("macAlgorithm", &self.mac_algorithm).one_of(
+            "macAlgorithm",
+            self.mac_algorithm.as_deref(),
+            MAC_ALGORITHMS,
+        );
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateMacResponse {
+    #[serde(with = "b64")]
+    pub mac: Vec<u8>,
+    pub mac_algorithm: String,
+    pub key_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VerifyMacRequest {
+    #[serde(with = "opt_secret_b64")]
+    pub message: Option<SecretBytes>,
+    pub key_id: Option<String>,
+    pub mac_algorithm: Option<String>,
+    #[serde(with = "opt_b64")]
+    pub mac: Option<Vec<u8>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+impl VerifyMacRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        message_member(&mut v, &self.message);
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.required("macAlgorithm", &self.mac_algorithm)
+            .one_of("macAlgorithm", self.mac_algorithm.as_deref(), MAC_ALGORITHMS)
+            .required("mac", &self.mac)
+            .blob_len("mac", self.mac.as_ref().map(|m| m.len()), 1, 6144, false);
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacResponse {
+    pub key_id: String,
+    pub mac_valid: bool,
+    pub mac_algorithm: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeriveSharedSecretRequest {
+    pub key_id: Option<String>,
+    pub key_agreement_algorithm: Option<String>,
+    #[serde(with = "opt_b64")]
+    pub public_key: Option<Vec<u8>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub recipient: Option<serde_json::Value>,
+}
+
+impl DeriveSharedSecretRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.required("keyAgreementAlgorithm", &self.key_agreement_algorithm)
+            .one_of("keyAgreementAlgorithm", self.key_agreement_algorithm.as_deref(), KEY_AGREEMENT_ALGORITHMS)
+            .required("publicKey", &self.public_key)
+            .blob_len("publicKey", self.public_key.as_ref().map(|k| k.len()), 1, 8192, false);
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretResponse {
+    pub key_id: String,
+    #[serde(with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
+    pub shared_secret: Option<SecretBytes>,
+    pub key_agreement_algorithm: String,
+    pub key_origin: String,
+}
+
+/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GenerateDataKeyPairRequest {
+    pub encryption_context: Option<EncryptionContext>,
+    pub key_id: Option<String>,
+    pub key_pair_spec: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+impl GenerateDataKeyPairRequest {
+    pub fn validate(&self) -> crate::Result<()> {
+        let mut v = Validator::default();
+        key_id_member(&mut v, "keyId", &self.key_id, true);
+        v.required("keyPairSpec", &self.key_pair_spec).one_of(
+            "keyPairSpec",
+            self.key_pair_spec.as_deref(),
+            DATA_KEY_PAIR_SPECS,
+        );
+        grant_tokens(&mut v, &self.grant_tokens);
+        v.finish()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairResponse {
+    #[serde(with = "b64")]
+    pub private_key_ciphertext_blob: Vec<u8>,
+    #[serde(with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
+    pub private_key_plaintext: Option<SecretBytes>,
+    #[serde(with = "b64")]
+    pub public_key: Vec<u8>,
+    pub key_id: String,
+    pub key_pair_spec: String,
+    pub key_material_id: String,
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, UserRecord};
+use crate::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, UserRecord};
 
 /// Durable storage. Every method is one transaction: it either happens
 /// completely or not at all. Implementations never see plaintext key
@@ -51,6 +51,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, account: &str, name: &str) -> Result<()>;
     /// All users, or those of one account.
     async fn list_users(&self, account: Option<&str>) -> Result<Vec<UserRecord>>;
+
+    async fn get_role(&self, account: &str, name: &str) -> Result<Option<RoleRecord>>;
+    async fn put_role(&self, role: &RoleRecord) -> Result<()>;
+    async fn delete_role(&self, account: &str, name: &str) -> Result<()>;
+    /// All roles, or those of one account.
+    async fn list_roles(&self, account: Option<&str>) -> Result<Vec<RoleRecord>>;
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
     async fn delete_access_key(&self, access_key_id: &str) -> Result<()>;

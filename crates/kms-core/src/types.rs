@@ -142,6 +142,11 @@ pub struct KeyRecord {
     /// The last successful cryptographic use (GetKeyLastUsage).
     #[serde(default)]
     pub last_usage: Option<LastUsage>,
+    /// Asymmetric keys: the public key, DER SubjectPublicKeyInfo (not
+    /// secret; the private key is the sealed material). `None` for
+    /// symmetric and HMAC keys.
+    #[serde(default, with = "crate::model::opt_b64", skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<Vec<u8>>,
 }
 
 /// The last successful cryptographic operation with a key.
@@ -193,6 +198,31 @@ pub struct UserRecord {
 impl UserRecord {
     pub fn arn(&self, partition: &str) -> String {
         format!("arn:{partition}:iam::{}:user/{}", self.account, self.name)
+    }
+}
+
+/// An IAM role: who may assume it (the trust policy) and what its sessions
+/// may do (inline identity policies).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub account: String,
+    pub name: String,
+    /// AWS-style unique id (`AROA...`).
+    pub role_id: String,
+    pub created_ms: i64,
+    /// The trust policy (`AssumeRolePolicyDocument`), a resource policy.
+    pub trust_policy: String,
+    #[serde(default)]
+    pub policies: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    /// Longest session, in seconds (3600 to 43200).
+    pub max_session_secs: i64,
+}
+
+impl RoleRecord {
+    pub fn arn(&self, partition: &str) -> String {
+        format!("arn:{partition}:iam::{}:role/{}", self.account, self.name)
     }
 }
 

@@ -141,6 +141,27 @@ fn action(s: &str) -> Result<Pattern, PolicyError> {
 }
 
 impl Policy {
+    /// Parse a role trust policy: a resource-based policy whose statements
+    /// name no resource (the role is the resource); a statement without
+    /// `Resource` or `NotResource` applies to the role.
+    pub fn parse_trust(doc: &str) -> Result<Policy, PolicyError> {
+        let mut v: Value =
+            serde_json::from_str(doc).map_err(|_| malformed("The policy document is not valid JSON."))?;
+        let statements: Vec<&mut Value> = match v.get_mut("Statement") {
+            Some(Value::Array(a)) => a.iter_mut().collect(),
+            Some(s @ Value::Object(_)) => vec![s],
+            _ => vec![],
+        };
+        for s in statements {
+            if let Value::Object(m) = s {
+                if !m.contains_key("Resource") && !m.contains_key("NotResource") {
+                    m.insert("Resource".into(), Value::String("*".into()));
+                }
+            }
+        }
+        Policy::parse(&v.to_string(), PolicyKind::Resource)
+    }
+
     /// Parse and validate a policy document of the given kind. The error's
     /// text is the message of AWS's `MalformedPolicyDocumentException`.
     pub fn parse(doc: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {

@@ -20,6 +20,7 @@ fn key(id: &str, account: &str) -> KeyRecord {
         multi_region: false,
         materials: vec![MaterialRecord { id: "00".repeat(32), sealed: vec![1, 2, 3], created_ms: 1 }],
         last_usage: None,
+        public_key: None,
     }
 }
 
@@ -107,6 +108,21 @@ async fn suite(s: &dyn Store) {
     s.put_user(&u).await.unwrap();
     assert_eq!(s.get_user("111111111111", "alice").await.unwrap(), Some(u.clone()));
     assert_eq!(s.list_users(Some("222222222222")).await.unwrap(), vec![]);
+    let role = RoleRecord {
+        account: "111111111111".into(),
+        name: "app".into(),
+        role_id: "AROA1".into(),
+        created_ms: 1,
+        trust_policy: "{}".into(),
+        policies: Default::default(),
+        tags: vec![],
+        max_session_secs: 3600,
+    };
+    s.put_role(&role).await.unwrap();
+    assert_eq!(s.get_role("111111111111", "app").await.unwrap(), Some(role.clone()));
+    assert_eq!(s.list_roles(Some("111111111111")).await.unwrap(), vec![role]);
+    s.delete_role("111111111111", "app").await.unwrap();
+    assert!(s.list_roles(None).await.unwrap().is_empty());
     let ak = AccessKeyRecord {
         access_key_id: "AKIA1".into(),
         account: u.account.clone(),

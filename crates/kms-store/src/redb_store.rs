@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kms_core::error::{Error, Result};
 use kms_core::ports::Store;
-use kms_core::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, UserRecord};
+use kms_core::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, UserRecord};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -24,6 +24,8 @@ const GRANTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("grant
 const ALIASES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("aliases");
 /// (account, user name) -> UserRecord
 const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
+/// (account, role name) -> RoleRecord
+const ROLES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("roles");
 /// access key id -> AccessKeyRecord
 const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys");
 
@@ -94,6 +96,7 @@ impl RedbStore {
             tx.open_table(DELETIONS).map_err(db_err)?;
             tx.open_table(ALIASES).map_err(db_err)?;
             tx.open_table(GRANTS).map_err(db_err)?;
+            tx.open_table(ROLES).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         Ok(RedbStore { db: Arc::new(db) })
@@ -438,6 +441,57 @@ impl Store for RedbStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(USERS).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if account.as_deref().is_none_or(|a| a == k.value().0) {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_role(&self, account: &str, name: &str) -> Result<Option<RoleRecord>> {
+        let (account, name) = (account.to_string(), name.to_string());
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(ROLES).map_err(db_err)?;
+            t.get((account.as_str(), name.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn put_role(&self, role: &RoleRecord) -> Result<()> {
+        let bytes = encode(role)?;
+        let (account, name) = (role.account.clone(), role.name.clone());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(ROLES)
+                .map_err(db_err)?
+                .insert((account.as_str(), name.as_str()), bytes.as_slice())
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_role(&self, account: &str, name: &str) -> Result<()> {
+        let (account, name) = (account.to_string(), name.to_string());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(ROLES).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_roles(&self, account: Option<&str>) -> Result<Vec<RoleRecord>> {
+        let account = account.map(str::to_string);
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(ROLES).map_err(db_err)?;
             let mut out = vec![];
             for item in t.iter().map_err(db_err)? {
                 let (k, v) = item.map_err(db_err)?;

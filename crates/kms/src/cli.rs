@@ -268,6 +268,71 @@ pub enum AdminCommand {
         #[arg(long = "tag", value_parser = parse_tag)]
         tags: Vec<(String, String)>,
     },
+    /// Create an IAM role with a trust policy (who may assume it).
+    CreateRole {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        account: Option<String>,
+        /// The trust policy JSON, or file://PATH.
+        #[arg(long)]
+        assume_role_policy_document: String,
+        /// Longest session, in seconds (3600-43200).
+        #[arg(long)]
+        max_session_duration: Option<i64>,
+    },
+    /// List roles.
+    ListRoles {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Delete a role (its sessions end).
+    DeleteRole {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Attach (or replace) an inline identity policy to a role.
+    PutRolePolicy {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        policy_name: String,
+        /// The JSON document, or file://PATH.
+        #[arg(long)]
+        policy_document: String,
+    },
+    /// Remove an inline identity policy from a role.
+    DeleteRolePolicy {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        policy_name: String,
+    },
+    /// Would PRINCIPAL be allowed ACTION on KEY with this context? Prints the
+    /// decision and the policy statement or grant that decides it.
+    Simulate {
+        /// A user, role or assumed-role ARN.
+        #[arg(long)]
+        principal: String,
+        /// e.g. kms:Decrypt
+        #[arg(long)]
+        action: String,
+        /// Key id, key ARN or alias (omit for actions on `*`).
+        #[arg(long)]
+        key: Option<String>,
+        /// KEY=VALUE, repeatable.
+        #[arg(long = "encryption-context", value_parser = parse_tag)]
+        encryption_context: Vec<(String, String)>,
+        /// Condition key KEY=VALUE (e.g. aws:SourceIp=10.0.0.1), repeatable.
+        #[arg(long = "context", value_parser = parse_tag)]
+        context: Vec<(String, String)>,
+    },
     /// The service clock (only a server started with --dev lets it move).
     Clock {
         #[command(subcommand)]
@@ -424,6 +489,39 @@ fn admin_call(cmd: &AdminCommand) -> Result<(&'static str, Value), String> {
         }
         AdminCommand::DeleteAccessKey { access_key_id } => {
             ("KmsAdmin.DeleteAccessKey", json!({"AccessKeyId": access_key_id}))
+        }
+        AdminCommand::CreateRole { name, account, assume_role_policy_document, max_session_duration } => (
+            "KmsAdmin.CreateRole",
+            json!({"RoleName": name, "AccountId": account,
+                   "AssumeRolePolicyDocument": document(assume_role_policy_document)?,
+                   "MaxSessionDuration": max_session_duration}),
+        ),
+        AdminCommand::ListRoles { account } => ("KmsAdmin.ListRoles", json!({"AccountId": account})),
+        AdminCommand::DeleteRole { name, account } => {
+            ("KmsAdmin.DeleteRole", json!({"RoleName": name, "AccountId": account}))
+        }
+        AdminCommand::PutRolePolicy { role, account, policy_name, policy_document } => (
+            "KmsAdmin.PutRolePolicy",
+            json!({"RoleName": role, "AccountId": account, "PolicyName": policy_name,
+                   "PolicyDocument": document(policy_document)?}),
+        ),
+        AdminCommand::DeleteRolePolicy { role, account, policy_name } => {
+            ("KmsAdmin.DeleteRolePolicy", json!({"RoleName": role, "AccountId": account, "PolicyName": policy_name}))
+        }
+        AdminCommand::Simulate { principal, action, key, encryption_context, context } => {
+            let mut ctx = serde_json::Map::new();
+            for (k, v) in context {
+                let slot = ctx.entry(k.clone()).or_insert_with(|| json!([]));
+                if let Some(a) = slot.as_array_mut() {
+                    a.push(json!(v));
+                }
+            }
+            (
+                "KmsAdmin.Simulate",
+                json!({"PrincipalArn": principal, "Action": action, "KeyId": key,
+                       "EncryptionContext": encryption_context.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                       "Context": ctx}),
+            )
         }
         AdminCommand::Clock { command: ClockCommand::Advance { by } } => {
             ("KmsAdmin.AdvanceClock", json!({"Seconds": by}))

@@ -130,12 +130,30 @@ impl Client {
 
     /// Build a signed request for `target` (e.g. `TrentService.ListKeys`).
     pub fn signed_request(&self, target: &str, body: &[u8], now: i64) -> Result<http::Request<Full<Bytes>>, String> {
+        self.signed("kms", kms_api::JSON_CONTENT_TYPE, Some(target), body, now)
+    }
+
+    /// Build a signed query-protocol (STS) request with a form body.
+    pub fn signed_query(&self, form: &str, now: i64) -> Result<http::Request<Full<Bytes>>, String> {
+        self.signed("sts", "application/x-www-form-urlencoded; charset=utf-8", None, form.as_bytes(), now)
+    }
+
+    fn signed(
+        &self,
+        service: &str,
+        content_type: &str,
+        target: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<http::Request<Full<Bytes>>, String> {
         let host = self.endpoint.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         let mut headers = http::HeaderMap::new();
         let bad = |e: http::header::InvalidHeaderValue| e.to_string();
         headers.insert("host", host.parse().map_err(bad)?);
-        headers.insert("content-type", kms_api::JSON_CONTENT_TYPE.parse().map_err(bad)?);
-        headers.insert("x-amz-target", target.parse().map_err(bad)?);
+        headers.insert("content-type", content_type.parse().map_err(bad)?);
+        if let Some(t) = target {
+            headers.insert("x-amz-target", t.parse().map_err(bad)?);
+        }
         let auth = kms_api::sigv4::sign(
             "POST",
             "/",
@@ -145,7 +163,7 @@ impl Client {
             self.creds.secret.expose(),
             self.creds.session_token.as_deref(),
             &self.region,
-            "kms",
+            service,
             now,
         )
         .map_err(|e| e.to_string())?;

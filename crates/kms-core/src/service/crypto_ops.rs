@@ -1,8 +1,11 @@
-//! Symmetric cryptography: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
-//! GenerateDataKeyWithoutPlaintext, GenerateRandom.
+//! Encryption: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+//! GenerateDataKeyWithoutPlaintext, GenerateRandom. Symmetric keys use the
+//! ciphertext blob format; asymmetric `ENCRYPT_DECRYPT` keys (RSA, SM2)
+//! produce and take raw RSAES-OAEP / SM2PKE ciphertexts (`asymmetric`).
 
 use std::sync::Arc;
 
+use super::asymmetric;
 use super::{Access, Kms, LiveKey, RequestContext};
 use crate::ciphertext::{self, EncryptionContext};
 use crate::crypto::{fill_random, hex, SecretBytes};
@@ -16,42 +19,45 @@ const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 struct Opened {
     key: Arc<LiveKey>,
     plaintext: SecretBytes,
+    /// Empty for asymmetric keys.
     material_id: String,
+    /// The encryption algorithm used.
+    algorithm: String,
 }
 
 impl Kms {
-    fn check_encrypt_decrypt(k: &LiveKey, algorithm: Option<&str>) -> Result<()> {
+    /// The key's usage must be `ENCRYPT_DECRYPT` and its spec must support
+    /// the algorithm (absent: `SYMMETRIC_DEFAULT`, so an asymmetric key
+    /// needs one named).
+    fn check_encrypt_decrypt(k: &LiveKey, operation: &str, algorithm: Option<&str>) -> Result<()> {
         if k.record.key_usage != KeyUsage::EncryptDecrypt {
-            return Err(Error::InvalidKeyUsage(format!(
-                "{} key usage is {} which is not valid for this operation.",
-                k.arn, k.record.key_usage
-            )));
+            return Err(asymmetric::usage_error(k, operation));
         }
-        match algorithm {
-            None | Some(SYMMETRIC_DEFAULT) => Ok(()),
-            Some(a) => Err(Error::InvalidKeyUsage(format!(
-                "The request algorithm {a} is not compatible with the key spec {} of {}.",
-                k.record.key_spec, k.arn
-            ))),
+        let algorithm = algorithm.unwrap_or(SYMMETRIC_DEFAULT);
+        if !asymmetric::supports_encryption(k.record.key_spec, algorithm) {
+            return Err(asymmetric::algorithm_error(algorithm, k.record.key_spec));
         }
+        Ok(())
     }
 
     /// Resolve, gate on state and usage: the common start of every
     /// operation that encrypts under a key.
-    async fn encryption_key(
+    pub(super) async fn encryption_key(
         &self,
         ctx: &RequestContext,
         key_id: &str,
+        operation: &str,
         algorithm: Option<&str>,
         access: &Access<'_>,
     ) -> Result<Arc<LiveKey>> {
         let k = self.resolve(ctx, key_id, access).await?;
         Self::usable(&k)?;
-        Self::check_encrypt_decrypt(&k, algorithm)?;
+        Self::check_encrypt_decrypt(&k, operation, algorithm)?;
         Ok(k)
     }
 
-    fn seal(
+    /// Encrypt under a symmetric key's current material (the blob format).
+    pub(super) fn seal(
         ctx: &RequestContext,
         k: &LiveKey,
         ctx_map: &EncryptionContext,
@@ -63,42 +69,86 @@ impl Kms {
         Ok((ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?, mid_hex))
     }
 
-    /// Open a ciphertext: the blob names its key; `key_id`, when given, must
-    /// name the same key.
+    /// Open a ciphertext. A symmetric blob names its key; `key_id`, when
+    /// given, must name the same key. An asymmetric ciphertext names nothing:
+    /// `key_id` must name its (`ENCRYPT_DECRYPT`) key.
+    #[allow(clippy::too_many_arguments)]
     async fn open_ciphertext(
         &self,
         ctx: &RequestContext,
         blob: &[u8],
         key_id: Option<&str>,
+        operation: &str,
         algorithm: Option<&str>,
         enc_ctx: &EncryptionContext,
         access: &Access<'_>,
     ) -> Result<Opened> {
-        let header = ciphertext::parse_header(blob)?;
         let key = match key_id {
             // The named key is resolved and authorized; it must be the blob's key.
             Some(given) => {
                 let named = self.resolve(ctx, given, access).await?;
-                if named.record.key_id != header.key_id {
-                    return Err(Error::IncorrectKey(
-                        "The key ID in the request does not identify a CMK that can perform this operation.".into(),
-                    ));
+                let r = &named.record;
+                if r.key_spec != KeySpec::SymmetricDefault && r.key_usage == KeyUsage::EncryptDecrypt {
+                    Self::usable(&named)?;
+                    Self::check_encrypt_decrypt(&named, operation, algorithm)?;
+                    asymmetric::no_context(enc_ctx)?;
+                    let plaintext = asymmetric::decrypt(&named, algorithm, blob)?;
+                    let algorithm = algorithm.unwrap_or_default().to_string();
+                    return Ok(Opened { key: named, plaintext, material_id: String::new(), algorithm });
                 }
-                named
+                match ciphertext::parse_header(blob) {
+                    Ok(h) if h.key_id != r.key_id => {
+                        return Err(Error::IncorrectKey(
+                            "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+                        ))
+                    }
+                    Ok(_) => named,
+                    Err(e) => {
+                        // A key that cannot decrypt at all says so first.
+                        Self::usable(&named)?;
+                        Self::check_encrypt_decrypt(&named, operation, algorithm)?;
+                        return Err(e);
+                    }
+                }
             }
             None => {
+                let header = ciphertext::parse_header(blob)?;
                 let key = self.load(&header.key_id).await?.ok_or(Error::InvalidCiphertext)?;
                 ctx.note_key(&key.arn);
                 self.authorize(ctx, &key, access)?;
                 key
             }
         };
+        let header = ciphertext::parse_header(blob)?;
         ctx.note_material(&header.material_id_hex());
         Self::usable(&key)?;
-        Self::check_encrypt_decrypt(&key, algorithm)?;
+        Self::check_encrypt_decrypt(&key, operation, algorithm)?;
         let aes = key.material(&header.material_id).ok_or(Error::InvalidCiphertext)?;
         let plaintext = ciphertext::open(aes, blob, enc_ctx)?;
-        Ok(Opened { key, plaintext, material_id: header.material_id_hex() })
+        Ok(Opened { key, plaintext, material_id: header.material_id_hex(), algorithm: SYMMETRIC_DEFAULT.into() })
+    }
+
+    /// Encrypt under `k` (checked by `encryption_key`): the blob format for a
+    /// symmetric key; a raw RSAES-OAEP or SM2PKE ciphertext, which any
+    /// standard library can also make with the public key, for an asymmetric
+    /// one. Returns the ciphertext and the key material id (empty for
+    /// asymmetric keys). With `dry_run`, stops once everything is checked.
+    fn encrypt_under(
+        ctx: &RequestContext,
+        k: &LiveKey,
+        algorithm: Option<&str>,
+        ec: &EncryptionContext,
+        plaintext: &[u8],
+        dry_run: bool,
+    ) -> Result<(Vec<u8>, String)> {
+        if k.record.key_spec != KeySpec::SymmetricDefault {
+            asymmetric::no_context(ec)?;
+            return Ok((asymmetric::encrypt(k, algorithm, plaintext, dry_run)?, String::new()));
+        }
+        if dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        Self::seal(ctx, k, ec, plaintext)
     }
 
     pub async fn encrypt(&self, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse> {
@@ -106,17 +156,14 @@ impl Kms {
         let alg = req.encryption_algorithm.as_deref();
         let ec = req.encryption_context.unwrap_or_default();
         let access = Access::new("kms:Encrypt").context(&ec).encryption_algorithm(alg);
-        let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), alg, &access).await?;
-        if req.dry_run == Some(true) {
-            return Err(Error::DryRunOperation);
-        }
+        let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), "Encrypt", alg, &access).await?;
         let plaintext = req.plaintext.unwrap_or_default();
-        let (blob, _) = Self::seal(ctx, &k, &ec, plaintext.expose())?;
+        let (blob, _) = Self::encrypt_under(ctx, &k, alg, &ec, plaintext.expose(), req.dry_run == Some(true))?;
         k.record_use("Encrypt", self.clock.now_ms(), &ctx.request_id);
         Ok(EncryptResponse {
             ciphertext_blob: blob,
             key_id: k.arn.clone(),
-            encryption_algorithm: SYMMETRIC_DEFAULT.into(),
+            encryption_algorithm: alg.unwrap_or(SYMMETRIC_DEFAULT).into(),
         })
     }
 
@@ -136,10 +183,13 @@ impl Kms {
                 (None, Ok(h)) => h.key_id,
                 (None, Err(e)) => return Err(e),
             };
-            self.encryption_key(ctx, &key_id, alg, &access).await?;
+            let k = self.encryption_key(ctx, &key_id, "Decrypt", alg, &access).await?;
+            if k.record.key_spec != KeySpec::SymmetricDefault {
+                asymmetric::no_context(&ec)?;
+            }
             return Err(Error::DryRunOperation);
         }
-        let opened = self.open_ciphertext(ctx, &blob, req.key_id.as_deref(), alg, &ec, &access).await?;
+        let opened = self.open_ciphertext(ctx, &blob, req.key_id.as_deref(), "Decrypt", alg, &ec, &access).await?;
         if dry_run {
             return Err(Error::DryRunOperation);
         }
@@ -147,7 +197,7 @@ impl Kms {
         Ok(DecryptResponse {
             key_id: opened.key.arn.clone(),
             plaintext: Some(opened.plaintext),
-            encryption_algorithm: SYMMETRIC_DEFAULT.into(),
+            encryption_algorithm: opened.algorithm,
             key_material_id: opened.material_id,
         })
     }
@@ -158,16 +208,17 @@ impl Kms {
         let src_ctx = req.source_encryption_context.unwrap_or_default();
         let src_alg = req.source_encryption_algorithm.as_deref();
         let from = Access::new("kms:ReEncryptFrom").context(&src_ctx).encryption_algorithm(src_alg);
-        let opened = self.open_ciphertext(ctx, &blob, req.source_key_id.as_deref(), src_alg, &src_ctx, &from).await?;
+        let opened = self
+            .open_ciphertext(ctx, &blob, req.source_key_id.as_deref(), "ReEncrypt", src_alg, &src_ctx, &from)
+            .await?;
         let dest_ctx = req.destination_encryption_context.unwrap_or_default();
         let dest_alg = req.destination_encryption_algorithm.as_deref();
         let to = Access::new("kms:ReEncryptTo").context(&dest_ctx).encryption_algorithm(dest_alg);
-        let dest =
-            self.encryption_key(ctx, req.destination_key_id.as_deref().unwrap_or_default(), dest_alg, &to).await?;
-        if req.dry_run == Some(true) {
-            return Err(Error::DryRunOperation);
-        }
-        let (new_blob, dest_mid) = Self::seal(ctx, &dest, &dest_ctx, opened.plaintext.expose())?;
+        let dest = self
+            .encryption_key(ctx, req.destination_key_id.as_deref().unwrap_or_default(), "ReEncrypt", dest_alg, &to)
+            .await?;
+        let (new_blob, dest_mid) =
+            Self::encrypt_under(ctx, &dest, dest_alg, &dest_ctx, opened.plaintext.expose(), req.dry_run == Some(true))?;
         let now = self.clock.now_ms();
         opened.key.record_use("ReEncrypt", now, &ctx.request_id);
         dest.record_use("ReEncrypt", now, &ctx.request_id);
@@ -175,8 +226,8 @@ impl Kms {
             ciphertext_blob: new_blob,
             source_key_id: opened.key.arn.clone(),
             key_id: dest.arn.clone(),
-            source_encryption_algorithm: SYMMETRIC_DEFAULT.into(),
-            destination_encryption_algorithm: SYMMETRIC_DEFAULT.into(),
+            source_encryption_algorithm: opened.algorithm,
+            destination_encryption_algorithm: dest_alg.unwrap_or(SYMMETRIC_DEFAULT).into(),
             source_key_material_id: opened.material_id,
             destination_key_material_id: dest_mid,
         })
@@ -198,7 +249,7 @@ impl Kms {
         let ec = req.encryption_context.unwrap_or_default();
         let action = format!("kms:{operation}");
         let access = Access::new(&action).context(&ec);
-        let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), None, &access).await?;
+        let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), operation, None, &access).await?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }

@@ -72,7 +72,7 @@ impl Kms {
         Ok(out)
     }
 
-    fn require_admin(&self, ctx: &RequestContext, op: &str) -> Result<()> {
+    pub(super) fn require_admin(&self, ctx: &RequestContext, op: &str) -> Result<()> {
         if ctx.principal.admin {
             Ok(())
         } else {
@@ -192,7 +192,7 @@ impl Kms {
         Ok(AdvanceClockResponse { now: epoch_seconds(self.clock.now_ms()) })
     }
 
-    fn policy_name(name: &Option<String>) -> Result<String> {
+    pub(super) fn policy_name(name: &Option<String>) -> Result<String> {
         let mut v = crate::validate::Validator::default();
         v.required("policyName", name).str_len("policyName", name.as_deref(), 1, 128).pattern(
             "policyName",

@@ -2,8 +2,9 @@
 //! EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion,
 //! GetKeyLastUsage.
 
-use super::{Access, Kms, RequestContext};
-use crate::crypto::{fill_random, hex, KeyMaterial};
+use super::asymmetric::{self, crypto_spec};
+use super::{Access, Kms, Material, RequestContext};
+use crate::crypto::{fill_random, hex, KeyMaterial, SecretBytes};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::*;
@@ -15,6 +16,7 @@ pub(super) const DEFAULT_LIST_LIMIT: i64 = 100;
 impl Kms {
     pub(super) fn metadata(&self, k: &KeyRecord) -> KeyMetadata {
         let symmetric = k.key_spec == KeySpec::SymmetricDefault;
+        let algorithms = asymmetric::algorithms(k.key_spec, k.key_usage);
         KeyMetadata {
             aws_account_id: k.account.clone(),
             key_id: k.key_id.clone(),
@@ -27,12 +29,16 @@ impl Kms {
             deletion_date: k.deletion_ms.map(epoch_seconds),
             origin: k.origin.as_str().to_string(),
             key_manager: KeyManager::Customer.as_str().to_string(),
-            customer_master_key_spec: k.key_spec.as_str().to_string(),
+            customer_master_key_spec: asymmetric::customer_master_key_spec(k.key_spec),
             key_spec: k.key_spec.as_str().to_string(),
-            encryption_algorithms: symmetric.then(|| vec![EncryptionAlgorithm::SymmetricDefault.as_str().to_string()]),
+            encryption_algorithms: algorithms.encryption,
+            signing_algorithms: algorithms.signing,
+            mac_algorithms: algorithms.mac,
+            key_agreement_algorithms: algorithms.key_agreement,
             multi_region: k.multi_region,
             pending_deletion_window_in_days: k.pending_window_days,
-            current_key_material_id: k.current_material().map(|m| m.id.clone()),
+            // AWS reports material ids for symmetric encryption keys only.
+            current_key_material_id: symmetric.then(|| k.current_material().map(|m| m.id.clone())).flatten(),
         }
     }
 
@@ -66,18 +72,7 @@ impl Kms {
             (Some(s), None) | (None, Some(s)) => KeySpec::parse(s).ok_or_else(|| Error::internal("validated enum"))?,
             (None, None) => KeySpec::SymmetricDefault,
         };
-        let usage = match &req.key_usage {
-            Some(u) => KeyUsage::parse(u).ok_or_else(|| Error::internal("validated enum"))?,
-            None => KeyUsage::EncryptDecrypt,
-        };
-        if spec != KeySpec::SymmetricDefault {
-            return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported by this server yet.")));
-        }
-        if usage != KeyUsage::EncryptDecrypt {
-            return Err(Error::Validation(format!(
-                "The operation failed because the KeyUsage value of the CMK is {usage}. To perform this operation, the KeyUsage value must be ENCRYPT_DECRYPT."
-            )));
-        }
+        let usage = Self::key_usage_for(spec, req.key_usage.as_deref())?;
         let origin = match &req.origin {
             Some(o) => Origin::parse(o).ok_or_else(|| Error::internal("validated enum"))?,
             None => Origin::AwsKms,
@@ -105,7 +100,19 @@ impl Kms {
         let mut mid = [0u8; 32];
         fill_random(&mut mid)?;
         let material_id = hex(&mid);
-        let material = KeyMaterial::generate()?;
+        // The key's material: an AES-256 key, or (generated on a blocking
+        // thread) a private key in PKCS#8 with its public key, or an HMAC key.
+        let (material, opened, public_key) = match crypto_spec(spec) {
+            None => {
+                let m = KeyMaterial::generate()?;
+                (SecretBytes::new(m.expose().to_vec()), Material::Aes(m.aes()?), None)
+            }
+            Some(cs) => {
+                let pair = asymmetric::generate(cs).await?;
+                let secret = SecretBytes::new(pair.private_key.expose().to_vec());
+                (secret.clone(), Material::Secret(secret), pair.public_key)
+            }
+        };
         let now = self.clock.now_ms();
         let record = KeyRecord {
             key_id: key_id.clone(),
@@ -127,12 +134,39 @@ impl Kms {
                 created_ms: now,
             }],
             last_usage: None,
+            public_key,
         };
         self.store.put_key(&record).await?;
         ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
         let metadata = self.metadata(&record);
-        self.cache(record, std::sync::Arc::new(vec![(mid, material.aes()?)]), None, Default::default())?;
+        self.cache(record, std::sync::Arc::new(vec![(mid, opened)]), None, Default::default())?;
         Ok(CreateKeyResponse { key_metadata: metadata })
+    }
+
+    /// The key usage of a new key of `spec`, with AWS's rules: the default
+    /// `ENCRYPT_DECRYPT` where the spec allows it, else `KeyUsage` is
+    /// required; and it must be one the spec allows.
+    fn key_usage_for(spec: KeySpec, requested: Option<&str>) -> Result<KeyUsage> {
+        if matches!(spec, KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024) {
+            return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported by this server yet.")));
+        }
+        let allows = |u: KeyUsage| match crypto_spec(spec) {
+            Some(cs) => kms_crypto::KeyUsage::parse(u.as_str()).is_some_and(|cu| cs.allows_usage(cu)),
+            None => u == KeyUsage::EncryptDecrypt,
+        };
+        let usage = match requested {
+            Some(u) => KeyUsage::parse(u).ok_or_else(|| Error::internal("validated enum"))?,
+            None if allows(KeyUsage::EncryptDecrypt) => KeyUsage::EncryptDecrypt,
+            None => {
+                return Err(Error::Validation(
+                    "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+                ))
+            }
+        };
+        if !allows(usage) {
+            return Err(Error::Validation(format!("KeyUsage {usage} is not compatible with KeySpec {spec}")));
+        }
+        Ok(usage)
     }
 
     pub async fn describe_key(&self, ctx: &RequestContext, req: DescribeKeyRequest) -> Result<DescribeKeyResponse> {

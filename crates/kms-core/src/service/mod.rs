@@ -3,16 +3,22 @@
 //! Each method validates, resolves the key, checks its state, does the
 //! cryptography and persists; storage sits behind [`Store`].
 //!
-//! Submodules group the operations: `keys` (lifecycle), `crypto_ops`,
-//! `aliases`, `tags`, `policies`, `identities` (operator API).
+//! Submodules group the operations: `keys` (lifecycle), `crypto_ops`
+//! (symmetric and asymmetric encryption), `asymmetric` (signing, MACs, key
+//! agreement, public keys, data key pairs), `aliases`, `tags`, `policies`,
+//! `identities` (operator API).
 
 mod aliases;
+mod asymmetric;
 mod authz;
 mod crypto_ops;
 mod grants;
 mod identities;
 mod keys;
 mod policies;
+mod simulate;
+mod sts;
+pub use sts::{AssumeRoleInput, AssumeRoleOutput};
 mod tags;
 
 use std::collections::{BTreeMap, HashMap};
@@ -89,8 +95,16 @@ impl RequestContext {
     }
 }
 
-/// Opened key materials: (material id, AES key), oldest first.
-type Materials = Arc<Vec<([u8; 32], AesKey)>>;
+/// Opened key materials: (material id, material), oldest first.
+type Materials = Arc<Vec<([u8; 32], Material)>>;
+
+/// One opened key material.
+enum Material {
+    /// A symmetric encryption key's AES-256-GCM key.
+    Aes(AesKey),
+    /// Asymmetric keys: the private key (DER PKCS#8); HMAC keys: the raw key.
+    Secret(crate::crypto::SecretBytes),
+}
 
 /// A key record with its materials opened, ready for cryptography.
 pub struct LiveKey {
@@ -112,10 +126,23 @@ type Grants = Arc<Vec<GrantRecord>>;
 
 impl LiveKey {
     fn material(&self, id: &[u8; 32]) -> Option<&AesKey> {
-        self.materials.iter().find(|(mid, _)| mid == id).map(|(_, k)| k)
+        self.materials.iter().find(|(mid, _)| mid == id).and_then(|(_, m)| match m {
+            Material::Aes(k) => Some(k),
+            Material::Secret(_) => None,
+        })
     }
-    fn current(&self) -> Result<&([u8; 32], AesKey)> {
-        self.materials.last().ok_or_else(|| Error::internal("key has no material"))
+    fn current(&self) -> Result<(&[u8; 32], &AesKey)> {
+        match self.materials.last() {
+            Some((mid, Material::Aes(k))) => Ok((mid, k)),
+            _ => Err(Error::internal("key has no symmetric encryption material")),
+        }
+    }
+    /// The private key (PKCS#8) of an asymmetric key, the key of an HMAC key.
+    fn secret(&self) -> Result<&[u8]> {
+        match self.materials.last() {
+            Some((_, Material::Secret(s))) => Ok(s.expose()),
+            _ => Err(Error::internal("key has no private or HMAC key material")),
+        }
     }
     fn last_usage(&self) -> Option<LastUsage> {
         self.usage.lock().ok().and_then(|u| u.0.clone())
@@ -139,6 +166,9 @@ pub struct Kms {
     clock: Arc<Clock>,
     root: RootKey,
     creds: RwLock<HashMap<String, Arc<Credential>>>,
+    /// Temporary credentials of assumed-role sessions, by access key id
+    /// (in memory: a restart ends every session).
+    sessions: RwLock<HashMap<String, sts::Session>>,
     keys: RwLock<HashMap<String, Arc<LiveKey>>>,
     /// Every alias, by (account, alias name).
     aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
@@ -218,6 +248,7 @@ impl Kms {
             clock,
             root,
             creds: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashMap::new()),
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(aliases),
             write_lock: tokio::sync::Mutex::new(()),
@@ -286,8 +317,11 @@ impl Kms {
         let mut materials = Vec::with_capacity(record.materials.len());
         for m in &record.materials {
             let raw = self.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
-            let material = KeyMaterial::from_bytes(raw.expose())?;
-            materials.push((parse_material_id(&m.id)?, material.aes()?));
+            let material = match record.key_spec {
+                KeySpec::SymmetricDefault => Material::Aes(KeyMaterial::from_bytes(raw.expose())?.aes()?),
+                _ => Material::Secret(raw),
+            };
+            materials.push((parse_material_id(&m.id)?, material));
         }
         let usage = record.last_usage.clone();
         self.cache(record, Arc::new(materials), usage, Arc::new(grants))
@@ -517,11 +551,20 @@ impl Kms {
 }
 
 impl CredentialResolver for Kms {
-    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Option<Arc<Credential>> {
-        if session_token.is_some() {
-            // Temporary credentials arrive with roles (STS); none exist yet.
-            return None;
+    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<Arc<Credential>> {
+        match session_token {
+            None => self.creds.read().map_err(poisoned)?.get(access_key_id).cloned().ok_or(Error::UnrecognizedClient),
+            Some(token) => {
+                let sessions = self.sessions.read().map_err(poisoned)?;
+                let s = sessions.get(access_key_id).ok_or(Error::UnrecognizedClient)?;
+                if !crate::crypto::ct_eq(s.token.expose().as_bytes(), token.as_bytes()) {
+                    return Err(Error::UnrecognizedClient);
+                }
+                if s.expires_ms <= self.clock.now_ms() {
+                    return Err(Error::ExpiredToken);
+                }
+                Ok(s.credential.clone())
+            }
         }
-        self.creds.read().ok()?.get(access_key_id).cloned()
     }
 }

@@ -143,12 +143,39 @@ async fn key_policies_identity_policies_and_both_must_allow() {
         .unwrap_err();
     assert_eq!(err_of(e).0, "AccessDeniedException");
 
-    // 7. Identity-only operations.
+    // 7. The simulator answers without making the call, naming the statement.
+    let sim = |principal: String, action: &'static str, key: String, ec: serde_json::Value| {
+        let admin_raw = &admin_raw;
+        async move {
+            let r = admin_raw
+                .call(
+                    "KmsAdmin.Simulate",
+                    &serde_json::json!({"PrincipalArn": principal, "Action": action, "KeyId": key, "EncryptionContext": ec}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+        }
+    };
+    let bob_arn = format!("arn:aws:iam::{A}:user/bob");
+    let yes = sim(bob_arn.clone(), "kms:Decrypt", k6.key_id().to_string(), serde_json::json!({"tenant": "acme"})).await;
+    assert_eq!(yes["Allowed"], true);
+    assert_eq!(yes["DecidedBy"], "allowed by key policy statement \"BobAcme\"");
+    let no = sim(bob_arn.clone(), "kms:Decrypt", k6.key_id().to_string(), serde_json::json!({"tenant": "other"})).await;
+    assert_eq!(no["Allowed"], false);
+    assert!(no["Message"].as_str().unwrap().contains("no resource-based policy allows the kms:Decrypt action"));
+    let denied =
+        sim(format!("arn:aws:iam::{A}:user/alice"), "kms:Decrypt", k3.key_id().to_string(), serde_json::json!({}))
+            .await;
+    assert_eq!(denied["DecidedBy"], "denied by key policy statement \"NoAlice\"");
+
+    // 8. Identity-only operations.
     let e = bob.list_keys().send().await.unwrap_err();
     assert!(err_of(e).1.contains("kms:ListKeys on resource: *"));
     ts.stop().await;
 
-    // 8. The audit record names the deciding statement.
+    // 9. The audit record names the deciding statement.
     let events = kms_audit::query::events(&dir.path().join("audit")).unwrap();
     let bob_enc = events
         .iter()

@@ -4,6 +4,7 @@
 //! requests for what the SDK cannot send) against a real server on an
 //! ephemeral port.
 
+mod asymmetric;
 mod audit;
 mod authz;
 mod harness;
@@ -12,4 +13,5 @@ mod protocol;
 mod sigv4;
 mod slice;
 mod storage;
+mod sts;
 mod symmetric;

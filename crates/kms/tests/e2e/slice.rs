@@ -122,7 +122,7 @@ async fn create_describe_list_encrypt_decrypt() {
     assert_eq!(err_of(e), ("NotFoundException".into(), "Invalid keyId 'not-a-key'".into()));
     let e = kms.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).dry_run(true).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "DryRunOperationException");
-    let e = kms.create_key().key_spec(KeySpec::Rsa2048).send().await.unwrap_err();
+    let e = kms.create_key().key_spec(KeySpec::MlKem768).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "UnsupportedOperationException");
     ts.stop().await;
 }
