@@ -1,0 +1,123 @@
+//! Command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kms-bench",
+    about = "Closed-loop load generator for kms (or any AWS KMS endpoint, e.g. moto_server).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Closed-loop load per operation (the default).
+    Load(LoadArgs),
+    /// Create many keys, then measure ListKeys across the key space.
+    Scale(ScaleArgs),
+    /// List the known operations (* = in the default set).
+    ListOps,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Endpoint URL (http only).
+    #[arg(long, default_value = "http://127.0.0.1:4599")]
+    pub endpoint: String,
+    /// Region to sign for.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Access key id (else --credentials-file, else AWS_ACCESS_KEY_ID).
+    #[arg(long, requires = "secret_key")]
+    pub access_key: Option<String>,
+    /// Secret access key (else AWS_SECRET_ACCESS_KEY).
+    #[arg(long, requires = "access_key")]
+    pub secret_key: Option<String>,
+    /// AWS shared-credentials file (INI), e.g. DATA_DIR/credentials.
+    #[arg(long, conflicts_with = "access_key")]
+    pub credentials_file: Option<PathBuf>,
+    /// Profile in --credentials-file.
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+    /// Name of this run in the report (e.g. kms, moto).
+    #[arg(long, default_value = "kms")]
+    pub label: String,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Load-generator worker threads [default: number of CPUs].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    pub timeout: Duration,
+    /// The server's process id, to report its CPU time per request (Linux).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Concurrent keep-alive connections (one task each).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Measured seconds per operation.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    pub duration: Duration,
+    /// Unmeasured seconds before each operation's measurement.
+    #[arg(long, default_value = "2", value_parser = seconds)]
+    pub warmup: Duration,
+    /// Comma-separated operations [default: every default operation; see list-ops].
+    #[arg(long, value_delimiter = ',')]
+    pub ops: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Keys to create.
+    #[arg(long, default_value_t = 100_000)]
+    pub keys: u64,
+    /// Concurrent CreateKey connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// ListKeys calls measured at each position (start, middle, end).
+    #[arg(long, default_value_t = 200)]
+    pub list_samples: usize,
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(v).map_err(|e| format!("'{s}': {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_subcommands() {
+        let cli = Cli::try_parse_from(["kms-bench"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.load.connections, 64);
+        assert_eq!(cli.load.duration, Duration::from_secs(10));
+        let cli = Cli::try_parse_from(["kms-bench", "--ops", "encrypt-32,health", "--duration", "0.5"]).unwrap();
+        assert_eq!(cli.load.ops, ["encrypt-32", "health"]);
+        assert_eq!(cli.load.duration, Duration::from_millis(500));
+        let cli = Cli::try_parse_from(["kms-bench", "scale", "--keys", "10"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Scale(ScaleArgs { keys: 10, .. }))));
+        assert!(Cli::try_parse_from(["kms-bench", "--access-key", "a"]).is_err());
+    }
+}

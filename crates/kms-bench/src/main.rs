@@ -1,0 +1,152 @@
+//! kms-bench: a closed-loop load generator and scale run for kms, usable
+//! against any AWS KMS endpoint (moto_server for the side-by-side run).
+//! `scripts/bench.sh` drives it; see docs/PERFORMANCE.md.
+
+mod cli;
+mod client;
+mod hist;
+mod load;
+mod ops;
+mod procstat;
+mod report;
+mod scale;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use cli::{Cli, Command, Common, LoadArgs, ScaleArgs};
+use client::{Conn, Target};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run_load(cli.load),
+        Some(Command::Load(args)) => run_load(args),
+        Some(Command::Scale(args)) => run_scale(args),
+        Some(Command::ListOps) => {
+            list_ops();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kms-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_ops() {
+    for op in ops::OPS {
+        let mark = if op.default { "*" } else { " " };
+        println!("{mark} {}", op.name);
+    }
+}
+
+fn threads(c: &Common) -> usize {
+    c.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+}
+
+fn runtime(c: &Common) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads(c))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn credentials(c: &Common) -> Result<(String, String), String> {
+    if let (Some(ak), Some(sk)) = (&c.access_key, &c.secret_key) {
+        return Ok((ak.clone(), sk.clone()));
+    }
+    if let Some(path) = &c.credentials_file {
+        return client::read_credentials_file(path, &c.profile);
+    }
+    let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(ak), Some(sk)) => Ok((ak, sk)),
+        _ => Err("no credentials: pass --access-key/--secret-key or --credentials-file, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".into()),
+    }
+}
+
+async fn target(c: &Common) -> Result<Arc<Target>, String> {
+    let (ak, sk) = credentials(c)?;
+    Target::new(&c.endpoint, &c.region, ak, sk, c.timeout).await
+}
+
+fn write_json(c: &Common, value: &serde_json::Value) -> Result<(), String> {
+    if let Some(path) = &c.json {
+        let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run_load(args: LoadArgs) -> Result<(), String> {
+    let names: Vec<String> = match args.ops.is_empty() {
+        true => ops::default_names().iter().map(|s| s.to_string()).collect(),
+        false => args.ops.clone(),
+    };
+    let specs = names
+        .iter()
+        .map(|n| ops::find(n).ok_or_else(|| format!("unknown operation '{n}'; known: {}", ops::all_names().join(", "))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    let rt = runtime(&args.common)?;
+    rt.block_on(async {
+        let target = target(&args.common).await?;
+        let mut setup = ops::Setup::new(Conn::new(target.clone()));
+        let mut calls = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let call = setup.prepare(spec).await.map_err(|e| format!("setup for {}: {e}", spec.name))?;
+            calls.push((spec.name, call));
+        }
+        let params = load::LoadParams {
+            connections: args.connections,
+            warmup: args.warmup,
+            duration: args.duration,
+            server_pid: args.common.server_pid,
+        };
+        let mut results = Vec::with_capacity(calls.len());
+        for (name, call) in calls {
+            eprintln!(
+                "{}: {name}: {} connections, {:.1} s warm-up + {:.1} s",
+                args.common.label,
+                args.connections,
+                args.warmup.as_secs_f64(),
+                args.duration.as_secs_f64()
+            );
+            results.push(load::run(&target, name, call, &params).await?);
+        }
+        let info = report::RunInfo {
+            label: args.common.label.clone(),
+            endpoint: args.common.endpoint.clone(),
+            connections: args.connections,
+            warmup_s: args.warmup.as_secs_f64(),
+            duration_s: args.duration.as_secs_f64(),
+            client_threads: threads(&args.common),
+        };
+        print!("{}", report::table(&info, &results));
+        write_json(&args.common, &report::json(&info, &results))
+    })
+}
+
+fn run_scale(args: ScaleArgs) -> Result<(), String> {
+    if args.concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    let rt = runtime(&args.common)?;
+    rt.block_on(async {
+        let target = target(&args.common).await?;
+        let params =
+            scale::ScaleParams { keys: args.keys, concurrency: args.concurrency, list_samples: args.list_samples };
+        let report = scale::run(&target, &args.common.label, &params).await?;
+        print!("{}", report.text);
+        write_json(&args.common, &report.json)
+    })
+}

@@ -1,0 +1,245 @@
+//! The operations the load generator knows, as data. Adding one is one
+//! entry in [`OPS`]: its name, the key it needs (created in setup with
+//! CreateKey), whether it needs a ciphertext or a second key, and the
+//! request body.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::client::{Call, Conn};
+
+/// A kind of key an operation needs; setup creates one of each kind used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    Symmetric,
+    /// A second symmetric key (ReEncrypt's destination).
+    SymmetricDestination,
+    Rsa2048Sign,
+    EccP256Sign,
+    Hmac256,
+}
+
+impl KeyKind {
+    fn create_key_body(self) -> Value {
+        let (spec, usage) = match self {
+            KeyKind::Symmetric | KeyKind::SymmetricDestination => ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+            KeyKind::Rsa2048Sign => ("RSA_2048", "SIGN_VERIFY"),
+            KeyKind::EccP256Sign => ("ECC_NIST_P256", "SIGN_VERIFY"),
+            KeyKind::Hmac256 => ("HMAC_256", "GENERATE_VERIFY_MAC"),
+        };
+        json!({
+            "KeySpec": spec,
+            "KeyUsage": usage,
+            "Description": "kms-bench",
+        })
+    }
+}
+
+/// What setup made for an operation.
+pub struct Fixture {
+    pub key_id: String,
+    /// Set when the spec asks for `dest_key`.
+    pub dest_key_id: String,
+    /// Base64 ciphertext of 32 bytes under `key_id`, when the spec asks.
+    pub ciphertext: String,
+}
+
+pub enum Kind {
+    /// Unsigned `GET <path>`: the ceiling of the HTTP stack.
+    Get(&'static str),
+    Kms {
+        /// `X-Amz-Target`.
+        target: &'static str,
+        key: KeyKind,
+        needs_ciphertext: bool,
+        needs_dest_key: bool,
+        body: fn(&Fixture) -> Value,
+    },
+}
+
+pub struct OpSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// In the default `--ops` set.
+    pub default: bool,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Deterministic, non-constant plaintext of `n` bytes.
+pub fn plaintext(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|i| (i * 131 + 7) as u8).collect();
+    b64(&bytes)
+}
+
+const fn kms(name: &'static str, target: &'static str, key: KeyKind, body: fn(&Fixture) -> Value) -> OpSpec {
+    OpSpec {
+        name,
+        kind: Kind::Kms { target, key, needs_ciphertext: false, needs_dest_key: false, body },
+        default: true,
+    }
+}
+
+const fn with_ciphertext(mut op: OpSpec) -> OpSpec {
+    if let Kind::Kms { ref mut needs_ciphertext, .. } = op.kind {
+        *needs_ciphertext = true;
+    }
+    op
+}
+
+const fn with_dest_key(mut op: OpSpec) -> OpSpec {
+    if let Kind::Kms { ref mut needs_dest_key, .. } = op.kind {
+        *needs_dest_key = true;
+    }
+    op
+}
+
+const fn optional(mut op: OpSpec) -> OpSpec {
+    op.default = false;
+    op
+}
+
+pub static OPS: &[OpSpec] = &[
+    kms(
+        "encrypt-32",
+        "TrentService.Encrypt",
+        KeyKind::Symmetric,
+        |f| json!({"KeyId": f.key_id, "Plaintext": plaintext(32)}),
+    ),
+    kms(
+        "encrypt-4k",
+        "TrentService.Encrypt",
+        KeyKind::Symmetric,
+        |f| json!({"KeyId": f.key_id, "Plaintext": plaintext(4096)}),
+    ),
+    with_ciphertext(kms(
+        "decrypt",
+        "TrentService.Decrypt",
+        KeyKind::Symmetric,
+        |f| json!({"CiphertextBlob": f.ciphertext}),
+    )),
+    kms(
+        "generate-data-key",
+        "TrentService.GenerateDataKey",
+        KeyKind::Symmetric,
+        |f| json!({"KeyId": f.key_id, "KeySpec": "AES_256"}),
+    ),
+    with_dest_key(with_ciphertext(kms(
+        "re-encrypt",
+        "TrentService.ReEncrypt",
+        KeyKind::Symmetric,
+        |f| json!({"CiphertextBlob": f.ciphertext, "DestinationKeyId": f.dest_key_id}),
+    ))),
+    OpSpec { name: "health", kind: Kind::Get("/health"), default: true },
+    // Not in the default set until the server implements them.
+    optional(kms("sign-rsa2048", "TrentService.Sign", KeyKind::Rsa2048Sign, |f| {
+        json!({"KeyId": f.key_id, "Message": plaintext(32), "MessageType": "RAW",
+                   "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256"})
+    })),
+    optional(kms("sign-p256", "TrentService.Sign", KeyKind::EccP256Sign, |f| {
+        json!({"KeyId": f.key_id, "Message": plaintext(32), "MessageType": "RAW",
+                   "SigningAlgorithm": "ECDSA_SHA_256"})
+    })),
+    optional(kms(
+        "generate-mac",
+        "TrentService.GenerateMac",
+        KeyKind::Hmac256,
+        |f| json!({"KeyId": f.key_id, "Message": plaintext(32), "MacAlgorithm": "HMAC_SHA_256"}),
+    )),
+];
+
+pub fn find(name: &str) -> Option<&'static OpSpec> {
+    OPS.iter().find(|o| o.name == name)
+}
+
+pub fn default_names() -> Vec<&'static str> {
+    OPS.iter().filter(|o| o.default).map(|o| o.name).collect()
+}
+
+pub fn all_names() -> Vec<&'static str> {
+    OPS.iter().map(|o| o.name).collect()
+}
+
+/// Creates keys and ciphertexts once and shares them between operations.
+pub struct Setup {
+    conn: Conn,
+    keys: HashMap<KeyKind, String>,
+    ciphertexts: HashMap<KeyKind, String>,
+}
+
+impl Setup {
+    pub fn new(conn: Conn) -> Self {
+        Setup { conn, keys: HashMap::new(), ciphertexts: HashMap::new() }
+    }
+
+    async fn key(&mut self, kind: KeyKind) -> Result<String, String> {
+        if let Some(id) = self.keys.get(&kind) {
+            return Ok(id.clone());
+        }
+        let out = self.conn.call("TrentService.CreateKey", &kind.create_key_body()).await?;
+        let id =
+            out["KeyMetadata"]["KeyId"].as_str().ok_or("CreateKey: no KeyMetadata.KeyId in the response")?.to_string();
+        self.keys.insert(kind, id.clone());
+        Ok(id)
+    }
+
+    async fn ciphertext(&mut self, kind: KeyKind, key_id: &str) -> Result<String, String> {
+        if let Some(c) = self.ciphertexts.get(&kind) {
+            return Ok(c.clone());
+        }
+        let out = self.conn.call("TrentService.Encrypt", &json!({"KeyId": key_id, "Plaintext": plaintext(32)})).await?;
+        let blob = out["CiphertextBlob"].as_str().ok_or("Encrypt: no CiphertextBlob in the response")?.to_string();
+        self.ciphertexts.insert(kind, blob.clone());
+        Ok(blob)
+    }
+
+    /// The request `op` sends, with everything it needs created.
+    pub async fn prepare(&mut self, op: &OpSpec) -> Result<Call, String> {
+        match &op.kind {
+            Kind::Get(path) => Ok(Call::Get(path)),
+            Kind::Kms { target, key, needs_ciphertext, needs_dest_key, body } => {
+                let key_id = self.key(*key).await?;
+                let ciphertext = match needs_ciphertext {
+                    true => self.ciphertext(*key, &key_id).await?,
+                    false => String::new(),
+                };
+                let dest_key_id = match needs_dest_key {
+                    true => self.key(KeyKind::SymmetricDestination).await?,
+                    false => String::new(),
+                };
+                let fixture = Fixture { key_id, dest_key_id, ciphertext };
+                Call::kms(target, &body(&fixture))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_defaults_known() {
+        let names = all_names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        for n in default_names() {
+            assert!(find(n).is_some());
+        }
+        assert!(default_names().contains(&"health"));
+        assert!(!default_names().contains(&"sign-p256"));
+    }
+
+    #[test]
+    fn plaintext_sizes() {
+        let b = base64::engine::general_purpose::STANDARD;
+        assert_eq!(b.decode(plaintext(32)).unwrap().len(), 32);
+        assert_eq!(b.decode(plaintext(4096)).unwrap().len(), 4096);
+    }
+}

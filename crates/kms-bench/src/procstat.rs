@@ -1,0 +1,62 @@
+//! CPU time of a process from `/proc/<pid>/stat` (Linux), so a report can
+//! say how much CPU the server and the load generator spent per request.
+
+/// Linux reports utime/stime in USER_HZ ticks, 100 per second on every
+/// mainstream architecture.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// `pid`'s user + system CPU time in seconds; `None` where /proc is absent.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+pub fn self_cpu_seconds() -> Option<f64> {
+    cpu_seconds(std::process::id())
+}
+
+fn parse_stat(text: &str) -> Option<f64> {
+    // The command name (field 2) may contain spaces; fields after it are
+    // counted from the closing parenthesis. utime and stime are fields 14, 15.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SEC)
+}
+
+/// A before/after pair of CPU readings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuWindow {
+    pub client_start: Option<f64>,
+    pub client_end: Option<f64>,
+    pub server_start: Option<f64>,
+    pub server_end: Option<f64>,
+}
+
+impl CpuWindow {
+    pub fn client_seconds(&self) -> Option<f64> {
+        Some(self.client_end? - self.client_start?)
+    }
+
+    pub fn server_seconds(&self) -> Option<f64> {
+        Some(self.server_end? - self.server_start?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_spaces_in_the_name() {
+        let line = "1234 (tokio runtime) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 0 0";
+        assert_eq!(parse_stat(line), Some(3.0));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn reads_itself() {
+        assert!(self_cpu_seconds().is_some());
+    }
+}

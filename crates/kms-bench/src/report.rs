@@ -1,0 +1,150 @@
+//! The load run's report: an aligned table for people, JSON for scripts.
+
+use serde_json::{json, Value};
+
+use crate::hist::ms;
+use crate::load::OpResult;
+
+/// Run-wide facts printed above the table and stored in the JSON.
+pub struct RunInfo {
+    pub label: String,
+    pub endpoint: String,
+    pub connections: usize,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    pub client_threads: usize,
+}
+
+fn per_request_us(cpu_s: Option<f64>, requests: u64) -> Option<f64> {
+    let cpu = cpu_s?;
+    (requests > 0).then(|| cpu * 1e6 / requests as f64)
+}
+
+fn ceiling_rps(results: &[OpResult]) -> Option<f64> {
+    results.iter().find(|r| r.name == "health").map(|r| r.rps())
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(v) => format!("{v:.decimals$}"),
+        None => "-".into(),
+    }
+}
+
+pub fn table(info: &RunInfo, results: &[OpResult]) -> String {
+    let ceiling = ceiling_rps(results);
+    let mut rows = vec![vec![
+        "operation".to_string(),
+        "req/s".into(),
+        "% ceiling".into(),
+        "p50 ms".into(),
+        "p99 ms".into(),
+        "p99.9 ms".into(),
+        "max ms".into(),
+        "errors".into(),
+        "srv CPU us/req".into(),
+        "gen CPU us/req".into(),
+    ]];
+    for r in results {
+        let h = &r.latency;
+        let pct = ceiling.filter(|c| *c > 0.0).map(|c| 100.0 * r.rps() / c);
+        rows.push(vec![
+            r.name.clone(),
+            format!("{:.0}", r.rps()),
+            opt(pct, 0),
+            format!("{:.3}", ms(h.quantile(0.50))),
+            format!("{:.3}", ms(h.quantile(0.99))),
+            format!("{:.3}", ms(h.quantile(0.999))),
+            format!("{:.3}", ms(h.max())),
+            r.errors.to_string(),
+            opt(per_request_us(r.cpu.server_seconds(), r.requests), 1),
+            opt(per_request_us(r.cpu.client_seconds(), r.requests), 1),
+        ]);
+    }
+    let mut out = format!(
+        "# {}: {} | {} connections | {} s after {} s warm-up | load generator: {} threads\n",
+        info.label, info.endpoint, info.connections, info.duration_s, info.warmup_s, info.client_threads
+    );
+    out.push_str(&align(&rows));
+    for r in results {
+        if let Some(e) = &r.first_error {
+            out.push_str(&format!("first error ({}): {e}\n", r.name));
+        }
+    }
+    out
+}
+
+/// Left-align the first column, right-align the rest.
+pub fn align(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (s, w))| match i {
+                0 => format!("{s:<w$}"),
+                _ => format!("{s:>w$}"),
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn json(info: &RunInfo, results: &[OpResult]) -> Value {
+    let ceiling = ceiling_rps(results);
+    let ops: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let h = &r.latency;
+            json!({
+                "operation": r.name,
+                "requests": r.requests,
+                "rps": r.rps(),
+                "percent_of_ceiling": ceiling.filter(|c| *c > 0.0).map(|c| 100.0 * r.rps() / c),
+                "latency_ms": {
+                    "mean": h.mean() / 1e6,
+                    "p50": ms(h.quantile(0.50)),
+                    "p99": ms(h.quantile(0.99)),
+                    "p99_9": ms(h.quantile(0.999)),
+                    "max": ms(h.max()),
+                },
+                "errors": r.errors,
+                "first_error": r.first_error,
+                "server_cpu_s": r.cpu.server_seconds(),
+                "client_cpu_s": r.cpu.client_seconds(),
+                "server_cpu_us_per_request": per_request_us(r.cpu.server_seconds(), r.requests),
+                "client_cpu_us_per_request": per_request_us(r.cpu.client_seconds(), r.requests),
+            })
+        })
+        .collect();
+    json!({
+        "mode": "load",
+        "label": info.label,
+        "endpoint": info.endpoint,
+        "connections": info.connections,
+        "warmup_s": info.warmup_s,
+        "duration_s": info.duration_s,
+        "client_threads": info.client_threads,
+        "results": ops,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_columns() {
+        let rows = vec![vec!["op".to_string(), "req/s".to_string()], vec!["encrypt-32".to_string(), "12".to_string()]];
+        let t = align(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "op          req/s");
+        assert_eq!(lines[1], "encrypt-32     12");
+    }
+}

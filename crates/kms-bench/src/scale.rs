@@ -1,0 +1,297 @@
+//! The scale run: create many keys, then measure ListKeys pages at the
+//! start and near the end of the key space. Resident memory and start-up
+//! time are measured by `scripts/bench.sh`, which owns the server process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::client::{Conn, Target};
+use crate::hist::{ms, Histogram};
+use crate::report::align;
+
+pub struct ScaleParams {
+    pub keys: u64,
+    pub concurrency: usize,
+    /// ListKeys calls measured at each position.
+    pub list_samples: usize,
+}
+
+const PAGE: u64 = 100;
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct CreateResult {
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latency: Histogram,
+}
+
+async fn creator(mut conn: Conn, next: Arc<AtomicU64>, done: Arc<AtomicU64>, total: u64) -> CreateResult {
+    let mut r = CreateResult::default();
+    let body = json!({"Description": "kms-bench scale"});
+    while next.fetch_add(1, Ordering::Relaxed) < total {
+        let sent = Instant::now();
+        match conn.call("TrentService.CreateKey", &body).await {
+            Ok(_) => {
+                r.ok += 1;
+                r.latency.record(sent.elapsed().as_nanos() as u64);
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                r.errors += 1;
+                if r.first_error.is_none() {
+                    r.first_error = Some(e);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    r
+}
+
+struct CreatePhase {
+    seconds: f64,
+    result: CreateResult,
+    /// (seconds since start, keys created so far)
+    progress: Vec<(f64, u64)>,
+}
+
+async fn create_keys(target: &Arc<Target>, p: &ScaleParams) -> Result<CreatePhase, String> {
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::with_capacity(p.concurrency);
+    for _ in 0..p.concurrency {
+        let mut c = Conn::new(target.clone());
+        c.connect().await?;
+        tasks.push(tokio::spawn(creator(c, next.clone(), done.clone(), p.keys)));
+    }
+    let start = Instant::now();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher = {
+        let done = done.clone();
+        let total = p.keys;
+        tokio::spawn(async move {
+            let mut progress = vec![(0.0, 0)];
+            let mut last = 0;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+                    _ = &mut stopped => break,
+                }
+                let n = done.load(Ordering::Relaxed);
+                let t = start.elapsed().as_secs_f64();
+                progress.push((t, n));
+                eprintln!(
+                    "scale: {n}/{total} keys after {t:.0} s ({:.0} keys/s in the last {} s)",
+                    (n - last) as f64 / PROGRESS_EVERY.as_secs_f64(),
+                    PROGRESS_EVERY.as_secs()
+                );
+                last = n;
+            }
+            progress
+        })
+    };
+    let mut result = CreateResult::default();
+    for t in tasks {
+        let r = t.await.map_err(|e| format!("creator failed: {e}"))?;
+        result.ok += r.ok;
+        result.errors += r.errors;
+        result.latency.merge(&r.latency);
+        if result.first_error.is_none() {
+            result.first_error = r.first_error;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let mut progress = watcher.await.unwrap_or_default();
+    progress.push((seconds, done.load(Ordering::Relaxed)));
+    Ok(CreatePhase { seconds, result, progress })
+}
+
+fn list_body(marker: Option<&str>) -> Value {
+    match marker {
+        Some(m) => json!({"Limit": PAGE, "Marker": m}),
+        None => json!({"Limit": PAGE}),
+    }
+}
+
+struct Walk {
+    pages: usize,
+    keys: u64,
+    seconds: f64,
+    /// Latency of each page, in order.
+    page_ns: Vec<u64>,
+    /// The marker that leads to page i+1.
+    markers: Vec<String>,
+}
+
+/// Page through every key once.
+async fn walk(conn: &mut Conn) -> Result<Walk, String> {
+    let start = Instant::now();
+    let mut w = Walk { pages: 0, keys: 0, seconds: 0.0, page_ns: vec![], markers: vec![] };
+    let mut marker: Option<String> = None;
+    loop {
+        let sent = Instant::now();
+        let out = conn.call("TrentService.ListKeys", &list_body(marker.as_deref())).await?;
+        w.page_ns.push(sent.elapsed().as_nanos() as u64);
+        w.pages += 1;
+        w.keys += out["Keys"].as_array().map_or(0, |k| k.len() as u64);
+        match out["NextMarker"].as_str() {
+            Some(m) if out["Truncated"].as_bool() == Some(true) => {
+                w.markers.push(m.to_string());
+                marker = Some(m.to_string());
+            }
+            _ => break,
+        }
+    }
+    w.seconds = start.elapsed().as_secs_f64();
+    Ok(w)
+}
+
+fn mean_ms(ns: &[u64]) -> f64 {
+    if ns.is_empty() {
+        return 0.0;
+    }
+    ns.iter().sum::<u64>() as f64 / ns.len() as f64 / 1e6
+}
+
+struct Position {
+    name: &'static str,
+    /// Index of the page this marker starts (0 = first page).
+    page: usize,
+    marker: Option<String>,
+    latency: Histogram,
+}
+
+/// Measure the same pages repeatedly, interleaved so drift hits all alike.
+async fn sample(conn: &mut Conn, walk: &Walk, samples: usize) -> Result<Vec<Position>, String> {
+    let mut positions = vec![Position { name: "start", page: 0, marker: None, latency: Histogram::new() }];
+    let n = walk.markers.len();
+    if n >= 2 {
+        positions.push(Position {
+            name: "middle",
+            page: n / 2 + 1,
+            marker: walk.markers.get(n / 2).cloned(),
+            latency: Histogram::new(),
+        });
+    }
+    if n >= 1 {
+        // The last full page: the marker before the final page's marker.
+        let i = n.saturating_sub(2);
+        positions.push(Position {
+            name: "end",
+            page: i + 1,
+            marker: walk.markers.get(i).cloned(),
+            latency: Histogram::new(),
+        });
+    }
+    for _ in 0..samples {
+        for p in positions.iter_mut() {
+            let sent = Instant::now();
+            conn.call("TrentService.ListKeys", &list_body(p.marker.as_deref())).await?;
+            p.latency.record(sent.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok(positions)
+}
+
+pub struct ScaleReport {
+    pub json: Value,
+    pub text: String,
+}
+
+pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<ScaleReport, String> {
+    eprintln!("scale: creating {} keys with {} connections", p.keys, p.concurrency);
+    let created = create_keys(target, p).await?;
+    let c = &created.result;
+    let mut conn = Conn::new(target.clone());
+    eprintln!("scale: listing every key (ListKeys, Limit {PAGE})");
+    let walk = walk(&mut conn).await?;
+    eprintln!("scale: measuring ListKeys at start, middle and end ({} calls each)", p.list_samples);
+    let positions = sample(&mut conn, &walk, p.list_samples).await?;
+
+    let edge = walk.page_ns.len().min(10);
+    let first_pages = mean_ms(&walk.page_ns[..edge]);
+    let last_pages = mean_ms(&walk.page_ns[walk.page_ns.len() - edge..]);
+    let start_p50 = positions.first().map_or(0.0, |p| ms(p.latency.quantile(0.5)));
+    let end_p50 = positions.last().map_or(0.0, |p| ms(p.latency.quantile(0.5)));
+    let flatness = if start_p50 > 0.0 { end_p50 / start_p50 } else { 0.0 };
+
+    let mut text = format!(
+        "# {label}: scale: {} keys requested, {} created, {} errors, {:.1} s\n",
+        p.keys, c.ok, c.errors, created.seconds
+    );
+    text.push_str(&format!(
+        "CreateKey: {:.0} keys/s | latency p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms ({} connections)\n",
+        c.ok as f64 / created.seconds.max(1e-9),
+        ms(c.latency.quantile(0.5)),
+        ms(c.latency.quantile(0.99)),
+        ms(c.latency.quantile(0.999)),
+        ms(c.latency.max()),
+        p.concurrency
+    ));
+    if let Some(e) = &c.first_error {
+        text.push_str(&format!("first CreateKey error: {e}\n"));
+    }
+    text.push_str(&format!(
+        "ListKeys walk: {} pages, {} keys in {:.1} s; mean page latency first {edge} pages {:.3} ms, last {edge} pages {:.3} ms\n",
+        walk.pages, walk.keys, walk.seconds, first_pages, last_pages
+    ));
+    let mut rows =
+        vec![vec!["ListKeys page".to_string(), "page #".into(), "p50 ms".into(), "p99 ms".into(), "max ms".into()]];
+    for pos in &positions {
+        rows.push(vec![
+            pos.name.to_string(),
+            pos.page.to_string(),
+            format!("{:.3}", ms(pos.latency.quantile(0.5))),
+            format!("{:.3}", ms(pos.latency.quantile(0.99))),
+            format!("{:.3}", ms(pos.latency.max())),
+        ]);
+    }
+    text.push_str(&align(&rows));
+    text.push_str(&format!("end/start p50 ratio: {flatness:.2}\n"));
+
+    let json = json!({
+        "mode": "scale",
+        "label": label,
+        "endpoint": format!("http://{}", target.authority),
+        "keys_requested": p.keys,
+        "concurrency": p.concurrency,
+        "create": {
+            "created": c.ok,
+            "errors": c.errors,
+            "first_error": c.first_error,
+            "seconds": created.seconds,
+            "keys_per_second": c.ok as f64 / created.seconds.max(1e-9),
+            "latency_ms": {
+                "p50": ms(c.latency.quantile(0.5)),
+                "p99": ms(c.latency.quantile(0.99)),
+                "p99_9": ms(c.latency.quantile(0.999)),
+                "max": ms(c.latency.max()),
+            },
+            "progress": created.progress,
+        },
+        "list": {
+            "page_size": PAGE,
+            "pages": walk.pages,
+            "keys_listed": walk.keys,
+            "walk_seconds": walk.seconds,
+            "first_pages_mean_ms": first_pages,
+            "last_pages_mean_ms": last_pages,
+            "end_to_start_p50_ratio": flatness,
+            "positions": positions.iter().map(|pos| json!({
+                "position": pos.name,
+                "page": pos.page,
+                "samples": pos.latency.count(),
+                "p50_ms": ms(pos.latency.quantile(0.5)),
+                "p99_ms": ms(pos.latency.quantile(0.99)),
+                "max_ms": ms(pos.latency.max()),
+            })).collect::<Vec<_>>(),
+        },
+    });
+    Ok(ScaleReport { json, text })
+}

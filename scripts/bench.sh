@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# The benchmark: kms against moto_server, side by side, on this machine.
+# See docs/PERFORMANCE.md for the method and the figures.
+#
+#   scripts/bench.sh                   # every operation, 10 s each after 2 s warm-up
+#   scripts/bench.sh --duration 5      # shorter
+#   scripts/bench.sh --scale           # also the 100,000-key scale run
+#
+# Options:
+#   --duration S          measured seconds per operation (10)
+#   --warmup S            warm-up seconds per operation (2)
+#   --connections N       kms connections (64)
+#   --moto-connections N  moto connections (8: moto serves ~300-400 req/s
+#                         whatever the concurrency, more only adds queueing)
+#   --ops a,b,c           kms operations (every default one, health included)
+#   --no-moto             skip moto (no Python venv needed)
+#   --scale               also run the scale run
+#   --keys K              keys in the scale run (100000)
+#   --scale-concurrency C CreateKey connections in the scale run (64)
+#   --log-level L         KMS_LOG for the server (unset: the server's default, info)
+#   --profile             also profile the server under encrypt-32 with perf
+#                         (cpu-clock, DWARF call graphs) into profile.txt
+#   --out DIR             results directory (target/bench/<timestamp>)
+#
+# Environment: BENCH_COMMIT names the source in the report when the tree is
+# not a git checkout.
+#
+# Everything started here (servers in their own process groups) is stopped
+# on exit, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=10 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
+SCALE=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --moto-connections) MOTO_CONNECTIONS=$2; shift 2 ;;
+    --ops) OPS=$2; shift 2 ;;
+    --no-moto) MOTO=0; shift ;;
+    --scale) SCALE=1; shift ;;
+    --keys) KEYS=$2; shift 2 ;;
+    --scale-concurrency) SCALE_CONCURRENCY=$2; shift 2 ;;
+    --log-level) LOG_LEVEL=$2; shift 2 ;;
+    --profile) PROFILE=1; shift ;;
+    --out) OUT=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+OUT=${OUT:-target/bench/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kms-bench.XXXXXX")
+PGIDS=()
+PIDS=()
+
+# Stop every process group we started: TERM, then KILL after 10 s.
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pg in "${PGIDS[@]}"; do
+    kill -TERM -- "-$pg" 2>/dev/null || true
+  done
+  for pg in "${PGIDS[@]}"; do
+    for _ in $(seq 100); do
+      kill -0 -- "-$pg" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$pg" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run CMD...: in the background, then wait for it, so that TERM or INT
+# reaches the trap at once rather than when CMD ends.
+run() {
+  "$@" &
+  PIDS+=("$!")
+  wait "$!"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start NAME LOGFILE CMD...: run CMD in its own session (process group =
+# its pid) and set STARTED_PID. A non-leader child makes setsid exec in place.
+start() {
+  local name=$1 log=$2
+  shift 2
+  setsid "$@" >"$log" 2>&1 &
+  STARTED_PID=$!
+  PGIDS+=("$STARTED_PID")
+  echo "bench: started $name (pid $STARTED_PID)" >&2
+}
+
+# stop PID: TERM its group and wait for it.
+stop() {
+  local pid=$1
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+# http_ok PORT PATH: one HTTP/1.0 GET with bash builtins; true on a 200.
+http_ok() {
+  local line
+  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  IFS= read -r -t 2 line <&3 || line=""
+  exec 3<&- 3>&-
+  [[ $line == *" 200"* ]]
+}
+
+# wait_http PID PORT PATH SECONDS: wait until the server answers 200.
+wait_http() {
+  local pid=$1 port=$2 path=$3 deadline=$((SECONDS + $4))
+  until http_ok "$port" "$path"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "bench: the server (pid $pid) exited before answering" >&2
+      return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "bench: no answer on 127.0.0.1:$port$path after $4 s" >&2
+      return 1
+    fi
+    sleep 0.005
+  done
+}
+
+# fetch PORT PATH: GET http://127.0.0.1:PORT/PATH to stdout.
+fetch() {
+  python3 -c 'import sys, urllib.request as u; sys.stdout.write(u.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=10).read().decode())' "$1" "$2"
+}
+
+# status_kb PID FIELD: a field of /proc/PID/status (VmRSS, VmHWM) in kB.
+status_kb() {
+  awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+# start_kms DATA_DIR PORT LOG: start the release server; sets KMS_PID.
+start_kms() {
+  local env=()
+  [ -n "$LOG_LEVEL" ] && env=(env "KMS_LOG=$LOG_LEVEL")
+  start kms "$3" "${env[@]}" "$ROOT/target/release/kms" serve --data-dir "$1" --listen "127.0.0.1:$2"
+  KMS_PID=$STARTED_PID
+}
+
+machine() {
+  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+echo "bench: building release binaries" >&2
+run cargo build --release --quiet -p kms -p kms-bench
+BENCH=$ROOT/target/release/kms-bench
+# BENCH_COMMIT names the source when it is not a git checkout (an export).
+COMMIT=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+if [ -z "${BENCH_COMMIT:-}" ] && ! git diff --quiet HEAD -- crates ':!crates/kms-bench' 2>/dev/null; then
+  COMMIT="$COMMIT+uncommitted"
+fi
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $COMMIT"
+  machine
+  echo "kms: $CONNECTIONS connections; moto: $MOTO_CONNECTIONS connections; ${WARMUP} s warm-up + ${DURATION} s per operation"
+} | tee "$OUT/info.txt"
+if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
+  echo "bench: warning: load average $(cut -d' ' -f1 /proc/loadavg) before the run: something else is using the CPUs, and the figures will show it" >&2
+fi
+
+# ---------------------------------------------------------------- kms
+KMS_PORT=$(free_port)
+start_kms "$WORK/kms-data" "$KMS_PORT" "$WORK/kms.log"
+wait_http "$KMS_PID" "$KMS_PORT" /health 30
+OPS_ARGS=()
+[ -n "$OPS" ] && OPS_ARGS=(--ops "$OPS")
+run "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-data/credentials" \
+  --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
+  --server-pid "$KMS_PID" --label kms --json "$OUT/kms.json" "${OPS_ARGS[@]}" >"$OUT/kms.txt"
+cat "$OUT/kms.txt"
+echo "kms server after the load run: VmRSS $(status_kb "$KMS_PID" VmRSS) kB, VmHWM $(status_kb "$KMS_PID" VmHWM) kB" | tee -a "$OUT/kms.txt"
+fetch "$KMS_PORT" /metrics >"$OUT/kms-metrics.txt" || echo "bench: no /metrics from the server" >&2
+if [ "$PROFILE" = 1 ]; then
+  if command -v perf >/dev/null; then
+    # A separate encrypt-32 run (perf slows the server down); perf samples
+    # the server for up to 5 s of its measured window.
+    "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-data/credentials" \
+      --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --ops encrypt-32 \
+      --server-pid "$KMS_PID" --label kms-profiled --json "$OUT/profile-run.json" >"$OUT/profile-run.txt" 2>&1 &
+    PROFILED=$!
+    PIDS+=("$PROFILED")
+    sleep "$(python3 -c "print($WARMUP + 0.5)")"
+    PERF_OK=1
+    run perf record -q -F 999 -e cpu-clock --call-graph dwarf,16384 -p "$KMS_PID" -o "$WORK/perf.data" \
+      -- sleep "$(python3 -c "print(max(1, min(5, $DURATION - 1)))")" 2>"$WORK/perf.err" || PERF_OK=0
+    wait "$PROFILED"
+    if [ "$PERF_OK" = 1 ]; then
+      US=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["server_cpu_us_per_request"] or "")' "$OUT/profile-run.json")
+      perf script -i "$WORK/perf.data" -F comm,tid,ip,sym 2>/dev/null |
+        python3 scripts/bench_profile.py ${US:+--us-per-request "$US"} >"$OUT/profile.txt"
+      sed -n '1,20p' "$OUT/profile.txt"
+    else
+      echo "bench: --profile: perf record failed: $(head -n 3 "$WORK/perf.err")" >&2
+    fi
+  else
+    echo "bench: --profile: perf is not installed; skipped" >&2
+  fi
+fi
+stop "$KMS_PID"
+tail -n 50 "$WORK/kms.log" >"$OUT/kms-server.log.tail"
+
+# ---------------------------------------------------------------- moto
+COMPARE=(--kms "$OUT/kms.json" --kms-metrics "$OUT/kms-metrics.txt")
+if [ "$MOTO" = 1 ]; then
+  VENV=$ROOT/.venv-bench
+  REQ="moto[server]"
+  if [ ! -x "$VENV/bin/moto_server" ] || [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$REQ" ]; then
+    echo "bench: creating $VENV with $REQ" >&2
+    python3 -m venv "$VENV"
+    run "$VENV/bin/pip" install --quiet --disable-pip-version-check "$REQ"
+    echo "$REQ" >"$VENV/.requirements"
+  fi
+  echo "moto: $("$VENV/bin/python" -c 'import moto; print(moto.__version__)')" | tee -a "$OUT/info.txt"
+  MOTO_PORT=$(free_port)
+  start moto "$WORK/moto.log" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+  MOTO_PID=$STARTED_PID
+  wait_http "$MOTO_PID" "$MOTO_PORT" /moto-api/ 60
+  run "$BENCH" --endpoint "http://127.0.0.1:$MOTO_PORT" --access-key bench --secret-key bench --region us-east-1 \
+    --connections "$MOTO_CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
+    --ops encrypt-32,decrypt,generate-data-key \
+    --server-pid "$MOTO_PID" --label moto --json "$OUT/moto.json" >"$OUT/moto.txt"
+  cat "$OUT/moto.txt"
+  stop "$MOTO_PID"
+  COMPARE+=(--moto "$OUT/moto.json")
+fi
+
+# ---------------------------------------------------------------- scale
+if [ "$SCALE" = 1 ]; then
+  SCALE_DIR=$WORK/kms-scale
+  KMS_PORT=$(free_port)
+  start_kms "$SCALE_DIR" "$KMS_PORT" "$WORK/kms-scale.log"
+  wait_http "$KMS_PID" "$KMS_PORT" /health 30
+  run "$BENCH" scale --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$SCALE_DIR/credentials" \
+    --keys "$KEYS" --concurrency "$SCALE_CONCURRENCY" --label kms --json "$OUT/scale.json" >"$OUT/scale.txt"
+  cat "$OUT/scale.txt"
+  RSS_LOADED=$(status_kb "$KMS_PID" VmRSS)
+  HWM_LOADED=$(status_kb "$KMS_PID" VmHWM)
+  stop "$KMS_PID"
+  DB_BYTES=$(du -sb "$SCALE_DIR" | cut -f1)
+  # Start-up on the populated data directory: process start to /health.
+  T0=$EPOCHREALTIME
+  start_kms "$SCALE_DIR" "$KMS_PORT" "$WORK/kms-restart.log"
+  wait_http "$KMS_PID" "$KMS_PORT" /health 120
+  T1=$EPOCHREALTIME
+  STARTUP_MS=$(python3 -c "print(round(($T1 - $T0) * 1000, 1))")
+  RSS_STARTED=$(status_kb "$KMS_PID" VmRSS)
+  stop "$KMS_PID"
+  cat >"$OUT/scale-server.json" <<EOF
+{"rss_kb_after_create": $RSS_LOADED, "hwm_kb_after_create": $HWM_LOADED,
+ "data_dir_bytes": $DB_BYTES, "startup_ms": $STARTUP_MS, "rss_kb_after_restart": $RSS_STARTED}
+EOF
+  {
+    echo "server after creating the keys: VmRSS $RSS_LOADED kB (peak VmHWM $HWM_LOADED kB); data directory $DB_BYTES bytes"
+    echo "restart on the populated data directory: /health after $STARTUP_MS ms; VmRSS then $RSS_STARTED kB"
+  } | tee -a "$OUT/scale.txt"
+  COMPARE+=(--scale "$OUT/scale.json" --scale-server "$OUT/scale-server.json")
+fi
+
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/info.txt"
+echo
+python3 scripts/bench_compare.py "${COMPARE[@]}" --connections "$CONNECTIONS" | tee "$OUT/summary.txt"
+echo "bench: results in $OUT" >&2

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Summary of a scripts/bench.sh run: kms/moto ratios and the project's
+performance targets (docs/PERFORMANCE.md), from kms-bench's JSON reports.
+Standard library only."""
+
+import argparse
+import json
+import sys
+
+# The project's targets.
+ENCRYPT_MIN_RPS = 30_000
+ENCRYPT_MIN_CEILING_PCT = 70
+MOTO_MIN_RATIO = 100
+MOTO_RATIO_OPS = ("encrypt-32", "decrypt", "generate-data-key")
+P99_MAX_MS = 10
+P99_CONNECTIONS = 64
+SCALE_KEYS = 100_000
+SCALE_MAX_RSS_MB = 200
+LIST_FLAT_MAX_RATIO = 1.5
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def by_op(report):
+    return {r["operation"]: r for r in report["results"]}
+
+
+def table(rows):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def metric_values(path):
+    """name{labels} -> value for the plain (unlabelled or labelled) samples."""
+    values = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("#") or " " not in line:
+                    continue
+                name, _, value = line.rstrip().rpartition(" ")
+                try:
+                    values[name] = float(value)
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return values
+
+
+def audit_summary(path):
+    """One line on the audit trail's group commit, from /metrics."""
+    if not path:
+        return
+    m = metric_values(path)
+    fsyncs = m.get("kms_audit_fsync_seconds_count")
+    if not fsyncs:
+        return
+    events = m.get("kms_audit_records_total", 0)
+    fsync_s = m.get("kms_audit_fsync_seconds_sum", 0)
+    print(f"# kms audit trail over the whole load run: {events:,.0f} events in {fsyncs:,.0f} write+fsync batches "
+          f"(mean batch {events / fsyncs:.1f} events, mean write+fsync {1000 * fsync_s / fsyncs:.2f} ms)")
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--kms", required=True)
+    ap.add_argument("--kms-metrics", help="the server's /metrics after the load run")
+    ap.add_argument("--moto")
+    ap.add_argument("--scale")
+    ap.add_argument("--scale-server")
+    ap.add_argument("--connections", type=int, default=64)
+    a = ap.parse_args()
+
+    kms = by_op(load(a.kms))
+    audit_summary(a.kms_metrics)
+    checks = []  # (target, measured, ok: True, False or None for n/a)
+
+    if a.moto:
+        moto_report = load(a.moto)
+        moto = by_op(moto_report)
+        rows = [["operation", "kms req/s", "moto req/s", "kms/moto", "kms p99 ms", "moto p99 ms"]]
+        for op, m in moto.items():
+            k = kms.get(op)
+            if k is None:
+                continue
+            ratio = k["rps"] / m["rps"] if m["rps"] else float("inf")
+            rows.append([op, f"{k['rps']:.0f}", f"{m['rps']:.0f}", f"{ratio:.0f}x",
+                         f"{k['latency_ms']['p99']:.3f}", f"{m['latency_ms']['p99']:.3f}"])
+            if op in MOTO_RATIO_OPS:
+                checks.append((f"{op}: >= {MOTO_MIN_RATIO}x moto", f"{ratio:.0f}x", ratio >= MOTO_MIN_RATIO))
+        print(f"# kms vs moto (kms: {load(a.kms)['connections']} connections, "
+              f"moto: {moto_report['connections']} connections)")
+        print(table(rows))
+        print()
+
+    enc = kms.get("encrypt-32")
+    if enc:
+        checks.append((f"encrypt-32: >= {ENCRYPT_MIN_RPS:,} req/s", f"{enc['rps']:,.0f}", enc["rps"] >= ENCRYPT_MIN_RPS))
+        pct = enc.get("percent_of_ceiling")
+        if pct is not None:
+            checks.append((f"encrypt-32: >= {ENCRYPT_MIN_CEILING_PCT}% of the ceiling (health)",
+                           f"{pct:.0f}%", pct >= ENCRYPT_MIN_CEILING_PCT))
+    if a.connections == P99_CONNECTIONS:
+        for op, r in kms.items():
+            if op == "health":
+                continue
+            p99 = r["latency_ms"]["p99"]
+            checks.append((f"{op}: p99 <= {P99_MAX_MS} ms at {P99_CONNECTIONS} connections",
+                           f"{p99:.2f} ms", p99 <= P99_MAX_MS))
+    for op, r in kms.items():
+        if r["errors"]:
+            checks.append((f"{op}: no errors", str(r["errors"]), False))
+
+    if a.scale:
+        s = load(a.scale)
+        created = s["create"]["created"]
+        # Below the target's key count a check says nothing: n/a.
+        full = None if created < SCALE_KEYS else True
+        if a.scale_server:
+            srv = load(a.scale_server)
+            rss_mb = srv["rss_kb_after_create"] / 1024
+            checks.append((f"{SCALE_KEYS:,} keys: RSS <= {SCALE_MAX_RSS_MB} MB",
+                           f"{rss_mb:.0f} MB ({created:,} keys)", full and rss_mb <= SCALE_MAX_RSS_MB))
+        ratio = s["list"]["end_to_start_p50_ratio"]
+        checks.append((f"{SCALE_KEYS:,} keys: ListKeys page p50 end/start <= {LIST_FLAT_MAX_RATIO}",
+                       f"{ratio:.2f} ({created:,} keys)", full and ratio <= LIST_FLAT_MAX_RATIO))
+
+    rows = [["target", "measured", "met"]]
+    rows += [[t, m, "n/a" if ok is None else "yes" if ok else "NO"] for t, m, ok in checks]
+    print("# targets")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
