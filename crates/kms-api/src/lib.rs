@@ -356,7 +356,7 @@ impl Api {
         match result {
             Ok(body) => {
                 self.metrics.observe(p.op, 200, elapsed_us);
-                tracing::info!(request_id = %request_id, target = %target, principal = %who, status = 200, elapsed_us, "request");
+                tracing::debug!(request_id = %request_id, target = %target, principal = %who, status = 200, elapsed_us, "request");
                 response(StatusCode::OK, &request_id, content_type, body)
             }
             Err(e) => {
@@ -365,7 +365,7 @@ impl Api {
                 if let Error::Internal(detail) = &e {
                     tracing::error!(request_id = %request_id, target = %target, principal = %who, error = %detail, "internal error");
                 }
-                tracing::info!(request_id = %request_id, target = %target, principal = %who, status = aws.status.as_u16(), error = aws.type_name, elapsed_us, "request");
+                tracing::debug!(request_id = %request_id, target = %target, principal = %who, status = aws.status.as_u16(), error = aws.type_name, elapsed_us, "request");
                 if p.query.is_some() {
                     let (code, status, sender) = error::to_sts(&e);
                     let msg = aws.message.clone().unwrap_or_default();

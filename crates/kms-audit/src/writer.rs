@@ -89,6 +89,8 @@ struct Writer {
     digested_records: u64,
     digest_no: u64,
     prev_signature: String,
+    /// SHA-256 of the current file so far.
+    file_hash: aws_lc_rs::digest::Context,
 }
 
 fn io_err(what: &str, e: impl std::fmt::Display) -> String {
@@ -181,7 +183,8 @@ impl Writer {
             let covered =
                 last_digest.as_ref().is_some_and(|d| d.log_file == format::log_name(*n) && d.records == records);
             if !covered && records > 0 {
-                pending_close = Some((*n, records, first_prev.unwrap_or(GENESIS), valid));
+                let first = first_prev.unwrap_or(GENESIS);
+                pending_close = Some((*n, records, first, last.unwrap_or(first), valid));
             }
         }
         let mut w = Writer {
@@ -198,9 +201,10 @@ impl Writer {
             digested_records: 0,
             digest_no,
             prev_signature,
+            file_hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
         };
-        if let Some((n, records, first_prev, size)) = pending_close {
-            w.write_digest_for(n, records, first_prev, size)?;
+        if let Some((n, records, first_prev, last, size)) = pending_close {
+            w.digest_closed_file(n, records, first_prev, last, size)?;
         }
         w.new_file()?;
         Ok(w)
@@ -224,31 +228,28 @@ impl Writer {
         self.size = 0;
         self.records = 0;
         self.digested_records = 0;
+        self.file_hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
         self.first_prev = self.last;
         Ok(())
     }
 
-    fn write_digest_for(
+    /// Sign a digest of log file `file_no`, whose first `size` bytes hash
+    /// to `file_sha256` and end with record hash `last`.
+    #[allow(clippy::too_many_arguments)]
+    fn write_digest(
         &mut self,
         file_no: u64,
         records: u64,
         first_prev: [u8; 32],
+        last: [u8; 32],
         size: u64,
+        file_sha256: &[u8],
     ) -> std::result::Result<(), String> {
-        let name = format::log_name(file_no);
-        let f = File::open(self.cfg.dir.join(&name)).map_err(|e| io_err("cannot reopen a log file", e))?;
-        let mut buf = Vec::with_capacity(size as usize);
-        std::io::Read::read_to_end(&mut std::io::Read::take(f, size), &mut buf)
-            .map_err(|e| io_err("cannot read a log file", e))?;
-        let last = match buf.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).and_then(format::parse_line) {
-            Some(l) => l.hash,
-            None => first_prev,
-        };
         let now = Clock::real_now_ms();
         let mut d = Digest {
             digest_version: 1,
-            log_file: name,
-            log_file_sha256: hex(&sha256(&buf)),
+            log_file: format::log_name(file_no),
+            log_file_sha256: hex(file_sha256),
             size,
             records,
             first_prev: hex(&first_prev),
@@ -268,9 +269,28 @@ impl Writer {
         Ok(())
     }
 
+    /// Digest a file left without one (found at start-up): read and hash it.
+    fn digest_closed_file(
+        &mut self,
+        file_no: u64,
+        records: u64,
+        first_prev: [u8; 32],
+        last: [u8; 32],
+        size: u64,
+    ) -> std::result::Result<(), String> {
+        let f = File::open(self.cfg.dir.join(format::log_name(file_no)))
+            .map_err(|e| io_err("cannot reopen a log file", e))?;
+        let mut buf = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, size), &mut buf)
+            .map_err(|e| io_err("cannot read a log file", e))?;
+        self.write_digest(file_no, records, first_prev, last, size, &sha256(&buf))
+    }
+
+    /// Digest the current file from its running hash (no re-reading).
     fn digest_current(&mut self) -> std::result::Result<(), String> {
         if self.records > self.digested_records {
-            self.write_digest_for(self.file_no, self.records, self.first_prev, self.size)?;
+            let h = self.file_hash.clone().finish();
+            self.write_digest(self.file_no, self.records, self.first_prev, self.last, self.size, h.as_ref())?;
             self.digested_records = self.records;
         }
         Ok(())
@@ -329,6 +349,7 @@ impl Writer {
         let file = self.file.as_mut().ok_or_else(|| io_err("no open file", "writer not started"))?;
         file.write_all(&buf).map_err(|e| io_err("write failed", e))?;
         file.sync_data().map_err(|e| io_err("fsync failed", e))?;
+        self.file_hash.update(&buf);
         self.last = last;
         self.size += buf.len() as u64;
         self.records += jobs.len() as u64;

@@ -57,7 +57,7 @@ pub struct RedbStore {
 impl RedbStore {
     /// Open (or create) the database file at `path` and migrate it.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(db_err)?;
+        let db = Database::builder().set_cache_size(64 * 1024 * 1024).create(path).map_err(db_err)?;
         Self::init(db)
     }
 

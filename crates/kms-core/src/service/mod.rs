@@ -154,6 +154,10 @@ impl LiveKey {
     }
 }
 
+/// Most keys kept opened in memory; past it, an arbitrary tenth is dropped
+/// and reloaded from the store on its next use.
+const KEY_CACHE_MAX: usize = 20_000;
+
 const ROOT_CHECK: &str = "root-key-check";
 const ROOT_CHECK_VALUE: &[u8] = b"kms root key check v1";
 
@@ -170,6 +174,8 @@ pub struct Kms {
     /// (in memory: a restart ends every session).
     sessions: RwLock<HashMap<String, sts::Session>>,
     keys: RwLock<HashMap<String, Arc<LiveKey>>>,
+    /// Parsed key policies by text, shared between keys.
+    policies: RwLock<HashMap<String, std::sync::Weak<kms_policy::Policy>>>,
     /// Every alias, by (account, alias name).
     aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
     /// Serialises read-modify-write sequences on records.
@@ -250,6 +256,7 @@ impl Kms {
             creds: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
             keys: RwLock::new(HashMap::new()),
+            policies: RwLock::new(HashMap::new()),
             aliases: RwLock::new(aliases),
             write_lock: tokio::sync::Mutex::new(()),
         };
@@ -335,16 +342,48 @@ impl Kms {
         grants: Grants,
     ) -> Result<Arc<LiveKey>> {
         let arn = self.loc.key_arn(&record.account, &record.key_id);
-        let policy = match kms_policy::Policy::parse(&record.policy, kms_policy::PolicyKind::Resource) {
-            Ok(p) => Some(Arc::new(p)),
+        let policy = self.parsed_policy(&record.policy, &arn)?;
+        let live = Arc::new(LiveKey { record, arn, policy, materials, usage: Mutex::new((usage, false)), grants });
+        let mut keys = self.keys.write().map_err(poisoned)?;
+        keys.insert(live.record.key_id.clone(), live.clone());
+        if keys.len() > KEY_CACHE_MAX {
+            // Drop a tenth of the cache (keys with unflushed usage stay); a
+            // dropped key is reloaded from the store on its next use.
+            let doomed: Vec<String> = keys
+                .iter()
+                .filter(|(id, k)| **id != live.record.key_id && !k.usage.lock().map(|u| u.1).unwrap_or(true))
+                .map(|(id, _)| id.clone())
+                .take(KEY_CACHE_MAX / 10)
+                .collect();
+            for id in doomed {
+                keys.remove(&id);
+            }
+        }
+        Ok(live)
+    }
+
+    /// The parsed form of a key policy, shared by every key with the same
+    /// text (most keys of an account have the default policy). `None` when
+    /// the stored text no longer parses: then the policy allows nothing.
+    fn parsed_policy(&self, text: &str, arn: &str) -> Result<Option<Arc<kms_policy::Policy>>> {
+        if let Some(p) = self.policies.read().map_err(poisoned)?.get(text).and_then(std::sync::Weak::upgrade) {
+            return Ok(Some(p));
+        }
+        match kms_policy::Policy::parse(text, kms_policy::PolicyKind::Resource) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                let mut cache = self.policies.write().map_err(poisoned)?;
+                if cache.len() > KEY_CACHE_MAX {
+                    cache.retain(|_, w| w.strong_count() > 0);
+                }
+                cache.insert(text.to_string(), Arc::downgrade(&p));
+                Ok(Some(p))
+            }
             Err(e) => {
                 tracing::warn!(key = %arn, error = %e, "stored key policy no longer parses; it allows nothing");
-                None
+                Ok(None)
             }
-        };
-        let live = Arc::new(LiveKey { record, arn, policy, materials, usage: Mutex::new((usage, false)), grants });
-        self.keys.write().map_err(poisoned)?.insert(live.record.key_id.clone(), live.clone());
-        Ok(live)
+        }
     }
 
     fn evict(&self, key_id: &str) -> Result<()> {
