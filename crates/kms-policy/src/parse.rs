@@ -38,6 +38,9 @@ pub struct Policy {
     version: Option<String>,
     id: Option<String>,
     pub(crate) statements: Vec<Statement>,
+    /// Whether evaluation reads the request context (conditions or policy
+    /// variables); when no policy does, callers may skip building it.
+    uses_context: bool,
 }
 
 /// One statement of a [`Policy`].
@@ -199,7 +202,13 @@ impl Policy {
                 return Err(malformed("Statement IDs (SID) in a single policy must be unique."));
             }
         }
-        Ok(Policy { kind, version, id, statements })
+        let uses_context = statements.iter().any(|s| !s.conditions.is_empty()) || doc.contains("${");
+        Ok(Policy { kind, version, id, statements, uses_context })
+    }
+
+    /// Whether evaluating this policy reads the request's condition keys.
+    pub fn uses_context(&self) -> bool {
+        self.uses_context
     }
 
     /// Whether this is a resource-based (key) or identity-based policy.

@@ -99,6 +99,10 @@ impl Kms {
         }
     }
 
+    fn identity_uses_context(ctx: &RequestContext) -> bool {
+        ctx.principal.policies.iter().any(|(_, p)| p.uses_context())
+    }
+
     fn record_decision(ctx: &RequestContext, d: &Decision) {
         if let Ok(mut f) = ctx.facts.lock() {
             f.decision = Some(match d {
@@ -116,8 +120,15 @@ impl Kms {
 
     /// Authorize `access` on key `k`: key policy + identity policies.
     pub(super) fn authorize(&self, ctx: &RequestContext, k: &LiveKey, access: &Access<'_>) -> Result<()> {
-        let mut c = self.base_conditions(ctx, access);
-        self.key_conditions(&mut c, k);
+        // Condition keys are built only when some policy reads them.
+        let needed = k.policy.as_ref().is_some_and(|p| p.uses_context()) || Self::identity_uses_context(ctx);
+        let c = if needed {
+            let mut c = self.base_conditions(ctx, access);
+            self.key_conditions(&mut c, k);
+            c
+        } else {
+            ConditionContext::new()
+        };
         let req = PolicyRequest {
             principal: &ctx.principal.policy_principal,
             action: access.action,
@@ -153,7 +164,8 @@ impl Kms {
     /// Authorize an action that names no key (CreateKey, ListKeys, ...):
     /// identity policies alone, on resource `*`.
     pub(super) fn authorize_identity(&self, ctx: &RequestContext, access: &Access<'_>) -> Result<()> {
-        let c = self.base_conditions(ctx, access);
+        let c =
+            if Self::identity_uses_context(ctx) { self.base_conditions(ctx, access) } else { ConditionContext::new() };
         let req = PolicyRequest {
             principal: &ctx.principal.policy_principal,
             action: access.action,
