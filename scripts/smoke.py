@@ -158,7 +158,10 @@ def run(server, work, data):
     with open(config, "w") as f:
         f.write(f"[profile app]\nrole_arn = arn:aws:iam::111122223333:role/app\nsource_profile = default\n"
                 f"region = us-east-1\nendpoint_url = {server.endpoint}\n")
-    role_env = dict(aws_env(server.endpoint, creds_file), AWS_CONFIG_FILE=config, AWS_ENDPOINT_URL_STS=server.endpoint)
+    # HOME in the work dir: the aws CLI caches assumed-role credentials under
+    # ~/.aws/cli/cache, and a session from an earlier run must not be reused.
+    role_env = dict(aws_env(server.endpoint, creds_file), AWS_CONFIG_FILE=config, AWS_ENDPOINT_URL_STS=server.endpoint,
+                    HOME=work)
     out = subprocess.run([os.path.join(VENV_BIN, "aws"), "sts", "get-caller-identity", "--profile", "app", "--output", "json"],
                          env=role_env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
