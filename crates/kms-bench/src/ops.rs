@@ -98,11 +98,6 @@ const fn with_dest_key(mut op: OpSpec) -> OpSpec {
     op
 }
 
-const fn optional(mut op: OpSpec) -> OpSpec {
-    op.default = false;
-    op
-}
-
 pub static OPS: &[OpSpec] = &[
     kms(
         "encrypt-32",
@@ -135,21 +130,20 @@ pub static OPS: &[OpSpec] = &[
         |f| json!({"CiphertextBlob": f.ciphertext, "DestinationKeyId": f.dest_key_id}),
     ))),
     OpSpec { name: "health", kind: Kind::Get("/health"), default: true },
-    // Not in the default set until the server implements them.
-    optional(kms("sign-rsa2048", "TrentService.Sign", KeyKind::Rsa2048Sign, |f| {
+    kms("sign-rsa2048", "TrentService.Sign", KeyKind::Rsa2048Sign, |f| {
         json!({"KeyId": f.key_id, "Message": plaintext(32), "MessageType": "RAW",
                    "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256"})
-    })),
-    optional(kms("sign-p256", "TrentService.Sign", KeyKind::EccP256Sign, |f| {
+    }),
+    kms("sign-p256", "TrentService.Sign", KeyKind::EccP256Sign, |f| {
         json!({"KeyId": f.key_id, "Message": plaintext(32), "MessageType": "RAW",
                    "SigningAlgorithm": "ECDSA_SHA_256"})
-    })),
-    optional(kms(
+    }),
+    kms(
         "generate-mac",
         "TrentService.GenerateMac",
         KeyKind::Hmac256,
         |f| json!({"KeyId": f.key_id, "Message": plaintext(32), "MacAlgorithm": "HMAC_SHA_256"}),
-    )),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static OpSpec> {
@@ -233,7 +227,7 @@ mod tests {
             assert!(find(n).is_some());
         }
         assert!(default_names().contains(&"health"));
-        assert!(!default_names().contains(&"sign-p256"));
+        assert!(default_names().contains(&"sign-p256"));
     }
 
     #[test]
