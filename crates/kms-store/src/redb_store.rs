@@ -29,6 +29,9 @@ const ROLES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("roles"
 /// access key id -> AccessKeyRecord
 const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys");
 
+/// A table of JSON records keyed by (account, name).
+type PairTable = TableDefinition<'static, (&'static str, &'static str), &'static [u8]>;
+
 const SCHEMA_KEY: &str = "schema-version";
 
 fn db_err(e: impl std::fmt::Display) -> Error {
@@ -100,6 +103,64 @@ impl RedbStore {
         }
         tx.commit().map_err(db_err)?;
         Ok(RedbStore { db: Arc::new(db) })
+    }
+
+    /// A JSON record in a table keyed by (account, name).
+    async fn pair_get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: PairTable,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<T>> {
+        let (a, b) = (a.to_string(), b.to_string());
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(table).map_err(db_err)?;
+            t.get((a.as_str(), b.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn pair_put<T: Serialize>(&self, table: PairTable, a: &str, b: &str, value: &T) -> Result<()> {
+        let (a, b, bytes) = (a.to_string(), b.to_string(), encode(value)?);
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(table).map_err(db_err)?.insert((a.as_str(), b.as_str()), bytes.as_slice()).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn pair_delete(&self, table: PairTable, a: &str, b: &str) -> Result<()> {
+        let (a, b) = (a.to_string(), b.to_string());
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(table).map_err(db_err)?.remove((a.as_str(), b.as_str())).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    /// Every record of the table, or those whose first key part is `a`.
+    async fn pair_list<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: PairTable,
+        a: Option<&str>,
+    ) -> Result<Vec<T>> {
+        let a = a.map(str::to_string);
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(table).map_err(db_err)?;
+            let mut out = vec![];
+            for item in t.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if a.as_deref().is_none_or(|a| a == k.value().0) {
+                    out.push(decode(v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Run blocking database work off the async runtime.
@@ -324,41 +385,15 @@ impl Store for RedbStore {
     }
 
     async fn put_alias(&self, alias: &AliasRecord) -> Result<()> {
-        let bytes = encode(alias)?;
-        let (account, name) = (alias.account.clone(), alias.name.clone());
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ALIASES)
-                .map_err(db_err)?
-                .insert((account.as_str(), name.as_str()), bytes.as_slice())
-                .map_err(db_err)?;
-            tx.commit().map_err(db_err)
-        })
-        .await
+        self.pair_put(ALIASES, &alias.account, &alias.name, alias).await
     }
 
     async fn delete_alias(&self, account: &str, name: &str) -> Result<()> {
-        let (account, name) = (account.to_string(), name.to_string());
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ALIASES).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
-            tx.commit().map_err(db_err)
-        })
-        .await
+        self.pair_delete(ALIASES, account, name).await
     }
 
     async fn list_aliases(&self) -> Result<Vec<AliasRecord>> {
-        self.run(move |db| {
-            let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(ALIASES).map_err(db_err)?;
-            let mut out = vec![];
-            for item in t.iter().map_err(db_err)? {
-                let (_, v) = item.map_err(db_err)?;
-                out.push(decode(v.value())?);
-            }
-            Ok(out)
-        })
-        .await
+        self.pair_list(ALIASES, None).await
     }
 
     async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
@@ -389,27 +424,11 @@ impl Store for RedbStore {
     }
 
     async fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>> {
-        let (account, name) = (account.to_string(), name.to_string());
-        self.run(move |db| {
-            let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(USERS).map_err(db_err)?;
-            t.get((account.as_str(), name.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.pair_get(USERS, account, name).await
     }
 
     async fn put_user(&self, user: &UserRecord) -> Result<()> {
-        let bytes = encode(user)?;
-        let (account, name) = (user.account.clone(), user.name.clone());
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(USERS)
-                .map_err(db_err)?
-                .insert((account.as_str(), name.as_str()), bytes.as_slice())
-                .map_err(db_err)?;
-            tx.commit().map_err(db_err)
-        })
-        .await
+        self.pair_put(USERS, &user.account, &user.name, user).await
     }
 
     async fn delete_user(&self, account: &str, name: &str) -> Result<()> {
@@ -437,71 +456,23 @@ impl Store for RedbStore {
     }
 
     async fn list_users(&self, account: Option<&str>) -> Result<Vec<UserRecord>> {
-        let account = account.map(str::to_string);
-        self.run(move |db| {
-            let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(USERS).map_err(db_err)?;
-            let mut out = vec![];
-            for item in t.iter().map_err(db_err)? {
-                let (k, v) = item.map_err(db_err)?;
-                if account.as_deref().is_none_or(|a| a == k.value().0) {
-                    out.push(decode(v.value())?);
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.pair_list(USERS, account).await
     }
 
     async fn get_role(&self, account: &str, name: &str) -> Result<Option<RoleRecord>> {
-        let (account, name) = (account.to_string(), name.to_string());
-        self.run(move |db| {
-            let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(ROLES).map_err(db_err)?;
-            t.get((account.as_str(), name.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.pair_get(ROLES, account, name).await
     }
 
     async fn put_role(&self, role: &RoleRecord) -> Result<()> {
-        let bytes = encode(role)?;
-        let (account, name) = (role.account.clone(), role.name.clone());
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ROLES)
-                .map_err(db_err)?
-                .insert((account.as_str(), name.as_str()), bytes.as_slice())
-                .map_err(db_err)?;
-            tx.commit().map_err(db_err)
-        })
-        .await
+        self.pair_put(ROLES, &role.account, &role.name, role).await
     }
 
     async fn delete_role(&self, account: &str, name: &str) -> Result<()> {
-        let (account, name) = (account.to_string(), name.to_string());
-        self.run(move |db| {
-            let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(ROLES).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
-            tx.commit().map_err(db_err)
-        })
-        .await
+        self.pair_delete(ROLES, account, name).await
     }
 
     async fn list_roles(&self, account: Option<&str>) -> Result<Vec<RoleRecord>> {
-        let account = account.map(str::to_string);
-        self.run(move |db| {
-            let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(ROLES).map_err(db_err)?;
-            let mut out = vec![];
-            for item in t.iter().map_err(db_err)? {
-                let (k, v) = item.map_err(db_err)?;
-                if account.as_deref().is_none_or(|a| a == k.value().0) {
-                    out.push(decode(v.value())?);
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.pair_list(ROLES, account).await
     }
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
