@@ -144,6 +144,7 @@ pub struct Api {
     /// Answer requests even when their audit event cannot be written.
     audit_fail_open: bool,
     metrics: metrics::Metrics,
+    ids: RequestIds,
     extra_metrics: Vec<Arc<dyn ExtraMetrics>>,
     /// The listener speaks TLS (`aws:SecureTransport`).
     secure_transport: bool,
@@ -182,12 +183,31 @@ fn error_response(aws: &error::AwsError, request_id: &str) -> HttpResponse {
     r
 }
 
-fn new_request_id() -> String {
-    let mut b = [0u8; 16];
-    if kms_core::crypto::fill_random(&mut b).is_err() {
-        return "00000000-0000-4000-8000-000000000000".into();
+/// Request and event ids: UUIDs in the version 4 layout that are unique
+/// rather than unpredictable (nothing is keyed on them), so no DRBG call per
+/// request: a random per-process base, and a counter spread over the low
+/// 62 bits by an odd multiplier (a bijection modulo 2^62, so no two counters
+/// collide; the top two bits of that half are the UUID variant).
+struct RequestIds {
+    base: u128,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut b = [0u8; 16];
+        // Without randomness the ids are still unique within this process.
+        let _ = kms_core::crypto::fill_random(&mut b);
+        RequestIds { base: u128::from_le_bytes(b), next: std::sync::atomic::AtomicU64::new(0) }
     }
-    uuid::Builder::from_random_bytes(b).into_uuid().hyphenated().to_string()
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let v = self.base ^ u128::from(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (u64::MAX >> 2));
+        let id = uuid::Builder::from_random_bytes(v.to_be_bytes()).into_uuid();
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        id.hyphenated().encode_lower(&mut buf).to_string()
+    }
 }
 
 /// What processing a call produced, before it is audited.
@@ -245,6 +265,7 @@ impl Api {
             audit: None,
             audit_fail_open: false,
             metrics: metrics::Metrics::default(),
+            ids: RequestIds::new(),
             extra_metrics: vec![],
             secure_transport: false,
         }
@@ -288,7 +309,7 @@ impl Api {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let request_id = new_request_id();
+        let request_id = self.ids.next();
         let started = Instant::now();
         if req.method() == Method::GET {
             match req.uri().path() {
@@ -310,32 +331,39 @@ impl Api {
         if let Some(sink) = &self.audit {
             let aws_err = result.as_ref().err().map(error::to_aws);
             let time_ms = Clock::real_now_ms();
-            let event_id = new_request_id();
+            let event_id = self.ids.next();
+            let time = kms_core::time::rfc3339(time_ms);
+            // The bodies are transcoded, not parsed, and a cryptographic response is never read.
             let (event_source, event_name, request, response) = match &p.query {
-                Some(q) => ("sts.amazonaws.com", q.action.clone(), Some(q.request.clone()), q.response.clone()),
+                Some(q) => (
+                    "sts.amazonaws.com",
+                    q.action.as_str(),
+                    audit::Body::Value(&q.request),
+                    q.response.as_ref().map_or(audit::Body::None, audit::Body::Value),
+                ),
                 None => (
                     audit::event_source(p.op),
                     match p.op {
-                        Some(op) => op.name().to_string(),
-                        None => target.rsplit('.').next().unwrap_or("").to_string(),
+                        Some(op) => op.name(),
+                        None => target.rsplit('.').next().unwrap_or(""),
                     },
-                    serde_json::from_slice(&p.body).ok(),
-                    result.as_ref().ok().and_then(|r| serde_json::from_slice(r).ok()),
+                    audit::Body::Json(&p.body),
+                    result.as_deref().map_or(audit::Body::None, audit::Body::Json),
                 ),
             };
             let event = audit::event(&audit::Call {
                 request_id: &request_id,
                 event_id: &event_id,
-                time: kms_core::time::rfc3339(time_ms),
+                time: &time,
                 region: &self.kms.location().region,
                 event_source,
                 event_name,
                 cred: p.cred.as_deref(),
                 claimed_access_key: if p.cred.is_none() { claimed_access_key(&parts.headers) } else { None },
-                source_ip: peer.map(|p| p.ip().to_string()),
+                source_ip: peer.map(|p| p.ip()),
                 user_agent: header("user-agent"),
                 request,
-                response: if result.is_ok() { response } else { None },
+                response,
                 error: aws_err.as_ref(),
                 facts: p.facts,
             });
@@ -480,5 +508,24 @@ impl Api {
             Err(e) => Err(e),
         };
         Processed { result, op: None, cred: Some(cred), body: body.clone(), facts: ctx.facts(), query: Some(query) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_version_4_uuids() {
+        let ids = RequestIds::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100_000 {
+            let id = ids.next();
+            let u = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(u.get_version_num(), 4, "{id}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert!(seen.insert(id));
+        }
+        assert_ne!(RequestIds::new().next(), RequestIds::new().next());
     }
 }

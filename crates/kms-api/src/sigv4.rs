@@ -3,10 +3,11 @@
 //! operator CLI and the benchmark use.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use http::HeaderMap;
-use kms_core::crypto::{ct_eq, hex, hmac_sha256, sha256};
+use aws_lc_rs::hmac;
+use http::{HeaderMap, HeaderValue};
+use kms_core::crypto::{ct_eq, hmac_sha256, sha256, SecretString};
 use kms_core::identity::{Credential, CredentialResolver};
 use kms_core::Error;
 
@@ -62,6 +63,8 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
 }
 
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 /// RFC 3986 percent-encoding of everything but unreserved characters (and
 /// `/` when `keep_slash`).
 pub fn uri_encode(s: &[u8], keep_slash: bool, out: &mut String) {
@@ -69,7 +72,9 @@ pub fn uri_encode(s: &[u8], keep_slash: bool, out: &mut String) {
         if is_unreserved(b) || (keep_slash && b == b'/') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX_UPPER[(b >> 4) as usize] as char);
+            out.push(HEX_UPPER[(b & 15) as usize] as char);
         }
     }
 }
@@ -96,19 +101,42 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// Append lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(H[(b >> 4) as usize] as char);
+        out.push(H[(b & 15) as usize] as char);
+    }
+}
+
 /// The canonical URI of a non-S3 service: the path as sent, encoded once
 /// more (so `%` becomes `%25`), `/` kept.
 pub fn canonical_uri(raw_path: &str) -> String {
-    if raw_path.is_empty() {
-        return "/".into();
-    }
-    let mut out = String::with_capacity(raw_path.len());
-    uri_encode(raw_path.as_bytes(), true, &mut out);
+    let mut out = String::with_capacity(raw_path.len().max(1));
+    write_canonical_uri(raw_path, &mut out);
     out
+}
+
+fn write_canonical_uri(raw_path: &str, out: &mut String) {
+    if raw_path.is_empty() {
+        out.push('/');
+    } else {
+        uri_encode(raw_path.as_bytes(), true, out);
+    }
 }
 
 /// The canonical query string: every parameter decoded, re-encoded, sorted.
 pub fn canonical_query(raw_query: &str) -> String {
+    let mut out = String::new();
+    write_canonical_query(raw_query, &mut out);
+    out
+}
+
+fn write_canonical_query(raw_query: &str, out: &mut String) {
+    if raw_query.is_empty() {
+        return;
+    }
     let mut pairs: Vec<(String, String)> = raw_query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -121,11 +149,26 @@ pub fn canonical_query(raw_query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
 }
 
-fn collapse_ws(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Append a header value with its whitespace runs collapsed to one space
+/// and trimmed.
+fn push_collapsed(out: &mut String, value: &[u8]) {
+    let value = String::from_utf8_lossy(value);
+    for (i, word) in value.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 /// The canonical request; `signed_headers` lowercase, in the order signed.
@@ -140,27 +183,43 @@ pub fn canonical_request(
     let mut s = String::with_capacity(512);
     s.push_str(method);
     s.push('\n');
-    s.push_str(&canonical_uri(raw_path));
+    write_canonical_uri(raw_path, &mut s);
     s.push('\n');
-    s.push_str(&canonical_query(raw_query));
+    write_canonical_query(raw_query, &mut s);
     s.push('\n');
     for name in signed_headers {
         s.push_str(name);
         s.push(':');
-        let values: Vec<String> =
-            headers.get_all(*name).iter().map(|v| collapse_ws(&String::from_utf8_lossy(v.as_bytes()))).collect();
-        s.push_str(&values.join(","));
+        for (i, v) in headers.get_all(*name).iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            push_collapsed(&mut s, v.as_bytes());
+        }
         s.push('\n');
     }
     s.push('\n');
-    s.push_str(&signed_headers.join(";"));
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            s.push(';');
+        }
+        s.push_str(name);
+    }
     s.push('\n');
     s.push_str(payload_hash);
     s
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex(&sha256(canonical_request.as_bytes())))
+    let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    s.push_str(ALGORITHM);
+    s.push('\n');
+    s.push_str(amz_date);
+    s.push('\n');
+    s.push_str(scope);
+    s.push('\n');
+    push_hex(&mut s, &sha256(canonical_request.as_bytes()));
+    s
 }
 
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
@@ -168,6 +227,35 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, service.as_bytes());
     hmac_sha256(&k_service, b"aws4_request")
+}
+
+/// A derived signing key ready for HMAC, for one date (`YYYYMMDD`).
+struct DatedKey {
+    date: String,
+    key: hmac::Key,
+}
+
+impl DatedKey {
+    fn derive(secret: &str, date: &str, region: &str, service: &str) -> Self {
+        DatedKey {
+            date: date.into(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &signing_key(secret, date, region, service)),
+        }
+    }
+
+    /// The hex signature of `string_to_sign`.
+    fn signature(&self, string_to_sign: &str) -> String {
+        let mut out = String::with_capacity(64);
+        push_hex(&mut out, hmac::sign(&self.key, string_to_sign.as_bytes()).as_ref());
+        out
+    }
+}
+
+/// The hex SHA-256 of a payload.
+fn payload_hash(body: &[u8]) -> String {
+    let mut out = String::with_capacity(64);
+    push_hex(&mut out, &sha256(body));
+    out
 }
 
 // ------------------------------------------------------------------ verifier
@@ -237,12 +325,12 @@ pub struct RequestParts<'a> {
     pub body: &'a [u8],
 }
 
-/// Verifies SigV4 signatures for one region and service, caching derived
-/// signing keys per (access key id, date).
+/// Verifies SigV4 signatures for one region and service, caching the
+/// derived signing key of each access key id (for its latest date).
 pub struct Verifier {
     region: String,
     service: String,
-    keys: RwLock<HashMap<(String, String), [u8; 32]>>,
+    keys: RwLock<HashMap<String, DatedKey>>,
 }
 
 const KEY_CACHE_MAX: usize = 10_000;
@@ -252,19 +340,22 @@ impl Verifier {
         Verifier { region: region.into(), service: service.into(), keys: RwLock::new(HashMap::new()) }
     }
 
-    fn key_for(&self, cred: &Credential, date: &str) -> [u8; 32] {
-        let id = (cred.access_key_id.clone(), date.to_string());
-        if let Some(k) = self.keys.read().ok().and_then(|m| m.get(&id).copied()) {
-            return k;
+    /// The signature of `string_to_sign` with `cred`'s signing key for `date`.
+    fn signature(&self, cred: &Credential, date: &str, string_to_sign: &str) -> String {
+        if let Ok(m) = self.keys.read() {
+            if let Some(k) = m.get(cred.access_key_id.as_str()).filter(|k| k.date == date) {
+                return k.signature(string_to_sign);
+            }
         }
-        let k = signing_key(cred.secret.expose(), date, &self.region, &self.service);
+        let k = DatedKey::derive(cred.secret.expose(), date, &self.region, &self.service);
+        let sig = k.signature(string_to_sign);
         if let Ok(mut m) = self.keys.write() {
             if m.len() >= KEY_CACHE_MAX {
                 m.clear();
             }
-            m.insert(id, k);
+            m.insert(cred.access_key_id.clone(), k);
         }
-        k
+        sig
     }
 
     /// Authenticate a request. `now` is the real time in epoch seconds.
@@ -342,18 +433,16 @@ impl Verifier {
                 amz_date(now)
             )));
         }
-        let payload_hash = hex(&sha256(req.body));
         let creq = canonical_request(
             req.method,
             req.raw_path,
             req.raw_query,
             req.headers,
             &auth.signed_headers,
-            &payload_hash,
+            &payload_hash(req.body),
         );
         let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-        let sts = string_to_sign(&amz_date_str, &scope, &creq);
-        let expected = hex(&hmac_sha256(&self.key_for(&cred, auth.date), sts.as_bytes()));
+        let expected = self.signature(&cred, auth.date, &string_to_sign(&amz_date_str, &scope, &creq));
         if !ct_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Err(Error::InvalidSignature(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
@@ -365,43 +454,87 @@ impl Verifier {
 
 // ------------------------------------------------------------------ signer
 
-/// Sign a request: adds `x-amz-date` (and `x-amz-security-token` when given)
-/// to `headers` and returns the `Authorization` value. Signs every header
-/// present in `headers` (which must include `host`).
-#[allow(clippy::too_many_arguments)]
-pub fn sign(
-    method: &str,
-    raw_path: &str,
-    headers: &mut HeaderMap,
-    body: &[u8],
-    access_key_id: &str,
-    secret: &str,
-    session_token: Option<&str>,
-    region: &str,
-    service: &str,
-    now: i64,
-) -> Result<String, Error> {
-    let date_time = amz_date(now);
-    let bad = |_| Error::internal("invalid header value");
-    headers.insert("x-amz-date", date_time.parse().map_err(bad)?);
-    if let Some(t) = session_token {
-        headers.insert("x-amz-security-token", t.parse().map_err(bad)?);
+/// Signs requests as one identity for one region and service, deriving the
+/// signing key once per date (as the AWS SDKs that cache it do); every
+/// request still gets its own signature.
+pub struct Signer {
+    access_key_id: String,
+    secret: SecretString,
+    session_token: Option<HeaderValue>,
+    region: String,
+    service: String,
+    key: Mutex<Option<Arc<DatedKey>>>,
+}
+
+impl Signer {
+    pub fn new(
+        access_key_id: &str,
+        secret: &str,
+        session_token: Option<&str>,
+        region: &str,
+        service: &str,
+    ) -> Result<Self, Error> {
+        let session_token = session_token
+            .map(HeaderValue::from_str)
+            .transpose()
+            .map_err(|_| Error::internal("the session token is not a valid header value"))?;
+        Ok(Signer {
+            access_key_id: access_key_id.into(),
+            secret: SecretString::new(secret.into()),
+            session_token,
+            region: region.into(),
+            service: service.into(),
+            key: Mutex::new(None),
+        })
     }
-    let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_ascii_lowercase()).collect();
-    names.sort();
-    names.dedup();
-    let signed: Vec<&str> = names.iter().map(String::as_str).collect();
-    let creq = canonical_request(method, raw_path, "", headers, &signed, &hex(&sha256(body)));
-    let date = &date_time[..8];
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let sts = string_to_sign(&date_time, &scope, &creq);
-    let sig = hex(&hmac_sha256(&signing_key(secret, date, region, service), sts.as_bytes()));
-    Ok(format!("{ALGORITHM} Credential={access_key_id}/{scope}, SignedHeaders={}, Signature={sig}", signed.join(";")))
+
+    fn key(&self, date: &str) -> Arc<DatedKey> {
+        let mut slot = self.key.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            Some(k) if k.date == date => k.clone(),
+            _ => {
+                let k = Arc::new(DatedKey::derive(self.secret.expose(), date, &self.region, &self.service));
+                *slot = Some(k.clone());
+                k
+            }
+        }
+    }
+
+    /// Sign a request at `now` (epoch seconds): adds `x-amz-date` (and
+    /// `x-amz-security-token`) to `headers` and returns the `Authorization`
+    /// value. Signs every header present (which must include `host`).
+    pub fn sign(
+        &self,
+        method: &str,
+        raw_path: &str,
+        headers: &mut HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<String, Error> {
+        let date_time = amz_date(now);
+        headers.insert("x-amz-date", HeaderValue::from_str(&date_time).map_err(|_| Error::internal("invalid date"))?);
+        if let Some(t) = &self.session_token {
+            headers.insert("x-amz-security-token", t.clone());
+        }
+        // Header names are lowercase in `HeaderMap`, and each appears once.
+        let mut signed: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        signed.sort_unstable();
+        let creq = canonical_request(method, raw_path, "", headers, &signed, &payload_hash(body));
+        let date = &date_time[..8];
+        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
+        let sig = self.key(date).signature(&string_to_sign(&date_time, &scope, &creq));
+        Ok(format!(
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={sig}",
+            self.access_key_id,
+            signed.join(";")
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kms_core::crypto::hex;
 
     #[test]
     fn dates() {
@@ -424,6 +557,34 @@ mod tests {
             hex(&hmac_sha256(&key, sts.as_bytes())),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
         );
+    }
+
+    /// The signer (cached key included) reproduces `get-vanilla` exactly.
+    #[test]
+    fn signer_matches_the_aws_vector() {
+        let signer =
+            Signer::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, "us-east-1", "service")
+                .unwrap();
+        for _ in 0..2 {
+            let mut h = HeaderMap::new();
+            h.insert("host", "example.amazonaws.com".parse().unwrap());
+            assert_eq!(
+                signer.sign("GET", "/", &mut h, b"", 1440938160).unwrap(),
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+                 SignedHeaders=host;x-amz-date, \
+                 Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+            );
+            assert_eq!(h["x-amz-date"], "20150830T123600Z");
+        }
+    }
+
+    #[test]
+    fn collapsed_header_values() {
+        let mut h = HeaderMap::new();
+        h.append("x-a", "  a   b  c ".parse().unwrap());
+        h.append("x-a", "d".parse().unwrap());
+        let creq = canonical_request("POST", "", "", &h, &["x-a"], "00");
+        assert_eq!(creq, "POST\n/\n\nx-a:a b c,d\n\nx-a\n00");
     }
 
     #[test]

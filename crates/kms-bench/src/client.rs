@@ -16,14 +16,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// Where and as whom to send requests.
-#[derive(Debug, Clone)]
 pub struct Target {
-    /// `host:port` as written in the endpoint, used for the `host` header.
-    pub authority: String,
+    /// `host:port` as written in the endpoint: the `host` header.
+    pub host: HeaderValue,
     pub addr: SocketAddr,
-    pub region: String,
-    pub access_key_id: String,
-    pub secret: String,
+    /// Signs as the benchmark's identity for service `kms` in its region.
+    pub signer: kms_api::sigv4::Signer,
     pub timeout: Duration,
 }
 
@@ -46,14 +44,9 @@ impl Target {
             .map_err(|e| format!("cannot resolve {authority}: {e}"))?
             .next()
             .ok_or_else(|| format!("{authority} resolves to no address"))?;
-        Ok(Arc::new(Target {
-            authority: authority.as_str().to_string(),
-            addr,
-            region: region.to_string(),
-            access_key_id,
-            secret,
-            timeout,
-        }))
+        let signer = kms_api::sigv4::Signer::new(&access_key_id, &secret, None, region, "kms")
+            .map_err(|e| format!("cannot sign as {access_key_id}: {e}"))?;
+        Ok(Arc::new(Target { host: header(authority.as_str())?, addr, signer, timeout }))
     }
 }
 
@@ -108,13 +101,13 @@ pub enum Call {
     /// Unsigned `GET <path>`.
     Get(&'static str),
     /// Signed `POST /` with `x-amz-target: <target>`.
-    Kms { target: String, body: Bytes },
+    Kms { target: HeaderValue, body: Bytes },
 }
 
 impl Call {
     pub fn kms(target: &str, body: &serde_json::Value) -> Result<Call, String> {
         let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
-        Ok(Call::Kms { target: target.to_string(), body: Bytes::from(body) })
+        Ok(Call::Kms { target: header(target)?, body: Bytes::from(body) })
     }
 }
 
@@ -128,26 +121,17 @@ fn now_epoch_secs() -> i64 {
 
 /// Build the HTTP request for `call`, signing it now.
 pub fn build(target: &Target, call: &Call) -> Result<Request<Full<Bytes>>, String> {
-    let mut headers = HeaderMap::new();
-    headers.insert(http::header::HOST, header(&target.authority)?);
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(http::header::HOST, target.host.clone());
     let (method, path, body) = match call {
         Call::Get(path) => (Method::GET, *path, Bytes::new()),
         Call::Kms { target: op, body } => {
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(kms_api::JSON_CONTENT_TYPE));
-            headers.insert("x-amz-target", header(op)?);
-            let auth = kms_api::sigv4::sign(
-                "POST",
-                "/",
-                &mut headers,
-                body,
-                &target.access_key_id,
-                &target.secret,
-                None,
-                &target.region,
-                "kms",
-                now_epoch_secs(),
-            )
-            .map_err(|e| format!("cannot sign: {e}"))?;
+            headers.insert("x-amz-target", op.clone());
+            let auth = target
+                .signer
+                .sign("POST", "/", &mut headers, body, now_epoch_secs())
+                .map_err(|e| format!("cannot sign: {e}"))?;
             headers.insert(http::header::AUTHORIZATION, header(&auth)?);
             (Method::POST, "/", body.clone())
         }
@@ -282,11 +266,9 @@ mod tests {
     #[test]
     fn signed_request_has_the_aws_headers() {
         let target = Target {
-            authority: "127.0.0.1:1".into(),
+            host: HeaderValue::from_static("127.0.0.1:1"),
             addr: "127.0.0.1:1".parse().unwrap(),
-            region: "us-east-1".into(),
-            access_key_id: "AK".into(),
-            secret: "SK".into(),
+            signer: kms_api::sigv4::Signer::new("AK", "SK", None, "us-east-1", "kms").unwrap(),
             timeout: Duration::from_secs(1),
         };
         let call = Call::kms("TrentService.ListKeys", &serde_json::json!({})).unwrap();

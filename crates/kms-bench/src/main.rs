@@ -97,8 +97,9 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
     if args.connections == 0 {
         return Err("--connections must be at least 1".into());
     }
-    let rt = runtime(&args.common)?;
-    rt.block_on(async {
+    // Setup (keys, ciphertexts) on a runtime of its own; the load threads
+    // run their own runtimes.
+    let (target, calls) = runtime(&args.common)?.block_on(async {
         let target = target(&args.common).await?;
         let mut setup = ops::Setup::new(Conn::new(target.clone()));
         let mut calls = Vec::with_capacity(specs.len());
@@ -106,34 +107,36 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
             let call = setup.prepare(spec).await.map_err(|e| format!("setup for {}: {e}", spec.name))?;
             calls.push((spec.name, call));
         }
-        let params = load::LoadParams {
-            connections: args.connections,
-            warmup: args.warmup,
-            duration: args.duration,
-            server_pid: args.common.server_pid,
-        };
-        let mut results = Vec::with_capacity(calls.len());
-        for (name, call) in calls {
-            eprintln!(
-                "{}: {name}: {} connections, {:.1} s warm-up + {:.1} s",
-                args.common.label,
-                args.connections,
-                args.warmup.as_secs_f64(),
-                args.duration.as_secs_f64()
-            );
-            results.push(load::run(&target, name, call, &params).await?);
-        }
-        let info = report::RunInfo {
-            label: args.common.label.clone(),
-            endpoint: args.common.endpoint.clone(),
-            connections: args.connections,
-            warmup_s: args.warmup.as_secs_f64(),
-            duration_s: args.duration.as_secs_f64(),
-            client_threads: threads(&args.common),
-        };
-        print!("{}", report::table(&info, &results));
-        write_json(&args.common, &report::json(&info, &results))
-    })
+        Ok::<_, String>((target, calls))
+    })?;
+    let params = load::LoadParams {
+        connections: args.connections,
+        threads: threads(&args.common),
+        warmup: args.warmup,
+        duration: args.duration,
+        server_pid: args.common.server_pid,
+    };
+    let mut results = Vec::with_capacity(calls.len());
+    for (name, call) in calls {
+        eprintln!(
+            "{}: {name}: {} connections, {:.1} s warm-up + {:.1} s",
+            args.common.label,
+            args.connections,
+            args.warmup.as_secs_f64(),
+            args.duration.as_secs_f64()
+        );
+        results.push(load::run(&target, name, call, &params)?);
+    }
+    let info = report::RunInfo {
+        label: args.common.label.clone(),
+        endpoint: args.common.endpoint.clone(),
+        connections: args.connections,
+        warmup_s: args.warmup.as_secs_f64(),
+        duration_s: args.duration.as_secs_f64(),
+        client_threads: params.threads,
+    };
+    print!("{}", report::table(&info, &results));
+    write_json(&args.common, &report::json(&info, &results))
 }
 
 fn run_scale(args: ScaleArgs) -> Result<(), String> {

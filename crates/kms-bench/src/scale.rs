@@ -258,7 +258,7 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
     let json = json!({
         "mode": "scale",
         "label": label,
-        "endpoint": format!("http://{}", target.authority),
+        "endpoint": format!("http://{}", target.host.to_str().unwrap_or("")),
         "keys_requested": p.keys,
         "concurrency": p.concurrency,
         "create": {

@@ -154,19 +154,15 @@ impl Client {
         if let Some(t) = target {
             headers.insert("x-amz-target", t.parse().map_err(bad)?);
         }
-        let auth = kms_api::sigv4::sign(
-            "POST",
-            "/",
-            &mut headers,
-            body,
+        let signer = kms_api::sigv4::Signer::new(
             &self.creds.access_key_id,
             self.creds.secret.expose(),
             self.creds.session_token.as_deref(),
             &self.region,
             service,
-            now,
         )
         .map_err(|e| e.to_string())?;
+        let auth = signer.sign("POST", "/", &mut headers, body, now).map_err(|e| e.to_string())?;
         headers.insert("authorization", auth.parse().map_err(bad)?);
         let uri = format!("{}://{}/", self.endpoint.scheme_str().unwrap_or("http"), host);
         let mut req =

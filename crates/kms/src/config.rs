@@ -40,7 +40,12 @@ pub struct AuditFileConfig {
     pub max_file_age_secs: Option<u64>,
     pub digest_interval_secs: Option<u64>,
     pub retention_days: Option<u64>,
+    pub commit_delay_us: Option<u64>,
 }
+
+/// How long the audit writer may wait for more concurrent events before a
+/// write+fsync (group commit).
+pub const DEFAULT_COMMIT_DELAY_US: u64 = 500;
 
 /// The validated audit settings.
 #[derive(Debug, Clone)]
@@ -52,6 +57,7 @@ pub struct AuditSettings {
     pub max_file_age: Duration,
     pub digest_interval: Duration,
     pub retention: Option<Duration>,
+    pub commit_delay: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +175,10 @@ impl Config {
             max_file_age: secs(a.max_file_age_secs, 3600, "max_file_age_secs")?,
             digest_interval: secs(a.digest_interval_secs, 60, "digest_interval_secs")?,
             retention: a.retention_days.filter(|d| *d > 0).map(|d| Duration::from_secs(d * 86400)),
+            commit_delay: match a.commit_delay_us.unwrap_or(DEFAULT_COMMIT_DELAY_US) {
+                n if n > 100_000 => return Err("audit.commit_delay_us: must be at most 100000 (100 ms)".into()),
+                n => Duration::from_micros(n),
+            },
         };
         let storage = if o.dev {
             Storage::Ephemeral

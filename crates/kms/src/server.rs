@@ -191,6 +191,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         max_file_age: cfg.audit.max_file_age,
         digest_interval: cfg.audit.digest_interval,
         retention: cfg.audit.retention,
+        commit_delay: cfg.audit.commit_delay,
     };
     let audit = Arc::new(
         tokio::task::spawn_blocking(move || AuditLog::open(audit_cfg, key)).await.map_err(|e| e.to_string())??,
