@@ -547,16 +547,23 @@ async fn admin(args: AdminArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Threads for blocking work.
+const BLOCKING_THREADS: usize = 16;
+
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kms: cannot start the runtime: {e}");
-            return 1;
-        }
-    };
+    // Blocking work (store transactions, key generation) on a bounded pool:
+    // store writes run one at a time anyway, and every extra thread keeps
+    // its own allocator heap (docs/PERFORMANCE.md, memory).
+    let rt =
+        match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("kms: cannot start the runtime: {e}");
+                return 1;
+            }
+        };
     let result = rt.block_on(async {
         match cli.command {
             Command::Serve(a) => serve(a).await,

@@ -3,7 +3,7 @@
 //! GetKeyLastUsage.
 
 use super::asymmetric::{self, crypto_spec};
-use super::{Access, Kms, Material, RequestContext};
+use super::{Access, Kms, RequestContext};
 use crate::crypto::{fill_random, hex, KeyMaterial, SecretBytes};
 use crate::error::{Error, Result};
 use crate::ids;
@@ -102,15 +102,11 @@ impl Kms {
         let material_id = hex(&mid);
         // The key's material: an AES-256 key, or (generated on a blocking
         // thread) a private key in PKCS#8 with its public key, or an HMAC key.
-        let (material, opened, public_key) = match crypto_spec(spec) {
-            None => {
-                let m = KeyMaterial::generate()?;
-                (SecretBytes::new(m.expose().to_vec()), Material::Aes(m.aes()?), None)
-            }
+        let (material, public_key) = match crypto_spec(spec) {
+            None => (SecretBytes::new(KeyMaterial::generate()?.expose().to_vec()), None),
             Some(cs) => {
                 let pair = asymmetric::generate(cs).await?;
-                let secret = SecretBytes::new(pair.private_key.expose().to_vec());
-                (secret.clone(), Material::Secret(secret), pair.public_key)
+                (SecretBytes::new(pair.private_key.expose().to_vec()), pair.public_key)
             }
         };
         let now = self.clock.now_ms();
@@ -138,9 +134,9 @@ impl Kms {
         };
         self.store.put_key(&record).await?;
         ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
-        let metadata = self.metadata(&record);
-        self.cache(record, std::sync::Arc::new(vec![(mid, opened)]), None, Default::default())?;
-        Ok(CreateKeyResponse { key_metadata: metadata })
+        // Not cached here: the key cache fills on first use, so creating
+        // many keys does not crowd out the keys in use.
+        Ok(CreateKeyResponse { key_metadata: self.metadata(&record) })
     }
 
     /// The key usage of a new key of `spec`, with AWS's rules: the default
