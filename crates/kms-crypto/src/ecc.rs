@@ -91,9 +91,23 @@ pub(crate) fn sign(
     message_type: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>> {
+    sign_with(spec, &load_signing_key(spec, private_key)?, algorithm, message_type, message)
+}
+
+pub(crate) fn load_signing_key(spec: KeySpec, private_key: &[u8]) -> Result<EcdsaKeyPair> {
+    EcdsaKeyPair::from_pkcs8(curve(spec)?.signing, private_key).map_err(|_| Error::InvalidKeyMaterial { spec })
+}
+
+/// [`sign`] with a parsed key.
+pub(crate) fn sign_with(
+    spec: KeySpec,
+    pair: &EcdsaKeyPair,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>> {
     let curve = curve_for(spec, algorithm)?;
     let digest = prepare_digest(&curve, message_type, message)?;
-    let pair = EcdsaKeyPair::from_pkcs8(curve.signing, private_key).map_err(|_| Error::InvalidKeyMaterial { spec })?;
     let signature = match &digest {
         None => pair.sign(&SystemRandom::new(), message),
         Some(digest) => pair.sign_digest(digest),

@@ -33,6 +33,7 @@ mod ed25519;
 mod error;
 mod hmac;
 mod mldsa;
+mod private;
 mod rsa;
 mod secret;
 mod sm2;
@@ -40,6 +41,7 @@ mod spec;
 
 pub use error::{Error, Result};
 pub use mldsa::MU_LEN;
+pub use private::PrivateKey;
 pub use secret::{KeyPair, SecretBytes};
 pub use sm2::DEFAULT_DISTINGUISHING_ID as SM2_DEFAULT_DISTINGUISHING_ID;
 pub use spec::{

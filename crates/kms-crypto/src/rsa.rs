@@ -75,7 +75,7 @@ fn import_digest(algorithm: SigningAlgorithm, alg: &'static digest::Algorithm, m
     })
 }
 
-fn load_signing_key(spec: KeySpec, private_key: &[u8]) -> Result<RsaKeyPair> {
+pub(crate) fn load_signing_key(spec: KeySpec, private_key: &[u8]) -> Result<RsaKeyPair> {
     let pair = RsaKeyPair::from_pkcs8(private_key).map_err(|_| Error::InvalidKeyMaterial { spec })?;
     if pair.public_modulus_len() * 8 != bits(spec)? {
         return Err(Error::InvalidKeyMaterial { spec });
@@ -90,13 +90,23 @@ pub(crate) fn sign(
     message_type: MessageType,
     message: &[u8],
 ) -> Result<Vec<u8>> {
+    sign_with(spec, &load_signing_key(spec, private_key)?, algorithm, message_type, message)
+}
+
+/// [`sign`] with a parsed key.
+pub(crate) fn sign_with(
+    spec: KeySpec,
+    pair: &RsaKeyPair,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>> {
     let params = signing_params(spec, algorithm)?;
     let digest = match message_type {
         MessageType::Raw => None,
         MessageType::Digest => Some(import_digest(algorithm, params.digest, message)?),
         MessageType::ExternalMu => return Err(Error::UnsupportedMessageType { algorithm, message_type }),
     };
-    let pair = load_signing_key(spec, private_key)?;
     let mut signature = vec![0u8; pair.public_modulus_len()];
     let signed = match &digest {
         None => pair.sign(params.encoding, &SystemRandom::new(), message, &mut signature),
@@ -176,18 +186,31 @@ pub(crate) fn encrypt(
     Ok(ciphertext)
 }
 
+pub(crate) fn load_decrypting_key(spec: KeySpec, private_key: &[u8]) -> Result<OaepPrivateDecryptingKey> {
+    let key = PrivateDecryptingKey::from_pkcs8(private_key).map_err(|_| Error::InvalidKeyMaterial { spec })?;
+    if key.key_size_bits() != bits(spec)? {
+        return Err(Error::InvalidKeyMaterial { spec });
+    }
+    OaepPrivateDecryptingKey::new(key).map_err(|_| Error::InvalidKeyMaterial { spec })
+}
+
 pub(crate) fn decrypt(
     spec: KeySpec,
     private_key: &[u8],
     algorithm: EncryptionAlgorithm,
     ciphertext: &[u8],
 ) -> Result<SecretBytes> {
+    decrypt_with(spec, &load_decrypting_key(spec, private_key)?, algorithm, ciphertext)
+}
+
+/// [`decrypt`] with a parsed key.
+pub(crate) fn decrypt_with(
+    spec: KeySpec,
+    key: &OaepPrivateDecryptingKey,
+    algorithm: EncryptionAlgorithm,
+    ciphertext: &[u8],
+) -> Result<SecretBytes> {
     let oaep_alg = oaep(spec, algorithm)?;
-    let key = PrivateDecryptingKey::from_pkcs8(private_key).map_err(|_| Error::InvalidKeyMaterial { spec })?;
-    if key.key_size_bits() != bits(spec)? {
-        return Err(Error::InvalidKeyMaterial { spec });
-    }
-    let key = OaepPrivateDecryptingKey::new(key).map_err(|_| Error::InvalidKeyMaterial { spec })?;
     if ciphertext.len() != key.key_size_bytes() {
         return Err(Error::MalformedCiphertext);
     }

@@ -45,7 +45,7 @@ pub struct AuditFileConfig {
 
 /// How long the audit writer may wait for more concurrent events before a
 /// write+fsync (group commit).
-pub const DEFAULT_COMMIT_DELAY_US: u64 = 500;
+pub const DEFAULT_COMMIT_DELAY_US: u64 = 300;
 
 /// The validated audit settings.
 #[derive(Debug, Clone)]

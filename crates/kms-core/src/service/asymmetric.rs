@@ -5,6 +5,8 @@
 //! cryptography is `kms-crypto`'s; this module checks key usage, algorithms
 //! and message types first, with AWS's exceptions and messages.
 
+use std::sync::Arc;
+
 use kms_crypto as c;
 
 use super::{Access, Kms, LiveKey, RequestContext};
@@ -209,10 +211,32 @@ pub(super) fn encrypt(k: &LiveKey, algorithm: Option<&str>, plaintext: &[u8], dr
 }
 
 /// Asymmetric `Decrypt` of a raw RSAES-OAEP or SM2PKE ciphertext.
-pub(super) fn decrypt(k: &LiveKey, algorithm: Option<&str>, ciphertext: &[u8]) -> Result<SecretBytes> {
-    let (spec, alg) = encryption(k, algorithm)?;
-    let plaintext = c::decrypt(spec, k.secret()?, alg, ciphertext).map_err(crypto_error)?;
+pub(super) async fn decrypt(k: &Arc<LiveKey>, algorithm: Option<&str>, ciphertext: &[u8]) -> Result<SecretBytes> {
+    let (_, alg) = encryption(k, algorithm)?;
+    let ciphertext = ciphertext.to_vec();
+    let plaintext = private_op(k, move |p| p.decrypt(alg, &ciphertext)).await?;
     Ok(SecretBytes::new(plaintext.expose().to_vec()))
+}
+
+/// Runs an operation with the key's private key: inline for EC and Ed25519
+/// keys (tens of microseconds), on the blocking pool for RSA, SM2 and ML-DSA
+/// keys (from about 300 µs for an RSA-2048 signature to milliseconds for
+/// RSA-4096), so that a slow private-key operation never holds up the
+/// runtime's workers and the requests queued on them.
+async fn private_op<T: Send + 'static>(
+    k: &Arc<LiveKey>,
+    op: impl FnOnce(&c::PrivateKey) -> std::result::Result<T, c::Error> + Send + 'static,
+) -> Result<T> {
+    use c::KeySpec as S;
+    let slow = matches!(
+        k.private_key()?.spec(),
+        S::Rsa2048 | S::Rsa3072 | S::Rsa4096 | S::Sm2 | S::MlDsa44 | S::MlDsa65 | S::MlDsa87
+    );
+    if !slow {
+        return op(k.private_key()?).map_err(crypto_error);
+    }
+    let k = k.clone();
+    tokio::task::spawn_blocking(move || op(k.private_key()?).map_err(crypto_error)).await.map_err(Error::internal)?
 }
 
 impl Kms {
@@ -230,8 +254,8 @@ impl Kms {
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }
-        let signature =
-            c::sign(s.spec, k.secret()?, s.algorithm, s.message_type, message.expose()).map_err(crypto_error)?;
+        let (alg, message_type) = (s.algorithm, s.message_type);
+        let signature = private_op(&k, move |p| p.sign(alg, message_type, message.expose())).await?;
         k.record_use("Sign", self.clock.now_ms(), &ctx.request_id);
         Ok(SignResponse { key_id: k.arn.clone(), signature, signing_algorithm: algorithm })
     }
@@ -296,7 +320,7 @@ impl Kms {
             return Err(Error::DryRunOperation);
         }
         let message = req.message.unwrap_or_default();
-        let mac = c::mac(spec, alg, k.secret()?, message.expose()).map_err(crypto_error)?;
+        let mac = c::mac(spec, alg, k.hmac_key()?, message.expose()).map_err(crypto_error)?;
         k.record_use("GenerateMac", self.clock.now_ms(), &ctx.request_id);
         Ok(GenerateMacResponse { mac, mac_algorithm: algorithm, key_id: k.arn.clone() })
     }
@@ -313,7 +337,7 @@ impl Kms {
         }
         let message = req.message.unwrap_or_default();
         let tag = req.mac.unwrap_or_default();
-        if !c::verify_mac(spec, alg, k.secret()?, message.expose(), &tag).map_err(crypto_error)? {
+        if !c::verify_mac(spec, alg, k.hmac_key()?, message.expose(), &tag).map_err(crypto_error)? {
             return Err(Error::KmsInvalidMac);
         }
         k.record_use("VerifyMac", self.clock.now_ms(), &ctx.request_id);
@@ -339,7 +363,7 @@ impl Kms {
             return Err(Error::DryRunOperation);
         }
         let peer = req.public_key.unwrap_or_default();
-        let secret = c::derive_shared_secret(spec, alg, k.secret()?, &peer).map_err(crypto_error)?;
+        let secret = private_op(&k, move |p| p.derive_shared_secret(alg, &peer)).await?;
         k.record_use("DeriveSharedSecret", self.clock.now_ms(), &ctx.request_id);
         Ok(DeriveSharedSecretResponse {
             key_id: k.arn.clone(),

@@ -92,7 +92,7 @@ impl Kms {
                     Self::usable(&named)?;
                     Self::check_encrypt_decrypt(&named, operation, algorithm)?;
                     asymmetric::no_context(enc_ctx)?;
-                    let plaintext = asymmetric::decrypt(&named, algorithm, blob)?;
+                    let plaintext = asymmetric::decrypt(&named, algorithm, blob).await?;
                     let algorithm = algorithm.unwrap_or_default().to_string();
                     return Ok(Opened { key: named, plaintext, material_id: String::new(), algorithm });
                 }

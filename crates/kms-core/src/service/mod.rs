@@ -102,8 +102,10 @@ type Materials = Arc<Vec<([u8; 32], Material)>>;
 enum Material {
     /// A symmetric encryption key's AES-256-GCM key.
     Aes(AesKey),
-    /// Asymmetric keys: the private key (DER PKCS#8); HMAC keys: the raw key.
-    Secret(crate::crypto::SecretBytes),
+    /// An asymmetric key's private key (parsed on first use, then kept).
+    Private(kms_crypto::PrivateKey),
+    /// An HMAC key.
+    Hmac(crate::crypto::SecretBytes),
 }
 
 /// A key record with its materials opened, ready for cryptography.
@@ -128,7 +130,7 @@ impl LiveKey {
     fn material(&self, id: &[u8; 32]) -> Option<&AesKey> {
         self.materials.iter().find(|(mid, _)| mid == id).and_then(|(_, m)| match m {
             Material::Aes(k) => Some(k),
-            Material::Secret(_) => None,
+            Material::Private(_) | Material::Hmac(_) => None,
         })
     }
     fn current(&self) -> Result<(&[u8; 32], &AesKey)> {
@@ -137,11 +139,18 @@ impl LiveKey {
             _ => Err(Error::internal("key has no symmetric encryption material")),
         }
     }
-    /// The private key (PKCS#8) of an asymmetric key, the key of an HMAC key.
-    fn secret(&self) -> Result<&[u8]> {
+    /// The private key of an asymmetric key.
+    fn private_key(&self) -> Result<&kms_crypto::PrivateKey> {
         match self.materials.last() {
-            Some((_, Material::Secret(s))) => Ok(s.expose()),
-            _ => Err(Error::internal("key has no private or HMAC key material")),
+            Some((_, Material::Private(k))) => Ok(k),
+            _ => Err(Error::internal("key has no private key")),
+        }
+    }
+    /// The key of an HMAC key.
+    fn hmac_key(&self) -> Result<&[u8]> {
+        match self.materials.last() {
+            Some((_, Material::Hmac(s))) => Ok(s.expose()),
+            _ => Err(Error::internal("key has no HMAC key material")),
         }
     }
     fn last_usage(&self) -> Option<LastUsage> {
@@ -324,9 +333,13 @@ impl Kms {
         let mut materials = Vec::with_capacity(record.materials.len());
         for m in &record.materials {
             let raw = self.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
-            let material = match record.key_spec {
-                KeySpec::SymmetricDefault => Material::Aes(KeyMaterial::from_bytes(raw.expose())?.aes()?),
-                _ => Material::Secret(raw),
+            let material = match asymmetric::crypto_spec(record.key_spec) {
+                None => Material::Aes(KeyMaterial::from_bytes(raw.expose())?.aes()?),
+                Some(cs) if cs.is_hmac() => Material::Hmac(raw),
+                Some(cs) => Material::Private(kms_crypto::PrivateKey::new(
+                    cs,
+                    kms_crypto::SecretBytes::from_slice(raw.expose()),
+                )),
             };
             materials.push((parse_material_id(&m.id)?, material));
         }
