@@ -2,13 +2,14 @@
 # The benchmark: kms against moto_server, side by side, on this machine.
 # See docs/PERFORMANCE.md for the method and the figures.
 #
-#   scripts/bench.sh                   # every operation, 10 s each after 2 s warm-up
-#   scripts/bench.sh --duration 5      # shorter
+#   scripts/bench.sh                   # every operation, 3 runs of 5 s each after 2 s warm-up
+#   scripts/bench.sh --repeat 1        # one run per operation
 #   scripts/bench.sh --scale           # also the 100,000-key scale run
 #
 # Options:
-#   --duration S          measured seconds per operation (10)
-#   --warmup S            warm-up seconds per operation (2)
+#   --duration S          measured seconds per run (5)
+#   --repeat N            runs per operation; the median run is reported (3)
+#   --warmup S            warm-up seconds before each run (2)
 #   --connections N       kms connections (64)
 #   --moto-connections N  moto connections (8: moto serves ~300-400 req/s
 #                         whatever the concurrency, more only adds queueing)
@@ -31,11 +32,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DURATION=10 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
+DURATION=5 REPEAT=3 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
 SCALE=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) DURATION=$2; shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --moto-connections) MOTO_CONNECTIONS=$2; shift 2 ;;
@@ -47,7 +49,7 @@ while [ $# -gt 0 ]; do
     --log-level) LOG_LEVEL=$2; shift 2 ;;
     --profile) PROFILE=1; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -177,7 +179,7 @@ fi
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $COMMIT"
   machine
-  echo "kms: $CONNECTIONS connections; moto: $MOTO_CONNECTIONS connections; ${WARMUP} s warm-up + ${DURATION} s per operation"
+  echo "kms: $CONNECTIONS connections; moto: $MOTO_CONNECTIONS connections; $REPEAT run(s) of ${WARMUP} s warm-up + ${DURATION} s per operation (median run reported)"
 } | tee "$OUT/info.txt"
 if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
   echo "bench: warning: load average $(cut -d' ' -f1 /proc/loadavg) before the run: something else is using the CPUs, and the figures will show it" >&2
@@ -190,7 +192,7 @@ wait_http "$KMS_PID" "$KMS_PORT" /health 30
 OPS_ARGS=()
 [ -n "$OPS" ] && OPS_ARGS=(--ops "$OPS")
 run "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-data/credentials" \
-  --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
+  --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --repeat "$REPEAT" \
   --server-pid "$KMS_PID" --label kms --json "$OUT/kms.json" "${OPS_ARGS[@]}" >"$OUT/kms.txt"
 cat "$OUT/kms.txt"
 echo "kms server after the load run: VmRSS $(status_kb "$KMS_PID" VmRSS) kB, VmHWM $(status_kb "$KMS_PID" VmHWM) kB" | tee -a "$OUT/kms.txt"
@@ -241,7 +243,7 @@ if [ "$MOTO" = 1 ]; then
   MOTO_PID=$STARTED_PID
   wait_http "$MOTO_PID" "$MOTO_PORT" /moto-api/ 60
   run "$BENCH" --endpoint "http://127.0.0.1:$MOTO_PORT" --access-key bench --secret-key bench --region us-east-1 \
-    --connections "$MOTO_CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
+    --connections "$MOTO_CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --repeat "$REPEAT" \
     --ops encrypt-32,decrypt,generate-data-key \
     --server-pid "$MOTO_PID" --label moto --json "$OUT/moto.json" >"$OUT/moto.txt"
   cat "$OUT/moto.txt"

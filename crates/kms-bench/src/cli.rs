@@ -81,6 +81,10 @@ pub struct LoadArgs {
     /// Comma-separated operations [default: every default operation; see list-ops].
     #[arg(long, value_delimiter = ',')]
     pub ops: Vec<String>,
+    /// Run each operation this many times (one after the other) and report
+    /// the run with the median req/s; every run's req/s is listed too.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub repeat: u32,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -116,6 +120,8 @@ mod tests {
         let cli = Cli::try_parse_from(["kms-bench", "--ops", "encrypt-32,health", "--duration", "0.5"]).unwrap();
         assert_eq!(cli.load.ops, ["encrypt-32", "health"]);
         assert_eq!(cli.load.duration, Duration::from_millis(500));
+        assert_eq!(cli.load.repeat, 1);
+        assert!(Cli::try_parse_from(["kms-bench", "--repeat", "0"]).is_err());
         let cli = Cli::try_parse_from(["kms-bench", "scale", "--keys", "10"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Scale(ScaleArgs { keys: 10, .. }))));
         assert!(Cli::try_parse_from(["kms-bench", "--access-key", "a"]).is_err());

@@ -29,6 +29,9 @@ pub struct OpResult {
     pub elapsed: Duration,
     pub latency: Histogram,
     pub cpu: CpuWindow,
+    /// With `--repeat`: the req/s of every run, lowest first (this result
+    /// is the median one).
+    pub runs_rps: Vec<f64>,
 }
 
 impl OpResult {
@@ -181,5 +184,33 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
     if let Some(e) = failure {
         return Err(e);
     }
-    Ok(OpResult { name: name.to_string(), requests, errors, first_error, elapsed: p.duration, latency, cpu })
+    Ok(OpResult {
+        name: name.to_string(),
+        requests,
+        errors,
+        first_error,
+        elapsed: p.duration,
+        latency,
+        cpu,
+        runs_rps: vec![],
+    })
+}
+
+/// [`run`] `repeat` times; the run with the median req/s, with every run's.
+pub fn run_repeated(
+    target: &Arc<Target>,
+    name: &str,
+    call: &Call,
+    p: &LoadParams,
+    repeat: usize,
+) -> Result<OpResult, String> {
+    let mut runs = Vec::with_capacity(repeat);
+    for _ in 0..repeat.max(1) {
+        runs.push(run(target, name, call.clone(), p)?);
+    }
+    runs.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+    let all: Vec<f64> = runs.iter().map(OpResult::rps).collect();
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.runs_rps = all;
+    Ok(median)
 }

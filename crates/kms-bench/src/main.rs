@@ -119,13 +119,14 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
     let mut results = Vec::with_capacity(calls.len());
     for (name, call) in calls {
         eprintln!(
-            "{}: {name}: {} connections, {:.1} s warm-up + {:.1} s",
+            "{}: {name}: {} connections, {:.1} s warm-up + {:.1} s, {} run(s)",
             args.common.label,
             args.connections,
             args.warmup.as_secs_f64(),
-            args.duration.as_secs_f64()
+            args.duration.as_secs_f64(),
+            args.repeat
         );
-        results.push(load::run(&target, name, call, &params)?);
+        results.push(load::run_repeated(&target, name, &call, &params, args.repeat as usize)?);
     }
     let info = report::RunInfo {
         label: args.common.label.clone(),

@@ -66,6 +66,10 @@ pub fn table(info: &RunInfo, results: &[OpResult]) -> String {
         info.label, info.endpoint, info.connections, info.duration_s, info.warmup_s, info.client_threads
     );
     out.push_str(&align(&rows));
+    for r in results.iter().filter(|r| r.runs_rps.len() > 1) {
+        let runs: Vec<String> = r.runs_rps.iter().map(|v| format!("{v:.0}")).collect();
+        out.push_str(&format!("{}: median of {} runs (req/s: {})\n", r.name, runs.len(), runs.join(", ")));
+    }
     for r in results {
         if let Some(e) = &r.first_error {
             out.push_str(&format!("first error ({}): {e}\n", r.name));
@@ -120,6 +124,7 @@ pub fn json(info: &RunInfo, results: &[OpResult]) -> Value {
                 "client_cpu_s": r.cpu.client_seconds(),
                 "server_cpu_us_per_request": per_request_us(r.cpu.server_seconds(), r.requests),
                 "client_cpu_us_per_request": per_request_us(r.cpu.client_seconds(), r.requests),
+                "runs_rps": r.runs_rps,
             })
         })
         .collect();
