@@ -218,6 +218,7 @@ mod tests {
         let file = parse_file(text).unwrap();
         let c = Config::build(file, &Overrides::default()).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.audit.commit_delay, Duration::from_micros(DEFAULT_COMMIT_DELAY_US));
     }
 
     #[test]
@@ -230,6 +231,7 @@ mod tests {
         let bad = |t: &str| Config::build(parse_file(t).unwrap(), &Overrides::default()).unwrap_err();
         assert!(bad("default_account = \"12\"").contains("12-digit"));
         assert!(bad("listen = \"nowhere\"").contains("listen"));
+        assert!(bad("[audit]\ncommit_delay_us = 100001").contains("commit_delay_us"));
         let dev = Config::build(FileConfig::default(), &Overrides { dev: true, ..Default::default() }).unwrap();
         assert_eq!(dev.storage, Storage::Ephemeral);
         assert_eq!(dev.default_account, DEV_ACCOUNT);
