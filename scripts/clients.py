@@ -16,7 +16,7 @@ from aws_cryptographic_material_providers.mpl.config import MaterialProvidersCon
 from aws_cryptographic_material_providers.mpl.models import CreateAwsKmsKeyringInput
 from aws_encryption_sdk import CommitmentPolicy
 
-from kmstest import ROOT, VENV_BIN, Server, aws_env, client, free_port, read_credentials
+from kmstest import ROOT, VENV_BIN, Server, aws_env, client, free_port, read_credentials, stop_process
 
 ESDK_CLI = os.path.join(ROOT, ".venv-esdk-cli", "bin", "aws-encryption-cli")
 BAO = os.path.join(VENV_BIN, "bao")
@@ -132,13 +132,8 @@ disable_mlock = true
             pass
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc)
             self.log.close()
 
 

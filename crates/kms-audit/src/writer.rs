@@ -117,6 +117,17 @@ fn numbered(dir: &Path, prefix: &str, suffix: &str) -> std::result::Result<Vec<(
     Ok(out)
 }
 
+/// What a digest covers: a log file's first `size` bytes, `records` records
+/// chained from `first_prev` to `last`.
+#[derive(Clone, Copy)]
+struct Covered {
+    file_no: u64,
+    records: u64,
+    first_prev: [u8; 32],
+    last: [u8; 32],
+    size: u64,
+}
+
 /// What scanning a log file found.
 struct Scan {
     /// Length of the valid prefix (a torn last line from a crash is not part of it).
@@ -190,8 +201,9 @@ impl Writer {
             let covered =
                 last_digest.as_ref().is_some_and(|d| d.log_file == format::log_name(*n) && d.records == records);
             if !covered && records > 0 {
-                let first = first_prev.unwrap_or(GENESIS);
-                pending_close = Some((*n, records, first, last.unwrap_or(first), valid));
+                let first_prev = first_prev.unwrap_or(GENESIS);
+                let last = last.unwrap_or(first_prev);
+                pending_close = Some(Covered { file_no: *n, records, first_prev, last, size: valid });
             }
         }
         let mut w = Writer {
@@ -210,8 +222,8 @@ impl Writer {
             prev_signature,
             file_hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
         };
-        if let Some((n, records, first_prev, last, size)) = pending_close {
-            w.digest_closed_file(n, records, first_prev, last, size)?;
+        if let Some(c) = pending_close {
+            w.digest_closed_file(c)?;
         }
         w.new_file()?;
         Ok(w)
@@ -240,18 +252,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Sign a digest of log file `file_no`, whose first `size` bytes hash
-    /// to `file_sha256` and end with record hash `last`.
-    #[allow(clippy::too_many_arguments)]
-    fn write_digest(
-        &mut self,
-        file_no: u64,
-        records: u64,
-        first_prev: [u8; 32],
-        last: [u8; 32],
-        size: u64,
-        file_sha256: &[u8],
-    ) -> std::result::Result<(), String> {
+    /// Sign a digest of `c.file_no`, whose first `c.size` bytes hash to
+    /// `file_sha256`.
+    fn write_digest(&mut self, c: Covered, file_sha256: &[u8]) -> std::result::Result<(), String> {
+        let Covered { file_no, records, first_prev, last, size } = c;
         let now = Clock::real_now_ms();
         let mut d = Digest {
             digest_version: 1,
@@ -277,27 +281,27 @@ impl Writer {
     }
 
     /// Digest a file left without one (found at start-up): read and hash it.
-    fn digest_closed_file(
-        &mut self,
-        file_no: u64,
-        records: u64,
-        first_prev: [u8; 32],
-        last: [u8; 32],
-        size: u64,
-    ) -> std::result::Result<(), String> {
-        let f = File::open(self.cfg.dir.join(format::log_name(file_no)))
+    fn digest_closed_file(&mut self, c: Covered) -> std::result::Result<(), String> {
+        let f = File::open(self.cfg.dir.join(format::log_name(c.file_no)))
             .map_err(|e| io_err("cannot reopen a log file", e))?;
-        let mut buf = Vec::with_capacity(size as usize);
-        std::io::Read::read_to_end(&mut std::io::Read::take(f, size), &mut buf)
+        let mut buf = Vec::with_capacity(c.size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, c.size), &mut buf)
             .map_err(|e| io_err("cannot read a log file", e))?;
-        self.write_digest(file_no, records, first_prev, last, size, &sha256(&buf))
+        self.write_digest(c, &sha256(&buf))
     }
 
     /// Digest the current file from its running hash (no re-reading).
     fn digest_current(&mut self) -> std::result::Result<(), String> {
         if self.records > self.digested_records {
             let h = self.file_hash.clone().finish();
-            self.write_digest(self.file_no, self.records, self.first_prev, self.last, self.size, h.as_ref())?;
+            let c = Covered {
+                file_no: self.file_no,
+                records: self.records,
+                first_prev: self.first_prev,
+                last: self.last,
+                size: self.size,
+            };
+            self.write_digest(c, h.as_ref())?;
             self.digested_records = self.records;
         }
         Ok(())

@@ -35,33 +35,9 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Secret bytes: zeroized on drop, redacted in `Debug`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SecretBytes(Zeroizing<Vec<u8>>);
-
-impl SecretBytes {
-    pub fn new(v: Vec<u8>) -> Self {
-        SecretBytes(Zeroizing::new(v))
-    }
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-    pub fn expose_mut(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretBytes(<redacted {} bytes>)", self.0.len())
-    }
-}
+/// Secret bytes: zeroized on drop, redacted in `Debug`, compared in
+/// constant time. One type for the whole workspace: `kms-crypto`'s.
+pub use kms_crypto::SecretBytes;
 
 /// A secret string (a secret access key): zeroized on drop, redacted in
 /// `Debug`, compared in constant time.
@@ -125,7 +101,7 @@ impl AesKey {
         let mut buf = Zeroizing::new(rest.to_vec());
         let n = self.0.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?.len();
         buf.truncate(n);
-        Some(SecretBytes(buf))
+        Some(SecretBytes::new(std::mem::take(&mut *buf)))
     }
 }
 

@@ -66,13 +66,21 @@ fn signing_params(spec: KeySpec, algorithm: SigningAlgorithm) -> Result<SigningP
     Ok(SigningParams { encoding, verification, digest })
 }
 
-/// The message as the digest aws-lc signs, for `DIGEST` messages.
-fn import_digest(algorithm: SigningAlgorithm, alg: &'static digest::Algorithm, message: &[u8]) -> Result<Digest> {
-    Digest::import_less_safe(message, alg).map_err(|_| Error::InvalidDigestLength {
-        algorithm,
-        expected: alg.output_len(),
-        actual: message.len(),
-    })
+/// The message as the digest aws-lc signs for `DIGEST` messages; `None`
+/// for `RAW` ones (aws-lc hashes them).
+fn prepare_digest(
+    params: &SigningParams,
+    algorithm: SigningAlgorithm,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Option<Digest>> {
+    match message_type {
+        MessageType::Raw => Ok(None),
+        MessageType::Digest => Digest::import_less_safe(message, params.digest).map(Some).map_err(|_| {
+            Error::InvalidDigestLength { algorithm, expected: params.digest.output_len(), actual: message.len() }
+        }),
+        MessageType::ExternalMu => Err(Error::UnsupportedMessageType { algorithm, message_type }),
+    }
 }
 
 pub(crate) fn load_signing_key(spec: KeySpec, private_key: &[u8]) -> Result<RsaKeyPair> {
@@ -102,11 +110,7 @@ pub(crate) fn sign_with(
     message: &[u8],
 ) -> Result<Vec<u8>> {
     let params = signing_params(spec, algorithm)?;
-    let digest = match message_type {
-        MessageType::Raw => None,
-        MessageType::Digest => Some(import_digest(algorithm, params.digest, message)?),
-        MessageType::ExternalMu => return Err(Error::UnsupportedMessageType { algorithm, message_type }),
-    };
+    let digest = prepare_digest(&params, algorithm, message_type, message)?;
     let mut signature = vec![0u8; pair.public_modulus_len()];
     let signed = match &digest {
         None => pair.sign(params.encoding, &SystemRandom::new(), message, &mut signature),
@@ -135,11 +139,7 @@ pub(crate) fn verify(
     signature: &[u8],
 ) -> Result<bool> {
     let params = signing_params(spec, algorithm)?;
-    let digest = match message_type {
-        MessageType::Raw => None,
-        MessageType::Digest => Some(import_digest(algorithm, params.digest, message)?),
-        MessageType::ExternalMu => return Err(Error::UnsupportedMessageType { algorithm, message_type }),
-    };
+    let digest = prepare_digest(&params, algorithm, message_type, message)?;
     check_public_key(spec, public_key)?;
     let key = UnparsedPublicKey::new(params.verification, public_key)
         .parse()

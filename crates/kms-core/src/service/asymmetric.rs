@@ -214,8 +214,7 @@ pub(super) fn encrypt(k: &LiveKey, algorithm: Option<&str>, plaintext: &[u8], dr
 pub(super) async fn decrypt(k: &Arc<LiveKey>, algorithm: Option<&str>, ciphertext: &[u8]) -> Result<SecretBytes> {
     let (_, alg) = encryption(k, algorithm)?;
     let ciphertext = ciphertext.to_vec();
-    let plaintext = private_op(k, move |p| p.decrypt(alg, &ciphertext)).await?;
-    Ok(SecretBytes::new(plaintext.expose().to_vec()))
+    private_op(k, move |p| p.decrypt(alg, &ciphertext)).await
 }
 
 /// Runs an operation with the key's private key: inline for EC and Ed25519
@@ -367,7 +366,7 @@ impl Kms {
         k.record_use("DeriveSharedSecret", self.clock.now_ms(), &ctx.request_id);
         Ok(DeriveSharedSecretResponse {
             key_id: k.arn.clone(),
-            shared_secret: Some(SecretBytes::new(secret.expose().to_vec())),
+            shared_secret: Some(secret),
             key_agreement_algorithm: algorithm,
             key_origin: k.record.origin.as_str().to_string(),
         })
@@ -400,7 +399,7 @@ impl Kms {
         k.record_use(operation, self.clock.now_ms(), &ctx.request_id);
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: blob,
-            private_key_plaintext: Some(SecretBytes::new(pair.private_key.expose().to_vec())),
+            private_key_plaintext: Some(pair.private_key),
             public_key,
             key_id: k.arn.clone(),
             key_pair_spec: pair_spec,

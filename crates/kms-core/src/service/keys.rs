@@ -106,7 +106,7 @@ impl Kms {
             None => (SecretBytes::new(KeyMaterial::generate()?.expose().to_vec()), None),
             Some(cs) => {
                 let pair = asymmetric::generate(cs).await?;
-                (SecretBytes::new(pair.private_key.expose().to_vec()), pair.public_key)
+                (pair.private_key, pair.public_key)
             }
         };
         let now = self.clock.now_ms();

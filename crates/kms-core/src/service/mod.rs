@@ -336,10 +336,7 @@ impl Kms {
             let material = match asymmetric::crypto_spec(record.key_spec) {
                 None => Material::Aes(KeyMaterial::from_bytes(raw.expose())?.aes()?),
                 Some(cs) if cs.is_hmac() => Material::Hmac(raw),
-                Some(cs) => Material::Private(kms_crypto::PrivateKey::new(
-                    cs,
-                    kms_crypto::SecretBytes::from_slice(raw.expose()),
-                )),
+                Some(cs) => Material::Private(kms_crypto::PrivateKey::new(cs, raw)),
             };
             materials.push((parse_material_id(&m.id)?, material));
         }
