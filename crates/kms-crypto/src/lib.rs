@@ -9,10 +9,12 @@
 //!   algorithm and message type belong to it, so the service can map an
 //!   [`Error`] kind straight to an AWS exception.
 //! - Providers: aws-lc-rs wherever it covers the algorithm (RSA, ECDSA,
-//!   ECDH on NIST curves, Ed25519, ML-DSA, HMAC); the RustCrypto `sm2`
-//!   crate for SM2 (sign, encrypt, key agreement), `ed25519-dalek` for
-//!   Ed25519ph and `ml-dsa` for ML-DSA with an external mu, which aws-lc-rs
-//!   does not expose. Nothing is hand-rolled.
+//!   ECDH on NIST curves, Ed25519, ML-DSA, ML-KEM encapsulation and
+//!   decapsulation, HMAC); the RustCrypto `sm2` crate for SM2 (sign,
+//!   encrypt, key agreement), `ed25519-dalek` for Ed25519ph, `ml-dsa` for
+//!   ML-DSA with an external mu and `ml-kem` for ML-KEM keys from their
+//!   seed and their DER encodings, which aws-lc-rs does not expose. Nothing
+//!   is hand-rolled.
 //! - RSA-4096 generation takes seconds: run [`generate`] on a blocking thread.
 //!
 //! | Spec | Usages | Algorithms |
@@ -24,6 +26,12 @@
 //! | SM2 | ENCRYPT_DECRYPT, SIGN_VERIFY, KEY_AGREEMENT | SM2PKE; SM2DSA; ECDH |
 //! | HMAC_224/256/384/512 | GENERATE_VERIFY_MAC | HMAC_SHA_224/256/384/512 |
 //! | ML_DSA_44/65/87 | SIGN_VERIFY | ML_DSA_SHAKE_256 (RAW, EXTERNAL_MU) |
+//! | ML_KEM_512/768/1024 | ENCAPSULATE_DECAPSULATE | ML_KEM |
+//!
+//! ML-KEM keys (FIPS 203): the public key is an SPKI with the
+//! id-alg-ml-kem-* OID and no parameters, the private key a PKCS#8 holding
+//! the 64-byte seed (the seed form of the IETF LAMPS ML-KEM key format,
+//! OpenSSL 3.5's default); see [`encapsulate`] and [`decapsulate`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +41,7 @@ mod ed25519;
 mod error;
 mod hmac;
 mod mldsa;
+mod mlkem;
 mod private;
 mod rsa;
 mod secret;
@@ -45,9 +54,10 @@ pub use private::PrivateKey;
 pub use secret::{KeyPair, SecretBytes};
 pub use sm2::DEFAULT_DISTINGUISHING_ID as SM2_DEFAULT_DISTINGUISHING_ID;
 pub use spec::{
-    digest_len, encryption_algorithms, hmac_key_len, key_agreement_algorithms, mac_algorithms, max_plaintext_len,
-    message_types, signing_algorithms, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, KeyUsage, MacAlgorithm,
-    MessageType, SigningAlgorithm,
+    digest_len, encapsulation_algorithms, encapsulation_ciphertext_len, encryption_algorithms, hmac_key_len,
+    key_agreement_algorithms, mac_algorithms, max_plaintext_len, message_types, signing_algorithms,
+    EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, KeyUsage, MacAlgorithm, MessageType,
+    SigningAlgorithm, ML_KEM_SHARED_SECRET_LEN,
 };
 
 use KeySpec as K;
@@ -67,6 +77,7 @@ pub fn generate(spec: KeySpec) -> Result<KeyPair> {
         K::Sm2 => sm2::generate(),
         K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 => hmac::generate(spec),
         K::MlDsa44 | K::MlDsa65 | K::MlDsa87 => mldsa::generate(spec),
+        K::MlKem512 | K::MlKem768 | K::MlKem1024 => mlkem::generate(spec),
     }
 }
 
@@ -97,7 +108,9 @@ pub fn sign(
         K::EccNistEdwards25519 => ed25519::sign(private_key, algorithm, message_type, message),
         K::Sm2 => sm2::sign(private_key, algorithm, message_type, message),
         K::MlDsa44 | K::MlDsa65 | K::MlDsa87 => mldsa::sign(spec, private_key, algorithm, message_type, message),
-        K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 => Err(Error::UnsupportedOperation { spec }),
+        K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 | K::MlKem512 | K::MlKem768 | K::MlKem1024 => {
+            Err(Error::UnsupportedOperation { spec })
+        }
     }
 }
 
@@ -127,7 +140,9 @@ pub fn verify(
         K::MlDsa44 | K::MlDsa65 | K::MlDsa87 => {
             mldsa::verify(spec, public_key, algorithm, message_type, message, signature)
         }
-        K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 => Err(Error::UnsupportedOperation { spec }),
+        K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 | K::MlKem512 | K::MlKem768 | K::MlKem1024 => {
+            Err(Error::UnsupportedOperation { spec })
+        }
     }
 }
 
@@ -194,6 +209,41 @@ pub fn derive_shared_secret(
         K::Sm2 => sm2::derive_shared_secret(private_key, peer_public_key),
         _ => Err(Error::UnsupportedOperation { spec }),
     }
+}
+
+/// ML-KEM encapsulation to the DER SPKI `public_key` of an ML-KEM spec:
+/// returns the ciphertext ([`encapsulation_ciphertext_len`] bytes) and the
+/// 32-byte shared secret. What a holder of the public key does outside
+/// KMS; here for tests and for a service that offers it.
+///
+/// A public key that is not the canonical SPKI of the spec (its OID, no
+/// parameters, the parameter set's key length, and coefficients that pass
+/// the FIPS 203 modulus check) gives [`Error::MalformedPublicKey`]; a spec
+/// that is not ML-KEM [`Error::UnsupportedOperation`].
+pub fn encapsulate(
+    spec: KeySpec,
+    public_key: &[u8],
+    algorithm: EncapsulationAlgorithm,
+) -> Result<(Vec<u8>, SecretBytes)> {
+    mlkem::encapsulate(spec, public_key, algorithm)
+}
+
+/// ML-KEM decapsulation (`Decapsulate`) of `ciphertext` with the PKCS#8
+/// `private_key` of an ML-KEM spec: the 32-byte shared secret.
+///
+/// A ciphertext whose length is not [`encapsulation_ciphertext_len`] gives
+/// [`Error::MalformedCiphertext`] (AWS: `InvalidCiphertextException`). Any
+/// ciphertext of the right length gives a secret: one that was altered, or
+/// made for another key, gives a pseudo-random secret unrelated to the
+/// encapsulated one (FIPS 203 implicit rejection), not an error, as AWS
+/// documents. A spec that is not ML-KEM gives [`Error::UnsupportedOperation`].
+pub fn decapsulate(
+    spec: KeySpec,
+    private_key: &[u8],
+    algorithm: EncapsulationAlgorithm,
+    ciphertext: &[u8],
+) -> Result<SecretBytes> {
+    mlkem::decapsulate(spec, private_key, algorithm, ciphertext)
 }
 
 /// The ML-DSA message representative mu (FIPS 204 section 6.2, empty

@@ -1,30 +1,37 @@
 //! A private key kept for repeated use: parsing and checking an RSA or EC
 //! private key costs more than a signature with it (for RSA-2048 about three
-//! times more), so the parsed form is kept after the first use.
+//! times more), and an ML-KEM private key is a seed that must be expanded
+//! (FIPS 203 key generation) before it can decapsulate, so the parsed form
+//! is kept after the first use.
 
 use std::fmt;
 use std::sync::OnceLock;
 
+use aws_lc_rs::kem::DecapsulationKey;
 use aws_lc_rs::rsa::OaepPrivateDecryptingKey;
 use aws_lc_rs::signature::{EcdsaKeyPair, RsaKeyPair};
 
 use crate::error::Result;
 use crate::secret::SecretBytes;
-use crate::spec::{EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, MessageType, SigningAlgorithm};
-use crate::{ecc, rsa};
+use crate::spec::{
+    EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, MessageType, SigningAlgorithm,
+};
+use crate::{ecc, mlkem, rsa};
 
 /// A parsed key, of the kind its first use needed (a key has one usage).
 enum Parsed {
     RsaSigning(RsaKeyPair),
     RsaDecrypting(OaepPrivateDecryptingKey),
     Ecdsa(EcdsaKeyPair),
+    /// The expanded ML-KEM decapsulation key.
+    MlKem(DecapsulationKey),
 }
 
 /// The private key of an asymmetric spec (DER PKCS#8, as [`crate::generate`]
-/// returns it). Signing and decrypting with it give the same results as
-/// [`crate::sign`] and [`crate::decrypt`] with the DER bytes; RSA and NIST /
-/// secp256k1 EC keys are parsed once, on first use, and the other specs
-/// parse the DER each time. Redacted in `Debug`; the DER bytes are zeroized
+/// returns it). Signing, decrypting and decapsulating with it give the same
+/// results as [`crate::sign`], [`crate::decrypt`] and [`crate::decapsulate`]
+/// with the DER bytes; RSA, NIST / secp256k1 EC and ML-KEM keys are parsed
+/// once, on first use, and the other specs parse the DER each time. Redacted in `Debug`; the DER bytes are zeroized
 /// on drop, and aws-lc clears the parsed key's memory when it frees it.
 pub struct PrivateKey {
     spec: KeySpec,
@@ -96,6 +103,18 @@ impl PrivateKey {
                 }
             }
             _ => crate::decrypt(spec, self.der(), algorithm, ciphertext),
+        }
+    }
+
+    /// Decapsulates like [`crate::decapsulate`]; an ML-KEM key's seed is
+    /// expanded on first use only.
+    pub fn decapsulate(&self, algorithm: EncapsulationAlgorithm, ciphertext: &[u8]) -> Result<SecretBytes> {
+        let spec = self.spec;
+        // Algorithm and length first, as the DER function checks them.
+        mlkem::check(spec, algorithm, ciphertext)?;
+        match self.parsed(|| mlkem::load_decapsulation_key(spec, self.der()).map(Parsed::MlKem))? {
+            Parsed::MlKem(key) => mlkem::decapsulate_with(key, ciphertext),
+            _ => crate::decapsulate(spec, self.der(), algorithm, ciphertext),
         }
     }
 

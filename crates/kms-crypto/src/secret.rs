@@ -62,8 +62,9 @@ impl fmt::Debug for SecretBytes {
 pub struct KeyPair {
     /// Asymmetric specs: the private key as DER PKCS#8 `PrivateKeyInfo`
     /// (version 0, RFC 5208; for ML-DSA the 32-byte seed form of the IETF
-    /// LAMPS ML-DSA key format, which OpenSSL 3.5 reads). HMAC specs: the raw
-    /// key (28, 32, 48 or 64 bytes).
+    /// LAMPS ML-DSA key format, for ML-KEM the 64-byte seed form of the
+    /// LAMPS ML-KEM key format, both of which OpenSSL 3.5 reads). HMAC
+    /// specs: the raw key (28, 32, 48 or 64 bytes).
     pub private_key: SecretBytes,
     /// Asymmetric specs: the public key as DER SubjectPublicKeyInfo (what
     /// `GetPublicKey` returns). HMAC specs: `None`.

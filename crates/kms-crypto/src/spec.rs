@@ -82,6 +82,12 @@ aws_enum! {
         MlDsa65 => "ML_DSA_65",
         /// ML-DSA-87 (FIPS 204).
         MlDsa87 => "ML_DSA_87",
+        /// ML-KEM-512 (FIPS 203).
+        MlKem512 => "ML_KEM_512",
+        /// ML-KEM-768 (FIPS 203).
+        MlKem768 => "ML_KEM_768",
+        /// ML-KEM-1024 (FIPS 203).
+        MlKem1024 => "ML_KEM_1024",
     }
 }
 
@@ -96,6 +102,8 @@ aws_enum! {
         GenerateVerifyMac => "GENERATE_VERIFY_MAC",
         /// `DeriveSharedSecret` (NIST P curves, SM2).
         KeyAgreement => "KEY_AGREEMENT",
+        /// `Decapsulate` (ML-KEM); encapsulation needs only the public key.
+        EncapsulateDecapsulate => "ENCAPSULATE_DECAPSULATE",
     }
 }
 
@@ -167,6 +175,15 @@ aws_enum! {
 }
 
 aws_enum! {
+    /// `EncapsulationAlgorithmSpec`.
+    pub enum EncapsulationAlgorithm {
+        /// ML-KEM (FIPS 203) with the key's parameter set; the shared secret
+        /// is 32 bytes.
+        MlKem => "ML_KEM",
+    }
+}
+
+aws_enum! {
     /// `MessageType` of `Sign` and `Verify`.
     pub enum MessageType {
         /// The message itself; the algorithm hashes it.
@@ -203,6 +220,7 @@ impl KeySpec {
             K::Sm2 => &[U::EncryptDecrypt, U::SignVerify, U::KeyAgreement],
             K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 => &[U::GenerateVerifyMac],
             K::MlDsa44 | K::MlDsa65 | K::MlDsa87 => &[U::SignVerify],
+            K::MlKem512 | K::MlKem768 | K::MlKem1024 => &[U::EncapsulateDecapsulate],
         }
     }
 
@@ -212,7 +230,7 @@ impl KeySpec {
     }
 
     /// Whether this is one of AWS's `DataKeyPairSpec` values
-    /// (`GenerateDataKeyPair`): RSA, the ECC specs and SM2.
+    /// (`GenerateDataKeyPair`): RSA, the ECC specs, SM2 and ML-KEM.
     pub fn is_data_key_pair_spec(self) -> bool {
         matches!(
             self,
@@ -225,12 +243,20 @@ impl KeySpec {
                 | K::EccSecgP256k1
                 | K::EccNistEdwards25519
                 | K::Sm2
+                | K::MlKem512
+                | K::MlKem768
+                | K::MlKem1024
         )
     }
 
     /// Whether the spec is an HMAC spec (symmetric; no public key).
     pub fn is_hmac(self) -> bool {
         matches!(self, K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512)
+    }
+
+    /// Whether the spec is an ML-KEM spec (key encapsulation).
+    pub fn is_ml_kem(self) -> bool {
+        matches!(self, K::MlKem512 | K::MlKem768 | K::MlKem1024)
     }
 }
 
@@ -245,7 +271,7 @@ pub fn signing_algorithms(spec: KeySpec) -> &'static [SigningAlgorithm] {
         K::EccNistEdwards25519 => &[S::Ed25519Sha512, S::Ed25519PhSha512],
         K::Sm2 => &[S::Sm2Dsa],
         K::MlDsa44 | K::MlDsa65 | K::MlDsa87 => &[S::MlDsaShake256],
-        K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 => &[],
+        K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512 | K::MlKem512 | K::MlKem768 | K::MlKem1024 => &[],
     }
 }
 
@@ -267,6 +293,30 @@ pub fn key_agreement_algorithms(spec: KeySpec) -> &'static [KeyAgreementAlgorith
         _ => &[],
     }
 }
+
+/// The encapsulation algorithms of a spec, as `DescribeKey` lists them for an
+/// `ENCAPSULATE_DECAPSULATE` key; empty for specs that cannot decapsulate.
+pub fn encapsulation_algorithms(spec: KeySpec) -> &'static [EncapsulationAlgorithm] {
+    match spec {
+        K::MlKem512 | K::MlKem768 | K::MlKem1024 => &[EncapsulationAlgorithm::MlKem],
+        _ => &[],
+    }
+}
+
+/// The length in bytes of an ML-KEM ciphertext of the spec (FIPS 203
+/// table 3: 768, 1088 and 1568 bytes for ML-KEM-512, -768 and -1024), the
+/// only length `Decapsulate` accepts; `None` for other specs.
+pub fn encapsulation_ciphertext_len(spec: KeySpec) -> Option<usize> {
+    match spec {
+        K::MlKem512 => Some(768),
+        K::MlKem768 => Some(1088),
+        K::MlKem1024 => Some(1568),
+        _ => None,
+    }
+}
+
+/// The length in bytes of an ML-KEM shared secret (every parameter set).
+pub const ML_KEM_SHARED_SECRET_LEN: usize = 32;
 
 /// The MAC algorithm of an HMAC spec (one each); empty for other specs.
 pub fn mac_algorithms(spec: KeySpec) -> &'static [MacAlgorithm] {
@@ -353,7 +403,8 @@ mod tests {
         for u in KeyUsage::ALL {
             assert_eq!(KeyUsage::parse(u.as_str()), Some(*u));
         }
-        assert_eq!(KeySpec::ALL.len(), 16);
+        assert_eq!(EncapsulationAlgorithm::parse("ML_KEM"), Some(EncapsulationAlgorithm::MlKem));
+        assert_eq!(KeySpec::ALL.len(), 19);
         assert_eq!(KeySpec::parse("rsa_2048"), None);
         assert_eq!(KeySpec::parse("SYMMETRIC_DEFAULT"), None);
     }
@@ -382,6 +433,7 @@ mod tests {
                     U::EncryptDecrypt => encryption_algorithms(*spec).len(),
                     U::KeyAgreement => key_agreement_algorithms(*spec).len(),
                     U::GenerateVerifyMac => mac_algorithms(*spec).len(),
+                    U::EncapsulateDecapsulate => encapsulation_algorithms(*spec).len(),
                 };
                 assert!(n > 0, "{spec} {usage}");
             }

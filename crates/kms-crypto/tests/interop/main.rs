@@ -124,7 +124,9 @@ fn data_key_pairs_are_standard_encodings() {
         return;
     }
     let dir = Scratch::new("pairs");
-    for spec in KeySpec::ALL.iter().filter(|s| s.is_data_key_pair_spec()) {
+    // ML-KEM needs OpenSSL 3.5; its encodings are checked against kyber-py
+    // (`ml_kem_matches_kyber_py`) and RFC 9935's examples (the KAT suite).
+    for spec in KeySpec::ALL.iter().filter(|s| s.is_data_key_pair_spec() && !s.is_ml_kem()) {
         let pair = generate(*spec).unwrap();
         let name = spec.as_str();
         let (key, public) = write_pair(&dir, name, &pair);

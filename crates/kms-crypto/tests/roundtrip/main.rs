@@ -9,16 +9,16 @@ mod common;
 use std::sync::OnceLock;
 
 use kms_crypto::{
-    decrypt, derive_shared_secret, digest_len, encrypt, encryption_algorithms, generate, key_agreement_algorithms, mac,
-    mac_algorithms, max_plaintext_len, message_types, ml_dsa_external_mu, sign, signing_algorithms, verify, verify_mac,
-    EncryptionAlgorithm, Error, KeyAgreementAlgorithm, KeyPair, KeySpec, KeyUsage, MacAlgorithm, MessageType,
-    SigningAlgorithm,
+    decrypt, derive_shared_secret, digest_len, encapsulation_algorithms, encapsulation_ciphertext_len, encrypt,
+    encryption_algorithms, generate, key_agreement_algorithms, mac, mac_algorithms, max_plaintext_len, message_types,
+    ml_dsa_external_mu, sign, signing_algorithms, verify, verify_mac, EncapsulationAlgorithm, EncryptionAlgorithm,
+    Error, KeyAgreementAlgorithm, KeyPair, KeySpec, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm,
 };
 
 /// One generated key per spec, shared by the tests of this binary (RSA-4096
 /// generation is slow).
 fn key(spec: KeySpec) -> &'static KeyPair {
-    static KEYS: [OnceLock<KeyPair>; 16] = [const { OnceLock::new() }; 16];
+    static KEYS: [OnceLock<KeyPair>; KeySpec::ALL.len()] = [const { OnceLock::new() }; KeySpec::ALL.len()];
     let i = KeySpec::ALL.iter().position(|s| *s == spec).unwrap();
     KEYS[i].get_or_init(|| generate(spec).unwrap())
 }
@@ -476,6 +476,23 @@ fn algorithm_tables_match_aws() {
     assert_eq!(KeySpec::Sm2.key_usages(), [U::EncryptDecrypt, U::SignVerify, U::KeyAgreement]);
     assert_eq!(KeySpec::Hmac224.key_usages(), [U::GenerateVerifyMac]);
     assert_eq!(KeySpec::MlDsa44.key_usages(), [U::SignVerify]);
+    for spec in [KeySpec::MlKem512, KeySpec::MlKem768, KeySpec::MlKem1024] {
+        assert_eq!(spec.key_usages(), [U::EncapsulateDecapsulate]);
+        assert_eq!(encapsulation_algorithms(spec), [EncapsulationAlgorithm::MlKem]);
+        assert!(signing_algorithms(spec).is_empty() && encryption_algorithms(spec).is_empty());
+        assert!(spec.is_ml_kem());
+    }
+    assert_eq!(U::EncapsulateDecapsulate.as_str(), "ENCAPSULATE_DECAPSULATE");
+    assert_eq!(EncapsulationAlgorithm::ALL, [EncapsulationAlgorithm::MlKem]);
+    assert_eq!(EncapsulationAlgorithm::MlKem.as_str(), "ML_KEM");
+    assert!(encapsulation_algorithms(KeySpec::Rsa2048).is_empty());
+    // FIPS 203 table 3.
+    let lens: Vec<_> = [KeySpec::MlKem512, KeySpec::MlKem768, KeySpec::MlKem1024, KeySpec::MlDsa65]
+        .into_iter()
+        .map(encapsulation_ciphertext_len)
+        .collect();
+    assert_eq!(lens, [Some(768), Some(1088), Some(1568), None]);
+    assert_eq!(kms_crypto::ML_KEM_SHARED_SECRET_LEN, 32);
 
     let pair_specs: Vec<_> = KeySpec::ALL.iter().filter(|s| s.is_data_key_pair_spec()).map(|s| s.as_str()).collect();
     assert_eq!(
@@ -489,7 +506,10 @@ fn algorithm_tables_match_aws() {
             "ECC_NIST_P521",
             "ECC_SECG_P256K1",
             "ECC_NIST_EDWARDS25519",
-            "SM2"
+            "SM2",
+            "ML_KEM_512",
+            "ML_KEM_768",
+            "ML_KEM_1024"
         ]
     );
 }
