@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-//! Round trips for every key spec, algorithm and message type, the
-//! algorithm tables, and the error kinds the service maps to AWS exceptions.
+//! Round trips for every key spec, algorithm and message type (ML-KEM
+//! encapsulation and decapsulation included), the algorithm tables, the
+//! ML-KEM key encodings, and the error kinds the service maps to AWS
+//! exceptions.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -9,10 +11,11 @@ mod common;
 use std::sync::OnceLock;
 
 use kms_crypto::{
-    decrypt, derive_shared_secret, digest_len, encapsulation_algorithms, encapsulation_ciphertext_len, encrypt,
-    encryption_algorithms, generate, key_agreement_algorithms, mac, mac_algorithms, max_plaintext_len, message_types,
-    ml_dsa_external_mu, sign, signing_algorithms, verify, verify_mac, EncapsulationAlgorithm, EncryptionAlgorithm,
-    Error, KeyAgreementAlgorithm, KeyPair, KeySpec, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm,
+    decapsulate, decrypt, derive_shared_secret, digest_len, encapsulate, encapsulation_algorithms,
+    encapsulation_ciphertext_len, encrypt, encryption_algorithms, generate, key_agreement_algorithms, mac,
+    mac_algorithms, max_plaintext_len, message_types, ml_dsa_external_mu, sign, signing_algorithms, verify, verify_mac,
+    EncapsulationAlgorithm, EncryptionAlgorithm, Error, KeyAgreementAlgorithm, KeyPair, KeySpec, KeyUsage,
+    MacAlgorithm, MessageType, PrivateKey, SigningAlgorithm,
 };
 
 /// One generated key per spec, shared by the tests of this binary (RSA-4096
@@ -511,5 +514,199 @@ fn algorithm_tables_match_aws() {
             "ML_KEM_768",
             "ML_KEM_1024"
         ]
+    );
+}
+
+const ML_KEM: [KeySpec; 3] = [KeySpec::MlKem512, KeySpec::MlKem768, KeySpec::MlKem1024];
+const KEM: EncapsulationAlgorithm = EncapsulationAlgorithm::MlKem;
+
+/// DER content bytes of id-alg-ml-kem-512/768/1024 (2.16.840.1.101.3.4.4.1/2/3).
+fn ml_kem_oid(spec: KeySpec) -> Vec<u8> {
+    let last = ML_KEM.iter().position(|s| *s == spec).unwrap() as u8 + 1;
+    vec![0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, last]
+}
+
+/// A DER TLV (definite length, short or two-byte long form).
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match content.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.concat()
+}
+
+#[test]
+fn ml_kem_encapsulate_then_decapsulate() {
+    for spec in ML_KEM {
+        let cached = PrivateKey::new(spec, key(spec).private_key.clone());
+        let (ct, secret) = encapsulate(spec, public(spec), KEM).unwrap();
+        assert_eq!(Some(ct.len()), encapsulation_ciphertext_len(spec), "{spec}");
+        assert_eq!(secret.len(), kms_crypto::ML_KEM_SHARED_SECRET_LEN);
+        assert!(format!("{secret:?}").contains("redacted"));
+        assert_eq!(decapsulate(spec, private(spec), KEM, &ct).unwrap(), secret, "{spec}");
+        // The cached key gives the same secret, on first and later uses.
+        for _ in 0..2 {
+            assert_eq!(cached.decapsulate(KEM, &ct).unwrap(), secret, "{spec}");
+        }
+        // Randomized: another encapsulation, another ciphertext and secret.
+        let (ct2, secret2) = encapsulate(spec, public(spec), KEM).unwrap();
+        assert_ne!(ct, ct2);
+        assert_ne!(secret, secret2);
+        assert_eq!(cached.decapsulate(KEM, &ct2).unwrap(), secret2);
+    }
+}
+
+#[test]
+fn ml_kem_wrong_length_ciphertext_is_malformed() {
+    for spec in ML_KEM {
+        let n = encapsulation_ciphertext_len(spec).unwrap();
+        let cached = PrivateKey::new(spec, key(spec).private_key.clone());
+        // Including the lengths of the other parameter sets.
+        for len in [0, 1, n - 1, n + 1, 768, 1088, 1568, 2 * n].into_iter().filter(|l| *l != n) {
+            let ct = vec![0x5a; len];
+            assert_eq!(
+                decapsulate(spec, private(spec), KEM, &ct).unwrap_err(),
+                Error::MalformedCiphertext,
+                "{spec} {len}"
+            );
+            assert_eq!(cached.decapsulate(KEM, &ct).unwrap_err(), Error::MalformedCiphertext, "{spec} {len}");
+        }
+        // The length is checked before the key is read.
+        assert_eq!(decapsulate(spec, b"junk", KEM, &[0; 3]).unwrap_err(), Error::MalformedCiphertext);
+        // A ciphertext made for another parameter set is the wrong length too.
+        let other = if spec == KeySpec::MlKem768 { KeySpec::MlKem1024 } else { KeySpec::MlKem768 };
+        let (ct, _) = encapsulate(other, public(other), KEM).unwrap();
+        assert_eq!(decapsulate(spec, private(spec), KEM, &ct).unwrap_err(), Error::MalformedCiphertext);
+    }
+}
+
+/// FIPS 203 implicit rejection, as AWS documents for `Decapsulate`: an
+/// altered ciphertext, or one made for another key, gives a secret (a
+/// pseudo-random one), never an error.
+#[test]
+fn ml_kem_implicit_rejection() {
+    for spec in ML_KEM {
+        let (ct, secret) = encapsulate(spec, public(spec), KEM).unwrap();
+        for i in [0, ct.len() / 2, ct.len() - 1] {
+            let mut bad = ct.clone();
+            bad[i] ^= 0x01;
+            let rejected = decapsulate(spec, private(spec), KEM, &bad).unwrap();
+            assert_eq!(rejected.len(), 32);
+            assert_ne!(rejected, secret, "{spec} byte {i}");
+            // Deterministic in the key and the ciphertext.
+            assert_eq!(decapsulate(spec, private(spec), KEM, &bad).unwrap(), rejected);
+        }
+        let zeros = decapsulate(spec, private(spec), KEM, &vec![0; ct.len()]).unwrap();
+        assert_eq!(zeros.len(), 32);
+        assert_ne!(zeros, secret);
+
+        let other = generate(spec).unwrap();
+        let (theirs, their_secret) = encapsulate(spec, other.public_key.as_deref().unwrap(), KEM).unwrap();
+        assert_eq!(decapsulate(spec, other.private_key.expose(), KEM, &theirs).unwrap(), their_secret);
+        assert_ne!(decapsulate(spec, private(spec), KEM, &theirs).unwrap(), their_secret, "{spec}");
+    }
+}
+
+/// The SPKI and the PKCS#8 (seed form) of RFC 9935, byte for byte, and both
+/// parse back.
+#[test]
+fn ml_kem_key_encodings() {
+    for (spec, ek_len) in ML_KEM.into_iter().zip([800, 1184, 1568]) {
+        let algorithm = der(0x30, &der(0x06, &ml_kem_oid(spec)));
+        let spki = public(spec);
+        // SEQUENCE { SEQUENCE { OID }, BIT STRING (0 unused bits) ek }
+        let raw = &spki[spki.len() - ek_len..];
+        assert_eq!(spki, der(0x30, &cat(&[algorithm.clone(), der(0x03, &cat(&[vec![0], raw.to_vec()]))])), "{spec}");
+        // SEQUENCE { INTEGER 0, SEQUENCE { OID }, OCTET STRING { [0] 64 bytes } }
+        let pkcs8 = private(spec);
+        assert_eq!(pkcs8.len(), 86, "{spec}");
+        let seed = &pkcs8[pkcs8.len() - 64..];
+        let expected = der(0x30, &cat(&[der(0x02, &[0]), algorithm.clone(), der(0x04, &der(0x80, seed))]));
+        assert_eq!(pkcs8, expected, "{spec}");
+        // They parse back and belong together (the round-trip tests above
+        // use them as they are); a new key has a new seed.
+        let (ct, secret) = encapsulate(spec, spki, KEM).unwrap();
+        assert_eq!(decapsulate(spec, &expected, KEM, &ct).unwrap(), secret);
+        let other = generate(spec).unwrap();
+        assert_ne!(&other.private_key.expose()[22..], seed);
+    }
+}
+
+#[test]
+fn ml_kem_key_errors() {
+    let spec = KeySpec::MlKem768;
+    let malformed = Error::MalformedPublicKey { spec };
+    let spki = public(spec).to_vec();
+    let raw = spki[22..].to_vec();
+    assert_eq!(raw.len(), 1184);
+    // Other specs' keys, the raw key without its SPKI, junk.
+    for bad in [
+        public(KeySpec::MlKem512),
+        public(KeySpec::MlKem1024),
+        public(KeySpec::MlDsa65),
+        public(KeySpec::EccNistP256),
+        &raw,
+        b"junk",
+        b"",
+    ] {
+        assert_eq!(encapsulate(spec, bad, KEM).unwrap_err(), malformed);
+    }
+    // Trailing data.
+    assert_eq!(encapsulate(spec, &cat(&[spki.clone(), vec![0]]), KEM).unwrap_err(), malformed);
+    // The right OID with another parameter set's key length.
+    let mut wrong_len = public(KeySpec::MlKem512).to_vec();
+    assert_eq!(wrong_len[16], 1);
+    wrong_len[16] = 2;
+    assert_eq!(encapsulate(spec, &wrong_len, KEM).unwrap_err(), malformed);
+    // Parameters present (NULL): RFC 9935 says absent.
+    let with_null =
+        der(0x30, &cat(&[der(0x30, &cat(&[der(0x06, &ml_kem_oid(spec)), vec![0x05, 0x00]])), spki[17..].to_vec()]));
+    assert_eq!(encapsulate(spec, &with_null, KEM).unwrap_err(), malformed);
+    // A coefficient out of range (4095 >= q): fails the FIPS 203 modulus check.
+    let mut out_of_range = spki.clone();
+    out_of_range[22] = 0xff;
+    out_of_range[23] |= 0x0f;
+    assert_eq!(encapsulate(spec, &out_of_range, KEM).unwrap_err(), malformed);
+
+    // Private keys that are not this spec's seed-form PKCS#8.
+    let ct = vec![0; 1088];
+    let invalid = Error::InvalidKeyMaterial { spec };
+    let expanded_form = der(
+        0x30,
+        &cat(&[der(0x02, &[0]), der(0x30, &der(0x06, &ml_kem_oid(spec))), der(0x04, &der(0x04, &[0x11; 2400]))]),
+    );
+    for bad in [b"junk".as_slice(), private(KeySpec::MlKem512), private(KeySpec::MlDsa65), &expanded_form] {
+        assert_eq!(decapsulate(spec, bad, KEM, &ct).unwrap_err(), invalid);
+        let cached = PrivateKey::new(spec, kms_crypto::SecretBytes::from_slice(bad));
+        for _ in 0..2 {
+            assert_eq!(cached.decapsulate(KEM, &ct).unwrap_err(), invalid);
+        }
+    }
+
+    // Other specs cannot encapsulate or decapsulate; ML-KEM keys do nothing else.
+    assert_eq!(
+        encapsulate(KeySpec::MlDsa65, public(KeySpec::MlDsa65), KEM).unwrap_err(),
+        Error::UnsupportedOperation { spec: KeySpec::MlDsa65 }
+    );
+    let rsa = KeySpec::Rsa2048;
+    assert_eq!(decapsulate(rsa, private(rsa), KEM, &[0; 256]).unwrap_err(), Error::UnsupportedOperation { spec: rsa });
+    let cached = PrivateKey::new(rsa, key(rsa).private_key.clone());
+    assert_eq!(cached.decapsulate(KEM, &[0; 256]).unwrap_err(), Error::UnsupportedOperation { spec: rsa });
+    let unsupported = Error::UnsupportedOperation { spec };
+    let sig = SigningAlgorithm::MlDsaShake256;
+    assert_eq!(sign(spec, private(spec), sig, MessageType::Raw, b"m").unwrap_err(), unsupported);
+    assert_eq!(verify(spec, public(spec), sig, MessageType::Raw, b"m", b"s").unwrap_err(), unsupported);
+    assert_eq!(encrypt(spec, public(spec), EncryptionAlgorithm::RsaesOaepSha256, b"m").unwrap_err(), unsupported);
+    assert_eq!(decrypt(spec, private(spec), EncryptionAlgorithm::RsaesOaepSha256, &ct).unwrap_err(), unsupported);
+    assert_eq!(
+        derive_shared_secret(spec, KeyAgreementAlgorithm::Ecdh, private(spec), public(spec)).unwrap_err(),
+        unsupported
     );
 }
