@@ -2,7 +2,9 @@
 
 //! Known-answer tests from published vectors (files in `tests/data`):
 //! RFC 4231 (HMAC), RFC 8032 (Ed25519), Wycheproof (ECDSA P-256 verify,
-//! ECDH P-256, RSA-OAEP SHA-1 and SHA-256 decrypt).
+//! ECDH P-256, RSA-OAEP SHA-1 and SHA-256 decrypt), and ML-KEM
+//! decapsulation of the RFC 9935 example keys, with answers computed by
+//! kyber-py.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -11,8 +13,9 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::KeyPair as _;
 use common::{hex, records};
 use kms_crypto::{
-    decrypt, derive_shared_secret, mac, sign, verify, verify_mac, EncryptionAlgorithm, Error, KeyAgreementAlgorithm,
-    KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+    decapsulate, decrypt, derive_shared_secret, encapsulate, mac, sign, verify, verify_mac, EncapsulationAlgorithm,
+    EncryptionAlgorithm, Error, KeyAgreementAlgorithm, KeySpec, MacAlgorithm, MessageType, PrivateKey, SecretBytes,
+    SigningAlgorithm,
 };
 
 #[test]
@@ -177,4 +180,41 @@ fn wycheproof_rsa_oaep_sha256_decrypt() {
 #[test]
 fn wycheproof_rsa_oaep_sha1_decrypt() {
     oaep_vectors("wycheproof_rsa_oaep_2048_sha1_mgf1sha1.txt", EncryptionAlgorithm::RsaesOaepSha1);
+}
+
+/// ML-KEM-512/768/1024 with the keys of the RFC 9935 examples (seed
+/// 00..3f): decapsulating kyber-py's ciphertext gives its shared secret,
+/// and the altered ciphertext its implicit-rejection secret, which depends
+/// on the `z` half of the seed; the example SPKI is the public key of the
+/// example PKCS#8.
+#[test]
+fn ml_kem_rfc9935_keys_decapsulate_kyber_py_ciphertexts() {
+    let kem = EncapsulationAlgorithm::MlKem;
+    let cases = records("ml_kem_kyber_py.txt");
+    assert_eq!(cases.len(), 3);
+    for case in &cases {
+        let spec = KeySpec::parse(case.text("spec")).unwrap();
+        let private = case.bytes("private");
+        let public = case.bytes("public");
+        let ciphertext = case.bytes("ciphertext");
+        let shared = SecretBytes::new(case.bytes("shared"));
+        assert_eq!(&private[22..], &case.bytes("seed")[..], "{spec}: the PKCS#8 holds the seed");
+        assert_eq!(decapsulate(spec, &private, kem, &ciphertext).unwrap(), shared, "{spec}");
+        let cached = PrivateKey::new(spec, SecretBytes::new(private.clone()));
+        assert_eq!(cached.decapsulate(kem, &ciphertext).unwrap(), shared, "{spec}");
+
+        let mut altered = ciphertext.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        let rejected = SecretBytes::new(case.bytes("rejected_shared"));
+        assert_eq!(decapsulate(spec, &private, kem, &altered).unwrap(), rejected, "{spec}");
+        assert_eq!(cached.decapsulate(kem, &altered).unwrap(), rejected, "{spec}");
+
+        let (ours, secret) = encapsulate(spec, &public, kem).unwrap();
+        assert_eq!(cached.decapsulate(kem, &ours).unwrap(), secret, "{spec}");
+        assert_eq!(
+            decapsulate(spec, &private, kem, &ciphertext[1..]).unwrap_err(),
+            Error::MalformedCiphertext,
+            "{spec}"
+        );
+    }
 }
