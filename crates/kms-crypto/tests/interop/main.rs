@@ -17,6 +17,11 @@
 //! - ML-DSA (which OpenSSL 3.0 lacks) against Python `cryptography` when it is
 //!   installed with ML-DSA support: our PKCS#8 and SPKI load there, our RAW
 //!   and EXTERNAL_MU signatures verify there, its signatures verify here.
+//! - ML-KEM (which OpenSSL 3.0 lacks too) against kyber-py, the pure-Python
+//!   FIPS 203 implementation in the workspace's `.venv` (scripts/requirements.txt;
+//!   scripts/test.sh creates it). This test fails, rather than passes, when
+//!   that venv is missing: both directions of encapsulation, and our
+//!   private key loaded there (the seed, and kyber-py's PKCS#8 parser).
 //!
 //! Not covered here: Ed25519ph (no CLI support; RFC 8032 vector in a unit
 //! test) and SM2 key agreement (OpenSSL refuses to derive with SM2 keys; the
@@ -32,8 +37,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine as _;
 use common::to_hex;
 use kms_crypto::{
-    decrypt, derive_shared_secret, encrypt, generate, mac, sign, verify, EncryptionAlgorithm, KeyAgreementAlgorithm,
-    KeyPair, KeySpec, MessageType, SigningAlgorithm, SM2_DEFAULT_DISTINGUISHING_ID,
+    decapsulate, decrypt, derive_shared_secret, encapsulate, encrypt, generate, mac, sign, verify,
+    EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyPair, KeySpec, MessageType, PrivateKey,
+    SecretBytes, SigningAlgorithm, SM2_DEFAULT_DISTINGUISHING_ID,
 };
 
 fn openssl_available() -> bool {
@@ -492,5 +498,95 @@ open(d + "/theirs", "wb").write(key.sign(rd("message")))
         let theirs = dir.read("theirs");
         assert!(verify(spec, &spki, alg, MessageType::Raw, &message, &theirs).unwrap());
         assert!(verify(spec, &spki, alg, MessageType::ExternalMu, &mu, &theirs).unwrap());
+    }
+}
+
+/// The workspace venv's Python, which must have kyber-py; panics with what
+/// to do when it is missing (scripts/test.sh creates the venv).
+fn venv_python_with_kyber_py() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let fix = "create it from the workspace root: python3 -m venv .venv && \
+               .venv/bin/pip install -r scripts/requirements.txt (scripts/test.sh does this)";
+    match Command::new(&python).args(["-c", "import kyber_py.ml_kem.pkcs"]).output() {
+        Ok(out) if out.status.success() => python,
+        Ok(out) => panic!(
+            "{} cannot import kyber_py.ml_kem.pkcs ({}); {fix}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => panic!("{} cannot run ({e}); {fix}", python.display()),
+    }
+}
+
+/// ML-KEM against kyber-py: (a) it encapsulates to our public key (the raw
+/// key taken from our SPKI, which its SPKI parser reads too) and we
+/// decapsulate; (b) we encapsulate to a key it generated (its SPKI) and it
+/// decapsulates; (c) our private key, the seed from our PKCS#8, expands
+/// there to our public key (its PKCS#8 parser agrees) and decapsulates our
+/// ciphertext. The shared secrets agree each time.
+#[test]
+fn ml_kem_matches_kyber_py() {
+    // Phase 1: (a), a new key for (b), (c). Phase 2: the rest of (b).
+    const SCRIPT: &str = r#"
+import os, sys
+from kyber_py import ml_kem
+from kyber_py.ml_kem import pkcs
+d, name, phase = sys.argv[1:4]
+kem = getattr(ml_kem, name)
+rd = lambda n: open(os.path.join(d, n), "rb").read()
+def wr(n, b):
+    with open(os.path.join(d, n), "wb") as f:
+        f.write(b)
+if phase == "1":
+    ek = rd("our.ek")
+    parsed_kem, parsed_ek = pkcs.ek_from_der(rd("our.spki"))
+    assert parsed_kem is kem and parsed_ek == ek, "our SPKI"
+    ss, ct = kem.encaps(ek)
+    wr("a.ct", ct)
+    wr("a.ss", ss)
+    ek_b, dk_b = kem.keygen()
+    wr("b.spki", pkcs.ek_to_der(kem, ek_b))
+    wr("b.dk", dk_b)
+    ek_c, dk_c = kem.key_derive(rd("our.seed"))
+    assert ek_c == ek, "our seed expands to our public key"
+    p_kem, p_dk, p_seed, p_ek = pkcs.dk_from_der(rd("our.p8"))
+    assert p_kem is kem and p_seed == rd("our.seed") and p_dk == dk_c and p_ek == ek, "our PKCS#8"
+    wr("c.ss", kem.decaps(dk_c, rd("c.ct")))
+else:
+    wr("b.ss", kem.decaps(rd("b.dk"), rd("b.ct")))
+"#;
+    let python = venv_python_with_kyber_py();
+    let run = |dir: &Scratch, spec: KeySpec, phase: &str| {
+        let out =
+            Command::new(&python).args(["-c", SCRIPT]).arg(&dir.0).arg(spec.as_str()).arg(phase).output().unwrap();
+        assert!(out.status.success(), "{spec} phase {phase}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let kem = EncapsulationAlgorithm::MlKem;
+    let dir = Scratch::new("mlkem");
+    for (spec, ek_len) in [(KeySpec::MlKem512, 800), (KeySpec::MlKem768, 1184), (KeySpec::MlKem1024, 1568)] {
+        let pair = generate(spec).unwrap();
+        let spki = pair.public_key.clone().unwrap();
+        let pkcs8 = pair.private_key.expose();
+        assert_eq!((spki.len(), pkcs8.len()), (ek_len + 22, 86), "{spec}");
+        dir.write("our.spki", &spki);
+        dir.write("our.ek", &spki[22..]);
+        dir.write("our.p8", pkcs8);
+        dir.write("our.seed", &pkcs8[22..]);
+        let (ct_c, secret_c) = encapsulate(spec, &spki, kem).unwrap();
+        dir.write("c.ct", &ct_c);
+        run(&dir, spec, "1");
+
+        // (a)
+        let theirs = SecretBytes::new(dir.read("a.ss"));
+        assert_eq!(decapsulate(spec, pkcs8, kem, &dir.read("a.ct")).unwrap(), theirs, "{spec} (a)");
+        let cached = PrivateKey::new(spec, pair.private_key.clone());
+        assert_eq!(cached.decapsulate(kem, &dir.read("a.ct")).unwrap(), theirs, "{spec} (a)");
+        // (c)
+        assert_eq!(SecretBytes::new(dir.read("c.ss")), secret_c, "{spec} (c)");
+        // (b)
+        let (ct_b, secret_b) = encapsulate(spec, &dir.read("b.spki"), kem).unwrap();
+        dir.write("b.ct", &ct_b);
+        run(&dir, spec, "2");
+        assert_eq!(SecretBytes::new(dir.read("b.ss")), secret_b, "{spec} (b)");
     }
 }
