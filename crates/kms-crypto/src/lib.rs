@@ -28,10 +28,12 @@
 //! | ML_DSA_44/65/87 | SIGN_VERIFY | ML_DSA_SHAKE_256 (RAW, EXTERNAL_MU) |
 //! | ML_KEM_512/768/1024 | ENCAPSULATE_DECAPSULATE | ML_KEM |
 //!
-//! ML-KEM keys (FIPS 203): the public key is an SPKI with the
-//! id-alg-ml-kem-* OID and no parameters, the private key a PKCS#8 holding
-//! the 64-byte seed (the seed form of the IETF LAMPS ML-KEM key format,
-//! OpenSSL 3.5's default); see [`encapsulate`] and [`decapsulate`].
+//! ML-KEM keys (FIPS 203, encodings of RFC 9935): the public key is an SPKI
+//! with the id-alg-ml-kem-512/768/1024 OID and no parameters, as AWS's
+//! `GetPublicKey` returns; the private key a PKCS#8 holding the 64-byte seed
+//! `[0] IMPLICIT OCTET STRING`, the RFC's seed form and OpenSSL 3.5's
+//! default (AWS does not document which form `GenerateDataKeyPair`
+//! returns). See [`encapsulate`] and [`decapsulate`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

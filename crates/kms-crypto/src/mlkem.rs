@@ -88,7 +88,6 @@ macro_rules! with_params {
 }
 
 pub(crate) fn generate(spec: KeySpec) -> Result<KeyPair> {
-    kem_algorithm(spec)?;
     let mut seed = Zeroizing::new([0u8; SEED_LEN]);
     aws_lc_rs::rand::fill(seed.as_mut_slice()).map_err(|_| Error::Internal("random source"))?;
     with_params!(spec, encode_pair(&seed))
