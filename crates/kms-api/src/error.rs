@@ -35,7 +35,8 @@ pub fn to_aws(e: &Error) -> AwsError {
         KmsInvalidMac => (bad, "KMSInvalidMacException"),
         InvalidKeyUsage(_) => (bad, "InvalidKeyUsageException"),
         InvalidMarker(_) => (bad, "InvalidMarkerException"),
-        DryRunOperation => (StatusCode::PRECONDITION_FAILED, "DryRunOperationException"),
+        // 412 in the API reference; AWS answers 400 (recorded April 2025).
+        DryRunOperation => (bad, "DryRunOperationException"),
         UnsupportedOperation(_) => (bad, "UnsupportedOperationException"),
         MalformedPolicyDocument(_) => (bad, "MalformedPolicyDocumentException"),
         LimitExceeded(_) => (bad, "LimitExceededException"),
@@ -50,6 +51,8 @@ pub fn to_aws(e: &Error) -> AwsError {
     };
     let message = match e {
         UnknownOperation | InvalidCiphertext | KmsInvalidSignature | KmsInvalidMac => None,
+        // A body that is not JSON: AWS sends no message.
+        Serialization(m) if m.is_empty() => None,
         Internal(_) => Some("An internal error occurred. Contact your administrator with the request id.".into()),
         other => Some(other.to_string()),
     };

@@ -19,6 +19,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use kms_core::identity::Credential;
 use kms_core::ports::{AuditSink, Clock};
 use kms_core::{Error, Kms, RequestContext};
+use kms_core::validate::Validate;
 use serde::{de::DeserializeOwned, Serialize};
 
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -26,107 +27,200 @@ pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// key policy, escaped) is far below it.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
-macro_rules! operations {
-    ($( $prefix:literal $name:ident => $method:ident ),+ $(,)?) => {
-        /// Every operation, named as in `X-Amz-Target`.
+mod dispatch;
+
+/// The operator API (`KmsAdmin.<name>`): ours, not AWS's.
+macro_rules! admin_operations {
+    ($( $name:ident => $method:ident ),+ $(,)?) => {
+        /// Every operator API operation, named as in `X-Amz-Target`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Operation { $($name),+ }
+        pub enum AdminOperation { $($name),+ }
 
-        impl Operation {
-            pub const ALL: &'static [Operation] = &[$(Operation::$name),+];
+        impl AdminOperation {
+            pub const ALL: &'static [AdminOperation] = &[$(AdminOperation::$name),+];
 
-            pub fn from_target(target: &str) -> Option<Operation> {
-                let (prefix, name) = target.split_once('.')?;
-                match (prefix, name) {
-                    $(($prefix, stringify!($name)) => Some(Operation::$name),)+
+            pub fn from_name(name: &str) -> Option<AdminOperation> {
+                match name {
+                    $(stringify!($name) => Some(AdminOperation::$name),)+
                     _ => None,
                 }
             }
 
             pub fn name(self) -> &'static str {
-                match self { $(Operation::$name => stringify!($name)),+ }
-            }
-
-            /// `TrentService` for KMS, `KmsAdmin` for the operator API.
-            pub fn prefix(self) -> &'static str {
-                match self { $(Operation::$name => $prefix),+ }
+                match self { $(AdminOperation::$name => stringify!($name)),+ }
             }
         }
 
-        async fn dispatch(kms: &Kms, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, Error> {
+        async fn dispatch_admin(kms: &Kms, ctx: &RequestContext, op: AdminOperation, body: &[u8]) -> Result<Vec<u8>, Error> {
             match op {
-                $(Operation::$name => encode(&kms.$method(ctx, decode(body)?).await?),)+
+                $(AdminOperation::$name => encode(&kms.$method(ctx, serde_json::from_slice(body).map_err(serialization)?).await?),)+
             }
         }
     };
 }
 
-operations! {
-    "TrentService" CreateKey => create_key,
-    "TrentService" DescribeKey => describe_key,
-    "TrentService" ListKeys => list_keys,
-    "TrentService" UpdateKeyDescription => update_key_description,
-    "TrentService" EnableKey => enable_key,
-    "TrentService" DisableKey => disable_key,
-    "TrentService" ScheduleKeyDeletion => schedule_key_deletion,
-    "TrentService" CancelKeyDeletion => cancel_key_deletion,
-    "TrentService" GetKeyLastUsage => get_key_last_usage,
-    "TrentService" Encrypt => encrypt,
-    "TrentService" Decrypt => decrypt,
-    "TrentService" ReEncrypt => re_encrypt,
-    "TrentService" GenerateDataKey => generate_data_key,
-    "TrentService" GenerateDataKeyWithoutPlaintext => generate_data_key_without_plaintext,
-    "TrentService" GenerateRandom => generate_random,
-    "TrentService" Sign => sign,
-    "TrentService" Verify => verify,
-    "TrentService" GetPublicKey => get_public_key,
-    "TrentService" GenerateMac => generate_mac,
-    "TrentService" VerifyMac => verify_mac,
-    "TrentService" DeriveSharedSecret => derive_shared_secret,
-    "TrentService" GenerateDataKeyPair => generate_data_key_pair,
-    "TrentService" GenerateDataKeyPairWithoutPlaintext => generate_data_key_pair_without_plaintext,
-    "TrentService" CreateAlias => create_alias,
-    "TrentService" UpdateAlias => update_alias,
-    "TrentService" DeleteAlias => delete_alias,
-    "TrentService" ListAliases => list_aliases,
-    "TrentService" TagResource => tag_resource,
-    "TrentService" UntagResource => untag_resource,
-    "TrentService" ListResourceTags => list_resource_tags,
-    "TrentService" PutKeyPolicy => put_key_policy,
-    "TrentService" GetKeyPolicy => get_key_policy,
-    "TrentService" ListKeyPolicies => list_key_policies,
-    "TrentService" CreateGrant => create_grant,
-    "TrentService" ListGrants => list_grants,
-    "TrentService" ListRetirableGrants => list_retirable_grants,
-    "TrentService" RetireGrant => retire_grant,
-    "TrentService" RevokeGrant => revoke_grant,
-    "KmsAdmin" CreateUser => create_user,
-    "KmsAdmin" ListUsers => list_users,
-    "KmsAdmin" DeleteUser => delete_user,
-    "KmsAdmin" CreateAccessKey => create_access_key,
-    "KmsAdmin" DeleteAccessKey => delete_access_key,
-    "KmsAdmin" AdvanceClock => advance_clock,
-    "KmsAdmin" PutUserPolicy => put_user_policy,
-    "KmsAdmin" GetUserPolicy => get_user_policy,
-    "KmsAdmin" DeleteUserPolicy => delete_user_policy,
-    "KmsAdmin" ListUserPolicies => list_user_policies,
-    "KmsAdmin" TagUser => tag_user,
-    "KmsAdmin" CreateRole => create_role,
-    "KmsAdmin" ListRoles => list_roles,
-    "KmsAdmin" DeleteRole => delete_role,
-    "KmsAdmin" PutRolePolicy => put_role_policy,
-    "KmsAdmin" DeleteRolePolicy => delete_role_policy,
-    "KmsAdmin" UpdateAssumeRolePolicy => update_assume_role_policy,
-    "KmsAdmin" Simulate => simulate,
+admin_operations! {
+    CreateUser => create_user,
+    ListUsers => list_users,
+    DeleteUser => delete_user,
+    CreateAccessKey => create_access_key,
+    DeleteAccessKey => delete_access_key,
+    AdvanceClock => advance_clock,
+    PutUserPolicy => put_user_policy,
+    GetUserPolicy => get_user_policy,
+    DeleteUserPolicy => delete_user_policy,
+    ListUserPolicies => list_user_policies,
+    TagUser => tag_user,
+    CreateRole => create_role,
+    ListRoles => list_roles,
+    DeleteRole => delete_role,
+    PutRolePolicy => put_role_policy,
+    DeleteRolePolicy => delete_role_policy,
+    UpdateAssumeRolePolicy => update_assume_role_policy,
+    Simulate => simulate,
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        // Drop serde's position suffix; keep what was wrong.
-        let msg = msg.split(" at line ").next().unwrap_or("").to_string();
-        Error::Serialization(msg)
-    })
+/// An operation a target names: one of AWS KMS's (`TrentService.<name>`,
+/// the generated [`kms_core::model::Operation`]) or of the operator API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Kms(KmsOperation),
+    Admin(AdminOperation),
+}
+
+pub use kms_core::model::Operation as KmsOperation;
+
+impl Operation {
+    /// How many operations there are (KMS's, then the operator API's).
+    pub const COUNT: usize = KmsOperation::ALL.len() + AdminOperation::ALL.len();
+
+    pub fn from_target(target: &str) -> Option<Operation> {
+        match target.split_once('.')? {
+            ("TrentService", name) => KmsOperation::from_name(name).map(Operation::Kms),
+            ("KmsAdmin", name) => AdminOperation::from_name(name).map(Operation::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Kms(op) => op.name(),
+            Operation::Admin(op) => op.name(),
+        }
+    }
+
+    /// `TrentService` for KMS, `KmsAdmin` for the operator API.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Operation::Kms(_) => "TrentService",
+            Operation::Admin(_) => "KmsAdmin",
+        }
+    }
+
+    /// A dense index in `0..COUNT` (for per-operation tables).
+    pub fn index(self) -> usize {
+        match self {
+            Operation::Kms(op) => KmsOperation::ALL.iter().position(|o| *o == op).unwrap_or(0),
+            Operation::Admin(op) => {
+                KmsOperation::ALL.len() + AdminOperation::ALL.iter().position(|o| *o == op).unwrap_or(0)
+            }
+        }
+    }
+
+    /// The operation at `index` (the inverse of [`Operation::index`]).
+    pub fn from_index(index: usize) -> Option<Operation> {
+        match KmsOperation::ALL.get(index) {
+            Some(op) => Some(Operation::Kms(*op)),
+            None => AdminOperation::ALL.get(index - KmsOperation::ALL.len()).copied().map(Operation::Admin),
+        }
+    }
+}
+
+async fn dispatch(kms: &Kms, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, Error> {
+    match op {
+        Operation::Kms(op) => dispatch::dispatch(kms, ctx, op, body).await,
+        Operation::Admin(op) => dispatch_admin(kms, ctx, op, body).await,
+    }
+}
+
+/// The body of a successful call whose operation has no output members.
+pub(crate) const EMPTY: &[u8] = b"{}";
+
+/// Decode a KMS request and check it against the model: a JSON or type
+/// error is `SerializationException`, a constraint `ValidationException`.
+pub(crate) fn decode<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Error> {
+    let req: T = serde_json::from_slice(body).map_err(serialization)?;
+    req.validate()?;
+    Ok(req)
+}
+
+/// Decode and validate the request of `target` without calling the service
+/// (for the fuzzer and the model walk): the error a request would get from
+/// the wire layer.
+pub fn decode_request(target: &str, body: &[u8]) -> Result<(), Error> {
+    match Operation::from_target(target) {
+        Some(Operation::Kms(op)) => dispatch::decode_only(op, body),
+        Some(Operation::Admin(_)) => Ok(()),
+        None => Err(Error::UnknownOperation),
+    }
+}
+
+/// A serde error as AWS's `SerializationException`: a body that is not
+/// JSON gets no message; a member of the wrong type gets Coral's text
+/// (`STRING_VALUE can not be converted to an Integer`, `Expected list or
+/// null`, ...).
+fn serialization(e: serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => Error::Serialization(coral_type_message(&e.to_string())),
+        Category::Syntax | Category::Eof | Category::Io => Error::Serialization(String::new()),
+    }
+}
+
+/// serde's `invalid type: <found>, expected <wanted> at line ..` in Coral's words.
+fn coral_type_message(serde: &str) -> String {
+    let msg = serde.split(" at line ").next().unwrap_or("");
+    let Some(rest) = msg.strip_prefix("invalid type: ") else {
+        // A blob that is not base64, and the like: serde's text is ours.
+        return msg.to_string();
+    };
+    let (found, wanted) = rest.split_once(", expected ").unwrap_or((rest, ""));
+    let wanted_kind = if wanted.starts_with("struct ") {
+        "structure"
+    } else if wanted.contains("sequence") {
+        "list"
+    } else if wanted.contains("map") {
+        "map"
+    } else if wanted.starts_with('i') || wanted.starts_with('u') || wanted.contains("integer") {
+        "an Integer"
+    } else if wanted.contains("bool") {
+        "a Boolean"
+    } else if wanted.starts_with('f') {
+        "a Date"
+    } else {
+        "a String"
+    };
+    let found_kind = if found.starts_with("sequence") {
+        "list"
+    } else if found.starts_with("map") {
+        "map"
+    } else if found.starts_with("string") {
+        "STRING_VALUE"
+    } else if found.starts_with("boolean `true`") {
+        "TRUE_VALUE"
+    } else if found.starts_with("boolean") {
+        "FALSE_VALUE"
+    } else {
+        "NUMBER_VALUE"
+    };
+    match (found_kind, wanted_kind) {
+        ("list", _) => "Start of list found where not expected".into(),
+        ("map", _) => "Start of structure or map found where not expected.".into(),
+        (_, "list") => "Expected list or null".into(),
+        (_, "structure") => "Expected null".into(),
+        (_, "map") => "Expected map or null".into(),
+        (f, w) => format!("{f} can not be converted to {w}"),
+    }
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {

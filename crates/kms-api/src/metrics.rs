@@ -17,7 +17,7 @@ struct OpStats {
     buckets: [AtomicU64; BUCKETS.len()],
 }
 
-/// Per-operation counters and latency histograms. Index `ALL.len()` counts
+/// Per-operation counters and latency histograms. Index `Operation::COUNT` counts
 /// calls that named no known operation.
 pub struct Metrics {
     ops: Vec<OpStats>,
@@ -25,13 +25,13 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { ops: (0..=Operation::ALL.len()).map(|_| OpStats::default()).collect() }
+        Metrics { ops: (0..=Operation::COUNT).map(|_| OpStats::default()).collect() }
     }
 }
 
 impl Metrics {
     pub fn observe(&self, op: Option<Operation>, status: u16, elapsed_us: u64) {
-        let i = op.and_then(|o| Operation::ALL.iter().position(|x| *x == o)).unwrap_or(Operation::ALL.len());
+        let i = op.map_or(Operation::COUNT, Operation::index);
         let s = &self.ops[i];
         match status {
             200..=299 => &s.ok,
@@ -51,7 +51,7 @@ impl Metrics {
         out.push_str(
             "# HELP kms_requests_total Requests by operation and outcome.\n# TYPE kms_requests_total counter\n",
         );
-        let name = |i: usize| Operation::ALL.get(i).map(|o| o.name()).unwrap_or("Unknown");
+        let name = |i: usize| Operation::from_index(i).map(|o| o.name()).unwrap_or("Unknown");
         for (i, s) in self.ops.iter().enumerate() {
             for (outcome, c) in [("ok", &s.ok), ("client_error", &s.client_error), ("server_error", &s.server_error)] {
                 let v = c.load(Ordering::Relaxed);

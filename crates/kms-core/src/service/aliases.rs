@@ -59,8 +59,7 @@ impl Kms {
             .count())
     }
 
-    pub async fn create_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty> {
-        req.validate_with_target()?;
+    pub async fn create_alias(&self, ctx: &RequestContext, req: CreateAliasRequest) -> Result<()> {
         let name = req.alias_name.unwrap_or_default();
         check_alias_name(&name)?;
         let _w = self.write_lock.lock().await;
@@ -88,11 +87,10 @@ impl Kms {
         };
         self.store.put_alias(&rec).await?;
         self.aliases.write().map_err(poisoned)?.insert((account, name), rec);
-        Ok(Empty {})
+        Ok(())
     }
 
-    pub async fn update_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty> {
-        req.validate_with_target()?;
+    pub async fn update_alias(&self, ctx: &RequestContext, req: UpdateAliasRequest) -> Result<()> {
         let name = req.alias_name.unwrap_or_default();
         check_alias_name(&name)?;
         let _w = self.write_lock.lock().await;
@@ -126,11 +124,10 @@ impl Kms {
         rec.updated_ms = self.clock.now_ms();
         self.store.put_alias(&rec).await?;
         self.aliases.write().map_err(poisoned)?.insert((account, name), rec);
-        Ok(Empty {})
+        Ok(())
     }
 
-    pub async fn delete_alias(&self, ctx: &RequestContext, req: AliasRequest) -> Result<Empty> {
-        req.validate_name()?;
+    pub async fn delete_alias(&self, ctx: &RequestContext, req: DeleteAliasRequest) -> Result<()> {
         let name = req.alias_name.unwrap_or_default();
         check_alias_name(&name)?;
         let _w = self.write_lock.lock().await;
@@ -144,18 +141,17 @@ impl Kms {
         }
         self.store.delete_alias(&account, &name).await?;
         self.aliases.write().map_err(poisoned)?.remove(&(account, name));
-        Ok(Empty {})
+        Ok(())
     }
 
-    pub async fn list_aliases(&self, ctx: &RequestContext, req: ListRequest) -> Result<ListAliasesResponse> {
-        req.validate(false)?;
+    pub async fn list_aliases(&self, ctx: &RequestContext, req: ListAliasesRequest) -> Result<ListAliasesResponse> {
         self.authorize_identity(ctx, &Access::new("kms:ListAliases"))?;
         let account = ctx.principal.account.clone();
         let key_filter = match req.key_id.as_deref() {
             Some(k) => Some(self.resolve_as(ctx, k, Aliases::Refused, None).await?.record.key_id.clone()),
             None => None,
         };
-        let limit = req.limit.unwrap_or(DEFAULT_ALIAS_LIST_LIMIT) as usize;
+        let limit = req.limit.map_or(DEFAULT_ALIAS_LIST_LIMIT, i64::from) as usize;
         if req.marker.as_deref().is_some_and(|m| !m.starts_with("alias/")) {
             return Err(Error::InvalidMarker("Invalid marker".into()));
         }
@@ -173,17 +169,17 @@ impl Kms {
         page.truncate(limit);
         Ok(ListAliasesResponse {
             next_marker: if truncated { page.last().map(|a| a.name.clone()) } else { None },
-            aliases: page
-                .into_iter()
+            aliases: Some(
+                page.into_iter()
                 .map(|a| AliasListEntry {
-                    alias_name: a.name.clone(),
-                    alias_arn: self.loc.alias_arn(&a.account, &a.name),
+                    alias_name: Some(a.name.clone()),
+                    alias_arn: Some(self.loc.alias_arn(&a.account, &a.name)),
                     target_key_id: Some(a.target_key_id.clone()),
                     creation_date: Some(epoch_seconds(a.created_ms)),
                     last_updated_date: Some(epoch_seconds(a.updated_ms)),
                 })
-                .collect(),
-            truncated,
+                .collect()),
+            truncated: Some(truncated),
         })
     }
 }

@@ -13,7 +13,7 @@ use super::{Access, Kms, LiveKey, RequestContext};
 use crate::crypto::SecretBytes;
 use crate::error::{Error, Result};
 use crate::model::*;
-use crate::types::*;
+
 
 /// The `kms-crypto` spec of a key spec; `None` for `SYMMETRIC_DEFAULT` and
 /// the specs this server does not implement (ML-KEM).
@@ -38,6 +38,7 @@ pub(super) struct Algorithms {
     pub signing: Option<Vec<String>>,
     pub mac: Option<Vec<String>>,
     pub key_agreement: Option<Vec<String>>,
+    pub encapsulation: Option<Vec<String>>,
 }
 
 pub(super) fn algorithms(spec: KeySpec, usage: KeyUsage) -> Algorithms {
@@ -53,15 +54,16 @@ pub(super) fn algorithms(spec: KeySpec, usage: KeyUsage) -> Algorithms {
         KeyUsage::SignVerify => a.signing = names(c::signing_algorithms(cs)),
         KeyUsage::GenerateVerifyMac => a.mac = names(c::mac_algorithms(cs)),
         KeyUsage::KeyAgreement => a.key_agreement = names(c::key_agreement_algorithms(cs)),
-        KeyUsage::EncapsulateDecapsulate => {}
+        KeyUsage::EncapsulateDecapsulate => a.encapsulation = names(c::encapsulation_algorithms(cs)),
     }
     a
 }
 
-/// The legacy `CustomerMasterKeySpec` of a key spec, empty when that enum
-/// has no such value (ML-DSA, Ed25519, ML-KEM).
-pub(super) fn customer_master_key_spec(spec: KeySpec) -> String {
-    CustomerMasterKeySpec::parse(spec.as_str()).map(|s| s.as_str().to_string()).unwrap_or_default()
+/// The deprecated `CustomerMasterKeySpec`: AWS still returns it, with the
+/// key spec's value, also for the specs its enum lacks (an ML-DSA key shows
+/// `"CustomerMasterKeySpec": "ML_DSA_65"`).
+pub(super) fn customer_master_key_spec(spec: KeySpec) -> Option<String> {
+    Some(spec.as_str().to_string())
 }
 
 /// Generates a key of `spec` on a blocking thread (RSA-4096 takes seconds).
@@ -240,7 +242,6 @@ async fn private_op<T: Send + 'static>(
 
 impl Kms {
     pub async fn sign(&self, ctx: &RequestContext, req: SignRequest) -> Result<SignResponse> {
-        req.validate()?;
         let algorithm = req.signing_algorithm.clone().unwrap_or_default();
         let message_type = req.message_type.clone().unwrap_or_else(|| "RAW".into());
         let access = Access::new("kms:Sign")
@@ -256,11 +257,10 @@ impl Kms {
         let (alg, message_type) = (s.algorithm, s.message_type);
         let signature = private_op(&k, move |p| p.sign(alg, message_type, message.expose())).await?;
         k.record_use("Sign", self.clock.now_ms(), &ctx.request_id);
-        Ok(SignResponse { key_id: k.arn.clone(), signature, signing_algorithm: algorithm })
+        Ok(SignResponse { key_id: Some(k.arn.clone()), signature: Some(signature), signing_algorithm: Some(algorithm) })
     }
 
     pub async fn verify(&self, ctx: &RequestContext, req: VerifyRequest) -> Result<VerifyResponse> {
-        req.validate()?;
         let algorithm = req.signing_algorithm.clone().unwrap_or_default();
         let message_type = req.message_type.clone().unwrap_or_else(|| "RAW".into());
         let access = Access::new("kms:Verify")
@@ -280,11 +280,10 @@ impl Kms {
             return Err(Error::KmsInvalidSignature);
         }
         k.record_use("Verify", self.clock.now_ms(), &ctx.request_id);
-        Ok(VerifyResponse { key_id: k.arn.clone(), signature_valid: true, signing_algorithm: algorithm })
+        Ok(VerifyResponse { key_id: Some(k.arn.clone()), signature_valid: Some(true), signing_algorithm: Some(algorithm) })
     }
 
     pub async fn get_public_key(&self, ctx: &RequestContext, req: GetPublicKeyRequest) -> Result<GetPublicKeyResponse> {
-        req.validate()?;
         let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:GetPublicKey")).await?;
         Self::usable(&k)?;
         let r = &k.record;
@@ -297,19 +296,19 @@ impl Kms {
         // Not a cryptographic operation: GetKeyLastUsage does not track it.
         let a = algorithms(r.key_spec, r.key_usage);
         Ok(GetPublicKeyResponse {
-            key_id: k.arn.clone(),
-            public_key,
+            key_id: Some(k.arn.clone()),
+            public_key: Some(public_key),
             customer_master_key_spec: customer_master_key_spec(r.key_spec),
-            key_spec: r.key_spec.as_str().to_string(),
-            key_usage: r.key_usage.as_str().to_string(),
+            key_spec: Some(r.key_spec.as_str().to_string()),
+            key_usage: Some(r.key_usage.as_str().to_string()),
             encryption_algorithms: a.encryption,
             signing_algorithms: a.signing,
             key_agreement_algorithms: a.key_agreement,
+            encapsulation_algorithms: a.encapsulation,
         })
     }
 
     pub async fn generate_mac(&self, ctx: &RequestContext, req: GenerateMacRequest) -> Result<GenerateMacResponse> {
-        req.validate()?;
         let algorithm = req.mac_algorithm.clone().unwrap_or_default();
         let access = Access::new("kms:GenerateMac").with("kms:MacAlgorithm", vec![algorithm.clone()]);
         let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &access).await?;
@@ -321,11 +320,10 @@ impl Kms {
         let message = req.message.unwrap_or_default();
         let mac = c::mac(spec, alg, k.hmac_key()?, message.expose()).map_err(crypto_error)?;
         k.record_use("GenerateMac", self.clock.now_ms(), &ctx.request_id);
-        Ok(GenerateMacResponse { mac, mac_algorithm: algorithm, key_id: k.arn.clone() })
+        Ok(GenerateMacResponse { mac: Some(mac), mac_algorithm: Some(algorithm), key_id: Some(k.arn.clone()) })
     }
 
     pub async fn verify_mac(&self, ctx: &RequestContext, req: VerifyMacRequest) -> Result<VerifyMacResponse> {
-        req.validate()?;
         let algorithm = req.mac_algorithm.clone().unwrap_or_default();
         let access = Access::new("kms:VerifyMac").with("kms:MacAlgorithm", vec![algorithm.clone()]);
         let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &access).await?;
@@ -340,7 +338,7 @@ impl Kms {
             return Err(Error::KmsInvalidMac);
         }
         k.record_use("VerifyMac", self.clock.now_ms(), &ctx.request_id);
-        Ok(VerifyMacResponse { key_id: k.arn.clone(), mac_valid: true, mac_algorithm: algorithm })
+        Ok(VerifyMacResponse { key_id: Some(k.arn.clone()), mac_valid: Some(true), mac_algorithm: Some(algorithm) })
     }
 
     pub async fn derive_shared_secret(
@@ -348,7 +346,6 @@ impl Kms {
         ctx: &RequestContext,
         req: DeriveSharedSecretRequest,
     ) -> Result<DeriveSharedSecretResponse> {
-        req.validate()?;
         let algorithm = req.key_agreement_algorithm.clone().unwrap_or_default();
         let access = Access::new("kms:DeriveSharedSecret").with("kms:KeyAgreementAlgorithm", vec![algorithm.clone()]);
         let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &access).await?;
@@ -365,10 +362,61 @@ impl Kms {
         let secret = private_op(&k, move |p| p.derive_shared_secret(alg, &peer)).await?;
         k.record_use("DeriveSharedSecret", self.clock.now_ms(), &ctx.request_id);
         Ok(DeriveSharedSecretResponse {
-            key_id: k.arn.clone(),
+            key_id: Some(k.arn.clone()),
             shared_secret: Some(secret),
-            key_agreement_algorithm: algorithm,
-            key_origin: k.record.origin.as_str().to_string(),
+            key_agreement_algorithm: Some(algorithm),
+            key_origin: Some(k.record.origin.as_str().to_string()),
+            ciphertext_for_recipient: None,
+        })
+    }
+
+    /// The ML-KEM algorithm of a request, checked against the key.
+    fn encapsulation(k: &LiveKey, operation: &str, algorithm: &str) -> Result<(c::KeySpec, c::EncapsulationAlgorithm)> {
+        require_usage(k, KeyUsage::EncapsulateDecapsulate, operation)?;
+        let spec = spec_of(k)?;
+        let alg = c::EncapsulationAlgorithm::parse(algorithm)
+            .filter(|a| c::encapsulation_algorithms(spec).contains(a))
+            .ok_or_else(|| algorithm_error(algorithm, k.record.key_spec))?;
+        Ok((spec, alg))
+    }
+
+    pub async fn encapsulate(&self, ctx: &RequestContext, req: EncapsulateRequest) -> Result<EncapsulateResponse> {
+        let algorithm = req.encapsulation_algorithm.clone().unwrap_or_default();
+        let access = Access::new("kms:Encapsulate").with("kms:EncapsulationAlgorithm", vec![algorithm.clone()]);
+        let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &access).await?;
+        Self::usable(&k)?;
+        let (spec, alg) = Self::encapsulation(&k, "Encapsulate", &algorithm)?;
+        if req.dry_run == Some(true) {
+            return Err(Error::DryRunOperation);
+        }
+        let (ciphertext, secret) = c::encapsulate(spec, public_key(&k)?, alg).map_err(crypto_error)?;
+        k.record_use("Encapsulate", self.clock.now_ms(), &ctx.request_id);
+        Ok(EncapsulateResponse {
+            key_id: Some(k.arn.clone()),
+            shared_secret: Some(secret),
+            shared_secret_ciphertext_blob: Some(ciphertext),
+            encapsulation_algorithm: Some(algorithm),
+        })
+    }
+
+    pub async fn decapsulate(&self, ctx: &RequestContext, req: DecapsulateRequest) -> Result<DecapsulateResponse> {
+        let algorithm = req.encapsulation_algorithm.clone().unwrap_or_default();
+        let access = Access::new("kms:Decapsulate").with("kms:EncapsulationAlgorithm", vec![algorithm.clone()]);
+        let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &access).await?;
+        Self::usable(&k)?;
+        let (_, alg) = Self::encapsulation(&k, "Decapsulate", &algorithm)?;
+        if req.dry_run == Some(true) {
+            return Err(Error::DryRunOperation);
+        }
+        // A ciphertext of the wrong length is InvalidCiphertextException;
+        // any other gives a secret (FIPS 203 implicit rejection).
+        let ciphertext = req.shared_secret_ciphertext_blob.unwrap_or_default();
+        let secret = private_op(&k, move |p| p.decapsulate(alg, &ciphertext)).await?;
+        k.record_use("Decapsulate", self.clock.now_ms(), &ctx.request_id);
+        Ok(DecapsulateResponse {
+            key_id: Some(k.arn.clone()),
+            shared_secret: Some(secret),
+            encapsulation_algorithm: Some(algorithm),
         })
     }
 
@@ -378,7 +426,6 @@ impl Kms {
         req: GenerateDataKeyPairRequest,
         operation: &str,
     ) -> Result<GenerateDataKeyPairResponse> {
-        req.validate()?;
         let pair_spec = req.key_pair_spec.clone().unwrap_or_default();
         let ec = req.encryption_context.unwrap_or_default();
         let action = format!("kms:{operation}");
@@ -398,12 +445,13 @@ impl Kms {
         let (blob, material_id) = Self::seal(ctx, &k, &ec, pair.private_key.expose())?;
         k.record_use(operation, self.clock.now_ms(), &ctx.request_id);
         Ok(GenerateDataKeyPairResponse {
-            private_key_ciphertext_blob: blob,
+            private_key_ciphertext_blob: Some(blob),
             private_key_plaintext: Some(pair.private_key),
-            public_key,
-            key_id: k.arn.clone(),
-            key_pair_spec: pair_spec,
-            key_material_id: material_id,
+            public_key: Some(public_key),
+            key_id: Some(k.arn.clone()),
+            key_pair_spec: Some(pair_spec),
+            key_material_id: Some(material_id),
+            ciphertext_for_recipient: None,
         })
     }
 
@@ -418,10 +466,23 @@ impl Kms {
     pub async fn generate_data_key_pair_without_plaintext(
         &self,
         ctx: &RequestContext,
-        req: GenerateDataKeyPairRequest,
-    ) -> Result<GenerateDataKeyPairResponse> {
-        let mut out = self.data_key_pair(ctx, req, "GenerateDataKeyPairWithoutPlaintext").await?;
-        out.private_key_plaintext = None;
-        Ok(out)
+        req: GenerateDataKeyPairWithoutPlaintextRequest,
+    ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse> {
+        let req = GenerateDataKeyPairRequest {
+            encryption_context: req.encryption_context,
+            key_id: req.key_id,
+            key_pair_spec: req.key_pair_spec,
+            grant_tokens: req.grant_tokens,
+            recipient: None,
+            dry_run: req.dry_run,
+        };
+        let out = self.data_key_pair(ctx, req, "GenerateDataKeyPairWithoutPlaintext").await?;
+        Ok(GenerateDataKeyPairWithoutPlaintextResponse {
+            private_key_ciphertext_blob: out.private_key_ciphertext_blob,
+            public_key: out.public_key,
+            key_id: out.key_id,
+            key_pair_spec: out.key_pair_spec,
+            key_material_id: out.key_material_id,
+        })
     }
 }

@@ -11,7 +11,7 @@ use crate::ciphertext::{self, EncryptionContext};
 use crate::crypto::{fill_random, hex, SecretBytes};
 use crate::error::{Error, Result};
 use crate::model::*;
-use crate::types::*;
+
 
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
@@ -152,7 +152,6 @@ impl Kms {
     }
 
     pub async fn encrypt(&self, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse> {
-        req.validate()?;
         let alg = req.encryption_algorithm.as_deref();
         let ec = req.encryption_context.unwrap_or_default();
         let access = Access::new("kms:Encrypt").context(&ec).encryption_algorithm(alg);
@@ -161,14 +160,13 @@ impl Kms {
         let (blob, _) = Self::encrypt_under(ctx, &k, alg, &ec, plaintext.expose(), req.dry_run == Some(true))?;
         k.record_use("Encrypt", self.clock.now_ms(), &ctx.request_id);
         Ok(EncryptResponse {
-            ciphertext_blob: blob,
-            key_id: k.arn.clone(),
-            encryption_algorithm: alg.unwrap_or(SYMMETRIC_DEFAULT).into(),
+            ciphertext_blob: Some(blob),
+            key_id: Some(k.arn.clone()),
+            encryption_algorithm: Some(alg.unwrap_or(SYMMETRIC_DEFAULT).into()),
         })
     }
 
     pub async fn decrypt(&self, ctx: &RequestContext, req: DecryptRequest) -> Result<DecryptResponse> {
-        req.validate()?;
         let dry_run = req.dry_run == Some(true);
         let ignore_ciphertext =
             dry_run && req.dry_run_modifiers.as_deref().unwrap_or_default().iter().any(|m| m == "IGNORE_CIPHERTEXT");
@@ -195,15 +193,15 @@ impl Kms {
         }
         opened.key.record_use("Decrypt", self.clock.now_ms(), &ctx.request_id);
         Ok(DecryptResponse {
-            key_id: opened.key.arn.clone(),
+            key_id: Some(opened.key.arn.clone()),
             plaintext: Some(opened.plaintext),
-            encryption_algorithm: opened.algorithm,
-            key_material_id: opened.material_id,
+            encryption_algorithm: Some(opened.algorithm),
+            key_material_id: material_id(opened.material_id),
+            ciphertext_for_recipient: None,
         })
     }
 
     pub async fn re_encrypt(&self, ctx: &RequestContext, req: ReEncryptRequest) -> Result<ReEncryptResponse> {
-        req.validate()?;
         let blob = req.ciphertext_blob.unwrap_or_default();
         let src_ctx = req.source_encryption_context.unwrap_or_default();
         let src_alg = req.source_encryption_algorithm.as_deref();
@@ -223,13 +221,13 @@ impl Kms {
         opened.key.record_use("ReEncrypt", now, &ctx.request_id);
         dest.record_use("ReEncrypt", now, &ctx.request_id);
         Ok(ReEncryptResponse {
-            ciphertext_blob: new_blob,
-            source_key_id: opened.key.arn.clone(),
-            key_id: dest.arn.clone(),
-            source_encryption_algorithm: opened.algorithm,
-            destination_encryption_algorithm: dest_alg.unwrap_or(SYMMETRIC_DEFAULT).into(),
-            source_key_material_id: opened.material_id,
-            destination_key_material_id: dest_mid,
+            ciphertext_blob: Some(new_blob),
+            source_key_id: Some(opened.key.arn.clone()),
+            key_id: Some(dest.arn.clone()),
+            source_encryption_algorithm: Some(opened.algorithm),
+            destination_encryption_algorithm: Some(dest_alg.unwrap_or(SYMMETRIC_DEFAULT).into()),
+            source_key_material_id: material_id(opened.material_id),
+            destination_key_material_id: material_id(dest_mid),
         })
     }
 
@@ -239,7 +237,6 @@ impl Kms {
         req: GenerateDataKeyRequest,
         operation: &str,
     ) -> Result<GenerateDataKeyResponse> {
-        req.validate()?;
         let n = match (req.number_of_bytes, req.key_spec.as_deref()) {
             (Some(n), None) => n as usize,
             (None, Some("AES_256")) => 32,
@@ -258,10 +255,11 @@ impl Kms {
         let (blob, mid) = Self::seal(ctx, &k, &ec, data_key.expose())?;
         k.record_use(operation, self.clock.now_ms(), &ctx.request_id);
         Ok(GenerateDataKeyResponse {
-            ciphertext_blob: blob,
+            ciphertext_blob: Some(blob),
             plaintext: Some(data_key),
-            key_id: k.arn.clone(),
-            key_material_id: mid,
+            key_id: Some(k.arn.clone()),
+            key_material_id: Some(mid),
+            ciphertext_for_recipient: None,
         })
     }
 
@@ -276,11 +274,23 @@ impl Kms {
     pub async fn generate_data_key_without_plaintext(
         &self,
         ctx: &RequestContext,
-        req: GenerateDataKeyRequest,
-    ) -> Result<GenerateDataKeyResponse> {
-        let mut out = self.data_key(ctx, req, "GenerateDataKeyWithoutPlaintext").await?;
-        out.plaintext = None;
-        Ok(out)
+        req: GenerateDataKeyWithoutPlaintextRequest,
+    ) -> Result<GenerateDataKeyWithoutPlaintextResponse> {
+        let req = GenerateDataKeyRequest {
+            key_id: req.key_id,
+            encryption_context: req.encryption_context,
+            number_of_bytes: req.number_of_bytes,
+            key_spec: req.key_spec,
+            grant_tokens: req.grant_tokens,
+            recipient: None,
+            dry_run: req.dry_run,
+        };
+        let out = self.data_key(ctx, req, "GenerateDataKeyWithoutPlaintext").await?;
+        Ok(GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob: out.ciphertext_blob,
+            key_id: out.key_id,
+            key_material_id: out.key_material_id,
+        })
     }
 
     pub async fn generate_random(
@@ -288,18 +298,24 @@ impl Kms {
         ctx: &RequestContext,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse> {
-        req.validate()?;
         self.authorize_identity(ctx, &Access::new("kms:GenerateRandom"))?;
         if req.custom_key_store_id.is_some() {
             return Err(Error::CustomKeyStoreNotFound(
                 "Custom key stores are not supported by this server yet.".into(),
             ));
         }
-        let mut v = crate::validate::Validator::default();
-        v.required("numberOfBytes", &req.number_of_bytes);
-        v.finish()?;
-        let mut out = SecretBytes::new(vec![0u8; req.number_of_bytes.unwrap_or(0) as usize]);
+        // Optional in the model, required by the service (AWS's text).
+        let Some(n) = req.number_of_bytes else {
+            return Err(Error::Validation("NumberOfBytes is required.".into()));
+        };
+        let mut out = SecretBytes::new(vec![0u8; n as usize]);
         fill_random(out.expose_mut())?;
-        Ok(GenerateRandomResponse { plaintext: Some(out) })
+        Ok(GenerateRandomResponse { plaintext: Some(out), ciphertext_for_recipient: None })
     }
+}
+
+/// A key material id as responses carry it: absent where there is none
+/// (asymmetric keys).
+fn material_id(id: String) -> Option<String> {
+    Some(id).filter(|id| !id.is_empty())
 }

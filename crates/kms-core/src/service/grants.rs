@@ -21,33 +21,86 @@ fn entry(k_arn: &str, g: &GrantRecord) -> GrantListEntry {
         source_arn: None,
     });
     GrantListEntry {
-        key_id: k_arn.to_string(),
-        grant_id: g.grant_id.clone(),
+        key_id: Some(k_arn.to_string()),
+        grant_id: Some(g.grant_id.clone()),
         name: g.name.clone(),
-        creation_date: epoch_seconds(g.created_ms),
-        grantee_principal: g.grantee_principal.clone(),
+        creation_date: Some(epoch_seconds(g.created_ms)),
+        grantee_principal: Some(g.grantee_principal.clone()),
         retiring_principal: g.retiring_principal.clone(),
-        issuing_account: g.issuing_account.clone(),
-        operations: g.operations.clone(),
+        issuing_account: Some(g.issuing_account.clone()),
+        operations: Some(g.operations.clone()),
         constraints,
+        ..Default::default()
     }
 }
 
-fn page(mut grants: Vec<GrantListEntry>, limit: usize, marker: Option<&str>) -> Result<ListGrantsResponse> {
+fn page(mut grants: Vec<GrantListEntry>, limit: Option<i32>, marker: Option<&str>) -> Result<ListGrantsResponse> {
+    let limit = limit.map_or(DEFAULT_GRANT_LIST_LIMIT, i64::from) as usize;
     grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
     if let Some(m) = marker {
         if !is_grant_id(m) {
             return Err(Error::InvalidMarker("Invalid marker".into()));
         }
-        grants.retain(|g| g.grant_id.as_str() > m);
+        grants.retain(|g| g.grant_id.as_deref().is_some_and(|id| id > m));
     }
     let truncated = grants.len() > limit;
     grants.truncate(limit);
     Ok(ListGrantsResponse {
-        next_marker: if truncated { grants.last().map(|g| g.grant_id.clone()) } else { None },
-        grants,
-        truncated,
+        next_marker: if truncated { grants.last().and_then(|g| g.grant_id.clone()) } else { None },
+        grants: Some(grants),
+        truncated: Some(truncated),
     })
+}
+
+/// The grant operations a key supports: the cryptographic operations of its
+/// key usage, and DescribeKey, CreateGrant and RetireGrant.
+fn grant_operations_for(spec: KeySpec, usage: KeyUsage) -> &'static [&'static str] {
+    match (spec, usage) {
+        (KeySpec::SymmetricDefault, _) => &[
+            "Decrypt",
+            "Encrypt",
+            "GenerateDataKey",
+            "GenerateDataKeyWithoutPlaintext",
+            "ReEncryptFrom",
+            "ReEncryptTo",
+            "GenerateDataKeyPair",
+            "GenerateDataKeyPairWithoutPlaintext",
+        ],
+        (_, KeyUsage::EncryptDecrypt) => &["Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"],
+        (_, KeyUsage::SignVerify) => &["Sign", "Verify", "GetPublicKey"],
+        (_, KeyUsage::GenerateVerifyMac) => &["GenerateMac", "VerifyMac"],
+        (_, KeyUsage::KeyAgreement) => &["DeriveSharedSecret", "GetPublicKey"],
+        (_, KeyUsage::EncapsulateDecapsulate) => &["Encapsulate", "Decapsulate", "GetPublicKey"],
+    }
+}
+
+/// Operations every key's grants may allow; an encryption context
+/// constraint does not apply to them.
+const GRANT_OPERATIONS_OF_ANY_KEY: &[&str] = &["DescribeKey", "CreateGrant", "RetireGrant"];
+
+/// CreateGrant's rules that the model cannot express: the operations belong
+/// to the key, and an encryption context constraint needs an operation
+/// that takes an encryption context (symmetric encryption keys only).
+fn check_grant_operations(k: &LiveKey, operations: &[String], constrained: bool) -> Result<()> {
+    let (spec, usage) = (k.record.key_spec, k.record.key_usage);
+    let own = grant_operations_for(spec, usage);
+    if let Some(op) = operations.iter().find(|o| !own.contains(&o.as_str()) && !GRANT_OPERATIONS_OF_ANY_KEY.contains(&o.as_str())) {
+        return Err(Error::Validation(format!(
+            "Grant operation {op} is not valid for a KMS key with KeySpec {spec} and KeyUsage {usage}."
+        )));
+    }
+    if operations.iter().all(|o| o == "CreateGrant") {
+        return Err(Error::Validation("Grants must not contain only the CreateGrant operation.".into()));
+    }
+    if constrained {
+        let takes_context = spec == KeySpec::SymmetricDefault && operations.iter().any(|o| own.contains(&o.as_str()));
+        if !takes_context {
+            return Err(Error::Validation(
+                "Encryption context grant constraints are supported only for grants that allow an operation that takes an encryption context, on a symmetric encryption KMS key.".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Kms {
@@ -59,7 +112,6 @@ impl Kms {
     }
 
     pub async fn create_grant(&self, ctx: &RequestContext, req: CreateGrantRequest) -> Result<CreateGrantResponse> {
-        req.validate()?;
         let grantee = match (&req.grantee_principal, &req.grantee_service_principal) {
             (Some(p), _) | (None, Some(p)) => p.clone(),
             (None, None) => {
@@ -76,6 +128,9 @@ impl Kms {
             ));
         }
         let constraints = req.constraints.clone().unwrap_or_default();
+        if constraints.encryption_context_equals.is_some() && constraints.encryption_context_subset.is_some() {
+            return Err(Error::Validation("More than one constraint supplied".into()));
+        }
         let mut access = Access::new("kms:CreateGrant")
             .with("kms:GrantOperations", operations.clone())
             .with("kms:GranteePrincipal", vec![grantee.clone()])
@@ -90,13 +145,15 @@ impl Kms {
         if constraints.encryption_context_subset.is_some() {
             kinds.push("EncryptionContextSubset".to_string());
         }
-        if !kinds.is_empty() {
+        let constrained = !kinds.is_empty();
+        if constrained {
             access = access.with("kms:GrantConstraintType", kinds);
         }
         let _w = self.write_lock.lock().await;
         let k =
             self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
         Self::manageable(&k.record, &k.arn)?;
+        check_grant_operations(&k, &operations, constrained)?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }
@@ -112,7 +169,7 @@ impl Kms {
         if let Some(name) = &req.name {
             if let Some(g) = k.grants.iter().find(|g| g.name.as_ref() == Some(name) && fresh(g)) {
                 let (_, token) = new_grant()?;
-                return Ok(CreateGrantResponse { grant_token: token, grant_id: g.grant_id.clone() });
+                return Ok(CreateGrantResponse { grant_token: Some(token), grant_id: Some(g.grant_id.clone()) });
             }
         }
         if k.grants.len() >= GRANTS_PER_KEY {
@@ -137,11 +194,10 @@ impl Kms {
         };
         self.store.put_grant(&g).await?;
         self.refresh_grants(&k).await?;
-        Ok(CreateGrantResponse { grant_token: token, grant_id })
+        Ok(CreateGrantResponse { grant_token: Some(token), grant_id: Some(grant_id) })
     }
 
     pub async fn list_grants(&self, ctx: &RequestContext, req: ListGrantsRequest) -> Result<ListGrantsResponse> {
-        req.validate(true)?;
         let access = Access::new("kms:ListGrants");
         let k =
             self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
@@ -158,15 +214,14 @@ impl Kms {
             .filter(|g| grantee.is_none_or(|p| &g.grantee_principal == p))
             .map(|g| entry(&k.arn, g))
             .collect();
-        page(entries, req.limit.unwrap_or(DEFAULT_GRANT_LIST_LIMIT) as usize, req.marker.as_deref())
+        page(entries, req.limit, req.marker.as_deref())
     }
 
     pub async fn list_retirable_grants(
         &self,
         ctx: &RequestContext,
-        req: ListGrantsRequest,
+        req: ListRetirableGrantsRequest,
     ) -> Result<ListGrantsResponse> {
-        req.validate(false)?;
         self.authorize_identity(ctx, &Access::new("kms:ListRetirableGrants"))?;
         let principal = req.retiring_principal.as_ref().or(req.retiring_service_principal.as_ref()).ok_or_else(|| {
             Error::Validation(
@@ -180,18 +235,18 @@ impl Kms {
             .iter()
             .map(|g| entry(&self.loc.key_arn(&g.account, &g.key_id), g))
             .collect();
-        page(entries, req.limit.unwrap_or(DEFAULT_GRANT_LIST_LIMIT) as usize, req.marker.as_deref())
+        page(entries, req.limit, req.marker.as_deref())
     }
 
     /// Remove a grant (the caller is already authorized).
-    async fn remove_grant(&self, ctx: &RequestContext, k: &LiveKey, grant_id: &str, dry_run: bool) -> Result<Empty> {
+    async fn remove_grant(&self, ctx: &RequestContext, k: &LiveKey, grant_id: &str, dry_run: bool) -> Result<()> {
         if dry_run {
             return Err(Error::DryRunOperation);
         }
         self.store.delete_grant(&k.record.key_id, grant_id).await?;
         self.refresh_grants(k).await?;
         ctx.note_key(&k.arn);
-        Ok(Empty {})
+        Ok(())
     }
 
     fn find_grant<'a>(k: &'a LiveKey, grant_id: &str) -> Result<&'a GrantRecord> {
@@ -201,9 +256,13 @@ impl Kms {
         k.grants.iter().find(|g| g.grant_id == grant_id).ok_or_else(|| Error::NotFound("Grant ID not found".into()))
     }
 
-    pub async fn retire_grant(&self, ctx: &RequestContext, req: RetireGrantRequest) -> Result<Empty> {
-        let by_token = req.grant_token.is_some();
-        req.validate(!by_token)?;
+    pub async fn retire_grant(&self, ctx: &RequestContext, req: RetireGrantRequest) -> Result<()> {
+        if req.grant_token.is_none() {
+            // Without a token, the grant is named by key and grant id.
+            let mut v = crate::validate::Validator::default();
+            v.required("keyId", &req.key_id).required("grantId", &req.grant_id);
+            v.finish()?;
+        }
         let _w = self.write_lock.lock().await;
         let (k, grant_id) = match &req.grant_token {
             Some(t) => {
@@ -230,8 +289,7 @@ impl Kms {
         self.remove_grant(ctx, &k, &grant_id, req.dry_run == Some(true)).await
     }
 
-    pub async fn revoke_grant(&self, ctx: &RequestContext, req: RetireGrantRequest) -> Result<Empty> {
-        req.validate(true)?;
+    pub async fn revoke_grant(&self, ctx: &RequestContext, req: RevokeGrantRequest) -> Result<()> {
         let _w = self.write_lock.lock().await;
         let access = Access::new("kms:RevokeGrant");
         let k =

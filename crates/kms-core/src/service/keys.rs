@@ -18,32 +18,33 @@ impl Kms {
         let symmetric = k.key_spec == KeySpec::SymmetricDefault;
         let algorithms = asymmetric::algorithms(k.key_spec, k.key_usage);
         KeyMetadata {
-            aws_account_id: k.account.clone(),
-            key_id: k.key_id.clone(),
-            arn: self.loc.key_arn(&k.account, &k.key_id),
-            creation_date: epoch_seconds(k.created_ms),
-            enabled: k.state == KeyState::Enabled,
-            description: k.description.clone(),
-            key_usage: k.key_usage.as_str().to_string(),
-            key_state: k.state.as_str().to_string(),
+            aws_account_id: Some(k.account.clone()),
+            key_id: Some(k.key_id.clone()),
+            arn: Some(self.loc.key_arn(&k.account, &k.key_id)),
+            creation_date: Some(epoch_seconds(k.created_ms)),
+            enabled: Some(k.state == KeyState::Enabled),
+            description: Some(k.description.clone()),
+            key_usage: Some(k.key_usage.as_str().to_string()),
+            key_state: Some(k.state.as_str().to_string()),
             deletion_date: k.deletion_ms.map(epoch_seconds),
-            origin: k.origin.as_str().to_string(),
-            key_manager: KeyManager::Customer.as_str().to_string(),
+            origin: Some(k.origin.as_str().to_string()),
+            key_manager: Some(KeyManager::Customer.as_str().to_string()),
             customer_master_key_spec: asymmetric::customer_master_key_spec(k.key_spec),
-            key_spec: k.key_spec.as_str().to_string(),
+            key_spec: Some(k.key_spec.as_str().to_string()),
             encryption_algorithms: algorithms.encryption,
             signing_algorithms: algorithms.signing,
             mac_algorithms: algorithms.mac,
             key_agreement_algorithms: algorithms.key_agreement,
-            multi_region: k.multi_region,
+            encapsulation_algorithms: algorithms.encapsulation,
+            multi_region: Some(k.multi_region),
             pending_deletion_window_in_days: k.pending_window_days,
             // AWS reports material ids for symmetric encryption keys only.
             current_key_material_id: symmetric.then(|| k.current_material().map(|m| m.id.clone())).flatten(),
+            ..Default::default()
         }
     }
 
     pub async fn create_key(&self, ctx: &RequestContext, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
-        req.validate()?;
         let tags = req.tags.clone().unwrap_or_default();
         let mut access = Access::new("kms:CreateKey")
             .with(
@@ -136,16 +137,13 @@ impl Kms {
         ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
         // Not cached here: the key cache fills on first use, so creating
         // many keys does not crowd out the keys in use.
-        Ok(CreateKeyResponse { key_metadata: self.metadata(&record) })
+        Ok(CreateKeyResponse { key_metadata: Some(self.metadata(&record)) })
     }
 
     /// The key usage of a new key of `spec`, with AWS's rules: the default
     /// `ENCRYPT_DECRYPT` where the spec allows it, else `KeyUsage` is
     /// required; and it must be one the spec allows.
     fn key_usage_for(spec: KeySpec, requested: Option<&str>) -> Result<KeyUsage> {
-        if matches!(spec, KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024) {
-            return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported by this server yet.")));
-        }
         let allows = |u: KeyUsage| match crypto_spec(spec) {
             Some(cs) => kms_crypto::KeyUsage::parse(u.as_str()).is_some_and(|cu| cs.allows_usage(cu)),
             None => u == KeyUsage::EncryptDecrypt,
@@ -166,32 +164,31 @@ impl Kms {
     }
 
     pub async fn describe_key(&self, ctx: &RequestContext, req: DescribeKeyRequest) -> Result<DescribeKeyResponse> {
-        req.validate()?;
         let k = self.resolve(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:DescribeKey")).await?;
-        Ok(DescribeKeyResponse { key_metadata: self.metadata(&k.record) })
+        Ok(DescribeKeyResponse { key_metadata: Some(self.metadata(&k.record)) })
     }
 
     pub async fn list_keys(&self, ctx: &RequestContext, req: ListKeysRequest) -> Result<ListKeysResponse> {
-        req.validate()?;
         self.authorize_identity(ctx, &Access::new("kms:ListKeys"))?;
         if let Some(m) = &req.marker {
             if !ids::is_key_id(m) {
                 return Err(Error::InvalidMarker("Invalid marker".into()));
             }
         }
-        let limit = req.limit.unwrap_or(DEFAULT_LIST_LIMIT) as usize;
+        let limit = req.limit.map_or(DEFAULT_LIST_LIMIT, i64::from) as usize;
         let account = &ctx.principal.account;
         let mut ids = self.store.list_key_ids(account, req.marker.as_deref(), limit + 1).await?;
         let truncated = ids.len() > limit;
         ids.truncate(limit);
         let next_marker = if truncated { ids.last().cloned() } else { None };
         Ok(ListKeysResponse {
-            keys: ids
-                .into_iter()
-                .map(|id| KeyListEntry { key_arn: self.loc.key_arn(account, &id), key_id: id })
-                .collect(),
+            keys: Some(
+                ids.into_iter()
+                    .map(|id| KeyListEntry { key_arn: Some(self.loc.key_arn(account, &id)), key_id: Some(id) })
+                    .collect(),
+            ),
             next_marker,
-            truncated,
+            truncated: Some(truncated),
         })
     }
 
@@ -199,8 +196,7 @@ impl Kms {
         &self,
         ctx: &RequestContext,
         req: UpdateKeyDescriptionRequest,
-    ) -> Result<Empty> {
-        req.validate()?;
+    ) -> Result<()> {
         let description = req.description.unwrap_or_default();
         self.update_key(
             ctx,
@@ -209,28 +205,26 @@ impl Kms {
             |r, arn| {
                 Self::manageable(r, arn)?;
                 r.description = description;
-                Ok(Empty {})
+                Ok(())
             },
         )
         .await
     }
 
-    pub async fn enable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty> {
-        req.validate()?;
+    pub async fn enable_key(&self, ctx: &RequestContext, req: EnableKeyRequest) -> Result<()> {
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:EnableKey"), |r, arn| {
             Self::manageable(r, arn)?;
             r.state = KeyState::Enabled;
-            Ok(Empty {})
+            Ok(())
         })
         .await
     }
 
-    pub async fn disable_key(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<Empty> {
-        req.validate()?;
+    pub async fn disable_key(&self, ctx: &RequestContext, req: DisableKeyRequest) -> Result<()> {
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:DisableKey"), |r, arn| {
             Self::manageable(r, arn)?;
             r.state = KeyState::Disabled;
-            Ok(Empty {})
+            Ok(())
         })
         .await
     }
@@ -240,8 +234,11 @@ impl Kms {
         ctx: &RequestContext,
         req: ScheduleKeyDeletionRequest,
     ) -> Result<ScheduleKeyDeletionResponse> {
-        req.validate()?;
-        let days = req.pending_window_in_days.unwrap_or(30);
+        let days = i64::from(req.pending_window_in_days.unwrap_or(30));
+        // The model allows 1-365; AWS's service takes 7-30.
+        let mut v = crate::validate::Validator::default();
+        v.range("pendingWindowInDays", Some(days), 7, 30);
+        v.finish()?;
         let now = self.clock.now_ms();
         self.update_key(
             ctx,
@@ -254,18 +251,21 @@ impl Kms {
                 r.deletion_ms = Some(deletion);
                 r.pending_window_days = Some(days as i32);
                 Ok(ScheduleKeyDeletionResponse {
-                    key_id: arn.to_string(),
-                    deletion_date: epoch_seconds(deletion),
-                    key_state: KeyState::PendingDeletion.as_str().into(),
-                    pending_window_in_days: days,
+                    key_id: Some(arn.to_string()),
+                    deletion_date: Some(epoch_seconds(deletion)),
+                    key_state: Some(KeyState::PendingDeletion.as_str().into()),
+                    pending_window_in_days: Some(days as i32),
                 })
             },
         )
         .await
     }
 
-    pub async fn cancel_key_deletion(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<KeyIdResponse> {
-        req.validate()?;
+    pub async fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        req: CancelKeyDeletionRequest,
+    ) -> Result<CancelKeyDeletionResponse> {
         self.update_key(
             ctx,
             req.key_id.as_deref().unwrap_or_default(),
@@ -277,27 +277,31 @@ impl Kms {
                 r.state = KeyState::Disabled;
                 r.deletion_ms = None;
                 r.pending_window_days = None;
-                Ok(KeyIdResponse { key_id: arn.to_string() })
+                Ok(CancelKeyDeletionResponse { key_id: Some(arn.to_string()) })
             },
         )
         .await
     }
 
-    pub async fn get_key_last_usage(&self, ctx: &RequestContext, req: KeyIdRequest) -> Result<GetKeyLastUsageResponse> {
-        req.validate()?;
+    pub async fn get_key_last_usage(
+        &self,
+        ctx: &RequestContext,
+        req: GetKeyLastUsageRequest,
+    ) -> Result<GetKeyLastUsageResponse> {
         let access = Access::new("kms:GetKeyLastUsage");
         let k = self
             .resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), super::Aliases::Refused, Some(&access))
             .await?;
         Ok(GetKeyLastUsageResponse {
-            key_id: k.arn.clone(),
+            key_id: Some(k.arn.clone()),
             key_last_usage: k.last_usage().map(|u| KeyLastUsageData {
                 operation: Some(u.operation),
                 timestamp: Some(epoch_seconds(u.at_ms)),
                 kms_request_id: Some(u.request_id),
+                cloud_trail_event_id: None,
             }),
-            tracking_start_date: epoch_seconds(k.record.created_ms),
-            key_creation_date: epoch_seconds(k.record.created_ms),
+            tracking_start_date: Some(epoch_seconds(k.record.created_ms)),
+            key_creation_date: Some(epoch_seconds(k.record.created_ms)),
         })
     }
 }

@@ -20,6 +20,7 @@ mod simulate;
 mod sts;
 pub use sts::{AssumeRoleInput, AssumeRoleOutput};
 mod tags;
+mod unbuilt;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};

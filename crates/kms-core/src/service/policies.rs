@@ -39,8 +39,7 @@ impl Kms {
         }
     }
 
-    pub async fn put_key_policy(&self, ctx: &RequestContext, req: PutKeyPolicyRequest) -> Result<Empty> {
-        req.validate()?;
+    pub async fn put_key_policy(&self, ctx: &RequestContext, req: PutKeyPolicyRequest) -> Result<()> {
         Self::check_policy_name(req.policy_name.as_deref())?;
         let policy = req.policy.unwrap_or_default();
         self.check_policy(ctx, &policy, req.bypass_policy_lockout_safety_check.unwrap_or(false))?;
@@ -51,24 +50,30 @@ impl Kms {
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
             Self::manageable(r, arn)?;
             r.policy = policy;
-            Ok(Empty {})
+            Ok(())
         })
         .await
     }
 
     pub async fn get_key_policy(&self, ctx: &RequestContext, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse> {
-        req.validate()?;
         Self::check_policy_name(req.policy_name.as_deref())?;
         let access = Access::new("kms:GetKeyPolicy");
         let k =
             self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
-        Ok(GetKeyPolicyResponse { policy: k.record.policy.clone(), policy_name: POLICY_NAME.into() })
+        Ok(GetKeyPolicyResponse { policy: Some(k.record.policy.clone()), policy_name: Some(POLICY_NAME.into()) })
     }
 
-    pub async fn list_key_policies(&self, ctx: &RequestContext, req: ListRequest) -> Result<ListKeyPoliciesResponse> {
-        req.validate(true)?;
+    pub async fn list_key_policies(
+        &self,
+        ctx: &RequestContext,
+        req: ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse> {
         let access = Access::new("kms:ListKeyPolicies");
         self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
-        Ok(ListKeyPoliciesResponse { policy_names: vec![POLICY_NAME.into()], truncated: false })
+        Ok(ListKeyPoliciesResponse {
+            policy_names: Some(vec![POLICY_NAME.into()]),
+            next_marker: None,
+            truncated: Some(false),
+        })
     }
 }
