@@ -175,6 +175,11 @@ impl Kms {
                 return Err(Error::InvalidMarker("Invalid marker".into()));
             }
         }
+        // There is no Resource Access Manager here, so no key is shared
+        // through it: OTHER_ACCOUNTS_VIA_RAM alone lists nothing.
+        if req.resource_owners.as_deref().is_some_and(|o| !o.iter().any(|o| o == ResourceOwnerType::SelfValue.as_str())) {
+            return Ok(ListKeysResponse { keys: Some(vec![]), next_marker: None, truncated: Some(false) });
+        }
         let limit = req.limit.map_or(DEFAULT_LIST_LIMIT, i64::from) as usize;
         let account = &ctx.principal.account;
         let mut ids = self.store.list_key_ids(account, req.marker.as_deref(), limit + 1).await?;

@@ -123,7 +123,13 @@ async fn create_describe_list_encrypt_decrypt() {
     let e = kms.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).dry_run(true).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "DryRunOperationException");
     let e = kms.create_key().key_spec(KeySpec::MlKem768).send().await.unwrap_err();
-    assert_eq!(err_of(e).0, "UnsupportedOperationException");
+    assert_eq!(
+        err_of(e),
+        (
+            "ValidationException".into(),
+            "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into()
+        )
+    );
     ts.stop().await;
 }
 
