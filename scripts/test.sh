@@ -20,11 +20,17 @@ venv .venv-esdk-cli scripts/requirements-esdk-cli.txt
 venv .venv-trailscraper scripts/requirements-trailscraper.txt
 VENV=.venv
 
+# The wire layer is generated from the pinned botocore model: fail when the
+# committed code is not what tools/codegen gives.
+scripts/codegen.sh --check
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
 scripts/check-layering.sh
 cargo build --release
+# Every member of every operation of the model, wrongly typed and out of range.
+"$VENV/bin/python" scripts/model_walk.py "$(.venv-codegen/bin/python -c 'import botocore, os; print(os.path.dirname(botocore.__file__))')"
 "$VENV/bin/python" scripts/smoke.py
 "$VENV/bin/python" scripts/clients.py
 "$VENV/bin/python" scripts/audit_check.py

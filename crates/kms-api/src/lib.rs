@@ -18,8 +18,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use kms_core::identity::Credential;
 use kms_core::ports::{AuditSink, Clock};
-use kms_core::{Error, Kms, RequestContext};
 use kms_core::validate::Validate;
+use kms_core::{Error, Kms, RequestContext};
 use serde::{de::DeserializeOwned, Serialize};
 
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";

@@ -81,7 +81,9 @@ impl Check {
         match *self {
             Check::Len(min, _) if len < min => Some(format!("Member must have length greater than or equal to {min}")),
             Check::Len(_, max) if len > max => Some(format!("Member must have length less than or equal to {max}")),
-            Check::Range(min, _) if value < min => Some(format!("Member must have value greater than or equal to {min}")),
+            Check::Range(min, _) if value < min => {
+                Some(format!("Member must have value greater than or equal to {min}"))
+            }
             Check::Range(_, max) if value > max => Some(format!("Member must have value less than or equal to {max}")),
             Check::Pattern(p) if s.is_some_and(|s| !p.matches(s)) => {
                 Some(format!("Member must satisfy regular expression pattern: {}", p.aws))
@@ -201,7 +203,12 @@ impl Validator {
                 }
             }
             let shown = show_list(l);
-            self.push(at, member, Shown::Value(&shown), &format!("Member must satisfy constraint: [{}]", all.join(", ")));
+            self.push(
+                at,
+                member,
+                Shown::Value(&shown),
+                &format!("Member must satisfy constraint: [{}]", all.join(", ")),
+            );
         }
     }
 

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::ciphertext::EncryptionContext;
 
-
 /// An AWS enum: variants with AWS's strings, `ALL` in the model's order,
 /// `as_str`, `parse`, and serde as the string.
 macro_rules! aws_enum {
@@ -87,7 +86,6 @@ pub mod opt_secret_b64 {
     }
 }
 
-
 /// Sensitive string members (custom key store passwords, XKS credentials).
 pub mod opt_secret_str {
     use crate::crypto::SecretString;
@@ -107,7 +105,6 @@ pub mod opt_secret_str {
 pub fn epoch_seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
-
 
 // ---------------------------------------------------------------- operator API (KmsAdmin.*)
 
@@ -287,4 +284,3 @@ pub struct AdvanceClockRequest {
 pub struct AdvanceClockResponse {
     pub now: f64,
 }
-

@@ -171,14 +171,15 @@ impl Kms {
             next_marker: if truncated { page.last().map(|a| a.name.clone()) } else { None },
             aliases: Some(
                 page.into_iter()
-                .map(|a| AliasListEntry {
-                    alias_name: Some(a.name.clone()),
-                    alias_arn: Some(self.loc.alias_arn(&a.account, &a.name)),
-                    target_key_id: Some(a.target_key_id.clone()),
-                    creation_date: Some(epoch_seconds(a.created_ms)),
-                    last_updated_date: Some(epoch_seconds(a.updated_ms)),
-                })
-                .collect()),
+                    .map(|a| AliasListEntry {
+                        alias_name: Some(a.name.clone()),
+                        alias_arn: Some(self.loc.alias_arn(&a.account, &a.name)),
+                        target_key_id: Some(a.target_key_id.clone()),
+                        creation_date: Some(epoch_seconds(a.created_ms)),
+                        last_updated_date: Some(epoch_seconds(a.updated_ms)),
+                    })
+                    .collect(),
+            ),
             truncated: Some(truncated),
         })
     }

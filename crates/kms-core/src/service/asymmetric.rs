@@ -14,7 +14,6 @@ use crate::crypto::SecretBytes;
 use crate::error::{Error, Result};
 use crate::model::*;
 
-
 /// The `kms-crypto` spec of a key spec; `None` for `SYMMETRIC_DEFAULT` and
 /// the specs this server does not implement (ML-KEM).
 pub(super) fn crypto_spec(spec: KeySpec) -> Option<c::KeySpec> {
@@ -280,7 +279,11 @@ impl Kms {
             return Err(Error::KmsInvalidSignature);
         }
         k.record_use("Verify", self.clock.now_ms(), &ctx.request_id);
-        Ok(VerifyResponse { key_id: Some(k.arn.clone()), signature_valid: Some(true), signing_algorithm: Some(algorithm) })
+        Ok(VerifyResponse {
+            key_id: Some(k.arn.clone()),
+            signature_valid: Some(true),
+            signing_algorithm: Some(algorithm),
+        })
     }
 
     pub async fn get_public_key(&self, ctx: &RequestContext, req: GetPublicKeyRequest) -> Result<GetPublicKeyResponse> {

@@ -12,7 +12,6 @@ use crate::crypto::{fill_random, hex, SecretBytes};
 use crate::error::{Error, Result};
 use crate::model::*;
 
-
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
 /// A ciphertext opened by [`Kms::open_ciphertext`].

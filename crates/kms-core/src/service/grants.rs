@@ -84,7 +84,9 @@ const GRANT_OPERATIONS_OF_ANY_KEY: &[&str] = &["DescribeKey", "CreateGrant", "Re
 fn check_grant_operations(k: &LiveKey, operations: &[String], constrained: bool) -> Result<()> {
     let (spec, usage) = (k.record.key_spec, k.record.key_usage);
     let own = grant_operations_for(spec, usage);
-    if let Some(op) = operations.iter().find(|o| !own.contains(&o.as_str()) && !GRANT_OPERATIONS_OF_ANY_KEY.contains(&o.as_str())) {
+    if let Some(op) =
+        operations.iter().find(|o| !own.contains(&o.as_str()) && !GRANT_OPERATIONS_OF_ANY_KEY.contains(&o.as_str()))
+    {
         return Err(Error::Validation(format!(
             "Grant operation {op} is not valid for a KMS key with KeySpec {spec} and KeyUsage {usage}."
         )));

@@ -177,7 +177,8 @@ impl Kms {
         }
         // There is no Resource Access Manager here, so no key is shared
         // through it: OTHER_ACCOUNTS_VIA_RAM alone lists nothing.
-        if req.resource_owners.as_deref().is_some_and(|o| !o.iter().any(|o| o == ResourceOwnerType::SelfValue.as_str())) {
+        if req.resource_owners.as_deref().is_some_and(|o| !o.iter().any(|o| o == ResourceOwnerType::SelfValue.as_str()))
+        {
             return Ok(ListKeysResponse { keys: Some(vec![]), next_marker: None, truncated: Some(false) });
         }
         let limit = req.limit.map_or(DEFAULT_LIST_LIMIT, i64::from) as usize;
@@ -197,11 +198,7 @@ impl Kms {
         })
     }
 
-    pub async fn update_key_description(
-        &self,
-        ctx: &RequestContext,
-        req: UpdateKeyDescriptionRequest,
-    ) -> Result<()> {
+    pub async fn update_key_description(&self, ctx: &RequestContext, req: UpdateKeyDescriptionRequest) -> Result<()> {
         let description = req.description.unwrap_or_default();
         self.update_key(
             ctx,

@@ -12,7 +12,8 @@ use crate::harness::*;
 
 fn python() -> PathBuf {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    let ok = Command::new(&python).args(["-c", "import kyber_py.ml_kem.pkcs"]).output().is_ok_and(|o| o.status.success());
+    let ok =
+        Command::new(&python).args(["-c", "import kyber_py.ml_kem.pkcs"]).output().is_ok_and(|o| o.status.success());
     assert!(ok, "{} with kyber-py is missing: run scripts/test.sh (it creates .venv)", python.display());
     python
 }
@@ -186,12 +187,12 @@ async fn ml_kem_errors_grants_and_last_usage() {
     // key; Sign is not.
     let admin = ts.raw();
     let (ak, sk) = create_user(&admin, "bob", None).await;
-    let bob_arn = format!("arn:aws:iam::111122223333:user/bob");
+    let bob_arn = "arn:aws:iam::111122223333:user/bob";
     let bob = sdk_client(&ts.endpoint(), &ak, &sk);
     let e = kms
         .create_grant()
         .key_id(kem.key_id())
-        .grantee_principal(&bob_arn)
+        .grantee_principal(bob_arn)
         .operations(GrantOperation::Sign)
         .send()
         .await
@@ -200,7 +201,7 @@ async fn ml_kem_errors_grants_and_last_usage() {
     let g = kms
         .create_grant()
         .key_id(kem.key_id())
-        .grantee_principal(&bob_arn)
+        .grantee_principal(bob_arn)
         .operations(GrantOperation::Encapsulate)
         .operations(GrantOperation::Decapsulate)
         .send()

@@ -44,7 +44,10 @@ async fn protocol_errors() {
     let (t, m) = r.error().unwrap();
     assert_eq!(t, "ValidationException");
     // AWS's order, not the model's.
-    assert!(m.contains("Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC"), "{m}");
+    assert!(
+        m.contains("Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC"),
+        "{m}"
+    );
     let r = call("TrentService.ListKeys", br#"{"Marker": "garbage"}"#).await;
     assert_eq!(r.error().unwrap().0, "InvalidMarkerException");
 

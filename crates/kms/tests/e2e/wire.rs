@@ -3,7 +3,9 @@
 //! not built yet, and the service rules the model cannot express.
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{GrantConstraints, GrantOperation, KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec, Tag};
+use aws_sdk_kms::types::{
+    GrantConstraints, GrantOperation, KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec, Tag,
+};
 
 use crate::harness::*;
 
@@ -94,7 +96,10 @@ async fn type_errors_and_model_constraints() {
         "1 validation error detected: Value 'NOPE' at 'recipient.keyEncryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [RSAES_OAEP_SHA_256]"
     );
     let r = call("TrentService.ListKeys", serde_json::json!({"Limit": "ten"})).await;
-    assert_eq!(r.error().unwrap(), ("SerializationException".into(), "STRING_VALUE can not be converted to an Integer".into()));
+    assert_eq!(
+        r.error().unwrap(),
+        ("SerializationException".into(), "STRING_VALUE can not be converted to an Integer".into())
+    );
     let r = call("TrentService.DescribeKey", serde_json::json!({"KeyId": 5})).await;
     assert_eq!(r.error().unwrap().1, "NUMBER_VALUE can not be converted to a String");
     let r = call("TrentService.CreateKey", serde_json::json!({"Tags": "x"})).await;
@@ -129,8 +134,11 @@ async fn type_errors_and_model_constraints() {
         r.error().unwrap().1,
         "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must not be null"
     );
-    let r = call("TrentService.CreateGrant", serde_json::json!({"KeyId": id, "GranteePrincipal": "a b", "Operations": ["Encrypt", "Foo"]}))
-        .await;
+    let r = call(
+        "TrentService.CreateGrant",
+        serde_json::json!({"KeyId": id, "GranteePrincipal": "a b", "Operations": ["Encrypt", "Foo"]}),
+    )
+    .await;
     let m = r.error().unwrap().1;
     assert!(m.starts_with("2 validation errors detected: Value 'a b' at 'granteePrincipal' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$; Value '[Encrypt, Foo]' at 'operations' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [Decrypt, Encrypt,"), "{m}");
     let r = call("TrentService.ListKeys", serde_json::json!({"ResourceOwners": []})).await;
@@ -156,7 +164,11 @@ async fn dry_run_is_http_400() {
     let mut ts = TestServer::start(dir.path()).await;
     let kms = ts.sdk();
     let id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
-    let r = ts.raw().call("TrentService.Encrypt", &serde_json::json!({"KeyId": id, "Plaintext": "eA==", "DryRun": true})).await.unwrap();
+    let r = ts
+        .raw()
+        .call("TrentService.Encrypt", &serde_json::json!({"KeyId": id, "Plaintext": "eA==", "DryRun": true}))
+        .await
+        .unwrap();
     assert_eq!(r.status, 400);
     assert_eq!(
         r.error().unwrap(),
@@ -185,8 +197,12 @@ async fn grants_must_fit_the_key() {
     let e = grant().operations(GrantOperation::DescribeKey).constraints(subset.clone()).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "ValidationException");
     let e = grant().operations(GrantOperation::CreateGrant).send().await.unwrap_err();
-    assert_eq!(err_of(e), ("ValidationException".into(), "Grants must not contain only the CreateGrant operation.".into()));
-    let both = GrantConstraints::builder().encryption_context_subset("a", "b").encryption_context_equals("a", "b").build();
+    assert_eq!(
+        err_of(e),
+        ("ValidationException".into(), "Grants must not contain only the CreateGrant operation.".into())
+    );
+    let both =
+        GrantConstraints::builder().encryption_context_subset("a", "b").encryption_context_equals("a", "b").build();
     let e = grant().operations(GrantOperation::Decrypt).constraints(both).send().await.unwrap_err();
     assert_eq!(err_of(e), ("ValidationException".into(), "More than one constraint supplied".into()));
     // A constraint with an operation that takes an encryption context is
@@ -219,7 +235,13 @@ async fn grants_must_fit_the_key() {
         .await
         .unwrap_err();
     assert_eq!(err_of(e).0, "ValidationException");
-    kms.create_grant().key_id(&signer).grantee_principal(grantee).operations(GrantOperation::Sign).send().await.unwrap();
+    kms.create_grant()
+        .key_id(&signer)
+        .grantee_principal(grantee)
+        .operations(GrantOperation::Sign)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(kms.list_grants().key_id(&sym).send().await.unwrap().grants().len(), 1);
     ts.stop().await;
 }
@@ -273,7 +295,10 @@ async fn operations_not_built_yet_say_so() {
     unsupported(err_of(kms.get_key_rotation_status().key_id(&id).send().await.unwrap_err()), "GetKeyRotationStatus");
     unsupported(err_of(kms.list_key_rotations().key_id(&id).send().await.unwrap_err()), "ListKeyRotations");
     unsupported(err_of(kms.describe_custom_key_stores().send().await.unwrap_err()), "DescribeCustomKeyStores");
-    unsupported(err_of(kms.replicate_key().key_id(&id).replica_region("us-west-2").send().await.unwrap_err()), "ReplicateKey");
+    unsupported(
+        err_of(kms.replicate_key().key_id(&id).replica_region("us-west-2").send().await.unwrap_err()),
+        "ReplicateKey",
+    );
     // The request is validated and the key resolved first.
     let e = kms.enable_key_rotation().key_id(&id).rotation_period_in_days(10).send().await.unwrap_err();
     assert_eq!(
