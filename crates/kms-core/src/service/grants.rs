@@ -133,6 +133,12 @@ impl Kms {
         if constraints.encryption_context_equals.is_some() && constraints.encryption_context_subset.is_some() {
             return Err(Error::Validation("More than one constraint supplied".into()));
         }
+        if constraints.source_arn.is_some() {
+            // Refused rather than ignored: a grant must never allow more than asked.
+            return Err(Error::UnsupportedOperation(
+                "The SourceArn grant constraint is not supported by this server yet.".into(),
+            ));
+        }
         let mut access = Access::new("kms:CreateGrant")
             .with("kms:GrantOperations", operations.clone())
             .with("kms:GranteePrincipal", vec![grantee.clone()])

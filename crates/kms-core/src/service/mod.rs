@@ -19,6 +19,8 @@ mod policies;
 mod simulate;
 mod sts;
 pub use sts::{AssumeRoleInput, AssumeRoleOutput};
+#[cfg(test)]
+mod coverage;
 mod tags;
 mod unbuilt;
 
