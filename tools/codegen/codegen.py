@@ -300,11 +300,11 @@ class Gen:
     def structure(self, n, s, out):
         rn = self.names[n]
         is_in, is_out = n in self.inputs, n in self.outputs
-        derives = ["Debug", "Clone", "Default", "PartialEq"]
+        # Requests serialize too: the fuzzer checks that a decoded request
+        # re-encodes to the same members.
+        derives = ["Debug", "Clone", "Default", "PartialEq", "Serialize"]
         if is_in:
             derives.append("Deserialize")
-        if is_out:
-            derives.append("Serialize")
         role = []
         for op in self.ops:
             o = self.m["operations"][op]
@@ -331,8 +331,7 @@ class Gen:
             w = self.serde_with(shape)
             if w:
                 attrs.append('with = "%s"' % w)
-            if is_out:
-                attrs.append('skip_serializing_if = "Option::is_none"')
+            attrs.append('skip_serializing_if = "Option::is_none"')
             out.append("    #[serde(%s)]" % ", ".join(attrs))
             out.append("    pub %s: Option<%s>," % (self.field(mn), self.rust_type(shape)))
         out.append("}")
@@ -490,7 +489,7 @@ class Gen:
         out.append("use kms_core::model::*;")
         out.append("use kms_core::{Error, Kms, RequestContext};")
         out.append("")
-        out.append("use crate::{decode, encode, EMPTY};")
+        out.append("use crate::{decode, encode, reencodes, EMPTY};")
         out.append("")
         out.append(
             "pub(crate) async fn dispatch(kms: &Kms, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, Error> {"
@@ -510,12 +509,13 @@ class Gen:
         out.append("    }")
         out.append("}")
         out.append("")
-        out.append("/// Decode and validate a request of `op` (no service call).")
-        out.append("pub(crate) fn decode_only(op: Operation, body: &[u8]) -> Result<(), Error> {")
+        out.append("/// Decode and validate a request of `op` (no service call); whether it")
+        out.append("/// re-encodes to the same members.")
+        out.append("pub(crate) fn decode_only(op: Operation, body: &[u8]) -> Result<bool, Error> {")
         out.append("    match op {")
         for op in self.ops:
             req = self.names[self.m["operations"][op]["input"]["shape"]]
-            out.append("        Operation::%s => decode::<%s>(body).map(drop)," % (op, req))
+            out.append("        Operation::%s => reencodes(decode::<%s>(body)?)," % (op, req))
         out.append("    }")
         out.append("}")
         return "\n".join(out) + "\n"

@@ -7,7 +7,7 @@
 use kms_core::model::*;
 use kms_core::{Error, Kms, RequestContext};
 
-use crate::{decode, encode, EMPTY};
+use crate::{decode, encode, reencodes, EMPTY};
 
 pub(crate) async fn dispatch(kms: &Kms, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<Vec<u8>, Error> {
     match op {
@@ -163,66 +163,69 @@ pub(crate) async fn dispatch(kms: &Kms, ctx: &RequestContext, op: Operation, bod
     }
 }
 
-/// Decode and validate a request of `op` (no service call).
-pub(crate) fn decode_only(op: Operation, body: &[u8]) -> Result<(), Error> {
+/// Decode and validate a request of `op` (no service call); whether it
+/// re-encodes to the same members.
+pub(crate) fn decode_only(op: Operation, body: &[u8]) -> Result<bool, Error> {
     match op {
-        Operation::CancelKeyDeletion => decode::<CancelKeyDeletionRequest>(body).map(drop),
-        Operation::ConnectCustomKeyStore => decode::<ConnectCustomKeyStoreRequest>(body).map(drop),
-        Operation::CreateAlias => decode::<CreateAliasRequest>(body).map(drop),
-        Operation::CreateCustomKeyStore => decode::<CreateCustomKeyStoreRequest>(body).map(drop),
-        Operation::CreateGrant => decode::<CreateGrantRequest>(body).map(drop),
-        Operation::CreateKey => decode::<CreateKeyRequest>(body).map(drop),
-        Operation::Decapsulate => decode::<DecapsulateRequest>(body).map(drop),
-        Operation::Decrypt => decode::<DecryptRequest>(body).map(drop),
-        Operation::DeleteAlias => decode::<DeleteAliasRequest>(body).map(drop),
-        Operation::DeleteCustomKeyStore => decode::<DeleteCustomKeyStoreRequest>(body).map(drop),
-        Operation::DeleteImportedKeyMaterial => decode::<DeleteImportedKeyMaterialRequest>(body).map(drop),
-        Operation::DeriveSharedSecret => decode::<DeriveSharedSecretRequest>(body).map(drop),
-        Operation::DescribeCustomKeyStores => decode::<DescribeCustomKeyStoresRequest>(body).map(drop),
-        Operation::DescribeKey => decode::<DescribeKeyRequest>(body).map(drop),
-        Operation::DisableKey => decode::<DisableKeyRequest>(body).map(drop),
-        Operation::DisableKeyRotation => decode::<DisableKeyRotationRequest>(body).map(drop),
-        Operation::DisconnectCustomKeyStore => decode::<DisconnectCustomKeyStoreRequest>(body).map(drop),
-        Operation::EnableKey => decode::<EnableKeyRequest>(body).map(drop),
-        Operation::EnableKeyRotation => decode::<EnableKeyRotationRequest>(body).map(drop),
-        Operation::Encapsulate => decode::<EncapsulateRequest>(body).map(drop),
-        Operation::Encrypt => decode::<EncryptRequest>(body).map(drop),
-        Operation::GenerateDataKey => decode::<GenerateDataKeyRequest>(body).map(drop),
-        Operation::GenerateDataKeyPair => decode::<GenerateDataKeyPairRequest>(body).map(drop),
+        Operation::CancelKeyDeletion => reencodes(decode::<CancelKeyDeletionRequest>(body)?),
+        Operation::ConnectCustomKeyStore => reencodes(decode::<ConnectCustomKeyStoreRequest>(body)?),
+        Operation::CreateAlias => reencodes(decode::<CreateAliasRequest>(body)?),
+        Operation::CreateCustomKeyStore => reencodes(decode::<CreateCustomKeyStoreRequest>(body)?),
+        Operation::CreateGrant => reencodes(decode::<CreateGrantRequest>(body)?),
+        Operation::CreateKey => reencodes(decode::<CreateKeyRequest>(body)?),
+        Operation::Decapsulate => reencodes(decode::<DecapsulateRequest>(body)?),
+        Operation::Decrypt => reencodes(decode::<DecryptRequest>(body)?),
+        Operation::DeleteAlias => reencodes(decode::<DeleteAliasRequest>(body)?),
+        Operation::DeleteCustomKeyStore => reencodes(decode::<DeleteCustomKeyStoreRequest>(body)?),
+        Operation::DeleteImportedKeyMaterial => reencodes(decode::<DeleteImportedKeyMaterialRequest>(body)?),
+        Operation::DeriveSharedSecret => reencodes(decode::<DeriveSharedSecretRequest>(body)?),
+        Operation::DescribeCustomKeyStores => reencodes(decode::<DescribeCustomKeyStoresRequest>(body)?),
+        Operation::DescribeKey => reencodes(decode::<DescribeKeyRequest>(body)?),
+        Operation::DisableKey => reencodes(decode::<DisableKeyRequest>(body)?),
+        Operation::DisableKeyRotation => reencodes(decode::<DisableKeyRotationRequest>(body)?),
+        Operation::DisconnectCustomKeyStore => reencodes(decode::<DisconnectCustomKeyStoreRequest>(body)?),
+        Operation::EnableKey => reencodes(decode::<EnableKeyRequest>(body)?),
+        Operation::EnableKeyRotation => reencodes(decode::<EnableKeyRotationRequest>(body)?),
+        Operation::Encapsulate => reencodes(decode::<EncapsulateRequest>(body)?),
+        Operation::Encrypt => reencodes(decode::<EncryptRequest>(body)?),
+        Operation::GenerateDataKey => reencodes(decode::<GenerateDataKeyRequest>(body)?),
+        Operation::GenerateDataKeyPair => reencodes(decode::<GenerateDataKeyPairRequest>(body)?),
         Operation::GenerateDataKeyPairWithoutPlaintext => {
-            decode::<GenerateDataKeyPairWithoutPlaintextRequest>(body).map(drop)
+            reencodes(decode::<GenerateDataKeyPairWithoutPlaintextRequest>(body)?)
         }
-        Operation::GenerateDataKeyWithoutPlaintext => decode::<GenerateDataKeyWithoutPlaintextRequest>(body).map(drop),
-        Operation::GenerateMac => decode::<GenerateMacRequest>(body).map(drop),
-        Operation::GenerateRandom => decode::<GenerateRandomRequest>(body).map(drop),
-        Operation::GetKeyLastUsage => decode::<GetKeyLastUsageRequest>(body).map(drop),
-        Operation::GetKeyPolicy => decode::<GetKeyPolicyRequest>(body).map(drop),
-        Operation::GetKeyRotationStatus => decode::<GetKeyRotationStatusRequest>(body).map(drop),
-        Operation::GetParametersForImport => decode::<GetParametersForImportRequest>(body).map(drop),
-        Operation::GetPublicKey => decode::<GetPublicKeyRequest>(body).map(drop),
-        Operation::ImportKeyMaterial => decode::<ImportKeyMaterialRequest>(body).map(drop),
-        Operation::ListAliases => decode::<ListAliasesRequest>(body).map(drop),
-        Operation::ListGrants => decode::<ListGrantsRequest>(body).map(drop),
-        Operation::ListKeyPolicies => decode::<ListKeyPoliciesRequest>(body).map(drop),
-        Operation::ListKeyRotations => decode::<ListKeyRotationsRequest>(body).map(drop),
-        Operation::ListKeys => decode::<ListKeysRequest>(body).map(drop),
-        Operation::ListResourceTags => decode::<ListResourceTagsRequest>(body).map(drop),
-        Operation::ListRetirableGrants => decode::<ListRetirableGrantsRequest>(body).map(drop),
-        Operation::PutKeyPolicy => decode::<PutKeyPolicyRequest>(body).map(drop),
-        Operation::ReEncrypt => decode::<ReEncryptRequest>(body).map(drop),
-        Operation::ReplicateKey => decode::<ReplicateKeyRequest>(body).map(drop),
-        Operation::RetireGrant => decode::<RetireGrantRequest>(body).map(drop),
-        Operation::RevokeGrant => decode::<RevokeGrantRequest>(body).map(drop),
-        Operation::RotateKeyOnDemand => decode::<RotateKeyOnDemandRequest>(body).map(drop),
-        Operation::ScheduleKeyDeletion => decode::<ScheduleKeyDeletionRequest>(body).map(drop),
-        Operation::Sign => decode::<SignRequest>(body).map(drop),
-        Operation::TagResource => decode::<TagResourceRequest>(body).map(drop),
-        Operation::UntagResource => decode::<UntagResourceRequest>(body).map(drop),
-        Operation::UpdateAlias => decode::<UpdateAliasRequest>(body).map(drop),
-        Operation::UpdateCustomKeyStore => decode::<UpdateCustomKeyStoreRequest>(body).map(drop),
-        Operation::UpdateKeyDescription => decode::<UpdateKeyDescriptionRequest>(body).map(drop),
-        Operation::UpdatePrimaryRegion => decode::<UpdatePrimaryRegionRequest>(body).map(drop),
-        Operation::Verify => decode::<VerifyRequest>(body).map(drop),
-        Operation::VerifyMac => decode::<VerifyMacRequest>(body).map(drop),
+        Operation::GenerateDataKeyWithoutPlaintext => {
+            reencodes(decode::<GenerateDataKeyWithoutPlaintextRequest>(body)?)
+        }
+        Operation::GenerateMac => reencodes(decode::<GenerateMacRequest>(body)?),
+        Operation::GenerateRandom => reencodes(decode::<GenerateRandomRequest>(body)?),
+        Operation::GetKeyLastUsage => reencodes(decode::<GetKeyLastUsageRequest>(body)?),
+        Operation::GetKeyPolicy => reencodes(decode::<GetKeyPolicyRequest>(body)?),
+        Operation::GetKeyRotationStatus => reencodes(decode::<GetKeyRotationStatusRequest>(body)?),
+        Operation::GetParametersForImport => reencodes(decode::<GetParametersForImportRequest>(body)?),
+        Operation::GetPublicKey => reencodes(decode::<GetPublicKeyRequest>(body)?),
+        Operation::ImportKeyMaterial => reencodes(decode::<ImportKeyMaterialRequest>(body)?),
+        Operation::ListAliases => reencodes(decode::<ListAliasesRequest>(body)?),
+        Operation::ListGrants => reencodes(decode::<ListGrantsRequest>(body)?),
+        Operation::ListKeyPolicies => reencodes(decode::<ListKeyPoliciesRequest>(body)?),
+        Operation::ListKeyRotations => reencodes(decode::<ListKeyRotationsRequest>(body)?),
+        Operation::ListKeys => reencodes(decode::<ListKeysRequest>(body)?),
+        Operation::ListResourceTags => reencodes(decode::<ListResourceTagsRequest>(body)?),
+        Operation::ListRetirableGrants => reencodes(decode::<ListRetirableGrantsRequest>(body)?),
+        Operation::PutKeyPolicy => reencodes(decode::<PutKeyPolicyRequest>(body)?),
+        Operation::ReEncrypt => reencodes(decode::<ReEncryptRequest>(body)?),
+        Operation::ReplicateKey => reencodes(decode::<ReplicateKeyRequest>(body)?),
+        Operation::RetireGrant => reencodes(decode::<RetireGrantRequest>(body)?),
+        Operation::RevokeGrant => reencodes(decode::<RevokeGrantRequest>(body)?),
+        Operation::RotateKeyOnDemand => reencodes(decode::<RotateKeyOnDemandRequest>(body)?),
+        Operation::ScheduleKeyDeletion => reencodes(decode::<ScheduleKeyDeletionRequest>(body)?),
+        Operation::Sign => reencodes(decode::<SignRequest>(body)?),
+        Operation::TagResource => reencodes(decode::<TagResourceRequest>(body)?),
+        Operation::UntagResource => reencodes(decode::<UntagResourceRequest>(body)?),
+        Operation::UpdateAlias => reencodes(decode::<UpdateAliasRequest>(body)?),
+        Operation::UpdateCustomKeyStore => reencodes(decode::<UpdateCustomKeyStoreRequest>(body)?),
+        Operation::UpdateKeyDescription => reencodes(decode::<UpdateKeyDescriptionRequest>(body)?),
+        Operation::UpdatePrimaryRegion => reencodes(decode::<UpdatePrimaryRegionRequest>(body)?),
+        Operation::Verify => reencodes(decode::<VerifyRequest>(body)?),
+        Operation::VerifyMac => reencodes(decode::<VerifyMacRequest>(body)?),
     }
 }

@@ -155,14 +155,20 @@ pub(crate) fn decode<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, E
 }
 
 /// Decode and validate the request of `target` without calling the service
-/// (for the fuzzer and the model walk): the error a request would get from
-/// the wire layer.
-pub fn decode_request(target: &str, body: &[u8]) -> Result<(), Error> {
+/// (for the fuzzer): the error a request would get from the wire layer, or
+/// whether the decoded request re-encodes to the same members.
+pub fn decode_request(target: &str, body: &[u8]) -> Result<bool, Error> {
     match Operation::from_target(target) {
         Some(Operation::Kms(op)) => dispatch::decode_only(op, body),
-        Some(Operation::Admin(_)) => Ok(()),
+        Some(Operation::Admin(_)) => Ok(true),
         None => Err(Error::UnknownOperation),
     }
+}
+
+/// Whether `req` survives encoding and decoding unchanged.
+pub(crate) fn reencodes<T: Serialize + DeserializeOwned + PartialEq>(req: T) -> Result<bool, Error> {
+    let bytes = encode(&req)?;
+    Ok(serde_json::from_slice::<T>(&bytes).is_ok_and(|again| again == req))
 }
 
 /// A serde error as AWS's `SerializationException`: a body that is not
@@ -621,5 +627,31 @@ mod tests {
             assert!(seen.insert(id));
         }
         assert_ne!(RequestIds::new().next(), RequestIds::new().next());
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn decoded_requests_reencode_to_the_same_members() {
+        let ok = [
+            ("TrentService.Encrypt", r#"{"KeyId":"alias/x","Plaintext":"eA==","EncryptionContext":{"a":"b"}}"#),
+            ("TrentService.CreateKey", r#"{"Tags":[{"TagKey":"k","TagValue":""}],"KeySpec":"ML_KEM_768"}"#),
+            (
+                "TrentService.CreateGrant",
+                r#"{"KeyId":"k","GranteePrincipal":"p","Operations":["Decrypt"],"Constraints":{"EncryptionContextSubset":{"a":"b"}}}"#,
+            ),
+            (
+                "TrentService.ImportKeyMaterial",
+                r#"{"KeyId":"k","ImportToken":"eA==","EncryptedKeyMaterial":"eA==","ValidTo":1700000000.5}"#,
+            ),
+        ];
+        for (target, body) in ok {
+            assert!(decode_request(target, body.as_bytes()).unwrap(), "{target}");
+        }
+        assert!(matches!(decode_request("TrentService.Encrypt", b"{}"), Err(Error::Validation(_))));
+        assert!(matches!(decode_request("TrentService.Nope", b"{}"), Err(Error::UnknownOperation)));
     }
 }

@@ -666,11 +666,11 @@ pub struct AliasListEntry {
 }
 
 /// `TrentService.CancelKeyDeletion` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CancelKeyDeletionRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 }
 
@@ -690,11 +690,11 @@ pub struct CancelKeyDeletionResponse {
 }
 
 /// `TrentService.ConnectCustomKeyStore` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConnectCustomKeyStoreRequest {
     /// required; length 1..=64
-    #[serde(rename = "CustomKeyStoreId")]
+    #[serde(rename = "CustomKeyStoreId", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
 }
 
@@ -710,14 +710,14 @@ impl Validate for ConnectCustomKeyStoreRequest {
 pub struct ConnectCustomKeyStoreResponse {}
 
 /// `TrentService.CreateAlias` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CreateAliasRequest {
     /// required; length 1..=256; pattern `^[a-zA-Z0-9:/_-]+$`
-    #[serde(rename = "AliasName")]
+    #[serde(rename = "AliasName", skip_serializing_if = "Option::is_none")]
     pub alias_name: Option<String>,
     /// required; length 1..=2048
-    #[serde(rename = "TargetKeyId")]
+    #[serde(rename = "TargetKeyId", skip_serializing_if = "Option::is_none")]
     pub target_key_id: Option<String>,
 }
 
@@ -737,40 +737,40 @@ impl Validate for CreateAliasRequest {
 }
 
 /// `TrentService.CreateCustomKeyStore` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CreateCustomKeyStoreRequest {
     /// required; length 1..=256
-    #[serde(rename = "CustomKeyStoreName")]
+    #[serde(rename = "CustomKeyStoreName", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_name: Option<String>,
     /// length 19..=24; pattern `cluster-[2-7a-zA-Z]{11,16}`
-    #[serde(rename = "CloudHsmClusterId")]
+    #[serde(rename = "CloudHsmClusterId", skip_serializing_if = "Option::is_none")]
     pub cloud_hsm_cluster_id: Option<String>,
     /// length 1..=5000
-    #[serde(rename = "TrustAnchorCertificate")]
+    #[serde(rename = "TrustAnchorCertificate", skip_serializing_if = "Option::is_none")]
     pub trust_anchor_certificate: Option<String>,
     /// length 7..=32; sensitive
-    #[serde(rename = "KeyStorePassword", with = "opt_secret_str")]
+    #[serde(rename = "KeyStorePassword", with = "opt_secret_str", skip_serializing_if = "Option::is_none")]
     pub key_store_password: Option<SecretString>,
     /// one of [`CustomKeyStoreType`]
-    #[serde(rename = "CustomKeyStoreType")]
+    #[serde(rename = "CustomKeyStoreType", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_type: Option<String>,
     /// length 10..=128; pattern `^https://[a-zA-Z0-9.-]+$`
-    #[serde(rename = "XksProxyUriEndpoint")]
+    #[serde(rename = "XksProxyUriEndpoint", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_uri_endpoint: Option<String>,
     /// length 10..=128; pattern `^(/[a-zA-Z0-9\/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$`
-    #[serde(rename = "XksProxyUriPath")]
+    #[serde(rename = "XksProxyUriPath", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_uri_path: Option<String>,
     /// length 20..=64; pattern `^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`
-    #[serde(rename = "XksProxyVpcEndpointServiceName")]
+    #[serde(rename = "XksProxyVpcEndpointServiceName", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_vpc_endpoint_service_name: Option<String>,
     /// length 12..=12; pattern `[0-9]{12}`
-    #[serde(rename = "XksProxyVpcEndpointServiceOwner")]
+    #[serde(rename = "XksProxyVpcEndpointServiceOwner", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_vpc_endpoint_service_owner: Option<String>,
-    #[serde(rename = "XksProxyAuthenticationCredential")]
+    #[serde(rename = "XksProxyAuthenticationCredential", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
     /// one of [`XksProxyConnectivityType`]
-    #[serde(rename = "XksProxyConnectivity")]
+    #[serde(rename = "XksProxyConnectivity", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_connectivity: Option<String>,
 }
 
@@ -850,36 +850,36 @@ pub struct CreateCustomKeyStoreResponse {
 }
 
 /// `TrentService.CreateGrant` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CreateGrantRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// length 1..=256; pattern `^[\w+=,.@:/-]+$`
-    #[serde(rename = "GranteePrincipal")]
+    #[serde(rename = "GranteePrincipal", skip_serializing_if = "Option::is_none")]
     pub grantee_principal: Option<String>,
     /// length 1..=256; pattern `^[\w+=,.@:/-]+$`
-    #[serde(rename = "RetiringPrincipal")]
+    #[serde(rename = "RetiringPrincipal", skip_serializing_if = "Option::is_none")]
     pub retiring_principal: Option<String>,
     /// required; each one of [`GrantOperation`]
-    #[serde(rename = "Operations")]
+    #[serde(rename = "Operations", skip_serializing_if = "Option::is_none")]
     pub operations: Option<Vec<String>>,
-    #[serde(rename = "Constraints")]
+    #[serde(rename = "Constraints", skip_serializing_if = "Option::is_none")]
     pub constraints: Option<GrantConstraints>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
     /// length 1..=256; pattern `^[a-zA-Z0-9:/_-]+$`
-    #[serde(rename = "Name")]
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
     /// length 1..=128; pattern `^([A-Za-z0-9\-]+)\.([A-Za-z0-9\-]+)(\.[A-Za-z0-9\-]+)+$`
-    #[serde(rename = "GranteeServicePrincipal")]
+    #[serde(rename = "GranteeServicePrincipal", skip_serializing_if = "Option::is_none")]
     pub grantee_service_principal: Option<String>,
     /// length 1..=128; pattern `^([A-Za-z0-9\-]+)\.([A-Za-z0-9\-]+)(\.[A-Za-z0-9\-]+)+$`
-    #[serde(rename = "RetiringServicePrincipal")]
+    #[serde(rename = "RetiringServicePrincipal", skip_serializing_if = "Option::is_none")]
     pub retiring_service_principal: Option<String>,
 }
 
@@ -942,38 +942,38 @@ pub struct CreateGrantResponse {
 }
 
 /// `TrentService.CreateKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CreateKeyRequest {
     /// length 1..=131072; pattern `[\u0009\u000A\u000D\u0020-\u00FF]+`
-    #[serde(rename = "Policy")]
+    #[serde(rename = "Policy", skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// length 0..=8192
-    #[serde(rename = "Description")]
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// one of [`KeyUsage`]
-    #[serde(rename = "KeyUsage")]
+    #[serde(rename = "KeyUsage", skip_serializing_if = "Option::is_none")]
     pub key_usage: Option<String>,
     /// one of [`CustomerMasterKeySpec`]; deprecated
-    #[serde(rename = "CustomerMasterKeySpec")]
+    #[serde(rename = "CustomerMasterKeySpec", skip_serializing_if = "Option::is_none")]
     pub customer_master_key_spec: Option<String>,
     /// one of [`KeySpec`]
-    #[serde(rename = "KeySpec")]
+    #[serde(rename = "KeySpec", skip_serializing_if = "Option::is_none")]
     pub key_spec: Option<String>,
     /// one of [`Origin`]
-    #[serde(rename = "Origin")]
+    #[serde(rename = "Origin", skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     /// length 1..=64
-    #[serde(rename = "CustomKeyStoreId")]
+    #[serde(rename = "CustomKeyStoreId", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
-    #[serde(rename = "BypassPolicyLockoutSafetyCheck")]
+    #[serde(rename = "BypassPolicyLockoutSafetyCheck", skip_serializing_if = "Option::is_none")]
     pub bypass_policy_lockout_safety_check: Option<bool>,
-    #[serde(rename = "Tags")]
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "MultiRegion")]
+    #[serde(rename = "MultiRegion", skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<bool>,
     /// length 1..=128; pattern `^[a-zA-Z0-9-_.]+$`
-    #[serde(rename = "XksKeyId")]
+    #[serde(rename = "XksKeyId", skip_serializing_if = "Option::is_none")]
     pub xks_key_id: Option<String>,
 }
 
@@ -1052,22 +1052,22 @@ pub struct CustomKeyStoresListEntry {
 }
 
 /// `TrentService.Decapsulate` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DecapsulateRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=6144; base64
-    #[serde(rename = "SharedSecretCiphertextBlob", with = "opt_b64")]
+    #[serde(rename = "SharedSecretCiphertextBlob", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub shared_secret_ciphertext_blob: Option<Vec<u8>>,
     /// required; one of [`EncapsulationAlgorithmSpec`]
-    #[serde(rename = "EncapsulationAlgorithm")]
+    #[serde(rename = "EncapsulationAlgorithm", skip_serializing_if = "Option::is_none")]
     pub encapsulation_algorithm: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1114,29 +1114,29 @@ pub struct DecapsulateResponse {
 }
 
 /// `TrentService.Decrypt` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DecryptRequest {
     /// length 1..=6144; base64
-    #[serde(rename = "CiphertextBlob", with = "opt_b64")]
+    #[serde(rename = "CiphertextBlob", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub ciphertext_blob: Option<Vec<u8>>,
-    #[serde(rename = "EncryptionContext")]
+    #[serde(rename = "EncryptionContext", skip_serializing_if = "Option::is_none")]
     pub encryption_context: Option<EncryptionContext>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
     /// length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// one of [`EncryptionAlgorithm`]
-    #[serde(rename = "EncryptionAlgorithm")]
+    #[serde(rename = "EncryptionAlgorithm", skip_serializing_if = "Option::is_none")]
     pub encryption_algorithm: Option<String>,
-    #[serde(rename = "Recipient")]
+    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
     pub recipient: Option<RecipientInfo>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
     /// each one of [`DryRunModifierType`]
-    #[serde(rename = "DryRunModifiers")]
+    #[serde(rename = "DryRunModifiers", skip_serializing_if = "Option::is_none")]
     pub dry_run_modifiers: Option<Vec<String>>,
 }
 
@@ -1185,11 +1185,11 @@ pub struct DecryptResponse {
 }
 
 /// `TrentService.DeleteAlias` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeleteAliasRequest {
     /// required; length 1..=256; pattern `^[a-zA-Z0-9:/_-]+$`
-    #[serde(rename = "AliasName")]
+    #[serde(rename = "AliasName", skip_serializing_if = "Option::is_none")]
     pub alias_name: Option<String>,
 }
 
@@ -1207,11 +1207,11 @@ impl Validate for DeleteAliasRequest {
 }
 
 /// `TrentService.DeleteCustomKeyStore` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeleteCustomKeyStoreRequest {
     /// required; length 1..=64
-    #[serde(rename = "CustomKeyStoreId")]
+    #[serde(rename = "CustomKeyStoreId", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
 }
 
@@ -1227,14 +1227,14 @@ impl Validate for DeleteCustomKeyStoreRequest {
 pub struct DeleteCustomKeyStoreResponse {}
 
 /// `TrentService.DeleteImportedKeyMaterial` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeleteImportedKeyMaterialRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// length 64..=64; pattern `^[a-f0-9]+$`
-    #[serde(rename = "KeyMaterialId")]
+    #[serde(rename = "KeyMaterialId", skip_serializing_if = "Option::is_none")]
     pub key_material_id: Option<String>,
 }
 
@@ -1264,24 +1264,24 @@ pub struct DeleteImportedKeyMaterialResponse {
 }
 
 /// `TrentService.DeriveSharedSecret` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeriveSharedSecretRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; one of [`KeyAgreementAlgorithmSpec`]
-    #[serde(rename = "KeyAgreementAlgorithm")]
+    #[serde(rename = "KeyAgreementAlgorithm", skip_serializing_if = "Option::is_none")]
     pub key_agreement_algorithm: Option<String>,
     /// required; length 1..=8192; base64
-    #[serde(rename = "PublicKey", with = "opt_b64")]
+    #[serde(rename = "PublicKey", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub public_key: Option<Vec<u8>>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
-    #[serde(rename = "Recipient")]
+    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
     pub recipient: Option<RecipientInfo>,
 }
 
@@ -1332,20 +1332,20 @@ pub struct DeriveSharedSecretResponse {
 }
 
 /// `TrentService.DescribeCustomKeyStores` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DescribeCustomKeyStoresRequest {
     /// length 1..=64
-    #[serde(rename = "CustomKeyStoreId")]
+    #[serde(rename = "CustomKeyStoreId", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
     /// length 1..=256
-    #[serde(rename = "CustomKeyStoreName")]
+    #[serde(rename = "CustomKeyStoreName", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_name: Option<String>,
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
 }
 
@@ -1371,14 +1371,14 @@ pub struct DescribeCustomKeyStoresResponse {
 }
 
 /// `TrentService.DescribeKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DescribeKeyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
 }
 
@@ -1403,11 +1403,11 @@ pub struct DescribeKeyResponse {
 }
 
 /// `TrentService.DisableKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DisableKeyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 }
 
@@ -1419,11 +1419,11 @@ impl Validate for DisableKeyRequest {
 }
 
 /// `TrentService.DisableKeyRotation` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DisableKeyRotationRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 }
 
@@ -1435,11 +1435,11 @@ impl Validate for DisableKeyRotationRequest {
 }
 
 /// `TrentService.DisconnectCustomKeyStore` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DisconnectCustomKeyStoreRequest {
     /// required; length 1..=64
-    #[serde(rename = "CustomKeyStoreId")]
+    #[serde(rename = "CustomKeyStoreId", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
 }
 
@@ -1455,11 +1455,11 @@ impl Validate for DisconnectCustomKeyStoreRequest {
 pub struct DisconnectCustomKeyStoreResponse {}
 
 /// `TrentService.EnableKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EnableKeyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 }
 
@@ -1471,14 +1471,14 @@ impl Validate for EnableKeyRequest {
 }
 
 /// `TrentService.EnableKeyRotation` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EnableKeyRotationRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// value 90..=2560
-    #[serde(rename = "RotationPeriodInDays")]
+    #[serde(rename = "RotationPeriodInDays", skip_serializing_if = "Option::is_none")]
     pub rotation_period_in_days: Option<i32>,
 }
 
@@ -1491,19 +1491,19 @@ impl Validate for EnableKeyRotationRequest {
 }
 
 /// `TrentService.Encapsulate` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EncapsulateRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; one of [`EncapsulationAlgorithmSpec`]
-    #[serde(rename = "EncapsulationAlgorithm")]
+    #[serde(rename = "EncapsulationAlgorithm", skip_serializing_if = "Option::is_none")]
     pub encapsulation_algorithm: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1546,24 +1546,24 @@ pub struct EncapsulateResponse {
 }
 
 /// `TrentService.Encrypt` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EncryptRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=4096; sensitive; base64
-    #[serde(rename = "Plaintext", with = "opt_secret_b64")]
+    #[serde(rename = "Plaintext", with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
     pub plaintext: Option<SecretBytes>,
-    #[serde(rename = "EncryptionContext")]
+    #[serde(rename = "EncryptionContext", skip_serializing_if = "Option::is_none")]
     pub encryption_context: Option<EncryptionContext>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
     /// one of [`EncryptionAlgorithm`]
-    #[serde(rename = "EncryptionAlgorithm")]
+    #[serde(rename = "EncryptionAlgorithm", skip_serializing_if = "Option::is_none")]
     pub encryption_algorithm: Option<String>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1604,23 +1604,23 @@ pub struct EncryptResponse {
 }
 
 /// `TrentService.GenerateDataKeyPair` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateDataKeyPairRequest {
-    #[serde(rename = "EncryptionContext")]
+    #[serde(rename = "EncryptionContext", skip_serializing_if = "Option::is_none")]
     pub encryption_context: Option<EncryptionContext>,
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; one of [`DataKeyPairSpec`]
-    #[serde(rename = "KeyPairSpec")]
+    #[serde(rename = "KeyPairSpec", skip_serializing_if = "Option::is_none")]
     pub key_pair_spec: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "Recipient")]
+    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
     pub recipient: Option<RecipientInfo>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1669,21 +1669,21 @@ pub struct GenerateDataKeyPairResponse {
 }
 
 /// `TrentService.GenerateDataKeyPairWithoutPlaintext` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateDataKeyPairWithoutPlaintextRequest {
-    #[serde(rename = "EncryptionContext")]
+    #[serde(rename = "EncryptionContext", skip_serializing_if = "Option::is_none")]
     pub encryption_context: Option<EncryptionContext>,
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; one of [`DataKeyPairSpec`]
-    #[serde(rename = "KeyPairSpec")]
+    #[serde(rename = "KeyPairSpec", skip_serializing_if = "Option::is_none")]
     pub key_pair_spec: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1723,26 +1723,26 @@ pub struct GenerateDataKeyPairWithoutPlaintextResponse {
 }
 
 /// `TrentService.GenerateDataKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateDataKeyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
-    #[serde(rename = "EncryptionContext")]
+    #[serde(rename = "EncryptionContext", skip_serializing_if = "Option::is_none")]
     pub encryption_context: Option<EncryptionContext>,
     /// value 1..=1024
-    #[serde(rename = "NumberOfBytes")]
+    #[serde(rename = "NumberOfBytes", skip_serializing_if = "Option::is_none")]
     pub number_of_bytes: Option<i32>,
     /// one of [`DataKeySpec`]
-    #[serde(rename = "KeySpec")]
+    #[serde(rename = "KeySpec", skip_serializing_if = "Option::is_none")]
     pub key_spec: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "Recipient")]
+    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
     pub recipient: Option<RecipientInfo>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1785,24 +1785,24 @@ pub struct GenerateDataKeyResponse {
 }
 
 /// `TrentService.GenerateDataKeyWithoutPlaintext` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateDataKeyWithoutPlaintextRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
-    #[serde(rename = "EncryptionContext")]
+    #[serde(rename = "EncryptionContext", skip_serializing_if = "Option::is_none")]
     pub encryption_context: Option<EncryptionContext>,
     /// one of [`DataKeySpec`]
-    #[serde(rename = "KeySpec")]
+    #[serde(rename = "KeySpec", skip_serializing_if = "Option::is_none")]
     pub key_spec: Option<String>,
     /// value 1..=1024
-    #[serde(rename = "NumberOfBytes")]
+    #[serde(rename = "NumberOfBytes", skip_serializing_if = "Option::is_none")]
     pub number_of_bytes: Option<i32>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1836,22 +1836,22 @@ pub struct GenerateDataKeyWithoutPlaintextResponse {
 }
 
 /// `TrentService.GenerateMac` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateMacRequest {
     /// required; length 1..=4096; sensitive; base64
-    #[serde(rename = "Message", with = "opt_secret_b64")]
+    #[serde(rename = "Message", with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
     pub message: Option<SecretBytes>,
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; one of [`MacAlgorithmSpec`]
-    #[serde(rename = "MacAlgorithm")]
+    #[serde(rename = "MacAlgorithm", skip_serializing_if = "Option::is_none")]
     pub mac_algorithm: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -1893,16 +1893,16 @@ pub struct GenerateMacResponse {
 }
 
 /// `TrentService.GenerateRandom` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GenerateRandomRequest {
     /// value 1..=1024
-    #[serde(rename = "NumberOfBytes")]
+    #[serde(rename = "NumberOfBytes", skip_serializing_if = "Option::is_none")]
     pub number_of_bytes: Option<i32>,
     /// length 1..=64
-    #[serde(rename = "CustomKeyStoreId")]
+    #[serde(rename = "CustomKeyStoreId", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
-    #[serde(rename = "Recipient")]
+    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
     pub recipient: Option<RecipientInfo>,
 }
 
@@ -1928,11 +1928,11 @@ pub struct GenerateRandomResponse {
 }
 
 /// `TrentService.GetKeyLastUsage` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetKeyLastUsageRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 }
 
@@ -1960,14 +1960,14 @@ pub struct GetKeyLastUsageResponse {
 }
 
 /// `TrentService.GetKeyPolicy` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetKeyPolicyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// length 1..=128; pattern `[\w]+`
-    #[serde(rename = "PolicyName")]
+    #[serde(rename = "PolicyName", skip_serializing_if = "Option::is_none")]
     pub policy_name: Option<String>,
 }
 
@@ -1997,11 +1997,11 @@ pub struct GetKeyPolicyResponse {
 }
 
 /// `TrentService.GetKeyRotationStatus` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetKeyRotationStatusRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 }
 
@@ -2032,17 +2032,17 @@ pub struct GetKeyRotationStatusResponse {
 }
 
 /// `TrentService.GetParametersForImport` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetParametersForImportRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; one of [`AlgorithmSpec`]
-    #[serde(rename = "WrappingAlgorithm")]
+    #[serde(rename = "WrappingAlgorithm", skip_serializing_if = "Option::is_none")]
     pub wrapping_algorithm: Option<String>,
     /// required; one of [`WrappingKeySpec`]
-    #[serde(rename = "WrappingKeySpec")]
+    #[serde(rename = "WrappingKeySpec", skip_serializing_if = "Option::is_none")]
     pub wrapping_key_spec: Option<String>,
 }
 
@@ -2081,14 +2081,14 @@ pub struct GetParametersForImportResponse {
 }
 
 /// `TrentService.GetPublicKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetPublicKeyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
 }
 
@@ -2138,7 +2138,7 @@ pub struct GetPublicKeyResponse {
 }
 
 /// Part of requests and responses.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GrantConstraints {
     #[serde(rename = "EncryptionContextSubset", skip_serializing_if = "Option::is_none")]
@@ -2200,32 +2200,32 @@ pub struct GrantListEntry {
 }
 
 /// `TrentService.ImportKeyMaterial` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ImportKeyMaterialRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=6144; base64
-    #[serde(rename = "ImportToken", with = "opt_b64")]
+    #[serde(rename = "ImportToken", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub import_token: Option<Vec<u8>>,
     /// required; length 1..=6144; base64
-    #[serde(rename = "EncryptedKeyMaterial", with = "opt_b64")]
+    #[serde(rename = "EncryptedKeyMaterial", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub encrypted_key_material: Option<Vec<u8>>,
     /// epoch seconds
-    #[serde(rename = "ValidTo")]
+    #[serde(rename = "ValidTo", skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<f64>,
     /// one of [`ExpirationModelType`]
-    #[serde(rename = "ExpirationModel")]
+    #[serde(rename = "ExpirationModel", skip_serializing_if = "Option::is_none")]
     pub expiration_model: Option<String>,
     /// one of [`ImportType`]
-    #[serde(rename = "ImportType")]
+    #[serde(rename = "ImportType", skip_serializing_if = "Option::is_none")]
     pub import_type: Option<String>,
     /// length 0..=256; pattern `^[a-zA-Z0-9:/_\s.-]+$`
-    #[serde(rename = "KeyMaterialDescription")]
+    #[serde(rename = "KeyMaterialDescription", skip_serializing_if = "Option::is_none")]
     pub key_material_description: Option<String>,
     /// length 64..=64; pattern `^[a-f0-9]+$`
-    #[serde(rename = "KeyMaterialId")]
+    #[serde(rename = "KeyMaterialId", skip_serializing_if = "Option::is_none")]
     pub key_material_id: Option<String>,
 }
 
@@ -2386,17 +2386,17 @@ pub struct KeyMetadata {
 }
 
 /// `TrentService.ListAliases` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListAliasesRequest {
     /// length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
 }
 
@@ -2421,26 +2421,26 @@ pub struct ListAliasesResponse {
 }
 
 /// `TrentService.ListGrants` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListGrantsRequest {
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// length 1..=128
-    #[serde(rename = "GrantId")]
+    #[serde(rename = "GrantId", skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
     /// length 1..=256; pattern `^[\w+=,.@:/-]+$`
-    #[serde(rename = "GranteePrincipal")]
+    #[serde(rename = "GranteePrincipal", skip_serializing_if = "Option::is_none")]
     pub grantee_principal: Option<String>,
     /// length 1..=128; pattern `^([A-Za-z0-9\-]+)\.([A-Za-z0-9\-]+)(\.[A-Za-z0-9\-]+)+$`
-    #[serde(rename = "GranteeServicePrincipal")]
+    #[serde(rename = "GranteeServicePrincipal", skip_serializing_if = "Option::is_none")]
     pub grantee_service_principal: Option<String>,
 }
 
@@ -2481,17 +2481,17 @@ pub struct ListGrantsResponse {
 }
 
 /// `TrentService.ListKeyPolicies` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListKeyPoliciesRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
 }
 
@@ -2517,20 +2517,20 @@ pub struct ListKeyPoliciesResponse {
 }
 
 /// `TrentService.ListKeyRotations` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListKeyRotationsRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// one of [`IncludeKeyMaterial`]
-    #[serde(rename = "IncludeKeyMaterial")]
+    #[serde(rename = "IncludeKeyMaterial", skip_serializing_if = "Option::is_none")]
     pub include_key_material: Option<String>,
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
 }
 
@@ -2563,17 +2563,17 @@ pub struct ListKeyRotationsResponse {
 }
 
 /// `TrentService.ListKeys` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListKeysRequest {
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
     /// each one of [`ResourceOwnerType`]; items 1..=2
-    #[serde(rename = "ResourceOwners")]
+    #[serde(rename = "ResourceOwners", skip_serializing_if = "Option::is_none")]
     pub resource_owners: Option<Vec<String>>,
 }
 
@@ -2599,17 +2599,17 @@ pub struct ListKeysResponse {
 }
 
 /// `TrentService.ListResourceTags` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListResourceTagsRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
 }
 
@@ -2635,20 +2635,20 @@ pub struct ListResourceTagsResponse {
 }
 
 /// `TrentService.ListRetirableGrants` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListRetirableGrantsRequest {
     /// value 1..=1000
-    #[serde(rename = "Limit")]
+    #[serde(rename = "Limit", skip_serializing_if = "Option::is_none")]
     pub limit: Option<i32>,
     /// length 1..=1024; pattern `[\u0020-\u00FF]*`
-    #[serde(rename = "Marker")]
+    #[serde(rename = "Marker", skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
     /// length 1..=256; pattern `^[\w+=,.@:/-]+$`
-    #[serde(rename = "RetiringPrincipal")]
+    #[serde(rename = "RetiringPrincipal", skip_serializing_if = "Option::is_none")]
     pub retiring_principal: Option<String>,
     /// length 1..=128; pattern `^([A-Za-z0-9\-]+)\.([A-Za-z0-9\-]+)(\.[A-Za-z0-9\-]+)+$`
-    #[serde(rename = "RetiringServicePrincipal")]
+    #[serde(rename = "RetiringServicePrincipal", skip_serializing_if = "Option::is_none")]
     pub retiring_service_principal: Option<String>,
 }
 
@@ -2697,19 +2697,19 @@ pub struct MultiRegionKey {
 }
 
 /// `TrentService.PutKeyPolicy` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PutKeyPolicyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// length 1..=128; pattern `[\w]+`
-    #[serde(rename = "PolicyName")]
+    #[serde(rename = "PolicyName", skip_serializing_if = "Option::is_none")]
     pub policy_name: Option<String>,
     /// required; length 1..=131072; pattern `[\u0009\u000A\u000D\u0020-\u00FF]+`
-    #[serde(rename = "Policy")]
+    #[serde(rename = "Policy", skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
-    #[serde(rename = "BypassPolicyLockoutSafetyCheck")]
+    #[serde(rename = "BypassPolicyLockoutSafetyCheck", skip_serializing_if = "Option::is_none")]
     pub bypass_policy_lockout_safety_check: Option<bool>,
 }
 
@@ -2736,35 +2736,35 @@ impl Validate for PutKeyPolicyRequest {
 }
 
 /// `TrentService.ReEncrypt` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReEncryptRequest {
     /// length 1..=6144; base64
-    #[serde(rename = "CiphertextBlob", with = "opt_b64")]
+    #[serde(rename = "CiphertextBlob", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub ciphertext_blob: Option<Vec<u8>>,
-    #[serde(rename = "SourceEncryptionContext")]
+    #[serde(rename = "SourceEncryptionContext", skip_serializing_if = "Option::is_none")]
     pub source_encryption_context: Option<EncryptionContext>,
     /// length 1..=2048
-    #[serde(rename = "SourceKeyId")]
+    #[serde(rename = "SourceKeyId", skip_serializing_if = "Option::is_none")]
     pub source_key_id: Option<String>,
     /// required; length 1..=2048
-    #[serde(rename = "DestinationKeyId")]
+    #[serde(rename = "DestinationKeyId", skip_serializing_if = "Option::is_none")]
     pub destination_key_id: Option<String>,
-    #[serde(rename = "DestinationEncryptionContext")]
+    #[serde(rename = "DestinationEncryptionContext", skip_serializing_if = "Option::is_none")]
     pub destination_encryption_context: Option<EncryptionContext>,
     /// one of [`EncryptionAlgorithm`]
-    #[serde(rename = "SourceEncryptionAlgorithm")]
+    #[serde(rename = "SourceEncryptionAlgorithm", skip_serializing_if = "Option::is_none")]
     pub source_encryption_algorithm: Option<String>,
     /// one of [`EncryptionAlgorithm`]
-    #[serde(rename = "DestinationEncryptionAlgorithm")]
+    #[serde(rename = "DestinationEncryptionAlgorithm", skip_serializing_if = "Option::is_none")]
     pub destination_encryption_algorithm: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
     /// each one of [`DryRunModifierType`]
-    #[serde(rename = "DryRunModifiers")]
+    #[serde(rename = "DryRunModifiers", skip_serializing_if = "Option::is_none")]
     pub dry_run_modifiers: Option<Vec<String>>,
 }
 
@@ -2825,14 +2825,14 @@ pub struct ReEncryptResponse {
 }
 
 /// Part of requests.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RecipientInfo {
     /// one of [`KeyEncryptionMechanism`]
-    #[serde(rename = "KeyEncryptionAlgorithm")]
+    #[serde(rename = "KeyEncryptionAlgorithm", skip_serializing_if = "Option::is_none")]
     pub key_encryption_algorithm: Option<String>,
     /// length 1..=262144; base64
-    #[serde(rename = "AttestationDocument", with = "opt_b64")]
+    #[serde(rename = "AttestationDocument", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub attestation_document: Option<Vec<u8>>,
 }
 
@@ -2855,24 +2855,24 @@ impl Validate for RecipientInfo {
 }
 
 /// `TrentService.ReplicateKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReplicateKeyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=32; pattern `^([a-z]+-){2,3}\d+$`
-    #[serde(rename = "ReplicaRegion")]
+    #[serde(rename = "ReplicaRegion", skip_serializing_if = "Option::is_none")]
     pub replica_region: Option<String>,
     /// length 1..=131072; pattern `[\u0009\u000A\u000D\u0020-\u00FF]+`
-    #[serde(rename = "Policy")]
+    #[serde(rename = "Policy", skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
-    #[serde(rename = "BypassPolicyLockoutSafetyCheck")]
+    #[serde(rename = "BypassPolicyLockoutSafetyCheck", skip_serializing_if = "Option::is_none")]
     pub bypass_policy_lockout_safety_check: Option<bool>,
     /// length 0..=8192
-    #[serde(rename = "Description")]
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(rename = "Tags")]
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
 }
 
@@ -2917,19 +2917,19 @@ pub struct ReplicateKeyResponse {
 }
 
 /// `TrentService.RetireGrant` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RetireGrantRequest {
     /// length 1..=8192
-    #[serde(rename = "GrantToken")]
+    #[serde(rename = "GrantToken", skip_serializing_if = "Option::is_none")]
     pub grant_token: Option<String>,
     /// length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// length 1..=128
-    #[serde(rename = "GrantId")]
+    #[serde(rename = "GrantId", skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -2942,16 +2942,16 @@ impl Validate for RetireGrantRequest {
 }
 
 /// `TrentService.RevokeGrant` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RevokeGrantRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=128
-    #[serde(rename = "GrantId")]
+    #[serde(rename = "GrantId", skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -2965,11 +2965,11 @@ impl Validate for RevokeGrantRequest {
 }
 
 /// `TrentService.RotateKeyOnDemand` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RotateKeyOnDemandRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
 }
 
@@ -3021,14 +3021,14 @@ pub struct RotationsListEntry {
 }
 
 /// `TrentService.ScheduleKeyDeletion` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScheduleKeyDeletionRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// value 1..=365
-    #[serde(rename = "PendingWindowInDays")]
+    #[serde(rename = "PendingWindowInDays", skip_serializing_if = "Option::is_none")]
     pub pending_window_in_days: Option<i32>,
 }
 
@@ -3058,25 +3058,25 @@ pub struct ScheduleKeyDeletionResponse {
 }
 
 /// `TrentService.Sign` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SignRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=4096; sensitive; base64
-    #[serde(rename = "Message", with = "opt_secret_b64")]
+    #[serde(rename = "Message", with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
     pub message: Option<SecretBytes>,
     /// one of [`MessageType`]
-    #[serde(rename = "MessageType")]
+    #[serde(rename = "MessageType", skip_serializing_if = "Option::is_none")]
     pub message_type: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
     /// required; one of [`SigningAlgorithmSpec`]
-    #[serde(rename = "SigningAlgorithm")]
+    #[serde(rename = "SigningAlgorithm", skip_serializing_if = "Option::is_none")]
     pub signing_algorithm: Option<String>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -3119,7 +3119,7 @@ pub struct SignResponse {
 }
 
 /// Part of requests and responses.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Tag {
     /// required; length 1..=128
@@ -3140,14 +3140,14 @@ impl Validate for Tag {
 }
 
 /// `TrentService.TagResource` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TagResourceRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required
-    #[serde(rename = "Tags")]
+    #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
 }
 
@@ -3165,14 +3165,14 @@ impl Validate for TagResourceRequest {
 }
 
 /// `TrentService.UntagResource` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UntagResourceRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required
-    #[serde(rename = "TagKeys")]
+    #[serde(rename = "TagKeys", skip_serializing_if = "Option::is_none")]
     pub tag_keys: Option<Vec<String>>,
 }
 
@@ -3186,14 +3186,14 @@ impl Validate for UntagResourceRequest {
 }
 
 /// `TrentService.UpdateAlias` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateAliasRequest {
     /// required; length 1..=256; pattern `^[a-zA-Z0-9:/_-]+$`
-    #[serde(rename = "AliasName")]
+    #[serde(rename = "AliasName", skip_serializing_if = "Option::is_none")]
     pub alias_name: Option<String>,
     /// required; length 1..=2048
-    #[serde(rename = "TargetKeyId")]
+    #[serde(rename = "TargetKeyId", skip_serializing_if = "Option::is_none")]
     pub target_key_id: Option<String>,
 }
 
@@ -3213,37 +3213,37 @@ impl Validate for UpdateAliasRequest {
 }
 
 /// `TrentService.UpdateCustomKeyStore` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateCustomKeyStoreRequest {
     /// required; length 1..=64
-    #[serde(rename = "CustomKeyStoreId")]
+    #[serde(rename = "CustomKeyStoreId", skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
     /// length 1..=256
-    #[serde(rename = "NewCustomKeyStoreName")]
+    #[serde(rename = "NewCustomKeyStoreName", skip_serializing_if = "Option::is_none")]
     pub new_custom_key_store_name: Option<String>,
     /// length 7..=32; sensitive
-    #[serde(rename = "KeyStorePassword", with = "opt_secret_str")]
+    #[serde(rename = "KeyStorePassword", with = "opt_secret_str", skip_serializing_if = "Option::is_none")]
     pub key_store_password: Option<SecretString>,
     /// length 19..=24; pattern `cluster-[2-7a-zA-Z]{11,16}`
-    #[serde(rename = "CloudHsmClusterId")]
+    #[serde(rename = "CloudHsmClusterId", skip_serializing_if = "Option::is_none")]
     pub cloud_hsm_cluster_id: Option<String>,
     /// length 10..=128; pattern `^https://[a-zA-Z0-9.-]+$`
-    #[serde(rename = "XksProxyUriEndpoint")]
+    #[serde(rename = "XksProxyUriEndpoint", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_uri_endpoint: Option<String>,
     /// length 10..=128; pattern `^(/[a-zA-Z0-9\/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$`
-    #[serde(rename = "XksProxyUriPath")]
+    #[serde(rename = "XksProxyUriPath", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_uri_path: Option<String>,
     /// length 20..=64; pattern `^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`
-    #[serde(rename = "XksProxyVpcEndpointServiceName")]
+    #[serde(rename = "XksProxyVpcEndpointServiceName", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_vpc_endpoint_service_name: Option<String>,
     /// length 12..=12; pattern `[0-9]{12}`
-    #[serde(rename = "XksProxyVpcEndpointServiceOwner")]
+    #[serde(rename = "XksProxyVpcEndpointServiceOwner", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_vpc_endpoint_service_owner: Option<String>,
-    #[serde(rename = "XksProxyAuthenticationCredential")]
+    #[serde(rename = "XksProxyAuthenticationCredential", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
     /// one of [`XksProxyConnectivityType`]
-    #[serde(rename = "XksProxyConnectivity")]
+    #[serde(rename = "XksProxyConnectivity", skip_serializing_if = "Option::is_none")]
     pub xks_proxy_connectivity: Option<String>,
 }
 
@@ -3312,14 +3312,14 @@ impl Validate for UpdateCustomKeyStoreRequest {
 pub struct UpdateCustomKeyStoreResponse {}
 
 /// `TrentService.UpdateKeyDescription` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateKeyDescriptionRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 0..=8192
-    #[serde(rename = "Description")]
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -3333,14 +3333,14 @@ impl Validate for UpdateKeyDescriptionRequest {
 }
 
 /// `TrentService.UpdatePrimaryRegion` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdatePrimaryRegionRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=32; pattern `^([a-z]+-){2,3}\d+$`
-    #[serde(rename = "PrimaryRegion")]
+    #[serde(rename = "PrimaryRegion", skip_serializing_if = "Option::is_none")]
     pub primary_region: Option<String>,
 }
 
@@ -3360,25 +3360,25 @@ impl Validate for UpdatePrimaryRegionRequest {
 }
 
 /// `TrentService.VerifyMac` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VerifyMacRequest {
     /// required; length 1..=4096; sensitive; base64
-    #[serde(rename = "Message", with = "opt_secret_b64")]
+    #[serde(rename = "Message", with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
     pub message: Option<SecretBytes>,
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; one of [`MacAlgorithmSpec`]
-    #[serde(rename = "MacAlgorithm")]
+    #[serde(rename = "MacAlgorithm", skip_serializing_if = "Option::is_none")]
     pub mac_algorithm: Option<String>,
     /// required; length 1..=6144; base64
-    #[serde(rename = "Mac", with = "opt_b64")]
+    #[serde(rename = "Mac", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub mac: Option<Vec<u8>>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -3421,28 +3421,28 @@ pub struct VerifyMacResponse {
 }
 
 /// `TrentService.Verify` request.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VerifyRequest {
     /// required; length 1..=2048
-    #[serde(rename = "KeyId")]
+    #[serde(rename = "KeyId", skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// required; length 1..=4096; sensitive; base64
-    #[serde(rename = "Message", with = "opt_secret_b64")]
+    #[serde(rename = "Message", with = "opt_secret_b64", skip_serializing_if = "Option::is_none")]
     pub message: Option<SecretBytes>,
     /// one of [`MessageType`]
-    #[serde(rename = "MessageType")]
+    #[serde(rename = "MessageType", skip_serializing_if = "Option::is_none")]
     pub message_type: Option<String>,
     /// required; length 1..=6144; base64
-    #[serde(rename = "Signature", with = "opt_b64")]
+    #[serde(rename = "Signature", with = "opt_b64", skip_serializing_if = "Option::is_none")]
     pub signature: Option<Vec<u8>>,
     /// required; one of [`SigningAlgorithmSpec`]
-    #[serde(rename = "SigningAlgorithm")]
+    #[serde(rename = "SigningAlgorithm", skip_serializing_if = "Option::is_none")]
     pub signing_algorithm: Option<String>,
     /// items 0..=10
-    #[serde(rename = "GrantTokens")]
+    #[serde(rename = "GrantTokens", skip_serializing_if = "Option::is_none")]
     pub grant_tokens: Option<Vec<String>>,
-    #[serde(rename = "DryRun")]
+    #[serde(rename = "DryRun", skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }
 
@@ -3494,14 +3494,14 @@ pub struct XksKeyConfiguration {
 }
 
 /// Part of requests.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct XksProxyAuthenticationCredential {
     /// required; length 20..=30; pattern `^[A-Z2-7]+$`; sensitive
-    #[serde(rename = "AccessKeyId", with = "opt_secret_str")]
+    #[serde(rename = "AccessKeyId", with = "opt_secret_str", skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<SecretString>,
     /// required; length 43..=64; pattern `^[a-zA-Z0-9\/+=]+$`; sensitive
-    #[serde(rename = "RawSecretAccessKey", with = "opt_secret_str")]
+    #[serde(rename = "RawSecretAccessKey", with = "opt_secret_str", skip_serializing_if = "Option::is_none")]
     pub raw_secret_access_key: Option<SecretString>,
 }
 
