@@ -445,6 +445,11 @@ class Gen:
         out.append("/// Every pattern of the model (a test compiles each).")
         out.append("pub static PATTERNS: &[&Pattern] = &[%s];" % ", ".join("&" + c for c in sorted(self.patterns)))
         out.append("")
+        sensitive = sorted({mn for n in self.inputs | self.outputs if self.sh[n]["type"] == "structure"
+                            for mn, mem in self.sh[n]["members"].items() if self.sh[mem["shape"]].get("sensitive")})
+        out.append("/// Members whose shape the model marks sensitive (never logged or audited).")
+        out.append("pub const SENSITIVE_MEMBERS: &[&str] = &[%s];" % ", ".join(rust_str(m) for m in sensitive))
+        out.append("")
         for const in sorted(self.orders):
             shape, vals = self.orders[const]
             out.append("/// `%s` in the order AWS's validation messages list it (recorded, then the newer values)." % shape)

@@ -31,6 +31,9 @@ fn is_sensitive(name: &str) -> bool {
             | "Signature"
             | "Mac"
             | "SharedSecret"
+            | "SharedSecretCiphertextBlob"
+            | "KeyStorePassword"
+            | "XksProxyAuthenticationCredential"
             | "EncryptedKeyMaterial"
             | "ImportToken"
             | "GrantToken"
@@ -63,6 +66,8 @@ fn is_crypto(name: &str) -> bool {
             | "GenerateMac"
             | "VerifyMac"
             | "DeriveSharedSecret"
+            | "Encapsulate"
+            | "Decapsulate"
             | "GetPublicKey"
     )
 }
@@ -475,6 +480,15 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_member_the_model_marks_sensitive_is_dropped() {
+        for m in kms_core::model::SENSITIVE_MEMBERS {
+            // The XKS proxy credential's members go with their parent.
+            let nested = matches!(*m, "AccessKeyId" | "RawSecretAccessKey");
+            assert!(is_sensitive(m) || (nested && is_sensitive("XksProxyAuthenticationCredential")), "{m}");
+        }
+    }
     use serde_json::json;
 
     /// The scrubbed transcoding of `body` as `requestParameters` shows it.

@@ -322,6 +322,18 @@ pub static PATTERNS: &[&Pattern] = &[
     &PATTERN_XKS_PROXY_VPC_ENDPOINT_SERVICE_NAME,
 ];
 
+/// Members whose shape the model marks sensitive (never logged or audited).
+pub const SENSITIVE_MEMBERS: &[&str] = &[
+    "AccessKeyId",
+    "KeyStorePassword",
+    "Message",
+    "Plaintext",
+    "PrivateKeyPlaintext",
+    "PublicKey",
+    "RawSecretAccessKey",
+    "SharedSecret",
+];
+
 /// `EncryptionAlgorithmSpec` in the order AWS's validation messages list it (recorded, then the newer values).
 pub const ENCRYPTION_ALGORITHM_IN_MESSAGES: &[&str] =
     &["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE", "SYMMETRIC_DEFAULT"];
