@@ -260,17 +260,21 @@ fn payload_hash(body: &[u8]) -> String {
 
 // ------------------------------------------------------------------ verifier
 
-struct Authorization<'a> {
-    access_key_id: &'a str,
-    date: &'a str,
-    region: &'a str,
-    service: &'a str,
-    terminator: &'a str,
-    signed_headers: Vec<&'a str>,
-    signature: &'a str,
+/// The parts of an `Authorization` header (public for the fuzz targets).
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Authorization<'a> {
+    pub access_key_id: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub terminator: &'a str,
+    pub signed_headers: Vec<&'a str>,
+    pub signature: &'a str,
 }
 
-fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
+#[doc(hidden)]
+pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
     let rest = match value.strip_prefix(ALGORITHM) {
         Some(r) if r.starts_with(' ') => r,
         _ => {

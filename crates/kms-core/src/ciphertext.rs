@@ -77,6 +77,15 @@ fn decode_key_id(kind: u8, b: &[u8]) -> Option<String> {
     }
 }
 
+/// Append the [`HEADER_LEN`] header bytes of a version-1 blob: the inverse
+/// of [`parse_header`]. On error `out` may hold part of a header.
+pub fn encode_header(key_id: &str, material_id: &[u8; 32], out: &mut Vec<u8>) -> Result<()> {
+    out.push(VERSION);
+    encode_key_id(key_id, out)?;
+    out.extend_from_slice(material_id);
+    Ok(())
+}
+
 /// Encrypt `plaintext` into a version-1 blob.
 pub fn seal(
     key: &AesKey,
@@ -86,9 +95,7 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
-    blob.push(VERSION);
-    encode_key_id(key_id, &mut blob)?;
-    blob.extend_from_slice(material_id);
+    encode_header(key_id, material_id, &mut blob)?;
     let mut aad = Vec::with_capacity(HEADER_LEN + 64);
     aad.extend_from_slice(&blob);
     encode_context(ctx, &mut aad);
