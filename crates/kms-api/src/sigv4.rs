@@ -30,7 +30,8 @@ fn num(s: &str) -> Option<i64> {
 /// Parse `YYYYMMDDTHHMMSSZ`.
 pub fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    // ASCII only, so that the slices below fall on character boundaries.
+    if b.len() != 16 || !s.is_ascii() || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
     let (y, mo, d) = (num(&s[0..4])?, num(&s[4..6])?, num(&s[6..8])?);
@@ -546,6 +547,9 @@ mod tests {
         assert_eq!(amz_date(1440938160), "20150830T123600Z");
         assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"), Some(1440938160));
         assert_eq!(parse_amz_date("2015-08-30T12:36:00Z"), None);
+        // Found by fuzzing (fuzz/seeds/sigv4/amz-date-not-ascii): sixteen
+        // bytes, but a multi-byte character across a field boundary.
+        assert_eq!(parse_amz_date("99\u{FFFD}231T235959Z"), None);
     }
 
     /// The `get-vanilla` case of AWS's SigV4 test suite.
