@@ -55,7 +55,13 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     if t.len() != 3 {
         return None;
     }
-    Some(days_from_civil(y, mo, d) * 86400 + num(t[0])? * 3600 + num(t[1])? * 60 + num(t[2])?)
+    let (h, mi, se) = (num(t[0])?, num(t[1])?, num(t[2])?);
+    // A four-digit year and fields in range (as `parse_amz_date` has), so
+    // that the arithmetic below cannot overflow.
+    if parts[3].len() != 4 || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se)
 }
 
 // ------------------------------------------------------------------ canonical request
@@ -550,6 +556,37 @@ mod tests {
         // Found by fuzzing (fuzz/seeds/sigv4/amz-date-not-ascii): sixteen
         // bytes, but a multi-byte character across a field boundary.
         assert_eq!(parse_amz_date("99\u{FFFD}231T235959Z"), None);
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 24:36:00 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 30 Aug 15 12:36:00 GMT"), None);
+    }
+
+    /// Found by fuzzing (fuzz/seeds/sigv4/http-date-overflow): a `Date`
+    /// header with a huge year overflowed the epoch arithmetic (a panic
+    /// with overflow checks, a wrapped time without).
+    #[test]
+    fn http_date_with_a_huge_year() {
+        let date = "Sun, 30 Aug 20100000000000005 12:36:00 GMT";
+        assert_eq!(parse_http_date(date), None);
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 99999999999999999:36:00 GMT"), None);
+
+        struct NoKeys;
+        impl CredentialResolver for NoKeys {
+            fn resolve(&self, _: &str, _: Option<&str>) -> Result<Arc<Credential>, Error> {
+                Err(Error::UnrecognizedClient)
+            }
+        }
+        let mut h = HeaderMap::new();
+        h.insert("host", "h".parse().unwrap());
+        h.insert("date", date.parse().unwrap());
+        h.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request, SignedHeaders=date;host, Signature=ab"
+                .parse()
+                .unwrap(),
+        );
+        let req = RequestParts { method: "POST", raw_path: "/", raw_query: "", headers: &h, body: b"" };
+        let e = Verifier::new("us-east-1", "kms").verify(&req, &NoKeys, 1440938160).err().unwrap();
+        assert!(matches!(e, Error::IncompleteSignature(_)), "{e:?}");
     }
 
     /// The `get-vanilla` case of AWS's SigV4 test suite.
