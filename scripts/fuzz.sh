@@ -80,8 +80,9 @@ for t in "${targets[@]}"; do
         echo "   ok ($(( $(date +%s) - t0 )) s)"
     else
         failed+=("$t")
-        echo "!! $t FAILED; the end of $log:"
+        echo "!! $t FAILED after $(( $(date +%s) - t0 )) s; the end of $log:"
         tail -40 "$log"
+        grep -E '^#[0-9]+' "$log" | tail -1 || true
         artifact=$(grep -oE '(Test unit|artifact) written to [^ ]+' "$log" | awk '{print $NF}' | tail -1 || true)
         echo "!! $t: artifact: ${artifact:-none written (see $log)}"
         [[ -n $artifact ]] && echo "!! reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run $t $artifact  (in fuzz/)"
