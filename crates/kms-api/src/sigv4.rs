@@ -30,7 +30,8 @@ fn num(s: &str) -> Option<i64> {
 /// Parse `YYYYMMDDTHHMMSSZ`.
 pub fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    // ASCII only, so that the slices below fall on character boundaries.
+    if b.len() != 16 || !s.is_ascii() || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
     let (y, mo, d) = (num(&s[0..4])?, num(&s[4..6])?, num(&s[6..8])?);
@@ -54,7 +55,13 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     if t.len() != 3 {
         return None;
     }
-    Some(days_from_civil(y, mo, d) * 86400 + num(t[0])? * 3600 + num(t[1])? * 60 + num(t[2])?)
+    let (h, mi, se) = (num(t[0])?, num(t[1])?, num(t[2])?);
+    // A four-digit year and fields in range (as `parse_amz_date` has), so
+    // that the arithmetic below cannot overflow.
+    if parts[3].len() != 4 || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se)
 }
 
 // ------------------------------------------------------------------ canonical request
@@ -260,17 +267,21 @@ fn payload_hash(body: &[u8]) -> String {
 
 // ------------------------------------------------------------------ verifier
 
-struct Authorization<'a> {
-    access_key_id: &'a str,
-    date: &'a str,
-    region: &'a str,
-    service: &'a str,
-    terminator: &'a str,
-    signed_headers: Vec<&'a str>,
-    signature: &'a str,
+/// The parts of an `Authorization` header (public for the fuzz targets).
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Authorization<'a> {
+    pub access_key_id: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub terminator: &'a str,
+    pub signed_headers: Vec<&'a str>,
+    pub signature: &'a str,
 }
 
-fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
+#[doc(hidden)]
+pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
     let rest = match value.strip_prefix(ALGORITHM) {
         Some(r) if r.starts_with(' ') => r,
         _ => {
@@ -542,6 +553,40 @@ mod tests {
         assert_eq!(amz_date(1440938160), "20150830T123600Z");
         assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"), Some(1440938160));
         assert_eq!(parse_amz_date("2015-08-30T12:36:00Z"), None);
+        // Found by fuzzing (fuzz/seeds/sigv4/amz-date-not-ascii): sixteen
+        // bytes, but a multi-byte character across a field boundary.
+        assert_eq!(parse_amz_date("99\u{FFFD}231T235959Z"), None);
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 24:36:00 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 30 Aug 15 12:36:00 GMT"), None);
+    }
+
+    /// Found by fuzzing (fuzz/seeds/sigv4/http-date-overflow): a `Date`
+    /// header with a huge year overflowed the epoch arithmetic (a panic
+    /// with overflow checks, a wrapped time without).
+    #[test]
+    fn http_date_with_a_huge_year() {
+        let date = "Sun, 30 Aug 20100000000000005 12:36:00 GMT";
+        assert_eq!(parse_http_date(date), None);
+        assert_eq!(parse_http_date("Sun, 30 Aug 2015 99999999999999999:36:00 GMT"), None);
+
+        struct NoKeys;
+        impl CredentialResolver for NoKeys {
+            fn resolve(&self, _: &str, _: Option<&str>) -> Result<Arc<Credential>, Error> {
+                Err(Error::UnrecognizedClient)
+            }
+        }
+        let mut h = HeaderMap::new();
+        h.insert("host", "h".parse().unwrap());
+        h.insert("date", date.parse().unwrap());
+        h.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request, SignedHeaders=date;host, Signature=ab"
+                .parse()
+                .unwrap(),
+        );
+        let req = RequestParts { method: "POST", raw_path: "/", raw_query: "", headers: &h, body: b"" };
+        let e = Verifier::new("us-east-1", "kms").verify(&req, &NoKeys, 1440938160).err().unwrap();
+        assert!(matches!(e, Error::IncompleteSignature(_)), "{e:?}");
     }
 
     /// The `get-vanilla` case of AWS's SigV4 test suite.

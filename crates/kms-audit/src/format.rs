@@ -53,15 +53,22 @@ pub fn write_line(out: &mut Vec<u8>, prev: &[u8; 32], hash: &[u8; 32], event: &[
     out.extend_from_slice(b"}\n");
 }
 
+/// 64 lowercase hex digits, as [`write_line`] writes them: the one
+/// spelling, so that a line that parses is byte for byte the line written.
 fn unhex32(s: &[u8]) -> Option<[u8; 32]> {
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
     if s.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
     for (i, o) in out.iter_mut().enumerate() {
-        let hi = (s[2 * i] as char).to_digit(16)?;
-        let lo = (s[2 * i + 1] as char).to_digit(16)?;
-        *o = (hi * 16 + lo) as u8;
+        *o = digit(s[2 * i])? << 4 | digit(s[2 * i + 1])?;
     }
     Some(out)
 }
@@ -198,6 +205,22 @@ mod tests {
         assert_eq!(l.prev, prev);
         assert_eq!(l.hash, h);
         assert_eq!(l.event, ev);
+    }
+
+    /// Found by fuzzing (fuzz/seeds/audit_record/uppercase-hex): a hash
+    /// spelled in uppercase hex was read as the same hash, so that a changed
+    /// line still verified.
+    #[test]
+    fn only_lowercase_hex() {
+        let prev = [0u8; 32];
+        let ev = br#"{"eventName":"Encrypt"}"#;
+        let mut buf = vec![];
+        write_line(&mut buf, &prev, &record_hash(&prev, ev), ev);
+        buf.pop();
+        buf[45] = b'F';
+        assert!(parse_line(&buf).is_none());
+        buf[45] = b'f';
+        assert_eq!(parse_line(&buf).map(|l| l.prev[18]), Some(0xf0));
     }
 
     #[test]

@@ -65,15 +65,18 @@ pub fn events(dir: &Path) -> Result<Vec<Value>, String> {
     let mut out = vec![];
     for (_, name) in logs {
         let data = fs::read(dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
-        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            if let Some(l) = format::parse_line(line) {
-                if let Ok(v) = serde_json::from_slice(l.event) {
-                    out.push(v);
-                }
-            }
-        }
+        out.extend(parse_events(&data));
     }
     Ok(out)
+}
+
+/// The events of one log file's content, oldest first; lines that are not
+/// records, or whose event is not JSON (a torn last line), are skipped.
+pub fn parse_events(data: &[u8]) -> impl Iterator<Item = Value> + '_ {
+    data.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(format::parse_line)
+        .filter_map(|l| serde_json::from_slice(l.event).ok())
 }
 
 /// The events that match `filter`.

@@ -32,6 +32,44 @@ fn list(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<(u64, String)>, St
     Ok(out)
 }
 
+/// Why one log file's content fails [`check_chain`]; lines count from 1,
+/// empty lines not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainError {
+    /// The content does not end with a newline.
+    Unterminated,
+    /// This line is not a record as `format::write_line` writes them.
+    NotARecord(usize),
+    /// This record's `prev` is not the hash of the record before it.
+    Break(usize),
+    /// This record's `hash` is not `sha256(prev || event)`.
+    HashMismatch(usize),
+}
+
+/// Check the hash chain of one log file's content, continuing `chain` (the
+/// hash of the last record before it, `None` for the first file) and
+/// leaving it at this file's last record. Returns the number of records.
+/// Pure: [`verify_dir`] reads the files and adds the cross-file checks.
+pub fn check_chain(data: &[u8], chain: &mut Option<[u8; 32]>) -> Result<u64, ChainError> {
+    if !data.is_empty() && !data.ends_with(b"\n") {
+        return Err(ChainError::Unterminated);
+    }
+    let mut records = 0u64;
+    for (i, line) in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let ln = i + 1;
+        let l = format::parse_line(line).ok_or(ChainError::NotARecord(ln))?;
+        if chain.is_some_and(|c| c != l.prev) {
+            return Err(ChainError::Break(ln));
+        }
+        if format::record_hash(&l.prev, l.event) != l.hash {
+            return Err(ChainError::HashMismatch(ln));
+        }
+        *chain = Some(l.hash);
+        records += 1;
+    }
+    Ok(records)
+}
+
 /// Verify `dir`. `public_key_pem`: an independently kept copy of the public
 /// key; without it the directory's own `public-key.pem` is used.
 pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, String> {
@@ -77,14 +115,14 @@ pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, St
             return Err(format!("{}: missing (log file deleted)", format::log_name(logs[i - 1].0 + 1)));
         }
         let data = fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
-        if !data.is_empty() && !data.ends_with(b"\n") {
-            return Err(format!("{name}: ends in the middle of a record (file truncated or appended to)"));
-        }
-        for (ln, line) in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-            let at = format!("{name} line {}", ln + 1);
-            let l = format::parse_line(line).ok_or_else(|| format!("{at}: not an audit record (modified)"))?;
-            if chain.is_some_and(|c| c != l.prev) {
-                if ln == 0 && i > 0 {
+        records += match check_chain(&data, &mut chain) {
+            Ok(n) => n,
+            Err(ChainError::Unterminated) => {
+                return Err(format!("{name}: ends in the middle of a record (file truncated or appended to)"))
+            }
+            Err(ChainError::NotARecord(ln)) => return Err(format!("{name} line {ln}: not an audit record (modified)")),
+            Err(ChainError::Break(ln)) => {
+                if ln == 1 && i > 0 {
                     // The break is at a file boundary: the previous file may have lost its end.
                     let prev = &logs[i - 1].1;
                     let len = fs::metadata(dir.join(prev)).map(|m| m.len()).unwrap_or(0);
@@ -93,15 +131,13 @@ pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, St
                     }
                 }
                 return Err(format!(
-                    "{at}: does not follow the previous record (a record was deleted, inserted or reordered)"
+                    "{name} line {ln}: does not follow the previous record (a record was deleted, inserted or reordered)"
                 ));
             }
-            if format::record_hash(&l.prev, l.event) != l.hash {
-                return Err(format!("{at}: hash mismatch (record modified)"));
+            Err(ChainError::HashMismatch(ln)) => {
+                return Err(format!("{name} line {ln}: hash mismatch (record modified)"))
             }
-            chain = Some(l.hash);
-            records += 1;
-        }
+        };
     }
 
     // 3. Each digest against the file it covers.
@@ -134,4 +170,38 @@ pub fn verify_dir(dir: &Path, public_key_pem: Option<&str>) -> Result<Report, St
         }
     }
     Ok(Report { files: logs.len(), records, digests: parsed.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(events: &[&[u8]]) -> (Vec<u8>, [u8; 32]) {
+        let (mut out, mut prev) = (vec![], format::GENESIS);
+        for e in events {
+            let h = format::record_hash(&prev, e);
+            format::write_line(&mut out, &prev, &h, e);
+            prev = h;
+        }
+        (out, prev)
+    }
+
+    #[test]
+    fn check_chain_names_the_first_bad_line() {
+        let (data, last) = log(&[b"{\"a\":1}", b"{\"a\":2}", b"{\"a\":3}"]);
+        let mut chain = None;
+        assert_eq!(check_chain(&data, &mut chain), Ok(3));
+        assert_eq!(chain, Some(last));
+        // The next file continues the chain; one that does not breaks at line 1.
+        assert_eq!(check_chain(&data, &mut chain), Err(ChainError::Break(1)));
+        assert_eq!(check_chain(b"", &mut None), Ok(0));
+
+        let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let join = |ls: &[&[u8]]| ls.iter().flat_map(|l| [*l, b"\n"].concat()).collect::<Vec<u8>>();
+        assert_eq!(check_chain(&join(&[lines[0], lines[2]]), &mut None), Err(ChainError::Break(2)));
+        assert_eq!(check_chain(&data[..data.len() - 1], &mut None), Err(ChainError::Unterminated));
+        let edited = String::from_utf8(data.clone()).unwrap().replacen("\"a\":2", "\"a\":9", 1);
+        assert_eq!(check_chain(edited.as_bytes(), &mut None), Err(ChainError::HashMismatch(2)));
+        assert_eq!(check_chain(&join(&[lines[0], b"{}"]), &mut None), Err(ChainError::NotARecord(2)));
+    }
 }

@@ -56,7 +56,9 @@ fn encode_key_id(key_id: &str, out: &mut Vec<u8>) -> Result<()> {
         Some(h) => (1u8, h.to_string()),
         None => (0u8, key_id.replace('-', "")),
     };
-    if hexpart.len() != 32 {
+    // Hex digits only: the slices below must fall on character boundaries,
+    // and `from_str_radix` would also take a sign ("+f").
+    if hexpart.len() != 32 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::internal("key id cannot be encoded in a ciphertext"));
     }
     out.push(kind);
@@ -77,6 +79,15 @@ fn decode_key_id(kind: u8, b: &[u8]) -> Option<String> {
     }
 }
 
+/// Append the [`HEADER_LEN`] header bytes of a version-1 blob: the inverse
+/// of [`parse_header`]. On error `out` may hold part of a header.
+pub fn encode_header(key_id: &str, material_id: &[u8; 32], out: &mut Vec<u8>) -> Result<()> {
+    out.push(VERSION);
+    encode_key_id(key_id, out)?;
+    out.extend_from_slice(material_id);
+    Ok(())
+}
+
 /// Encrypt `plaintext` into a version-1 blob.
 pub fn seal(
     key: &AesKey,
@@ -86,9 +97,7 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
-    blob.push(VERSION);
-    encode_key_id(key_id, &mut blob)?;
-    blob.extend_from_slice(material_id);
+    encode_header(key_id, material_id, &mut blob)?;
     let mut aad = Vec::with_capacity(HEADER_LEN + 64);
     aad.extend_from_slice(&blob);
     encode_context(ctx, &mut aad);
@@ -161,5 +170,19 @@ mod tests {
         let mrk = "mrk-1234abcd12ab34cd56ef1234567890ab";
         let blob = seal(&k, mrk, &mid, &c, b"x").unwrap();
         assert_eq!(parse_header(&blob).unwrap().key_id, mrk);
+    }
+
+    /// Found by fuzzing (fuzz/seeds/ciphertext/key-id-not-hex): a key id of
+    /// the right length with a multi-byte character panicked, and one with a
+    /// sign was encoded as another key id.
+    #[test]
+    fn key_ids_that_are_not_hex_are_refused() {
+        let mut out = vec![];
+        assert!(encode_header(&format!("a\u{3fd}{}", "a".repeat(29)), &[0; 32], &mut out).is_err());
+        assert!(encode_header(&format!("mrk-{}\u{3fd}a", "a".repeat(29)), &[0; 32], &mut out).is_err());
+        assert!(encode_header("+234abcd-12ab-34cd-56ef-1234567890ab", &[0; 32], &mut out).is_err());
+        out.clear();
+        encode_header("1234abcd-12ab-34cd-56ef-1234567890ab", &[0; 32], &mut out).unwrap();
+        assert_eq!(out.len(), HEADER_LEN);
     }
 }
