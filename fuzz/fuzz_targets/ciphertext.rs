@@ -113,7 +113,7 @@ fn key_id_as_is(data: &[u8]) {
     for key_id in [s.to_string(), format!("mrk-{s}")] {
         let mut header = Vec::new();
         if encode_header(&key_id, &[0; 32], &mut header).is_ok() {
-            header.resize(OVERHEAD, 0);
+            header.extend(std::iter::repeat_n(0, OVERHEAD - HEADER_LEN));
             let h = parse_header(&header).expect("an encoded header parses");
             assert_eq!(spelled(&h.key_id), spelled(&key_id), "{key_id:?} read back as {:?}", h.key_id);
         }
