@@ -1,12 +1,15 @@
 //! The service: one async method per operation, named after it
 //! (`TrentService.Encrypt` -> `Operation::Encrypt` -> `Kms::encrypt`).
-//! Each method validates, resolves the key, checks its state, does the
+//! A method gets a request the wire layer has already checked against the
+//! model (`model::generated`, `Validate`); it applies its operation's own
+//! rules, resolves and authorizes the key, checks its state, does the
 //! cryptography and persists; storage sits behind [`Store`].
 //!
 //! Submodules group the operations: `keys` (lifecycle), `crypto_ops`
 //! (symmetric and asymmetric encryption), `asymmetric` (signing, MACs, key
-//! agreement, public keys, data key pairs), `aliases`, `tags`, `policies`,
-//! `identities` (operator API).
+//! agreement, key encapsulation, public keys, data key pairs), `aliases`,
+//! `tags`, `policies`, `grants`, `identities` (operator API), `unbuilt`
+//! (the model's operations not built yet).
 
 mod aliases;
 mod asymmetric;
