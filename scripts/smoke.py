@@ -128,6 +128,26 @@ def run(server, work, data):
     kms.enable_key(KeyId=k["KeyId"])
     print("symmetric API (aliases, data keys, re-encrypt, tags, policy, deletion): ok")
 
+    # ML-KEM through boto3 and the aws CLI; kyber-py encapsulates to the public key.
+    from kyber_py.ml_kem import pkcs
+    kem = kms.create_key(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")["KeyMetadata"]
+    assert kem["EncapsulationAlgorithms"] == ["ML_KEM"] and kem["KeyUsage"] == "ENCAPSULATE_DECAPSULATE"
+    spki = kms.get_public_key(KeyId=kem["KeyId"])["PublicKey"]
+    params, ek = pkcs.ek_from_der(spki)
+    secret, ct = params.encaps(ek)
+    got = kms.decapsulate(KeyId=kem["KeyId"], EncapsulationAlgorithm="ML_KEM", SharedSecretCiphertextBlob=ct)
+    assert got["SharedSecret"] == secret and got["KeyId"] == kem["Arn"]
+    enc = aws(server.endpoint, creds_file, "encapsulate", "--key-id", kem["KeyId"], "--encapsulation-algorithm", "ML_KEM")
+    assert len(base64.b64decode(enc["SharedSecretCiphertextBlob"])) == 1088
+    expect_error("InvalidCiphertextException", kms.decapsulate, KeyId=kem["KeyId"], EncapsulationAlgorithm="ML_KEM",
+                 SharedSecretCiphertextBlob=ct[:-1])
+    # Operations not built yet say so; a bad member is AWS's ValidationException.
+    e = expect_error("UnsupportedOperationException", kms.get_key_rotation_status, KeyId=k["KeyId"])
+    assert "not supported by this server yet" in e.response["Error"]["Message"]
+    e = expect_error("ValidationException", kms.create_key, Tags=[{"TagKey": "k" * 129, "TagValue": "v"}])
+    assert "at 'tags.1.member.tagKey'" in e.response["Error"]["Message"], e
+    print("ML-KEM (boto3, aws CLI, kyber-py), not-built operations, validation: ok")
+
     # The operator CLI creates a second user whose credentials work.
     env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=creds_file, AWS_ENDPOINT_URL_KMS=server.endpoint)
     env.pop("AWS_ACCESS_KEY_ID", None)
