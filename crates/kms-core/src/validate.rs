@@ -168,10 +168,7 @@ impl Validator {
     /// A list member's size. AWS shows a list as `[a, b]`.
     pub fn list_size<T: std::fmt::Debug>(&mut self, at: &str, member: &str, v: Option<&[T]>, min: usize, max: usize) {
         let Some(l) = v else { return };
-        let msg = match c_len(l.len(), min, max) {
-            Some(m) => m,
-            None => return,
-        };
+        let Some(msg) = Check::Len(min, max).violated(None, l.len(), 0) else { return };
         let shown = show_list(l);
         self.push(at, member, Shown::Value(&shown), &msg);
     }
@@ -263,16 +260,6 @@ impl Validator {
             1 => Err(Error::Validation(format!("1 validation error detected: {}", self.errors[0]))),
             n => Err(Error::Validation(format!("{n} validation errors detected: {}", self.errors.join("; ")))),
         }
-    }
-}
-
-fn c_len(n: usize, min: usize, max: usize) -> Option<String> {
-    if n < min {
-        Some(format!("Member must have length greater than or equal to {min}"))
-    } else if n > max {
-        Some(format!("Member must have length less than or equal to {max}"))
-    } else {
-        None
     }
 }
 
