@@ -32,5 +32,6 @@ cargo build --release
 # Every member of every operation of the model, wrongly typed and out of range.
 "$VENV/bin/python" scripts/model_walk.py "$(.venv-codegen/bin/python -c 'import botocore, os; print(os.path.dirname(botocore.__file__))')"
 "$VENV/bin/python" scripts/smoke.py
+"$VENV/bin/python" scripts/lifecycle.py
 "$VENV/bin/python" scripts/clients.py
 "$VENV/bin/python" scripts/audit_check.py

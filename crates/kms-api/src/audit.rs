@@ -477,6 +477,67 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
     buf
 }
 
+/// The CloudTrail record of something the service did on its own (AWS's
+/// `AwsServiceEvent`s: `RotateKey`, `DeleteExpiredKeyMaterial`, `DeleteKey`),
+/// in the shape of AWS's examples: `invokedBy`, `sourceIPAddress` and
+/// `userAgent` "AWS Internal", no request or response members, the
+/// details in `serviceEventDetails`.
+pub fn service_event(e: &kms_core::service::JobEvent, event_id: &str, time: &str, region: &str) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(768);
+    let mut ev = Obj::open(&mut buf);
+    ev.str("eventVersion", "1.11");
+    {
+        let mut id = Obj::open(ev.key("userIdentity"));
+        id.str("accountId", &e.account);
+        id.str("invokedBy", "AWS Internal");
+        id.close();
+    }
+    ev.str("eventTime", time);
+    ev.str("eventSource", "kms.amazonaws.com");
+    ev.str("eventName", e.event_name);
+    ev.str("awsRegion", region);
+    ev.str("sourceIPAddress", "AWS Internal");
+    ev.str("userAgent", "AWS Internal");
+    ev.raw("requestParameters", b"null");
+    ev.raw("responseElements", b"null");
+    ev.str("eventID", event_id);
+    ev.raw("readOnly", b"false");
+    {
+        let out = ev.key("resources");
+        out.push(b'[');
+        let mut r = Obj::open(&mut *out);
+        r.str("accountId", &e.account);
+        r.str("type", "AWS::KMS::Key");
+        r.str("ARN", &e.key_arn);
+        r.close();
+        out.push(b']');
+    }
+    ev.str("eventType", "AwsServiceEvent");
+    ev.raw("managementEvent", b"true");
+    ev.str("recipientAccountId", &e.account);
+    {
+        let mut d = Obj::open(ev.key("serviceEventDetails"));
+        let key_id = e.key_arn.rsplit('/').next().unwrap_or_default();
+        if let Some(t) = e.rotation_type {
+            d.str("rotationType", t);
+            d.str("keyOrigin", e.key_origin);
+            if let Some(p) = &e.previous_key_material_id {
+                d.str("previousKeyMaterialId", p);
+            }
+            if let Some(m) = &e.key_material_id {
+                d.str("currentKeyMaterialId", m);
+            }
+        } else if let Some(m) = &e.key_material_id {
+            d.str("keyMaterialId", m);
+        }
+        d.str("keyId", key_id);
+        d.close();
+    }
+    ev.str("eventCategory", "Management");
+    ev.close();
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,12 +47,16 @@ pub fn to_aws(e: &Error) -> AwsError {
         NotAuthorized(_) => (bad, "NotAuthorizedException"),
         InvalidGrantToken(_) => (bad, "InvalidGrantTokenException"),
         InvalidGrantId(_) => (bad, "InvalidGrantIdException"),
+        Conflict(_) => (bad, "ConflictException"),
+        IncorrectKeyMaterial(_) => (bad, "IncorrectKeyMaterialException"),
+        ExpiredImportToken(_) => (bad, "ExpiredImportTokenException"),
+        InvalidImportToken(_) => (bad, "InvalidImportTokenException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };
     let message = match e {
         UnknownOperation | InvalidCiphertext | KmsInvalidSignature | KmsInvalidMac => None,
         // A body that is not JSON: AWS sends no message.
-        Serialization(m) if m.is_empty() => None,
+        Serialization(m) | UnsupportedOperation(m) if m.is_empty() => None,
         Internal(_) => Some("An internal error occurred. Contact your administrator with the request id.".into()),
         other => Some(other.to_string()),
     };

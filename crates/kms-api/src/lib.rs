@@ -403,6 +403,21 @@ impl Api {
         out
     }
 
+    /// Write the audit records of what the background job did
+    /// ([`Kms::take_job_events`]). A record that cannot be written is
+    /// logged: the change it records has happened already.
+    pub async fn record_job_events(&self) {
+        let events = self.kms.take_job_events();
+        let Some(sink) = &self.audit else { return };
+        for e in events {
+            let time = kms_core::time::rfc3339(Clock::real_now_ms());
+            let record = audit::service_event(&e, &self.ids.next(), &time, &self.kms.location().region);
+            if let Err(err) = sink.record(record).await {
+                tracing::error!(event = e.event_name, key = %e.key_arn, error = %err, "audit event of the background job not written");
+            }
+        }
+    }
+
     /// Handle one HTTP request from `peer`.
     pub async fn handle<B>(&self, req: Request<B>, peer: Option<SocketAddr>) -> HttpResponse
     where
@@ -473,6 +488,11 @@ impl Api {
                     result = Err(Error::Internal(format!("audit log unavailable: {e}")));
                 }
             }
+        }
+        // `clock advance` ran the background job: its events are recorded
+        // before the answer, like the call's own.
+        if matches!(p.op, Some(Operation::Admin(AdminOperation::AdvanceClock))) {
+            self.record_job_events().await;
         }
         let who = p.cred.as_ref().map(|c| c.access_key_id.as_str()).unwrap_or("");
         let elapsed_us = started.elapsed().as_micros() as u64;

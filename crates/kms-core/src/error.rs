@@ -76,6 +76,14 @@ pub enum Error {
     InvalidGrantToken(String),
     #[error("{0}")]
     InvalidGrantId(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
 
     // ---- faults ----
     /// An internal fault. The text goes to the log (under the request id),

@@ -24,8 +24,10 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_key(&self, key_id: &str) -> Result<()>;
     /// How many keys are in each key state (for metrics).
     async fn count_keys_by_state(&self) -> Result<Vec<(KeyState, u64)>>;
-    /// Ids of keys pending deletion whose deletion time is at or before `now_ms`.
-    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<String>>;
+    /// Ids of at most `limit` keys whose `KeyRecord::next_job_ms` is at or
+    /// before `now_ms`, soonest first (the background job's queue, kept by
+    /// `put_key` and `delete_key`).
+    async fn keys_due(&self, now_ms: i64, limit: usize) -> Result<Vec<String>>;
 
     /// Insert or replace a grant.
     async fn put_grant(&self, grant: &GrantRecord) -> Result<()>;

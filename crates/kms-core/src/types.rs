@@ -6,13 +6,63 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::{CustomerMasterKeySpec, EncryptionAlgorithm, KeyManager, KeySpec, KeyState, KeyUsage, Origin};
 
 /// One version of a key's material, sealed under the root key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MaterialRecord {
     /// 64 lowercase hex digits (AWS's `KeyMaterialId`).
     pub id: String,
+    /// The sealed material; empty when imported material was deleted or
+    /// expired (AWS's `PENDING_IMPORT`: importing the same bytes again
+    /// restores it).
     #[serde(with = "crate::model::b64")]
     pub sealed: Vec<u8>,
     pub created_ms: i64,
+    /// How this material became current; `None` for a key's first material
+    /// and for imported material pending rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationRecord>,
+    /// Imported with `NEW_KEY_MATERIAL` and not yet made current by
+    /// `RotateKeyOnDemand`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_rotation: bool,
+    /// Imported material (keys with origin `EXTERNAL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportRecord>,
+}
+
+impl MaterialRecord {
+    /// Whether the material is here (not deleted or expired).
+    pub fn present(&self) -> bool {
+        !self.sealed.is_empty()
+    }
+    /// When imported material that expires expires.
+    pub fn expires_ms(&self) -> Option<i64> {
+        self.import.as_ref().filter(|_| self.present()).and_then(|i| i.valid_to_ms)
+    }
+}
+
+/// A rotation: when, and whether on demand (else automatic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRecord {
+    pub at_ms: i64,
+    pub on_demand: bool,
+}
+
+/// What `ImportKeyMaterial` set for one imported material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// `ValidTo`; `None` for `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    #[serde(default)]
+    pub valid_to_ms: Option<i64>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Automatic rotation of a key (`EnableKeyRotation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoRotation {
+    pub period_days: i32,
+    /// `NextRotationDate`.
+    pub next_ms: i64,
 }
 
 /// Everything the service stores about a KMS key.
@@ -37,6 +87,12 @@ pub struct KeyRecord {
     pub multi_region: bool,
     /// Oldest first; the last one is current.
     pub materials: Vec<MaterialRecord>,
+    /// Automatic rotation, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rotation: Option<AutoRotation>,
+    /// When a `RotateKeyOnDemand` still in progress started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_rotation_ms: Option<i64>,
     /// The last successful cryptographic use (GetKeyLastUsage).
     #[serde(default)]
     pub last_usage: Option<LastUsage>,
@@ -67,12 +123,27 @@ pub struct AliasRecord {
 }
 
 impl KeyRecord {
+    /// The current material: the newest one not pending rotation (it may
+    /// be absent, when imported material was deleted or expired).
     pub fn current_material(&self) -> Option<&MaterialRecord> {
-        self.materials.last()
+        self.materials.iter().rev().find(|m| !m.pending_rotation)
     }
     /// What the store binds a sealed material to.
     pub fn material_binding(key_id: &str, material_id: &str) -> String {
         format!("key-material/{key_id}/{material_id}")
+    }
+    /// When the background job next has something to do with this key
+    /// (destroy it, rotate it, expire imported material), or `None`. The
+    /// store keeps keys in a queue by this time, so that the job never
+    /// scans every key and a restart loses nothing.
+    pub fn next_job_ms(&self) -> Option<i64> {
+        let deletion = (self.state == KeyState::PendingDeletion).then_some(self.deletion_ms).flatten();
+        // Disabled keys and keys pending deletion do not rotate on schedule
+        // (AWS: they rotate once re-enabled, when the date has passed).
+        let rotation =
+            (self.state == KeyState::Enabled).then(|| self.auto_rotation.as_ref().map(|r| r.next_ms)).flatten();
+        let expiry = self.materials.iter().filter_map(MaterialRecord::expires_ms).min();
+        [deletion, rotation, self.on_demand_rotation_ms, expiry].into_iter().flatten().min()
     }
 }
 

@@ -84,6 +84,16 @@ pub(crate) fn generate(spec: KeySpec) -> Result<KeyPair> {
     Ok(KeyPair { private_key: SecretBytes::from_slice(private.as_ref()), public_key: Some(public.as_ref().to_vec()) })
 }
 
+/// Checks an imported DER PKCS#8 EC private key against the curve of `spec`
+/// and returns it re-encoded as generated keys are, with its public key.
+pub(crate) fn import(spec: KeySpec, pkcs8: &[u8]) -> Result<KeyPair> {
+    let pair = load_signing_key(spec, pkcs8)?;
+    let private = pair.to_pkcs8v1().map_err(|_| Error::Internal("EC PKCS#8 encoding"))?;
+    let public =
+        AsDer::<PublicKeyX509Der>::as_der(pair.public_key()).map_err(|_| Error::Internal("EC SPKI encoding"))?;
+    Ok(KeyPair { private_key: SecretBytes::from_slice(private.as_ref()), public_key: Some(public.as_ref().to_vec()) })
+}
+
 pub(crate) fn sign(
     spec: KeySpec,
     private_key: &[u8],

@@ -27,6 +27,16 @@ pub(crate) fn generate() -> Result<KeyPair> {
     Ok(KeyPair { private_key: SecretBytes::from_slice(private.as_ref()), public_key: Some(public.as_ref().to_vec()) })
 }
 
+/// Checks an imported DER PKCS#8 (v1 or v2) Ed25519 private key and returns
+/// it re-encoded as generated keys are, with its public key.
+pub(crate) fn import(pkcs8: &[u8]) -> Result<KeyPair> {
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| Error::InvalidKeyMaterial { spec: SPEC })?;
+    let private = pair.to_pkcs8v1().map_err(|_| Error::Internal("Ed25519 PKCS#8 encoding"))?;
+    let public =
+        AsDer::<PublicKeyX509Der>::as_der(pair.public_key()).map_err(|_| Error::Internal("Ed25519 SPKI encoding"))?;
+    Ok(KeyPair { private_key: SecretBytes::from_slice(private.as_ref()), public_key: Some(public.as_ref().to_vec()) })
+}
+
 /// Which variant, after checking the algorithm and message type.
 enum Variant {
     Pure,

@@ -42,6 +42,7 @@ mod ecc;
 mod ed25519;
 mod error;
 mod hmac;
+mod import;
 mod mldsa;
 mod mlkem;
 mod private;
@@ -51,6 +52,7 @@ mod sm2;
 mod spec;
 
 pub use error::{Error, Result};
+pub use import::{import_private_key, unwrap_key_material, WrappingAlgorithm};
 pub use mldsa::MU_LEN;
 pub use private::PrivateKey;
 pub use secret::{KeyPair, SecretBytes};

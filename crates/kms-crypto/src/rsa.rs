@@ -39,6 +39,26 @@ pub(crate) fn generate(spec: KeySpec) -> Result<KeyPair> {
     Ok(KeyPair { private_key: SecretBytes::from_slice(private.as_ref()), public_key: Some(public.as_ref().to_vec()) })
 }
 
+/// Checks an imported DER PKCS#8 RSA private key against `spec` and returns
+/// it re-encoded as generated keys are, with its public key.
+pub(crate) fn import(spec: KeySpec, pkcs8: &[u8]) -> Result<KeyPair> {
+    let bits = bits(spec)?;
+    let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| Error::InvalidKeyMaterial { spec })?;
+    if pair.public_modulus_len() * 8 != bits {
+        return Err(Error::InvalidKeyMaterial { spec });
+    }
+    let private =
+        AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(|_| Error::Internal("RSA PKCS#8 encoding"))?;
+    let public = AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(pair.public_key())
+        .map_err(|_| Error::Internal("RSA SPKI encoding"))?;
+    Ok(KeyPair { private_key: SecretBytes::from_slice(private.as_ref()), public_key: Some(public.as_ref().to_vec()) })
+}
+
+/// The modulus length in bytes of an RSA spec.
+pub(crate) fn modulus_len(spec: KeySpec) -> Result<usize> {
+    Ok(bits(spec)? / 8)
+}
+
 struct SigningParams {
     encoding: &'static dyn signature::RsaEncoding,
     verification: &'static signature::RsaParameters,

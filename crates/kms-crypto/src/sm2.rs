@@ -45,6 +45,18 @@ pub(crate) fn generate() -> Result<KeyPair> {
     })
 }
 
+/// Checks an imported DER PKCS#8 SM2 private key and returns it re-encoded
+/// as generated keys are, with its public key.
+pub(crate) fn import(pkcs8: &[u8]) -> Result<KeyPair> {
+    let secret = secret_key(pkcs8)?;
+    let private = secret.to_pkcs8_der().map_err(|_| Error::Internal("SM2 PKCS#8 encoding"))?;
+    let public = secret.public_key().to_public_key_der().map_err(|_| Error::Internal("SM2 SPKI encoding"))?;
+    Ok(KeyPair {
+        private_key: SecretBytes::from_slice(private.as_bytes()),
+        public_key: Some(public.as_bytes().to_vec()),
+    })
+}
+
 fn secret_key(private_key: &[u8]) -> Result<SecretKey> {
     SecretKey::from_pkcs8_der(private_key).map_err(|_| Error::InvalidKeyMaterial { spec: SPEC })
 }

@@ -254,6 +254,11 @@ impl KeySpec {
         matches!(self, K::Hmac224 | K::Hmac256 | K::Hmac384 | K::Hmac512)
     }
 
+    /// Whether the spec is an ML-DSA spec.
+    pub fn is_ml_dsa(self) -> bool {
+        matches!(self, K::MlDsa44 | K::MlDsa65 | K::MlDsa87)
+    }
+
     /// Whether the spec is an ML-KEM spec (key encapsulation).
     pub fn is_ml_kem(self) -> bool {
         matches!(self, K::MlKem512 | K::MlKem768 | K::MlKem1024)

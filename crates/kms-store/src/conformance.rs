@@ -18,7 +18,16 @@ fn key(id: &str, account: &str) -> KeyRecord {
         policy: "{}".into(),
         tags: vec![],
         multi_region: false,
-        materials: vec![MaterialRecord { id: "00".repeat(32), sealed: vec![1, 2, 3], created_ms: 1 }],
+        materials: vec![MaterialRecord {
+            id: "00".repeat(32),
+            sealed: vec![1, 2, 3],
+            created_ms: 1,
+            rotation: None,
+            pending_rotation: false,
+            import: None,
+        }],
+        auto_rotation: None,
+        on_demand_rotation_ms: None,
         last_usage: None,
         public_key: None,
     }
@@ -47,15 +56,28 @@ async fn suite(s: &dyn Store) {
     k.state = KeyState::PendingDeletion;
     k.deletion_ms = Some(100);
     s.put_key(&k).await.unwrap();
-    assert!(s.keys_due_for_deletion(99).await.unwrap().is_empty());
+    assert!(s.keys_due(99, 10).await.unwrap().is_empty());
     let mut counts = s.count_keys_by_state().await.unwrap();
     counts.sort_by_key(|(s, _)| s.as_str());
     assert_eq!(counts, vec![(KeyState::Enabled, 2), (KeyState::PendingDeletion, 1)]);
-    assert_eq!(s.keys_due_for_deletion(100).await.unwrap(), ["c"]);
+    assert_eq!(s.keys_due(100, 10).await.unwrap(), ["c"]);
     k.state = KeyState::Disabled;
     k.deletion_ms = None;
     s.put_key(&k).await.unwrap();
-    assert!(s.keys_due_for_deletion(1000).await.unwrap().is_empty());
+    assert!(s.keys_due(1000, 10).await.unwrap().is_empty());
+    // ... and so do rotations and expiries: the earliest job counts.
+    k.state = KeyState::Enabled;
+    k.auto_rotation = Some(AutoRotation { period_days: 90, next_ms: 500 });
+    s.put_key(&k).await.unwrap();
+    assert!(s.keys_due(499, 10).await.unwrap().is_empty());
+    assert_eq!(s.keys_due(500, 10).await.unwrap(), ["c"]);
+    k.materials[0].import = Some(ImportRecord { valid_to_ms: Some(300), description: None });
+    s.put_key(&k).await.unwrap();
+    assert_eq!(s.keys_due(300, 10).await.unwrap(), ["c"]);
+    k.state = KeyState::Disabled;
+    k.materials[0].import = None;
+    s.put_key(&k).await.unwrap();
+    assert!(s.keys_due(10_000, 10).await.unwrap().is_empty());
 
     // Grants go with their key.
     let grant = |gid: &str, key: &str| GrantRecord {

@@ -9,7 +9,7 @@ pub use redb_store::RedbStore;
 
 /// The schema version this build writes. Opening a store with an older
 /// version migrates it; a newer version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[cfg(test)]
 mod conformance;

@@ -16,8 +16,11 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// (account, key id) -> ()  (ListKeys order and pagination)
 const ACCOUNT_KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("account_keys");
-/// (deletion time ms, key id) -> ()  (the deletion job's queue)
-const DELETIONS: TableDefinition<(i64, &str), ()> = TableDefinition::new("deletions");
+/// (time ms, key id) -> ()  (the background job's queue: a key is here at
+/// `KeyRecord::next_job_ms`)
+const JOBS: TableDefinition<(i64, &str), ()> = TableDefinition::new("jobs");
+/// Schema 1's queue, of keys pending deletion only (migrated into `jobs`).
+const DELETIONS_V1: TableDefinition<(i64, &str), ()> = TableDefinition::new("deletions");
 /// (key id, grant id) -> GrantRecord
 const GRANTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("grants");
 /// (account, alias name) -> AliasRecord
@@ -46,10 +49,6 @@ fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     serde_json::from_slice(b).map_err(db_err)
 }
 
-/// The deletion-queue entry of a key: its deletion time while pending deletion.
-fn deletion_entry(k: &KeyRecord) -> Option<i64> {
-    (k.state == KeyState::PendingDeletion).then_some(k.deletion_ms).flatten()
-}
 
 /// The embedded store. Cheap to clone.
 #[derive(Clone)]
@@ -88,6 +87,19 @@ impl RedbStore {
                         crate::SCHEMA_VERSION
                     )))
                 }
+                // Schema 1 queued keys pending deletion only: queue every
+                // key at its next job (rotation, expiry, deletion).
+                Some(1) => {
+                    tx.delete_table(DELETIONS_V1).map_err(db_err)?;
+                    let keys = tx.open_table(KEYS).map_err(db_err)?;
+                    let mut jobs = tx.open_table(JOBS).map_err(db_err)?;
+                    for item in keys.iter().map_err(db_err)? {
+                        let (id, v) = item.map_err(db_err)?;
+                        if let Some(due) = decode::<KeyRecord>(v.value())?.next_job_ms() {
+                            jobs.insert((due, id.value()), ()).map_err(db_err)?;
+                        }
+                    }
+                }
                 // Migrations from older versions go here, one step at a time.
                 Some(_) | None => {}
             }
@@ -96,7 +108,7 @@ impl RedbStore {
             tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
             tx.open_table(USERS).map_err(db_err)?;
             tx.open_table(ACCESS_KEYS).map_err(db_err)?;
-            tx.open_table(DELETIONS).map_err(db_err)?;
+            tx.open_table(JOBS).map_err(db_err)?;
             tx.open_table(ALIASES).map_err(db_err)?;
             tx.open_table(GRANTS).map_err(db_err)?;
             tx.open_table(ROLES).map_err(db_err)?;
@@ -205,19 +217,19 @@ impl Store for RedbStore {
     async fn put_key(&self, key: &KeyRecord) -> Result<()> {
         let bytes = encode(key)?;
         let (id, account) = (key.key_id.clone(), key.account.clone());
-        let due = deletion_entry(key);
+        let due = key.next_job_ms();
         self.run(move |db| {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut keys = tx.open_table(KEYS).map_err(db_err)?;
                 let old =
                     keys.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
-                let mut deletions = tx.open_table(DELETIONS).map_err(db_err)?;
-                if let Some(old_due) = old.transpose()?.as_ref().and_then(deletion_entry) {
-                    deletions.remove((old_due, id.as_str())).map_err(db_err)?;
+                let mut jobs = tx.open_table(JOBS).map_err(db_err)?;
+                if let Some(old_due) = old.transpose()?.as_ref().and_then(KeyRecord::next_job_ms) {
+                    jobs.remove((old_due, id.as_str())).map_err(db_err)?;
                 }
                 if let Some(due) = due {
-                    deletions.insert((due, id.as_str()), ()).map_err(db_err)?;
+                    jobs.insert((due, id.as_str()), ()).map_err(db_err)?;
                 }
                 tx.open_table(ACCOUNT_KEYS)
                     .map_err(db_err)?
@@ -241,8 +253,8 @@ impl Store for RedbStore {
                         .map_err(db_err)?
                         .remove((old.account.as_str(), id.as_str()))
                         .map_err(db_err)?;
-                    if let Some(due) = deletion_entry(&old) {
-                        tx.open_table(DELETIONS).map_err(db_err)?.remove((due, id.as_str())).map_err(db_err)?;
+                    if let Some(due) = old.next_job_ms() {
+                        tx.open_table(JOBS).map_err(db_err)?.remove((due, id.as_str())).map_err(db_err)?;
                     }
                     let mut aliases = tx.open_table(ALIASES).map_err(db_err)?;
                     let mut doomed = vec![];
@@ -294,12 +306,12 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<String>> {
+    async fn keys_due(&self, now_ms: i64, limit: usize) -> Result<Vec<String>> {
         self.run(move |db| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(DELETIONS).map_err(db_err)?;
+            let t = tx.open_table(JOBS).map_err(db_err)?;
             let mut out = vec![];
-            for item in t.range(..=(now_ms, "\u{10ffff}")).map_err(db_err)? {
+            for item in t.range(..=(now_ms, "\u{10ffff}")).map_err(db_err)?.take(limit) {
                 let (k, _) = item.map_err(db_err)?;
                 out.push(k.value().1.to_string());
             }

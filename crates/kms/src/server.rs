@@ -210,7 +210,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
-    let jobs = tokio::spawn(background_jobs(api.kms().clone(), rx.clone()));
+    let jobs = tokio::spawn(background_jobs(api.clone(), rx.clone()));
     let task = tokio::spawn(async move {
         accept_loop(listener, api_for_loop, tls, rx).await;
         let _ = jobs.await;
@@ -280,29 +280,34 @@ impl ExtraMetrics for ServiceMetrics {
     }
 }
 
-/// How often the deletion job looks for keys whose window has ended.
-const DELETION_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the background job looks for keys with something due
+/// (deletion, rotation, expiry); `RotateKeyOnDemand` wakes it at once.
+const JOBS_INTERVAL: Duration = Duration::from_secs(1);
 /// How often in-memory last-usage records are written to the store.
 const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The deletion job and the last-usage flush; both run once more at shutdown.
-async fn background_jobs(kms: Arc<Kms>, mut shutdown: watch::Receiver<bool>) {
-    let mut deletions = tokio::time::interval(DELETION_INTERVAL);
+/// The background job (kms-core's `jobs`) and the last-usage flush; the
+/// flush runs once more at shutdown. The job's events go to the audit log.
+async fn background_jobs(api: Arc<Api>, mut shutdown: watch::Receiver<bool>) {
+    let kms = api.kms().clone();
+    let mut jobs = tokio::time::interval(JOBS_INTERVAL);
     let mut flush = tokio::time::interval(USAGE_FLUSH_INTERVAL);
     loop {
         tokio::select! {
-            _ = deletions.tick() => {
-                if let Err(e) = kms.run_deletions().await {
-                    tracing::error!(error = %e, "deletion job failed");
-                }
-            }
+            _ = jobs.tick() => {}
+            _ = kms.jobs_woken() => {}
             _ = flush.tick() => {
                 if let Err(e) = kms.flush_usage().await {
                     tracing::error!(error = %e, "last-usage flush failed");
                 }
+                continue;
             }
             _ = shutdown.changed() => break,
         }
+        if let Err(e) = kms.run_jobs().await {
+            tracing::error!(error = %e, "background job failed");
+        }
+        api.record_job_events().await;
     }
     if let Err(e) = kms.flush_usage().await {
         tracing::error!(error = %e, "last-usage flush failed");

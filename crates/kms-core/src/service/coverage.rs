@@ -15,9 +15,12 @@ const SERVICE: &[(&str, &str)] = &[
     ("authz.rs", include_str!("authz.rs")),
     ("crypto_ops.rs", include_str!("crypto_ops.rs")),
     ("grants.rs", include_str!("grants.rs")),
+    ("import.rs", include_str!("import.rs")),
+    ("jobs.rs", include_str!("jobs.rs")),
     ("keys.rs", include_str!("keys.rs")),
     ("mod.rs", include_str!("mod.rs")),
     ("policies.rs", include_str!("policies.rs")),
+    ("rotation.rs", include_str!("rotation.rs")),
     ("tags.rs", include_str!("tags.rs")),
     ("unbuilt.rs", include_str!("unbuilt.rs")),
 ];

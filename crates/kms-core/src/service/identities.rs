@@ -176,8 +176,9 @@ impl Kms {
         Ok(Empty {})
     }
 
-    /// Move the service clock forward (`--dev` only), then run the deletion
-    /// job so that keys whose window has now ended are gone when this returns.
+    /// Move the service clock forward (`--dev` only), then run the
+    /// background job, so that what became due (deletions, rotations,
+    /// expiries) has happened when this returns.
     pub async fn advance_clock(&self, ctx: &RequestContext, req: AdvanceClockRequest) -> Result<AdvanceClockResponse> {
         self.require_admin(ctx, "AdvanceClock")?;
         let mut v = crate::validate::Validator::default();
@@ -188,7 +189,7 @@ impl Kms {
                 "The service clock can only be moved when the server runs with --dev.".into(),
             ));
         }
-        self.run_deletions().await?;
+        self.run_jobs().await?;
         Ok(AdvanceClockResponse { now: epoch_seconds(self.clock.now_ms()) })
     }
 

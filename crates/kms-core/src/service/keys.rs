@@ -10,13 +10,14 @@ use crate::ids;
 use crate::model::*;
 use crate::types::*;
 
-const DAY_MS: i64 = 86_400_000;
+use super::DAY_MS;
 pub(super) const DEFAULT_LIST_LIMIT: i64 = 100;
 
 impl Kms {
     pub(super) fn metadata(&self, k: &KeyRecord) -> KeyMetadata {
         let symmetric = k.key_spec == KeySpec::SymmetricDefault;
         let algorithms = asymmetric::algorithms(k.key_spec, k.key_usage);
+        let valid_to = k.materials.iter().filter(|m| !m.pending_rotation).filter_map(MaterialRecord::expires_ms).min();
         KeyMetadata {
             aws_account_id: Some(k.account.clone()),
             key_id: Some(k.key_id.clone()),
@@ -38,8 +39,21 @@ impl Kms {
             encapsulation_algorithms: algorithms.encapsulation,
             multi_region: Some(k.multi_region),
             pending_deletion_window_in_days: k.pending_window_days,
-            // AWS reports material ids for symmetric encryption keys only.
+            // AWS reports material ids for symmetric encryption keys only
+            // (and keeps it after imported material is deleted).
             current_key_material_id: symmetric.then(|| k.current_material().map(|m| m.id.clone())).flatten(),
+            // Imported material that is here and not pending rotation: the
+            // earliest ValidTo, and whether any expires.
+            expiration_model: (k.origin == Origin::External && k.current_material().is_some_and(|m| m.present())).then(|| {
+                if valid_to.is_some() {
+                    ExpirationModelType::KeyMaterialExpires
+                } else {
+                    ExpirationModelType::KeyMaterialDoesNotExpire
+                }
+                .as_str()
+                .to_string()
+            }),
+            valid_to: valid_to.map(epoch_seconds),
             ..Default::default()
         }
     }
@@ -83,8 +97,11 @@ impl Kms {
                 "Custom key stores are not supported by this server yet.".into(),
             ));
         }
-        if origin != Origin::AwsKms || req.xks_key_id.is_some() {
+        if !matches!(origin, Origin::AwsKms | Origin::External) || req.xks_key_id.is_some() {
             return Err(Error::UnsupportedOperation(format!("Origin {origin} is not supported by this server yet.")));
+        }
+        if origin == Origin::External && matches!(crypto_spec(spec), Some(cs) if cs.is_ml_kem() || cs.is_ml_dsa()) {
+            return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported for Origin {origin}.")));
         }
         if req.multi_region == Some(true) {
             return Err(Error::UnsupportedOperation("Multi-Region keys are not supported by this server yet.".into()));
@@ -98,19 +115,34 @@ impl Kms {
         };
         let tags = Self::merge_tags(vec![], req.tags.unwrap_or_default())?;
         let key_id = ids::new_key_id()?;
-        let mut mid = [0u8; 32];
-        fill_random(&mut mid)?;
-        let material_id = hex(&mid);
+        let now = self.clock.now_ms();
         // The key's material: an AES-256 key, or (generated on a blocking
-        // thread) a private key in PKCS#8 with its public key, or an HMAC key.
-        let (material, public_key) = match crypto_spec(spec) {
-            None => (SecretBytes::new(KeyMaterial::generate()?.expose().to_vec()), None),
-            Some(cs) => {
-                let pair = asymmetric::generate(cs).await?;
-                (pair.private_key, pair.public_key)
+        // thread) a private key in PKCS#8 with its public key, or an HMAC
+        // key; none yet for imported material.
+        let (materials, public_key) = match origin {
+            Origin::External => (vec![], None),
+            _ => {
+                let (material, public_key) = match crypto_spec(spec) {
+                    None => (SecretBytes::new(KeyMaterial::generate()?.expose().to_vec()), None),
+                    Some(cs) => {
+                        let pair = asymmetric::generate(cs).await?;
+                        (pair.private_key, pair.public_key)
+                    }
+                };
+                let mut mid = [0u8; 32];
+                fill_random(&mut mid)?;
+                let material_id = hex(&mid);
+                let m = MaterialRecord {
+                    sealed: self.root.seal(&KeyRecord::material_binding(&key_id, &material_id), material.expose())?,
+                    id: material_id,
+                    created_ms: now,
+                    rotation: None,
+                    pending_rotation: false,
+                    import: None,
+                };
+                (vec![m], public_key)
             }
         };
-        let now = self.clock.now_ms();
         let record = KeyRecord {
             key_id: key_id.clone(),
             account,
@@ -119,17 +151,15 @@ impl Kms {
             key_usage: usage,
             key_spec: spec,
             origin,
-            state: KeyState::Enabled,
+            state: if origin == Origin::External { KeyState::PendingImport } else { KeyState::Enabled },
             deletion_ms: None,
             pending_window_days: None,
             policy,
             tags,
             multi_region: false,
-            materials: vec![MaterialRecord {
-                sealed: self.root.seal(&KeyRecord::material_binding(&key_id, &material_id), material.expose())?,
-                id: material_id,
-                created_ms: now,
-            }],
+            materials,
+            auto_rotation: None,
+            on_demand_rotation_ms: None,
             last_usage: None,
             public_key,
         };

@@ -17,8 +17,12 @@ mod authz;
 mod crypto_ops;
 mod grants;
 mod identities;
+mod import;
+mod jobs;
+pub use jobs::JobEvent;
 mod keys;
 mod policies;
+mod rotation;
 mod simulate;
 mod sts;
 pub use sts::{AssumeRoleInput, AssumeRoleOutput};
@@ -101,7 +105,8 @@ impl RequestContext {
     }
 }
 
-/// Opened key materials: (material id, material), oldest first.
+/// Opened key materials: (material id, material), oldest first; only
+/// materials present and not pending rotation.
 type Materials = Arc<Vec<([u8; 32], Material)>>;
 
 /// One opened key material.
@@ -122,6 +127,9 @@ pub struct LiveKey {
     /// (then nothing is allowed by it).
     policy: Option<Arc<kms_policy::Policy>>,
     materials: Materials,
+    /// Index in `materials` of the current material (`None` when it is
+    /// absent: imported material deleted or expired).
+    current: Option<usize>,
     /// The last successful cryptographic use, kept in memory and written to
     /// the store by [`Kms::flush_usage`] (so that crypto calls do no writes).
     usage: Mutex<(Option<LastUsage>, bool)>,
@@ -139,22 +147,25 @@ impl LiveKey {
             Material::Private(_) | Material::Hmac(_) => None,
         })
     }
+    fn current_material(&self) -> Option<&([u8; 32], Material)> {
+        self.current.and_then(|i| self.materials.get(i))
+    }
     fn current(&self) -> Result<(&[u8; 32], &AesKey)> {
-        match self.materials.last() {
+        match self.current_material() {
             Some((mid, Material::Aes(k))) => Ok((mid, k)),
             _ => Err(Error::internal("key has no symmetric encryption material")),
         }
     }
     /// The private key of an asymmetric key.
     fn private_key(&self) -> Result<&kms_crypto::PrivateKey> {
-        match self.materials.last() {
+        match self.current_material() {
             Some((_, Material::Private(k))) => Ok(k),
             _ => Err(Error::internal("key has no private key")),
         }
     }
     /// The key of an HMAC key.
     fn hmac_key(&self) -> Result<&[u8]> {
-        match self.materials.last() {
+        match self.current_material() {
             Some((_, Material::Hmac(s))) => Ok(s.expose()),
             _ => Err(Error::internal("key has no HMAC key material")),
         }
@@ -172,6 +183,9 @@ impl LiveKey {
 /// Most keys kept opened in memory; past it, an arbitrary tenth is dropped
 /// and reloaded from the store on its next use.
 const KEY_CACHE_MAX: usize = 20_000;
+
+/// A day of the service clock.
+const DAY_MS: i64 = 86_400_000;
 
 const ROOT_CHECK: &str = "root-key-check";
 const ROOT_CHECK_VALUE: &[u8] = b"kms root key check v1";
@@ -195,6 +209,11 @@ pub struct Kms {
     aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
     /// Serialises read-modify-write sequences on records.
     write_lock: tokio::sync::Mutex<()>,
+    /// Wakes the background job early (an on-demand rotation to finish).
+    jobs_wake: tokio::sync::Notify,
+    /// What the background job did, for the audit trail
+    /// ([`Kms::take_job_events`]).
+    job_events: Mutex<Vec<JobEvent>>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -274,6 +293,8 @@ impl Kms {
             policies: RwLock::new(HashMap::new()),
             aliases: RwLock::new(aliases),
             write_lock: tokio::sync::Mutex::new(()),
+            jobs_wake: tokio::sync::Notify::new(),
+            job_events: Mutex::new(Vec::new()),
         };
         kms.reload_credentials().await.map_err(OpenError::Store)?;
         Ok(kms)
@@ -337,7 +358,7 @@ impl Kms {
     /// Open a record's materials and cache it.
     fn open_key(&self, record: KeyRecord, grants: Vec<GrantRecord>) -> Result<Arc<LiveKey>> {
         let mut materials = Vec::with_capacity(record.materials.len());
-        for m in &record.materials {
+        for m in record.materials.iter().filter(|m| m.present() && !m.pending_rotation) {
             let raw = self.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
             let material = match asymmetric::crypto_spec(record.key_spec) {
                 None => Material::Aes(KeyMaterial::from_bytes(raw.expose())?.aes()?),
@@ -350,6 +371,12 @@ impl Kms {
         self.cache(record, Arc::new(materials), usage, Arc::new(grants))
     }
 
+    /// Index of the record's current material among its opened ones.
+    fn current_index(record: &KeyRecord, materials: &[([u8; 32], Material)]) -> Option<usize> {
+        let current = parse_material_id(&record.current_material().filter(|m| m.present())?.id).ok()?;
+        materials.iter().rposition(|(id, _)| *id == current)
+    }
+
     fn cache(
         &self,
         record: KeyRecord,
@@ -359,7 +386,9 @@ impl Kms {
     ) -> Result<Arc<LiveKey>> {
         let arn = self.loc.key_arn(&record.account, &record.key_id);
         let policy = self.parsed_policy(&record.policy, &arn)?;
-        let live = Arc::new(LiveKey { record, arn, policy, materials, usage: Mutex::new((usage, false)), grants });
+        let current = Self::current_index(&record, &materials);
+        let live =
+            Arc::new(LiveKey { record, arn, policy, materials, current, usage: Mutex::new((usage, false)), grants });
         let mut keys = self.keys.write().map_err(poisoned)?;
         keys.insert(live.record.key_id.clone(), live.clone());
         if keys.len() > KEY_CACHE_MAX {
@@ -513,8 +542,21 @@ impl Kms {
         let out = f(&mut rec, &live.arn)?;
         rec.last_usage = live.last_usage();
         self.store.put_key(&rec).await?;
-        self.cache(rec.clone(), live.materials.clone(), rec.last_usage, live.grants.clone())?;
+        self.recache(&live, rec)?;
         Ok(out)
+    }
+
+    /// Replace a cached key by its changed record (written already): the
+    /// opened materials are reused unless they changed, in which case the
+    /// key is dropped from the cache and reopened on its next use.
+    fn recache(&self, live: &LiveKey, rec: KeyRecord) -> Result<()> {
+        if rec.materials == live.record.materials {
+            let usage = rec.last_usage.clone();
+            self.cache(rec, live.materials.clone(), usage, live.grants.clone())?;
+        } else {
+            self.evict(&rec.key_id)?;
+        }
+        Ok(())
     }
 
     /// Write in-memory last-usage records to the store. Run periodically and
@@ -548,37 +590,20 @@ impl Kms {
         Ok(n)
     }
 
-    /// Destroy every key whose deletion window has ended: its record, its
-    /// material and its aliases. Restart-safe: the store keeps the queue.
-    pub async fn run_deletions(&self) -> Result<usize> {
-        let now = self.clock.now_ms();
-        let due = self.store.keys_due_for_deletion(now).await?;
-        let mut n = 0;
-        for id in due {
-            let _w = self.write_lock.lock().await;
-            let Some(rec) = self.store.get_key(&id).await? else {
-                continue;
-            };
-            if !self.is_due(&rec) {
-                continue;
-            }
-            self.store.delete_key(&id).await?;
-            self.evict(&id)?;
-            self.aliases.write().map_err(poisoned)?.retain(|_, a| a.target_key_id != id);
-            tracing::info!(key_id = %id, "key deleted: its deletion window ended");
-            n += 1;
-        }
-        Ok(n)
-    }
-
     // ------------------------------------------------------------ shared checks
 
     /// The key state gate for cryptographic use.
     fn usable(k: &LiveKey) -> Result<()> {
-        match k.record.state {
+        Self::usable_record(&k.record, &k.arn)
+    }
+
+    /// [`Kms::usable`] for a record: Enabled, else `DisabledException` or
+    /// `KMSInvalidStateException` naming the state.
+    fn usable_record(r: &KeyRecord, arn: &str) -> Result<()> {
+        match r.state {
             KeyState::Enabled => Ok(()),
-            KeyState::Disabled => Err(Error::Disabled(format!("{} is disabled.", k.arn))),
-            _ => Err(Self::invalid_state(&k.record, &k.arn)),
+            KeyState::Disabled => Err(Error::Disabled(format!("{arn} is disabled."))),
+            _ => Err(Self::invalid_state(r, arn)),
         }
     }
 

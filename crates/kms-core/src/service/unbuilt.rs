@@ -1,6 +1,5 @@
-//! Operations of the AWS model this server does not implement yet: key
-//! rotation, imported key material, multi-Region keys and custom key
-//! stores. Each validates its request like every operation (in the wire
+//! Operations of the AWS model this server does not implement yet:
+//! multi-Region keys and custom key stores. Each validates its request like every operation (in the wire
 //! layer), resolves and authorizes its key where it names one (so an unknown
 //! key still gets `NotFoundException`), then answers
 //! `UnsupportedOperationException` with a message that names what is
@@ -19,62 +18,6 @@ impl Kms {
             None => self.authorize_identity(ctx, &access)?,
         }
         Err(Error::UnsupportedOperation(format!("{op} is not supported by this server yet: {what}.")))
-    }
-
-    pub async fn enable_key_rotation(&self, ctx: &RequestContext, req: EnableKeyRotationRequest) -> Result<()> {
-        self.not_built(ctx, "EnableKeyRotation", req.key_id.as_deref(), ROTATION).await
-    }
-
-    pub async fn disable_key_rotation(&self, ctx: &RequestContext, req: DisableKeyRotationRequest) -> Result<()> {
-        self.not_built(ctx, "DisableKeyRotation", req.key_id.as_deref(), ROTATION).await
-    }
-
-    pub async fn get_key_rotation_status(
-        &self,
-        ctx: &RequestContext,
-        req: GetKeyRotationStatusRequest,
-    ) -> Result<GetKeyRotationStatusResponse> {
-        self.not_built(ctx, "GetKeyRotationStatus", req.key_id.as_deref(), ROTATION).await
-    }
-
-    pub async fn rotate_key_on_demand(
-        &self,
-        ctx: &RequestContext,
-        req: RotateKeyOnDemandRequest,
-    ) -> Result<RotateKeyOnDemandResponse> {
-        self.not_built(ctx, "RotateKeyOnDemand", req.key_id.as_deref(), ROTATION).await
-    }
-
-    pub async fn list_key_rotations(
-        &self,
-        ctx: &RequestContext,
-        req: ListKeyRotationsRequest,
-    ) -> Result<ListKeyRotationsResponse> {
-        self.not_built(ctx, "ListKeyRotations", req.key_id.as_deref(), ROTATION).await
-    }
-
-    pub async fn get_parameters_for_import(
-        &self,
-        ctx: &RequestContext,
-        req: GetParametersForImportRequest,
-    ) -> Result<GetParametersForImportResponse> {
-        self.not_built(ctx, "GetParametersForImport", req.key_id.as_deref(), IMPORT).await
-    }
-
-    pub async fn import_key_material(
-        &self,
-        ctx: &RequestContext,
-        req: ImportKeyMaterialRequest,
-    ) -> Result<ImportKeyMaterialResponse> {
-        self.not_built(ctx, "ImportKeyMaterial", req.key_id.as_deref(), IMPORT).await
-    }
-
-    pub async fn delete_imported_key_material(
-        &self,
-        ctx: &RequestContext,
-        req: DeleteImportedKeyMaterialRequest,
-    ) -> Result<DeleteImportedKeyMaterialResponse> {
-        self.not_built(ctx, "DeleteImportedKeyMaterial", req.key_id.as_deref(), IMPORT).await
     }
 
     pub async fn replicate_key(&self, ctx: &RequestContext, req: ReplicateKeyRequest) -> Result<ReplicateKeyResponse> {
@@ -134,7 +77,5 @@ impl Kms {
     }
 }
 
-const ROTATION: &str = "key rotation";
-const IMPORT: &str = "imported key material";
 const MULTI_REGION: &str = "multi-Region keys";
 const CUSTOM_KEY_STORES: &str = "custom key stores";
