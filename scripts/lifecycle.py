@@ -567,7 +567,8 @@ def imported_rotation(e):
     expect("KMSInvalidStateException", e.kms.import_key_material, KeyId=kid, ImportToken=p["ImportToken"],
            EncryptedKeyMaterial=wrap(p["PublicKey"], "RSAES_OAEP_SHA_256", os.urandom(32)),
            ImportType="NEW_KEY_MATERIAL", **NO_EXPIRY,
-           pattern=rf"New key material \(id: [a-f0-9]{{64}}\) cannot be imported into KMS key {kid}, "
+           # The key named by its ARN (AWS-recorded, see docs/OPERATIONS.md).
+           pattern=rf"New key material \(id: [a-f0-9]{{64}}\) cannot be imported into KMS key {re.escape(k['Arn'])}, "
                    rf"because another key material \(id: {id_b}\) is pending rotation\.")
     e.rotate_now(k)
     d = e.describe(kid)
