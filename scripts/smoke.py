@@ -145,11 +145,29 @@ def run(server, work, data):
     expect_error("InvalidCiphertextException", kms.decapsulate, KeyId=kem["KeyId"], EncapsulationAlgorithm="ML_KEM",
                  SharedSecretCiphertextBlob=ct[:-1])
     # Operations not built yet say so; a bad member is AWS's ValidationException.
-    e = expect_error("UnsupportedOperationException", kms.get_key_rotation_status, KeyId=k["KeyId"])
+    e = expect_error("UnsupportedOperationException", kms.describe_custom_key_stores)
     assert "not supported by this server yet" in e.response["Error"]["Message"]
     e = expect_error("ValidationException", kms.create_key, Tags=[{"TagKey": "k" * 129, "TagValue": "v"}])
     assert "at 'tags.1.member.tagKey'" in e.response["Error"]["Message"], e
     print("ML-KEM (boto3, kyber-py; aws CLI describe-key), not-built operations, validation: ok")
+
+    # Rotation and import as a new user tries them, with the aws CLI
+    # (scripts/lifecycle.py checks them in depth).
+    rk = aws(server.endpoint, creds_file, "create-key")["KeyMetadata"]["KeyId"]
+    aws(server.endpoint, creds_file, "enable-key-rotation", "--key-id", rk, "--rotation-period-in-days", "180")
+    st = aws(server.endpoint, creds_file, "get-key-rotation-status", "--key-id", rk)
+    assert st["KeyRotationEnabled"] is True and st["RotationPeriodInDays"] == 180, st
+    assert aws(server.endpoint, creds_file, "rotate-key-on-demand", "--key-id", rk)["KeyId"].endswith(rk)
+    listed = aws(server.endpoint, creds_file, "list-key-rotations", "--key-id", rk,
+                 "--include-key-material", "ALL_KEY_MATERIAL")
+    assert len(listed["Rotations"]) in (1, 2), listed  # the on-demand one may still be in progress
+    ext = aws(server.endpoint, creds_file, "create-key", "--origin", "EXTERNAL")["KeyMetadata"]
+    assert ext["KeyState"] == "PendingImport" and ext["Origin"] == "EXTERNAL", ext
+    params = aws(server.endpoint, creds_file, "get-parameters-for-import", "--key-id", ext["KeyId"],
+                 "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048")
+    assert params["KeyId"] == ext["Arn"] and params["ImportToken"] and params["PublicKey"], params
+    print("aws CLI: enable-key-rotation, rotate-key-on-demand, list-key-rotations, create-key --origin EXTERNAL, "
+          "get-parameters-for-import: ok")
 
     # The operator CLI creates a second user whose credentials work.
     env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=creds_file, AWS_ENDPOINT_URL_KMS=server.endpoint)

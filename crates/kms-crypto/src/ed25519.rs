@@ -30,7 +30,8 @@ pub(crate) fn generate() -> Result<KeyPair> {
 /// Checks an imported DER PKCS#8 (v1 or v2) Ed25519 private key and returns
 /// it re-encoded as generated keys are, with its public key.
 pub(crate) fn import(pkcs8: &[u8]) -> Result<KeyPair> {
-    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| Error::InvalidKeyMaterial { spec: SPEC })?;
+    let pair =
+        Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| Error::InvalidKeyMaterial { spec: SPEC })?;
     let private = pair.to_pkcs8v1().map_err(|_| Error::Internal("Ed25519 PKCS#8 encoding"))?;
     let public =
         AsDer::<PublicKeyX509Der>::as_der(pair.public_key()).map_err(|_| Error::Internal("Ed25519 SPKI encoding"))?;

@@ -142,7 +142,10 @@ mod tests {
         );
         let last = blob.len() - 1;
         blob[last] ^= 1;
-        assert_eq!(unwrap_key_material(KeySpec::Rsa2048, wrapping.private_key.expose(), w, &blob).unwrap_err(), Error::DecryptionFailed);
+        assert_eq!(
+            unwrap_key_material(KeySpec::Rsa2048, wrapping.private_key.expose(), w, &blob).unwrap_err(),
+            Error::DecryptionFailed
+        );
         assert!(!WrappingAlgorithm::Sm2Pke.fits(KeySpec::Rsa2048));
     }
 

@@ -49,7 +49,6 @@ fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     serde_json::from_slice(b).map_err(db_err)
 }
 
-
 /// The embedded store. Cheap to clone.
 #[derive(Clone)]
 pub struct RedbStore {

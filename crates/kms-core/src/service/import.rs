@@ -44,7 +44,11 @@ fn parse_enum<T>(v: Option<&str>, parse: impl Fn(&str) -> Option<T>) -> Result<O
 
 /// The wrapping algorithm as `kms-crypto` names it, checked against the
 /// wrapping key spec and the spec of the material it will carry.
-fn wrapping_algorithm(alg: AlgorithmSpec, wrapping: WrappingKeySpec, key_spec: KeySpec) -> Result<kms_crypto::WrappingAlgorithm> {
+fn wrapping_algorithm(
+    alg: AlgorithmSpec,
+    wrapping: WrappingKeySpec,
+    key_spec: KeySpec,
+) -> Result<kms_crypto::WrappingAlgorithm> {
     use kms_crypto::WrappingAlgorithm as W;
     let w = match alg {
         AlgorithmSpec::RsaesPkcs1V15 => {
@@ -59,7 +63,9 @@ fn wrapping_algorithm(alg: AlgorithmSpec, wrapping: WrappingKeySpec, key_spec: K
         AlgorithmSpec::Sm2pke => W::Sm2Pke,
     };
     if !w.fits(wrapping_crypto_spec(wrapping)) {
-        return Err(Error::Validation(format!("Wrapping algorithm {alg} cannot be used with wrapping key spec {wrapping}.")));
+        return Err(Error::Validation(format!(
+            "Wrapping algorithm {alg} cannot be used with wrapping key spec {wrapping}."
+        )));
     }
     let oaep = matches!(w, W::RsaesOaepSha1 | W::RsaesOaepSha256);
     let rsa_material = matches!(key_spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096);
@@ -188,12 +194,15 @@ impl Kms {
         ctx: &RequestContext,
         req: GetParametersForImportRequest,
     ) -> Result<GetParametersForImportResponse> {
-        let alg = parse_enum(req.wrapping_algorithm.as_deref(), AlgorithmSpec::parse)?.unwrap_or(AlgorithmSpec::RsaesOaepSha256);
-        let wrapping = parse_enum(req.wrapping_key_spec.as_deref(), WrappingKeySpec::parse)?.unwrap_or(WrappingKeySpec::Rsa2048);
+        let alg = parse_enum(req.wrapping_algorithm.as_deref(), AlgorithmSpec::parse)?
+            .unwrap_or(AlgorithmSpec::RsaesOaepSha256);
+        let wrapping =
+            parse_enum(req.wrapping_key_spec.as_deref(), WrappingKeySpec::parse)?.unwrap_or(WrappingKeySpec::Rsa2048);
         let access = Access::new("kms:GetParametersForImport")
             .with("kms:WrappingAlgorithm", vec![alg.as_str().into()])
             .with("kms:WrappingKeySpec", vec![wrapping.as_str().into()]);
-        let k = self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
         let r = &k.record;
         if r.origin != Origin::External {
             return Err(origin_error(&k.arn, r.origin));
@@ -250,7 +259,9 @@ impl Kms {
             (_, t) => t,
         };
         if import_type == Some(ImportType::NewKeyMaterial) && req.key_material_id.is_some() {
-            return Err(Error::Validation("A KeyMaterialId cannot be set if the ImportType is NEW_KEY_MATERIAL".into()));
+            return Err(Error::Validation(
+                "A KeyMaterialId cannot be set if the ImportType is NEW_KEY_MATERIAL".into(),
+            ));
         }
         let mut access = Access::new("kms:ImportKeyMaterial").with("kms:ExpirationModel", vec![model.as_str().into()]);
         if let Some(t) = valid_to_ms {
@@ -261,7 +272,9 @@ impl Kms {
         let (spec, id, arn) = (k.record.key_spec, k.record.key_id.clone(), k.arn.clone());
         drop(k);
         let symmetric = spec == KeySpec::SymmetricDefault;
-        if !symmetric && (import_type.is_some() || req.key_material_id.is_some() || req.key_material_description.is_some()) {
+        if !symmetric
+            && (import_type.is_some() || req.key_material_id.is_some() || req.key_material_description.is_some())
+        {
             return Err(Error::Validation(
                 "ImportType, KeyMaterialId and KeyMaterialDescription can only be used with symmetric encryption keys."
                     .into(),
@@ -316,7 +329,8 @@ impl Kms {
         // AWS's default: new material the first time, the same after.
         let import_type =
             import_type.unwrap_or(if ever { ImportType::ExistingKeyMaterial } else { ImportType::NewKeyMaterial });
-        let sealed = self.root.seal(&KeyRecord::material_binding(&r.key_id, &imported.id), imported.material.expose())?;
+        let sealed =
+            self.root.seal(&KeyRecord::material_binding(&r.key_id, &imported.id), imported.material.expose())?;
         let known = r.materials.iter().position(|m| m.id == imported.id);
         match import_type {
             ImportType::NewKeyMaterial => {
@@ -346,9 +360,7 @@ impl Kms {
             }
             ImportType::ExistingKeyMaterial => {
                 let Some(i) = known else {
-                    return Err(Error::IncorrectKeyMaterial(format!(
-                        "The key material is not key material of {arn}."
-                    )));
+                    return Err(Error::IncorrectKeyMaterial(format!("The key material is not key material of {arn}.")));
                 };
                 let m = &mut r.materials[i];
                 let description = import.description.or_else(|| m.import.as_ref().and_then(|i| i.description.clone()));
@@ -356,7 +368,8 @@ impl Kms {
                 m.import = Some(ImportRecord { valid_to_ms: import.valid_to_ms, description });
             }
         }
-        if r.state == KeyState::PendingImport && r.materials.iter().filter(|m| !m.pending_rotation).all(|m| m.present()) {
+        if r.state == KeyState::PendingImport && r.materials.iter().filter(|m| !m.pending_rotation).all(|m| m.present())
+        {
             r.state = KeyState::Enabled;
         }
         Ok(imported.id)
@@ -381,13 +394,20 @@ impl Kms {
             }
             let symmetric = r.key_spec == KeySpec::SymmetricDefault;
             let target = match &wanted {
-                Some(id) => r.materials.iter().position(|m| m.id == *id).ok_or_else(|| {
-                    Error::NotFound(format!("Key material {id} is not found in {arn}."))
-                })?,
+                Some(id) => r
+                    .materials
+                    .iter()
+                    .position(|m| m.id == *id)
+                    .ok_or_else(|| Error::NotFound(format!("Key material {id} is not found in {arn}.")))?,
                 // The current material; a key that never had any: no effect.
                 None => match r.materials.iter().rposition(|m| !m.pending_rotation) {
                     Some(i) => i,
-                    None => return Ok(DeleteImportedKeyMaterialResponse { key_id: Some(arn.into()), key_material_id: None }),
+                    None => {
+                        return Ok(DeleteImportedKeyMaterialResponse {
+                            key_id: Some(arn.into()),
+                            key_material_id: None,
+                        })
+                    }
                 },
             };
             let id = r.materials[target].id.clone();
@@ -400,10 +420,7 @@ impl Kms {
                     r.state = KeyState::PendingImport;
                 }
             }
-            Ok(DeleteImportedKeyMaterialResponse {
-                key_id: Some(arn.into()),
-                key_material_id: symmetric.then_some(id),
-            })
+            Ok(DeleteImportedKeyMaterialResponse { key_id: Some(arn.into()), key_material_id: symmetric.then_some(id) })
         })
         .await
     }

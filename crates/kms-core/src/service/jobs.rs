@@ -129,7 +129,8 @@ impl Kms {
         }
         if rec.state == KeyState::Enabled {
             if let Some(r) = rec.auto_rotation.clone().filter(|r| r.next_ms <= now) {
-                rec.auto_rotation = Some(AutoRotation { period_days: r.period_days, next_ms: now + i64::from(r.period_days) * DAY_MS });
+                rec.auto_rotation =
+                    Some(AutoRotation { period_days: r.period_days, next_ms: now + i64::from(r.period_days) * DAY_MS });
                 let previous = rec.current_material().map(|m| m.id.clone());
                 if let Some(mid) = self.rotate(&mut rec, now, false)? {
                     events.push(event("RotateKey", Some(&mid), previous, Some("AUTOMATIC")));

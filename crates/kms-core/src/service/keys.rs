@@ -44,15 +44,17 @@ impl Kms {
             current_key_material_id: symmetric.then(|| k.current_material().map(|m| m.id.clone())).flatten(),
             // Imported material that is here and not pending rotation: the
             // earliest ValidTo, and whether any expires.
-            expiration_model: (k.origin == Origin::External && k.current_material().is_some_and(|m| m.present())).then(|| {
-                if valid_to.is_some() {
-                    ExpirationModelType::KeyMaterialExpires
-                } else {
-                    ExpirationModelType::KeyMaterialDoesNotExpire
-                }
-                .as_str()
-                .to_string()
-            }),
+            expiration_model: (k.origin == Origin::External && k.current_material().is_some_and(|m| m.present())).then(
+                || {
+                    if valid_to.is_some() {
+                        ExpirationModelType::KeyMaterialExpires
+                    } else {
+                        ExpirationModelType::KeyMaterialDoesNotExpire
+                    }
+                    .as_str()
+                    .to_string()
+                },
+            ),
             valid_to: valid_to.map(epoch_seconds),
             ..Default::default()
         }

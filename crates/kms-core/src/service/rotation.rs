@@ -75,7 +75,8 @@ impl Kms {
         req: GetKeyRotationStatusRequest,
     ) -> Result<GetKeyRotationStatusResponse> {
         let access = Access::new("kms:GetKeyRotationStatus");
-        let k = self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
         let r = &k.record;
         // Symmetric keys with imported material rotate on demand (since
         // 2025), and this is where an on-demand rotation in progress shows;
@@ -149,7 +150,8 @@ impl Kms {
         req: ListKeyRotationsRequest,
     ) -> Result<ListKeyRotationsResponse> {
         let access = Access::new("kms:ListKeyRotations");
-        let k = self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
+        let k =
+            self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
         if req.include_key_material.is_some() && k.record.key_spec != KeySpec::SymmetricDefault {
             return Err(Error::Validation(
                 "Input parameter includeKeyMaterial can only be used with symmetric keys.".into(),

@@ -8,6 +8,7 @@ mod asymmetric;
 mod audit;
 mod authz;
 mod harness;
+mod lifecycle;
 mod mlkem;
 mod model;
 mod protocol;
