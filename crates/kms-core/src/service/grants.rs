@@ -160,7 +160,7 @@ impl Kms {
         let _w = self.write_lock.lock().await;
         let k =
             self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
-        Self::manageable(&k.record, &k.arn)?;
+        Self::enabled_or_disabled(&k.record, &k.arn)?;
         check_grant_operations(&k, &operations, constrained)?;
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);

@@ -247,7 +247,7 @@ impl Kms {
 
     pub async fn enable_key(&self, ctx: &RequestContext, req: EnableKeyRequest) -> Result<()> {
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:EnableKey"), |r, arn| {
-            Self::manageable(r, arn)?;
+            Self::enabled_or_disabled(r, arn)?;
             r.state = KeyState::Enabled;
             Ok(())
         })
@@ -256,7 +256,7 @@ impl Kms {
 
     pub async fn disable_key(&self, ctx: &RequestContext, req: DisableKeyRequest) -> Result<()> {
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &Access::new("kms:DisableKey"), |r, arn| {
-            Self::manageable(r, arn)?;
+            Self::enabled_or_disabled(r, arn)?;
             r.state = KeyState::Disabled;
             Ok(())
         })
@@ -308,7 +308,10 @@ impl Kms {
                 if r.state != KeyState::PendingDeletion {
                     return Err(Error::InvalidState(format!("{arn} is not pending deletion.")));
                 }
-                r.state = KeyState::Disabled;
+                // A key whose imported material was deleted meanwhile
+                // waits for it again.
+                let material = r.current_material().is_some_and(|m| m.present());
+                r.state = if material { KeyState::Disabled } else { KeyState::PendingImport };
                 r.deletion_ms = None;
                 r.pending_window_days = None;
                 Ok(CancelKeyDeletionResponse { key_id: Some(arn.to_string()) })

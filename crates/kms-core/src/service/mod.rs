@@ -621,8 +621,19 @@ impl Kms {
         Error::InvalidState(format!("{arn} is {state}."))
     }
 
-    /// Management operations work on Enabled and Disabled keys only.
+    /// Management operations (descriptions, tags, aliases, policies,
+    /// scheduling deletion) work on Enabled, Disabled and PendingImport
+    /// keys (AWS's key-state table).
     fn manageable(r: &KeyRecord, arn: &str) -> Result<()> {
+        match r.state {
+            KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => Ok(()),
+            _ => Err(Self::invalid_state(r, arn)),
+        }
+    }
+
+    /// EnableKey, DisableKey and CreateGrant: Enabled and Disabled keys
+    /// only (a key pending import: "is pending import.").
+    fn enabled_or_disabled(r: &KeyRecord, arn: &str) -> Result<()> {
         match r.state {
             KeyState::Enabled | KeyState::Disabled => Ok(()),
             _ => Err(Self::invalid_state(r, arn)),

@@ -30,13 +30,19 @@ async fn decrypt(kms: &aws_sdk_kms::Client, blob: &Blob, pt: &[u8]) -> String {
     d.key_material_id().unwrap().to_string()
 }
 
-/// RotateKeyOnDemand, then wait for it to finish, as AWS's own tests do.
+/// RotateKeyOnDemand, then wait for it to finish.
 pub async fn rotate_now(kms: &aws_sdk_kms::Client, key: &str) -> String {
     let r = kms.rotate_key_on_demand().key_id(key).send().await.unwrap();
+    wait_rotation(kms, key).await;
+    r.key_id().unwrap().to_string()
+}
+
+/// Wait for an on-demand rotation to finish, as AWS's own tests do.
+pub async fn wait_rotation(kms: &aws_sdk_kms::Client, key: &str) {
     for _ in 0..200 {
         let s = kms.get_key_rotation_status().key_id(key).send().await.unwrap();
         if s.on_demand_rotation_start_date().is_none() {
-            return r.key_id().unwrap().to_string();
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -128,6 +134,16 @@ fn wrap_oaep(spki: &[u8], material: &[u8]) -> Vec<u8> {
 
 /// GetParametersForImport, wrap, ImportKeyMaterial (`valid_to`: expiring).
 pub async fn import(kms: &aws_sdk_kms::Client, key: &str, material: &[u8], valid_to: Option<i64>) -> Option<String> {
+    try_import(kms, key, material, valid_to).await.unwrap()
+}
+
+/// [`import`], answering the error code of the call that failed.
+pub async fn try_import(
+    kms: &aws_sdk_kms::Client,
+    key: &str,
+    material: &[u8],
+    valid_to: Option<i64>,
+) -> Result<Option<String>, String> {
     let p = kms
         .get_parameters_for_import()
         .key_id(key)
@@ -135,7 +151,7 @@ pub async fn import(kms: &aws_sdk_kms::Client, key: &str, material: &[u8], valid
         .wrapping_key_spec(WrappingKeySpec::Rsa2048)
         .send()
         .await
-        .unwrap();
+        .map_err(|e| err_of(e).0)?;
     let wrapped = wrap_oaep(p.public_key().unwrap().as_ref(), material);
     let mut req = kms
         .import_key_material()
@@ -146,7 +162,7 @@ pub async fn import(kms: &aws_sdk_kms::Client, key: &str, material: &[u8], valid
         Some(t) => req.valid_to(DateTime::from_secs(t)).expiration_model(ExpirationModelType::KeyMaterialExpires),
         None => req.expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire),
     };
-    req.send().await.unwrap().key_material_id().map(str::to_string)
+    Ok(req.send().await.map_err(|e| err_of(e).0)?.key_material_id().map(str::to_string))
 }
 
 fn audit_events(dir: &std::path::Path) -> Vec<Value> {
