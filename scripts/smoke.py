@@ -58,6 +58,15 @@ def dev_clock(work):
         expect_error("NotFoundException", kms.describe_key, KeyId=k["KeyId"])
         assert kms.list_keys()["Keys"] == []
         print("--dev: clock advance 8d destroys a key scheduled for 7 days")
+        # kms admin key-usage: the last use and who made it.
+        used = kms.create_key()["KeyMetadata"]
+        kms.encrypt(KeyId=used["KeyId"], Plaintext=b"x")
+        out = subprocess.run([KMS, "admin", "key-usage", used["KeyId"]], env=env, check=True,
+                             capture_output=True, text=True)
+        usage = json.loads(out.stdout)
+        assert usage["KeyId"] == used["Arn"] and usage["LastUsage"]["Operation"] == "Encrypt", usage
+        assert usage["LastUsage"]["Principal"].endswith(":user/test") and usage["DeletionAllowed"], usage
+        print("kms admin key-usage: last use, principal, deletion guard")
     except BaseException:
         server.dump_log()
         raise

@@ -66,6 +66,7 @@ admin_operations! {
     CreateAccessKey => create_access_key,
     DeleteAccessKey => delete_access_key,
     AdvanceClock => advance_clock,
+    GetKeyUsage => get_key_usage,
     PutUserPolicy => put_user_policy,
     GetUserPolicy => get_user_policy,
     DeleteUserPolicy => delete_user_policy,

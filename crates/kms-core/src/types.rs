@@ -109,6 +109,9 @@ pub struct LastUsage {
     pub operation: String,
     pub at_ms: i64,
     pub request_id: String,
+    /// The caller's ARN (not in AWS's GetKeyLastUsage; `kms admin key-usage` shows it).
+    #[serde(default)]
+    pub principal: Option<String>,
 }
 
 /// An alias: a name in an account that points at a key.

@@ -333,6 +333,12 @@ pub enum AdminCommand {
         #[arg(long = "context", value_parser = parse_tag)]
         context: Vec<(String, String)>,
     },
+    /// A key's last cryptographic use and who made it, and whether the
+    /// deletion guard (deletion.refuse_if_used_within_days) keeps it.
+    KeyUsage {
+        /// Key id, key ARN or alias.
+        key: String,
+    },
     /// The service clock (only a server started with --dev lets it move).
     Clock {
         #[command(subcommand)]
@@ -523,6 +529,7 @@ fn admin_call(cmd: &AdminCommand) -> Result<(&'static str, Value), String> {
                        "Context": ctx}),
             )
         }
+        AdminCommand::KeyUsage { key } => ("KmsAdmin.GetKeyUsage", json!({"KeyId": key})),
         AdminCommand::Clock { command: ClockCommand::Advance { by } } => {
             ("KmsAdmin.AdvanceClock", json!({"Seconds": by}))
         }

@@ -29,6 +29,17 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub tls: Option<TlsFileConfig>,
     pub audit: Option<AuditFileConfig>,
+    pub deletion: Option<DeletionFileConfig>,
+}
+
+/// `[deletion]`: safe deletion, beyond AWS (docs/OPERATIONS.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionFileConfig {
+    /// ScheduleKeyDeletion refuses a key used within this many days unless
+    /// it is tagged `kms-allow-deletion-in-use=true`; 0 (the default) is
+    /// AWS's behaviour.
+    pub refuse_if_used_within_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +100,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit: AuditSettings,
+    /// Safe deletion: 0 is off.
+    pub deletion_guard_days: u32,
     pub dev: bool,
 }
 
@@ -180,6 +193,10 @@ impl Config {
                 n => Duration::from_micros(n),
             },
         };
+        let deletion_guard_days = file.deletion.and_then(|d| d.refuse_if_used_within_days).unwrap_or(0);
+        if deletion_guard_days > 3650 {
+            return Err("deletion.refuse_if_used_within_days: must be at most 3650".into());
+        }
         let storage = if o.dev {
             Storage::Ephemeral
         } else {
@@ -196,6 +213,7 @@ impl Config {
             max_body_bytes,
             tls,
             audit,
+            deletion_guard_days,
             dev: o.dev,
         })
     }

@@ -153,7 +153,10 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             (Arc::new(store), root, Clock::adjustable(), None)
         }
     };
-    let kms = Kms::open(store, root, Arc::new(clock), loc).await.map_err(|e| e.to_string())?;
+    let kms = Kms::open(store, root, Arc::new(clock), loc)
+        .await
+        .map_err(|e| e.to_string())?
+        .with_deletion_guard(cfg.deletion_guard_days);
     let fixed = cfg.dev.then_some((DEV_ACCESS_KEY, DEV_SECRET_KEY));
     let admin = if cfg.dev { "test" } else { cfg.admin_user.as_str() };
     let created = kms.bootstrap(&cfg.default_account, admin, fixed).await.map_err(|e| e.to_string())?;

@@ -284,3 +284,33 @@ pub struct AdvanceClockRequest {
 pub struct AdvanceClockResponse {
     pub now: f64,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetKeyUsageRequest {
+    pub key_id: Option<String>,
+}
+
+/// `kms admin key-usage`: the last cryptographic use of a key and who made
+/// it, and whether the deletion guard would keep it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyUsageResponse {
+    pub key_id: String,
+    pub key_state: String,
+    pub last_usage: Option<KeyUsageRecord>,
+    pub tracking_start_date: f64,
+    /// 0: the guard is off.
+    pub deletion_guard_days: u32,
+    /// Whether ScheduleKeyDeletion would accept the key now.
+    pub deletion_allowed: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyUsageRecord {
+    pub operation: String,
+    pub timestamp: f64,
+    pub kms_request_id: String,
+    pub principal: Option<String>,
+}

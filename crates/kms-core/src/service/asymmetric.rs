@@ -255,7 +255,7 @@ impl Kms {
         }
         let (alg, message_type) = (s.algorithm, s.message_type);
         let signature = private_op(&k, move |p| p.sign(alg, message_type, message.expose())).await?;
-        k.record_use("Sign", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("Sign", self.clock.now_ms(), ctx);
         Ok(SignResponse { key_id: Some(k.arn.clone()), signature: Some(signature), signing_algorithm: Some(algorithm) })
     }
 
@@ -278,7 +278,7 @@ impl Kms {
         if !valid {
             return Err(Error::KmsInvalidSignature);
         }
-        k.record_use("Verify", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("Verify", self.clock.now_ms(), ctx);
         Ok(VerifyResponse {
             key_id: Some(k.arn.clone()),
             signature_valid: Some(true),
@@ -322,7 +322,7 @@ impl Kms {
         }
         let message = req.message.unwrap_or_default();
         let mac = c::mac(spec, alg, k.hmac_key()?, message.expose()).map_err(crypto_error)?;
-        k.record_use("GenerateMac", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("GenerateMac", self.clock.now_ms(), ctx);
         Ok(GenerateMacResponse { mac: Some(mac), mac_algorithm: Some(algorithm), key_id: Some(k.arn.clone()) })
     }
 
@@ -340,7 +340,7 @@ impl Kms {
         if !c::verify_mac(spec, alg, k.hmac_key()?, message.expose(), &tag).map_err(crypto_error)? {
             return Err(Error::KmsInvalidMac);
         }
-        k.record_use("VerifyMac", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("VerifyMac", self.clock.now_ms(), ctx);
         Ok(VerifyMacResponse { key_id: Some(k.arn.clone()), mac_valid: Some(true), mac_algorithm: Some(algorithm) })
     }
 
@@ -363,7 +363,7 @@ impl Kms {
         }
         let peer = req.public_key.unwrap_or_default();
         let secret = private_op(&k, move |p| p.derive_shared_secret(alg, &peer)).await?;
-        k.record_use("DeriveSharedSecret", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("DeriveSharedSecret", self.clock.now_ms(), ctx);
         Ok(DeriveSharedSecretResponse {
             key_id: Some(k.arn.clone()),
             shared_secret: Some(secret),
@@ -393,7 +393,7 @@ impl Kms {
             return Err(Error::DryRunOperation);
         }
         let (ciphertext, secret) = c::encapsulate(spec, public_key(&k)?, alg).map_err(crypto_error)?;
-        k.record_use("Encapsulate", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("Encapsulate", self.clock.now_ms(), ctx);
         Ok(EncapsulateResponse {
             key_id: Some(k.arn.clone()),
             shared_secret: Some(secret),
@@ -415,7 +415,7 @@ impl Kms {
         // any other gives a secret (FIPS 203 implicit rejection).
         let ciphertext = req.shared_secret_ciphertext_blob.unwrap_or_default();
         let secret = private_op(&k, move |p| p.decapsulate(alg, &ciphertext)).await?;
-        k.record_use("Decapsulate", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("Decapsulate", self.clock.now_ms(), ctx);
         Ok(DecapsulateResponse {
             key_id: Some(k.arn.clone()),
             shared_secret: Some(secret),
@@ -446,7 +446,7 @@ impl Kms {
         let pair = generate(spec).await?;
         let public_key = pair.public_key.clone().ok_or_else(|| Error::internal("key pair without a public key"))?;
         let (blob, material_id) = Self::seal(ctx, &k, &ec, pair.private_key.expose())?;
-        k.record_use(operation, self.clock.now_ms(), &ctx.request_id);
+        k.record_use(operation, self.clock.now_ms(), ctx);
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: Some(blob),
             private_key_plaintext: Some(pair.private_key),

@@ -157,7 +157,7 @@ impl Kms {
         let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), "Encrypt", alg, &access).await?;
         let plaintext = req.plaintext.unwrap_or_default();
         let (blob, _) = Self::encrypt_under(ctx, &k, alg, &ec, plaintext.expose(), req.dry_run == Some(true))?;
-        k.record_use("Encrypt", self.clock.now_ms(), &ctx.request_id);
+        k.record_use("Encrypt", self.clock.now_ms(), ctx);
         Ok(EncryptResponse {
             ciphertext_blob: Some(blob),
             key_id: Some(k.arn.clone()),
@@ -190,7 +190,7 @@ impl Kms {
         if dry_run {
             return Err(Error::DryRunOperation);
         }
-        opened.key.record_use("Decrypt", self.clock.now_ms(), &ctx.request_id);
+        opened.key.record_use("Decrypt", self.clock.now_ms(), ctx);
         Ok(DecryptResponse {
             key_id: Some(opened.key.arn.clone()),
             plaintext: Some(opened.plaintext),
@@ -217,8 +217,8 @@ impl Kms {
         let (new_blob, dest_mid) =
             Self::encrypt_under(ctx, &dest, dest_alg, &dest_ctx, opened.plaintext.expose(), req.dry_run == Some(true))?;
         let now = self.clock.now_ms();
-        opened.key.record_use("ReEncrypt", now, &ctx.request_id);
-        dest.record_use("ReEncrypt", now, &ctx.request_id);
+        opened.key.record_use("ReEncrypt", now, ctx);
+        dest.record_use("ReEncrypt", now, ctx);
         Ok(ReEncryptResponse {
             ciphertext_blob: Some(new_blob),
             source_key_id: Some(opened.key.arn.clone()),
@@ -252,7 +252,7 @@ impl Kms {
         let mut data_key = SecretBytes::new(vec![0u8; n]);
         fill_random(data_key.expose_mut())?;
         let (blob, mid) = Self::seal(ctx, &k, &ec, data_key.expose())?;
-        k.record_use(operation, self.clock.now_ms(), &ctx.request_id);
+        k.record_use(operation, self.clock.now_ms(), ctx);
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Some(blob),
             plaintext: Some(data_key),

@@ -12,6 +12,9 @@ use crate::types::*;
 
 use super::DAY_MS;
 pub(super) const DEFAULT_LIST_LIMIT: i64 = 100;
+/// The tag that lets ScheduleKeyDeletion delete a key the deletion guard
+/// would keep ([`Kms::with_deletion_guard`]).
+pub const ALLOW_DELETION_TAG: &str = "kms-allow-deletion-in-use";
 
 impl Kms {
     pub(super) fn metadata(&self, k: &KeyRecord) -> KeyMetadata {
@@ -274,25 +277,47 @@ impl Kms {
         v.range("pendingWindowInDays", Some(days), 7, 30);
         v.finish()?;
         let now = self.clock.now_ms();
-        self.update_key(
-            ctx,
-            req.key_id.as_deref().unwrap_or_default(),
-            &Access::new("kms:ScheduleKeyDeletion"),
-            |r, arn| {
-                Self::manageable(r, arn)?;
-                let deletion = now + days * DAY_MS;
-                r.state = KeyState::PendingDeletion;
-                r.deletion_ms = Some(deletion);
-                r.pending_window_days = Some(days as i32);
-                Ok(ScheduleKeyDeletionResponse {
-                    key_id: Some(arn.to_string()),
-                    deletion_date: Some(epoch_seconds(deletion)),
-                    key_state: Some(KeyState::PendingDeletion.as_str().into()),
-                    pending_window_in_days: Some(days as i32),
-                })
-            },
-        )
+        let access = Access::new("kms:ScheduleKeyDeletion");
+        if self.deletion_guard_days > 0 {
+            let k = self
+                .resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), super::Aliases::Refused, Some(&access))
+                .await?;
+            self.check_deletion_guard(&k, now)?;
+        }
+        self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
+            Self::manageable(r, arn)?;
+            let deletion = now + days * DAY_MS;
+            r.state = KeyState::PendingDeletion;
+            r.deletion_ms = Some(deletion);
+            r.pending_window_days = Some(days as i32);
+            Ok(ScheduleKeyDeletionResponse {
+                key_id: Some(arn.to_string()),
+                deletion_date: Some(epoch_seconds(deletion)),
+                key_state: Some(KeyState::PendingDeletion.as_str().into()),
+                pending_window_in_days: Some(days as i32),
+            })
+        })
         .await
+    }
+
+    /// Safe deletion (beyond AWS, off unless configured): a key used
+    /// within the guard's days is not scheduled for deletion, unless it is
+    /// tagged [`ALLOW_DELETION_TAG`]`=true`. AWS recommends this check
+    /// (GetKeyLastUsage, CloudTrail) and leaves it to the user.
+    fn check_deletion_guard(&self, k: &super::LiveKey, now: i64) -> Result<()> {
+        let Some(u) = k.last_usage() else { return Ok(()) };
+        let days = i64::from(self.deletion_guard_days);
+        let overridden = k.record.tags.iter().any(|(t, v)| t == ALLOW_DELETION_TAG && v.eq_ignore_ascii_case("true"));
+        if overridden || u.at_ms < now - days * DAY_MS {
+            return Ok(());
+        }
+        Err(Error::InvalidState(format!(
+            "{} was used by {} at {} (request {}), within the last {days} days: this server refuses to schedule its deletion (deletion.refuse_if_used_within_days). Tag the key {ALLOW_DELETION_TAG}=true to delete it anyway.",
+            k.arn,
+            u.operation,
+            crate::time::rfc3339(u.at_ms),
+            u.request_id
+        )))
     }
 
     pub async fn cancel_key_deletion(
@@ -339,6 +364,30 @@ impl Kms {
             }),
             tracking_start_date: Some(epoch_seconds(k.record.created_ms)),
             key_creation_date: Some(epoch_seconds(k.record.created_ms)),
+        })
+    }
+
+    /// `KmsAdmin.GetKeyUsage` (operator API): what GetKeyLastUsage says,
+    /// plus the caller, and whether the deletion guard keeps the key.
+    pub async fn get_key_usage(&self, ctx: &RequestContext, req: GetKeyUsageRequest) -> Result<GetKeyUsageResponse> {
+        self.require_admin(ctx, "GetKeyUsage")?;
+        let mut v = crate::validate::Validator::default();
+        v.required("keyId", &req.key_id);
+        v.finish()?;
+        let k = self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), super::Aliases::Allowed, None).await?;
+        let now = self.clock.now_ms();
+        Ok(GetKeyUsageResponse {
+            key_id: k.arn.clone(),
+            key_state: k.record.state.as_str().to_string(),
+            last_usage: k.last_usage().map(|u| KeyUsageRecord {
+                operation: u.operation,
+                timestamp: epoch_seconds(u.at_ms),
+                kms_request_id: u.request_id,
+                principal: u.principal,
+            }),
+            tracking_start_date: epoch_seconds(k.record.created_ms),
+            deletion_guard_days: self.deletion_guard_days,
+            deletion_allowed: self.deletion_guard_days == 0 || self.check_deletion_guard(&k, now).is_ok(),
         })
     }
 }

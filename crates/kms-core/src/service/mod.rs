@@ -21,6 +21,7 @@ mod import;
 mod jobs;
 pub use jobs::JobEvent;
 mod keys;
+pub use keys::ALLOW_DELETION_TAG;
 mod policies;
 mod rotation;
 mod simulate;
@@ -173,9 +174,15 @@ impl LiveKey {
     fn last_usage(&self) -> Option<LastUsage> {
         self.usage.lock().ok().and_then(|u| u.0.clone())
     }
-    fn record_use(&self, operation: &str, at_ms: i64, request_id: &str) {
+    fn record_use(&self, operation: &str, at_ms: i64, ctx: &RequestContext) {
+        let usage = LastUsage {
+            operation: operation.into(),
+            at_ms,
+            request_id: ctx.request_id.clone(),
+            principal: Some(ctx.principal.arn.clone()),
+        };
         if let Ok(mut u) = self.usage.lock() {
-            *u = (Some(LastUsage { operation: operation.into(), at_ms, request_id: request_id.into() }), true);
+            *u = (Some(usage), true);
         }
     }
 }
@@ -209,6 +216,10 @@ pub struct Kms {
     aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
     /// Serialises read-modify-write sequences on records.
     write_lock: tokio::sync::Mutex<()>,
+    /// Safe deletion: ScheduleKeyDeletion refuses a key used within this
+    /// many days (0: off, AWS's behaviour) unless the key carries the tag
+    /// [`ALLOW_DELETION_TAG`]` = true`.
+    deletion_guard_days: u32,
     /// Wakes the background job early (an on-demand rotation to finish).
     jobs_wake: tokio::sync::Notify,
     /// What the background job did, for the audit trail
@@ -293,11 +304,19 @@ impl Kms {
             policies: RwLock::new(HashMap::new()),
             aliases: RwLock::new(aliases),
             write_lock: tokio::sync::Mutex::new(()),
+            deletion_guard_days: 0,
             jobs_wake: tokio::sync::Notify::new(),
             job_events: Mutex::new(Vec::new()),
         };
         kms.reload_credentials().await.map_err(OpenError::Store)?;
         Ok(kms)
+    }
+
+    /// Refuse ScheduleKeyDeletion for keys used within `days` days (see
+    /// `Kms::schedule_key_deletion`); 0 turns the check off.
+    pub fn with_deletion_guard(mut self, days: u32) -> Self {
+        self.deletion_guard_days = days;
+        self
     }
 
     pub fn location(&self) -> &Location {

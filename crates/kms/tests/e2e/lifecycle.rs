@@ -383,3 +383,47 @@ fn rsa_aes_wrap(spki: &[u8], material: &[u8]) -> Vec<u8> {
     out.extend_from_slice(AesKek::new(&AES_256, &aes).unwrap().wrap_with_padding(material, &mut kwp).unwrap());
     out
 }
+
+/// Safe deletion (beyond AWS): with `deletion.refuse_if_used_within_days`,
+/// a key used recently is not scheduled for deletion unless tagged; the
+/// operator sees its last use with `kms admin key-usage`.
+#[tokio::test]
+async fn the_deletion_guard_keeps_keys_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = kms::config::FileConfig {
+        deletion: Some(kms::config::DeletionFileConfig { refuse_if_used_within_days: Some(30) }),
+        ..Default::default()
+    };
+    let cfg = kms::config::Config::build(file, &overrides(dir.path())).unwrap();
+    let server = kms::server::start(cfg).await.unwrap();
+    let text = std::fs::read_to_string(dir.path().join("credentials")).unwrap();
+    let c = kms::client::read_profile(&text, "default").unwrap();
+    let endpoint = format!("http://{}", server.addr);
+    let kms = sdk_client(&endpoint, &c.access_key_id, c.secret.expose());
+    let raw = raw_client(&endpoint, &c.access_key_id, c.secret.expose());
+
+    let unused = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+    kms.schedule_key_deletion().key_id(unused.key_id()).pending_window_in_days(7).send().await.unwrap();
+
+    let used = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+    let arn = used.arn().unwrap().to_string();
+    encrypt(&kms, used.key_id(), b"in use").await;
+    let e = kms.schedule_key_deletion().key_id(used.key_id()).send().await.unwrap_err();
+    let (code, message) = err_of(e);
+    assert_eq!(code, "KMSInvalidStateException");
+    assert!(message.starts_with(&format!("{arn} was used by Encrypt at ")), "{message}");
+    assert!(message.contains("kms-allow-deletion-in-use=true"), "{message}");
+    let r = raw.call("KmsAdmin.GetKeyUsage", &serde_json::json!({"KeyId": used.key_id()})).await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["KeyId"], arn.as_str());
+    assert_eq!(v["LastUsage"]["Operation"], "Encrypt");
+    assert!(v["LastUsage"]["Principal"].as_str().unwrap().ends_with(":user/admin"), "{v}");
+    assert_eq!((v["DeletionGuardDays"].as_u64(), v["DeletionAllowed"].as_bool()), (Some(30), Some(false)));
+
+    let tag = aws_sdk_kms::types::Tag::builder().tag_key("kms-allow-deletion-in-use").tag_value("true").build();
+    kms.tag_resource().key_id(used.key_id()).tags(tag.unwrap()).send().await.unwrap();
+    let r = kms.schedule_key_deletion().key_id(used.key_id()).pending_window_in_days(7).send().await.unwrap();
+    assert_eq!(r.key_state(), Some(&KeyState::PendingDeletion));
+    server.shutdown().await;
+}
