@@ -16,6 +16,9 @@ pub enum KeyKind {
     Symmetric,
     /// A second symmetric key (ReEncrypt's destination).
     SymmetricDestination,
+    /// A symmetric key rotated on demand 25 times (AWS's limit): 26
+    /// materials; its ciphertext is made under the newest.
+    SymmetricRotated,
     Rsa2048Sign,
     EccP256Sign,
     Hmac256,
@@ -24,7 +27,9 @@ pub enum KeyKind {
 impl KeyKind {
     fn create_key_body(self) -> Value {
         let (spec, usage) = match self {
-            KeyKind::Symmetric | KeyKind::SymmetricDestination => ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
+            KeyKind::Symmetric | KeyKind::SymmetricDestination | KeyKind::SymmetricRotated => {
+                ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+            }
             KeyKind::Rsa2048Sign => ("RSA_2048", "SIGN_VERIFY"),
             KeyKind::EccP256Sign => ("ECC_NIST_P256", "SIGN_VERIFY"),
             KeyKind::Hmac256 => ("HMAC_256", "GENERATE_VERIFY_MAC"),
@@ -117,6 +122,19 @@ pub static OPS: &[OpSpec] = &[
         KeyKind::Symmetric,
         |f| json!({"CiphertextBlob": f.ciphertext}),
     )),
+    // The same two with a key of 26 materials (docs/PERFORMANCE.md).
+    kms(
+        "encrypt-32-rotated",
+        "TrentService.Encrypt",
+        KeyKind::SymmetricRotated,
+        |f| json!({"KeyId": f.key_id, "Plaintext": plaintext(32)}),
+    ),
+    with_ciphertext(kms(
+        "decrypt-rotated",
+        "TrentService.Decrypt",
+        KeyKind::SymmetricRotated,
+        |f| json!({"CiphertextBlob": f.ciphertext}),
+    )),
     kms(
         "generate-data-key",
         "TrentService.GenerateDataKey",
@@ -158,6 +176,9 @@ pub fn all_names() -> Vec<&'static str> {
     OPS.iter().map(|o| o.name).collect()
 }
 
+/// On-demand rotations of [`KeyKind::SymmetricRotated`].
+const ROTATIONS: usize = 25;
+
 /// Creates keys and ciphertexts once and shares them between operations.
 pub struct Setup {
     conn: Conn,
@@ -177,8 +198,26 @@ impl Setup {
         let out = self.conn.call("TrentService.CreateKey", &kind.create_key_body()).await?;
         let id =
             out["KeyMetadata"]["KeyId"].as_str().ok_or("CreateKey: no KeyMetadata.KeyId in the response")?.to_string();
+        if kind == KeyKind::SymmetricRotated {
+            for _ in 0..ROTATIONS {
+                self.rotate(&id).await?;
+            }
+        }
         self.keys.insert(kind, id.clone());
         Ok(id)
+    }
+
+    /// RotateKeyOnDemand, then wait until it has finished.
+    async fn rotate(&mut self, id: &str) -> Result<(), String> {
+        self.conn.call("TrentService.RotateKeyOnDemand", &json!({"KeyId": id})).await?;
+        for _ in 0..1000 {
+            let s = self.conn.call("TrentService.GetKeyRotationStatus", &json!({"KeyId": id})).await?;
+            if s.get("OnDemandRotationStartDate").is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err(format!("the on-demand rotation of {id} did not finish"))
     }
 
     async fn ciphertext(&mut self, kind: KeyKind, key_id: &str) -> Result<String, String> {
