@@ -83,7 +83,7 @@ impl Kms {
         let Some(mut rec) = self.store.get_key(id).await? else {
             return Ok(false);
         };
-        if !rec.next_job_ms().is_some_and(|t| t <= now) {
+        if rec.next_job_ms().is_none_or(|t| t > now) {
             return Ok(false);
         }
         let arn = self.loc.key_arn(&rec.account, &rec.key_id);
