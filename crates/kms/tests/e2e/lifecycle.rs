@@ -125,6 +125,16 @@ async fn rotations_keep_every_ciphertext_across_restarts() {
     ts.stop().await;
 }
 
+/// CreateKey with origin EXTERNAL (the key waits for its material).
+pub async fn external_key(
+    kms: &aws_sdk_kms::Client,
+    spec: KeySpec,
+    usage: KeyUsageType,
+) -> aws_sdk_kms::types::KeyMetadata {
+    let k = kms.create_key().origin(OriginType::External).key_spec(spec).key_usage(usage).send().await.unwrap();
+    k.key_metadata.unwrap()
+}
+
 /// RSA-OAEP-SHA-256 under the wrapping public key of GetParametersForImport.
 fn wrap_oaep(spki: &[u8], material: &[u8]) -> Vec<u8> {
     let key = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(spki).unwrap()).unwrap();
@@ -293,16 +303,7 @@ async fn imported_hmac_and_ecc_material_interoperate() {
     let server = dev_server().await;
     let kms = sdk_client(&format!("http://{}", server.addr), "test", "test");
     let hmac_key = [0x5Au8; 32];
-    let k = kms
-        .create_key()
-        .origin(OriginType::External)
-        .key_spec(KeySpec::Hmac256)
-        .key_usage(KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let k = external_key(&kms, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
     assert_eq!(import(&kms, k.key_id(), &hmac_key, None).await, None, "no material id for HMAC keys");
     let mac = kms
         .generate_mac()
@@ -316,16 +317,7 @@ async fn imported_hmac_and_ecc_material_interoperate() {
     assert_eq!(mac.mac().unwrap().as_ref(), local.as_ref());
 
     let pair = kms_crypto::generate(kms_crypto::KeySpec::EccNistP256).unwrap();
-    let k = kms
-        .create_key()
-        .origin(OriginType::External)
-        .key_spec(KeySpec::EccNistP256)
-        .key_usage(KeyUsageType::SignVerify)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let k = external_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
     let e = kms.get_public_key().key_id(k.key_id()).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "KMSInvalidStateException");
     import(&kms, k.key_id(), pair.private_key.expose(), None).await;

@@ -116,16 +116,7 @@ async fn imported_material_is_sealed_in_the_data_dir() {
     let hmac: Vec<u8> = (0..48u8).map(|i| i.wrapping_mul(53) ^ 0xa3).collect();
     let sym = kms.create_key().origin(OriginType::External).send().await.unwrap().key_metadata.unwrap();
     crate::lifecycle::import(&kms, sym.key_id(), &aes, None).await;
-    let mac_key = kms
-        .create_key()
-        .origin(OriginType::External)
-        .key_spec(KeySpec::Hmac384)
-        .key_usage(KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let mac_key = crate::lifecycle::external_key(&kms, KeySpec::Hmac384, KeyUsageType::GenerateVerifyMac).await;
     crate::lifecycle::import(&kms, mac_key.key_id(), &hmac, None).await;
     let blob = kms
         .encrypt()
