@@ -419,3 +419,86 @@ async fn the_deletion_guard_keeps_keys_in_use() {
     assert_eq!(r.key_state(), Some(&KeyState::PendingDeletion));
     server.shutdown().await;
 }
+
+/// SM2: an SM2 wrapping key with SM2PKE (the client side with kms-crypto's
+/// RustCrypto SM2, as Python's `cryptography` has no SM2), for symmetric
+/// material and for an SM2 private key, whose signatures verify with the
+/// public key derived here; and an SM2 private key under RSA_AES_KEY_WRAP.
+#[tokio::test]
+async fn sm2_wrapping_and_sm2_material() {
+    let server = dev_server().await;
+    let kms = sdk_client(&format!("http://{}", server.addr), "test", "test");
+    let params = |key: String, alg: AlgorithmSpec, spec: WrappingKeySpec| {
+        let kms = kms.clone();
+        async move {
+            kms.get_parameters_for_import().key_id(key).wrapping_algorithm(alg).wrapping_key_spec(spec).send().await
+        }
+    };
+    let import = |key: String, token: Blob, wrapped: Vec<u8>| {
+        let kms = kms.clone();
+        async move {
+            kms.import_key_material()
+                .key_id(key)
+                .import_token(token)
+                .encrypted_key_material(Blob::new(wrapped))
+                .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+                .send()
+                .await
+        }
+    };
+    let sm2_wrap = |spki: &[u8], material: &[u8]| {
+        kms_crypto::encrypt(kms_crypto::KeySpec::Sm2, spki, kms_crypto::EncryptionAlgorithm::Sm2Pke, material).unwrap()
+    };
+
+    // SM2PKE needs an SM2 wrapping key, and an SM2 wrapping key SM2PKE.
+    let sym = kms.create_key().origin(OriginType::External).send().await.unwrap().key_metadata.unwrap();
+    let e = params(sym.key_id().into(), AlgorithmSpec::Sm2Pke, WrappingKeySpec::Rsa2048).await.unwrap_err();
+    assert_eq!(err_of(e).0, "ValidationException");
+    let e = params(sym.key_id().into(), AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Sm2).await.unwrap_err();
+    assert_eq!(err_of(e).0, "ValidationException");
+    let e = params(sym.key_id().into(), AlgorithmSpec::RsaesPkcs1V15, WrappingKeySpec::Rsa2048).await.unwrap_err();
+    assert_eq!(err_of(e).0, "ValidationException", "RSAES_PKCS1_V1_5 is withdrawn");
+
+    let p = params(sym.key_id().into(), AlgorithmSpec::Sm2Pke, WrappingKeySpec::Sm2).await.unwrap();
+    let material = [0x77u8; 32];
+    let wrapped = sm2_wrap(p.public_key().unwrap().as_ref(), &material);
+    import(sym.key_id().into(), p.import_token().unwrap().clone(), wrapped).await.unwrap();
+    let blob = encrypt(&kms, sym.key_id(), b"under SM2-wrapped material").await;
+    decrypt(&kms, &blob, b"under SM2-wrapped material").await;
+
+    // An SM2 signing key, wrapped both ways; the same key imported twice.
+    let pair = kms_crypto::generate(kms_crypto::KeySpec::Sm2).unwrap();
+    for (alg, spec) in
+        [(AlgorithmSpec::Sm2Pke, WrappingKeySpec::Sm2), (AlgorithmSpec::RsaAesKeyWrapSha256, WrappingKeySpec::Rsa3072)]
+    {
+        let k = external_key(&kms, KeySpec::Sm2, KeyUsageType::SignVerify).await;
+        let p = params(k.key_id().into(), alg.clone(), spec).await.unwrap();
+        let spki = p.public_key().unwrap().as_ref();
+        let wrapped = match alg {
+            AlgorithmSpec::Sm2Pke => sm2_wrap(spki, pair.private_key.expose()),
+            _ => rsa_aes_wrap(spki, pair.private_key.expose()),
+        };
+        import(k.key_id().into(), p.import_token().unwrap().clone(), wrapped).await.unwrap();
+        let public = kms.get_public_key().key_id(k.key_id()).send().await.unwrap();
+        assert_eq!(public.public_key().unwrap().as_ref(), pair.public_key.as_deref().unwrap());
+        let sig = kms
+            .sign()
+            .key_id(k.key_id())
+            .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::Sm2Dsa)
+            .message(Blob::new(b"signed with SM2".to_vec()))
+            .send()
+            .await
+            .unwrap();
+        let ok = kms_crypto::verify(
+            kms_crypto::KeySpec::Sm2,
+            pair.public_key.as_deref().unwrap(),
+            kms_crypto::SigningAlgorithm::Sm2Dsa,
+            kms_crypto::MessageType::Raw,
+            b"signed with SM2",
+            sig.signature().unwrap().as_ref(),
+        )
+        .unwrap();
+        assert!(ok, "{alg:?}: the SM2 signature verifies with the imported key's public key");
+    }
+    server.shutdown().await;
+}
