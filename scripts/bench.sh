@@ -16,6 +16,9 @@
 #   --ops a,b,c           kms operations (every default one, health included)
 #   --no-moto             skip moto (no Python venv needed)
 #   --scale               also run the scale run
+#   --rotation-pass       also the background job's pass: KEYS keys with
+#                         rotation enabled on a --dev server, the clock moved
+#                         past their rotation date, Encrypt measured meanwhile
 #   --keys K              keys in the scale run (100000)
 #   --scale-concurrency C CreateKey connections in the scale run (64)
 #   --log-level L         KMS_LOG for the server (unset: the server's default, info)
@@ -33,7 +36,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 DURATION=5 REPEAT=3 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
-SCALE=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
+SCALE=0 ROTATION_PASS=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) DURATION=$2; shift 2 ;;
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
     --ops) OPS=$2; shift 2 ;;
     --no-moto) MOTO=0; shift ;;
     --scale) SCALE=1; shift ;;
+    --rotation-pass) ROTATION_PASS=1; shift ;;
     --keys) KEYS=$2; shift 2 ;;
     --scale-concurrency) SCALE_CONCURRENCY=$2; shift 2 ;;
     --log-level) LOG_LEVEL=$2; shift 2 ;;
@@ -281,6 +285,19 @@ EOF
     echo "restart on the populated data directory: /health after $STARTUP_MS ms; VmRSS then $RSS_STARTED kB"
   } | tee -a "$OUT/scale.txt"
   COMPARE+=(--scale "$OUT/scale.json" --scale-server "$OUT/scale-server.json")
+fi
+
+# ---------------------------------------------------------------- rotation pass
+if [ "$ROTATION_PASS" = 1 ]; then
+  KMS_PORT=$(free_port)
+  start kms "$WORK/kms-pass.log" "$ROOT/target/release/kms" serve --dev --listen "127.0.0.1:$KMS_PORT"
+  KMS_PID=$STARTED_PID
+  wait_http "$KMS_PID" "$KMS_PORT" /health 30
+  run "$BENCH" scale --endpoint "http://127.0.0.1:$KMS_PORT" --access-key test --secret-key test \
+    --keys "$KEYS" --concurrency "$SCALE_CONCURRENCY" --list-samples 10 --rotation-pass --timeout 3600 \
+    --label kms --json "$OUT/rotation-pass.json" >"$OUT/rotation-pass.txt"
+  cat "$OUT/rotation-pass.txt"
+  stop "$KMS_PID"
 fi
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/info.txt"

@@ -251,6 +251,9 @@ pub struct Api {
     secure_transport: bool,
 }
 
+/// Background job events written to the audit log at a time.
+const JOB_EVENTS_IN_FLIGHT: usize = 256;
+
 /// A source of extra `/metrics` lines (audit writer, key states).
 #[async_trait::async_trait]
 pub trait ExtraMetrics: Send + Sync {
@@ -410,12 +413,21 @@ impl Api {
     pub async fn record_job_events(&self) {
         let events = self.kms.take_job_events();
         let Some(sink) = &self.audit else { return };
-        for e in events {
-            let time = kms_core::time::rfc3339(Clock::real_now_ms());
-            let record = audit::service_event(&e, &self.ids.next(), &time, &self.kms.location().region);
-            if let Err(err) = sink.record(record).await {
-                tracing::error!(event = e.event_name, key = %e.key_arn, error = %err, "audit event of the background job not written");
+        // Many at a time, so that the writer's group commit covers them
+        // (one fsync per event would make a pass over many keys slow).
+        for chunk in events.chunks(JOB_EVENTS_IN_FLIGHT) {
+            let mut writes = tokio::task::JoinSet::new();
+            for e in chunk {
+                let time = kms_core::time::rfc3339(Clock::real_now_ms());
+                let record = audit::service_event(e, &self.ids.next(), &time, &self.kms.location().region);
+                let (sink, name, key) = (sink.clone(), e.event_name, e.key_arn.clone());
+                writes.spawn(async move {
+                    if let Err(err) = sink.record(record).await {
+                        tracing::error!(event = name, key = %key, error = %err, "audit event of the background job not written");
+                    }
+                });
             }
+            while writes.join_next().await.is_some() {}
         }
     }
 

@@ -100,6 +100,12 @@ pub struct ScaleArgs {
     /// ListKeys calls measured at each position (start, middle, end).
     #[arg(long, default_value_t = 200)]
     pub list_samples: usize,
+    /// Also enable rotation (90 days) on every key, then move the clock 91
+    /// days (`KmsAdmin.AdvanceClock`: a `--dev` server) so that the
+    /// background job rotates them all, measuring Encrypt meanwhile. Give a
+    /// `--timeout` long enough for the whole pass.
+    #[arg(long)]
+    pub rotation_pass: bool,
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {

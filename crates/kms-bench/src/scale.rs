@@ -17,9 +17,17 @@ pub struct ScaleParams {
     pub concurrency: usize,
     /// ListKeys calls measured at each position.
     pub list_samples: usize,
+    /// Enable rotation on every key and measure the background job's pass.
+    pub rotation_pass: bool,
 }
 
 const PAGE: u64 = 100;
+/// The rotation period of `--rotation-pass` keys; the pass moves the clock a day more.
+const ROTATION_DAYS: i64 = 90;
+/// Encrypt connections during the rotation pass, and the unmeasured and
+/// baseline seconds before it.
+const PASS_CONNECTIONS: usize = 8;
+const PASS_BASELINE: Duration = Duration::from_secs(3);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
@@ -30,12 +38,24 @@ struct CreateResult {
     latency: Histogram,
 }
 
-async fn creator(mut conn: Conn, next: Arc<AtomicU64>, done: Arc<AtomicU64>, total: u64) -> CreateResult {
+async fn creator(
+    mut conn: Conn,
+    next: Arc<AtomicU64>,
+    done: Arc<AtomicU64>,
+    total: u64,
+    rotation: bool,
+) -> CreateResult {
     let mut r = CreateResult::default();
     let body = json!({"Description": "kms-bench scale"});
     while next.fetch_add(1, Ordering::Relaxed) < total {
         let sent = Instant::now();
-        match conn.call("TrentService.CreateKey", &body).await {
+        let mut created = conn.call("TrentService.CreateKey", &body).await;
+        if let (true, Ok(out)) = (rotation, &created) {
+            let id = out["KeyMetadata"]["KeyId"].clone();
+            let enable = json!({"KeyId": id, "RotationPeriodInDays": ROTATION_DAYS});
+            created = conn.call("TrentService.EnableKeyRotation", &enable).await;
+        }
+        match created {
             Ok(_) => {
                 r.ok += 1;
                 r.latency.record(sent.elapsed().as_nanos() as u64);
@@ -67,7 +87,7 @@ async fn create_keys(target: &Arc<Target>, p: &ScaleParams) -> Result<CreatePhas
     for _ in 0..p.concurrency {
         let mut c = Conn::new(target.clone());
         c.connect().await?;
-        tasks.push(tokio::spawn(creator(c, next.clone(), done.clone(), p.keys)));
+        tasks.push(tokio::spawn(creator(c, next.clone(), done.clone(), p.keys, p.rotation_pass)));
     }
     let start = Instant::now();
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
@@ -199,6 +219,73 @@ async fn sample(conn: &mut Conn, walk: &Walk, samples: usize) -> Result<Vec<Posi
     Ok(positions)
 }
 
+/// Encrypt latency before and during the background job's pass.
+struct PassResult {
+    seconds: f64,
+    before: Histogram,
+    during: Histogram,
+    errors: u64,
+}
+
+/// Encrypt in a loop on `key`, recording into `before` or `during` by `phase`
+/// (0 before, 1 during, 2 stop).
+async fn encrypt_loop(mut conn: Conn, key: String, phase: Arc<AtomicU64>) -> (Histogram, Histogram, u64) {
+    let (mut before, mut during, mut errors) = (Histogram::new(), Histogram::new(), 0);
+    let body = json!({"KeyId": key, "Plaintext": crate::ops::plaintext(32)});
+    loop {
+        let p = phase.load(Ordering::Relaxed);
+        if p >= 2 {
+            return (before, during, errors);
+        }
+        let sent = Instant::now();
+        match conn.call("TrentService.Encrypt", &body).await {
+            Ok(_) if p == 0 => before.record(sent.elapsed().as_nanos() as u64),
+            Ok(_) => during.record(sent.elapsed().as_nanos() as u64),
+            Err(_) => errors += 1,
+        }
+    }
+}
+
+/// Move the clock past every key's rotation date while Encrypt runs on a
+/// key of its own: the pass rotates every key, one write each.
+async fn rotation_pass(target: &Arc<Target>) -> Result<PassResult, String> {
+    let mut admin = Conn::new(target.clone());
+    let out = admin.call("TrentService.CreateKey", &json!({"Description": "kms-bench pass load"})).await?;
+    let key = out["KeyMetadata"]["KeyId"].as_str().ok_or("CreateKey: no KeyId")?.to_string();
+    let phase = Arc::new(AtomicU64::new(0));
+    let mut tasks = vec![];
+    for _ in 0..PASS_CONNECTIONS {
+        let mut c = Conn::new(target.clone());
+        c.connect().await?;
+        tasks.push(tokio::spawn(encrypt_loop(c, key.clone(), phase.clone())));
+    }
+    tokio::time::sleep(PASS_BASELINE).await;
+    phase.store(1, Ordering::Relaxed);
+    let start = Instant::now();
+    let advanced = admin.call("KmsAdmin.AdvanceClock", &json!({"Seconds": (ROTATION_DAYS + 1) * 86400})).await;
+    let seconds = start.elapsed().as_secs_f64();
+    phase.store(2, Ordering::Relaxed);
+    let mut r = PassResult { seconds, before: Histogram::new(), during: Histogram::new(), errors: 0 };
+    for t in tasks {
+        let (b, d, e) = t.await.map_err(|e| format!("encrypt loop failed: {e}"))?;
+        r.before.merge(&b);
+        r.during.merge(&d);
+        r.errors += e;
+    }
+    advanced.map_err(|e| format!("AdvanceClock (the server must run with --dev): {e}"))?;
+    Ok(r)
+}
+
+fn latency_json(h: &Histogram) -> Value {
+    json!({
+        "requests": h.count(),
+        "p50_ms": ms(h.quantile(0.5)),
+        "p99_ms": ms(h.quantile(0.99)),
+        "p99_9_ms": ms(h.quantile(0.999)),
+        "max_ms": ms(h.max()),
+    })
+}
+
 pub struct ScaleReport {
     pub json: Value,
     pub text: String,
@@ -213,6 +300,13 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
     let walk = walk(&mut conn).await?;
     eprintln!("scale: measuring ListKeys at start, middle and end ({} calls each)", p.list_samples);
     let positions = sample(&mut conn, &walk, p.list_samples).await?;
+    let pass = match p.rotation_pass {
+        true => {
+            eprintln!("scale: moving the clock {} days: the background job rotates every key", ROTATION_DAYS + 1);
+            Some(rotation_pass(target).await?)
+        }
+        false => None,
+    };
 
     let edge = walk.page_ns.len().min(10);
     let first_pages = mean_ms(&walk.page_ns[..edge]);
@@ -254,9 +348,47 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
     }
     text.push_str(&align(&rows));
     text.push_str(&format!("end/start p50 ratio: {flatness:.2}\n"));
+    if let Some(r) = &pass {
+        text.push_str(&format!(
+            "rotation pass: {} keys rotated in {:.1} s ({:.0} keys/s); Encrypt on another key ({PASS_CONNECTIONS} connections), {} errors:\n",
+            c.ok,
+            r.seconds,
+            c.ok as f64 / r.seconds.max(1e-9),
+            r.errors
+        ));
+        let mut rows = vec![vec![
+            "Encrypt".to_string(),
+            "requests".into(),
+            "p50 ms".into(),
+            "p99 ms".into(),
+            "p99.9 ms".into(),
+            "max ms".into(),
+        ]];
+        for (name, h) in [("before the pass", &r.before), ("during the pass", &r.during)] {
+            rows.push(vec![
+                name.to_string(),
+                h.count().to_string(),
+                format!("{:.3}", ms(h.quantile(0.5))),
+                format!("{:.3}", ms(h.quantile(0.99))),
+                format!("{:.3}", ms(h.quantile(0.999))),
+                format!("{:.3}", ms(h.max())),
+            ]);
+        }
+        text.push_str(&align(&rows));
+    }
 
+    let pass_json = pass.as_ref().map(|r| {
+        json!({
+            "keys": c.ok,
+            "seconds": r.seconds,
+            "encrypt_errors": r.errors,
+            "encrypt_before": latency_json(&r.before),
+            "encrypt_during": latency_json(&r.during),
+        })
+    });
     let json = json!({
         "mode": "scale",
+        "rotation_pass": pass_json,
         "label": label,
         "endpoint": format!("http://{}", target.host.to_str().unwrap_or("")),
         "keys_requested": p.keys,
