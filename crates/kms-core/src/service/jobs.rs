@@ -143,7 +143,7 @@ impl Kms {
         self.store.put_key(&rec).await?;
         self.evict(id)?;
         for e in &events {
-            tracing::info!(key_id = %id, event = e.event_name, material = ?e.key_material_id, "key material changed");
+            tracing::debug!(key_id = %id, event = e.event_name, material = ?e.key_material_id, "key material changed");
         }
         self.push_events(events);
         Ok(true)
