@@ -45,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
     match import_private_key(spec, der) {
         Ok(pair) => {
             let again = import_private_key(spec, pair.private_key.expose()).expect("a stored key re-imports");
-            assert_eq!(again.private_key.expose(), pair.private_key.expose(), "{spec:?}: the encoding is a fixed point");
+            assert_eq!(
+                again.private_key.expose(),
+                pair.private_key.expose(),
+                "{spec:?}: the encoding is a fixed point"
+            );
             assert_eq!(again.public_key, pair.public_key, "{spec:?}: the same public key");
         }
         Err(Error::InvalidKeyMaterial { .. } | Error::UnsupportedOperation { .. }) => {}

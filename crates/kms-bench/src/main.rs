@@ -147,13 +147,12 @@ fn run_scale(args: ScaleArgs) -> Result<(), String> {
     let rt = runtime(&args.common)?;
     rt.block_on(async {
         let target = target(&args.common).await?;
-        let params =
-            scale::ScaleParams {
-                keys: args.keys,
-                concurrency: args.concurrency,
-                list_samples: args.list_samples,
-                rotation_pass: args.rotation_pass,
-            };
+        let params = scale::ScaleParams {
+            keys: args.keys,
+            concurrency: args.concurrency,
+            list_samples: args.list_samples,
+            rotation_pass: args.rotation_pass,
+        };
         let report = scale::run(&target, &args.common.label, &params).await?;
         print!("{}", report.text);
         write_json(&args.common, &report.json)
