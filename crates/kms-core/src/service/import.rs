@@ -38,6 +38,11 @@ fn token_binding(key_id: &str) -> String {
     format!("import-token/{key_id}")
 }
 
+/// A required enum member (the wire layer checked that it is there and valid).
+fn required_enum<T>(v: Option<&str>, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    parse_enum(v, parse)?.ok_or_else(|| Error::internal("a required member is missing"))
+}
+
 fn parse_enum<T>(v: Option<&str>, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>> {
     v.map(|s| parse(s).ok_or_else(|| Error::internal("validated enum"))).transpose()
 }
@@ -194,10 +199,8 @@ impl Kms {
         ctx: &RequestContext,
         req: GetParametersForImportRequest,
     ) -> Result<GetParametersForImportResponse> {
-        let alg = parse_enum(req.wrapping_algorithm.as_deref(), AlgorithmSpec::parse)?
-            .unwrap_or(AlgorithmSpec::RsaesOaepSha256);
-        let wrapping =
-            parse_enum(req.wrapping_key_spec.as_deref(), WrappingKeySpec::parse)?.unwrap_or(WrappingKeySpec::Rsa2048);
+        let alg = required_enum(req.wrapping_algorithm.as_deref(), AlgorithmSpec::parse)?;
+        let wrapping = required_enum(req.wrapping_key_spec.as_deref(), WrappingKeySpec::parse)?;
         let access = Access::new("kms:GetParametersForImport")
             .with("kms:WrappingAlgorithm", vec![alg.as_str().into()])
             .with("kms:WrappingKeySpec", vec![wrapping.as_str().into()]);
