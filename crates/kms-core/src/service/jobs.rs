@@ -12,7 +12,7 @@
 //! with a long pass.
 
 use super::{Kms, DAY_MS};
-use crate::crypto::{fill_random, hex, KeyMaterial};
+use crate::crypto::KeyMaterial;
 use crate::error::Result;
 use crate::types::*;
 
@@ -173,18 +173,9 @@ impl Kms {
             rec.materials.push(m);
             return Ok(Some(id));
         }
-        let mut mid = [0u8; 32];
-        fill_random(&mut mid)?;
-        let id = hex(&mid);
-        let material = KeyMaterial::generate()?;
-        rec.materials.push(MaterialRecord {
-            sealed: self.root.seal(&KeyRecord::material_binding(&rec.key_id, &id), material.expose())?,
-            id: id.clone(),
-            created_ms: now,
-            rotation,
-            pending_rotation: false,
-            import: None,
-        });
+        let m = self.new_material(&rec.key_id, KeyMaterial::generate()?.expose(), now, rotation)?;
+        let id = m.id.clone();
+        rec.materials.push(m);
         Ok(Some(id))
     }
 }

@@ -4,7 +4,7 @@
 
 use super::asymmetric::{self, crypto_spec};
 use super::{Access, Kms, RequestContext};
-use crate::crypto::{fill_random, hex, KeyMaterial, SecretBytes};
+use crate::crypto::{KeyMaterial, SecretBytes};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::model::*;
@@ -134,17 +134,7 @@ impl Kms {
                         (pair.private_key, pair.public_key)
                     }
                 };
-                let mut mid = [0u8; 32];
-                fill_random(&mut mid)?;
-                let material_id = hex(&mid);
-                let m = MaterialRecord {
-                    sealed: self.root.seal(&KeyRecord::material_binding(&key_id, &material_id), material.expose())?,
-                    id: material_id,
-                    created_ms: now,
-                    rotation: None,
-                    pending_rotation: false,
-                    import: None,
-                };
+                let m = self.new_material(&key_id, material.expose(), now, None)?;
                 (vec![m], public_key)
             }
         };

@@ -390,6 +390,28 @@ impl Kms {
         self.cache(record, Arc::new(materials), usage, Arc::new(grants))
     }
 
+    /// A new material of `key_id` that KMS made (at creation or by a
+    /// rotation): a random id, the bytes sealed under the root key.
+    fn new_material(
+        &self,
+        key_id: &str,
+        material: &[u8],
+        now: i64,
+        rotation: Option<RotationRecord>,
+    ) -> Result<MaterialRecord> {
+        let mut mid = [0u8; 32];
+        crate::crypto::fill_random(&mut mid)?;
+        let id = crate::crypto::hex(&mid);
+        Ok(MaterialRecord {
+            sealed: self.root.seal(&KeyRecord::material_binding(key_id, &id), material)?,
+            id,
+            created_ms: now,
+            rotation,
+            pending_rotation: false,
+            import: None,
+        })
+    }
+
     /// Index of the record's current material among its opened ones.
     fn current_index(record: &KeyRecord, materials: &[([u8; 32], Material)]) -> Option<usize> {
         let current = parse_material_id(&record.current_material().filter(|m| m.present())?.id).ok()?;
