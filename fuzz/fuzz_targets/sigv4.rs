@@ -35,6 +35,11 @@ use kms_core::identity::{Credential, CredentialResolver, Principal};
 use libfuzzer_sys::fuzz_target;
 
 const REGION: &str = "us-east-1";
+
+/// Whether the request's scope names the one region served.
+fn served(parts: &RequestParts<'_>) -> bool {
+    kms_api::sigv4::scope_region(parts.headers) == Some(REGION)
+}
 const SERVICE: &str = "kms";
 const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -73,7 +78,7 @@ impl CredentialResolver for AnyKey {
 
 fn verifier() -> &'static Verifier {
     static V: OnceLock<Verifier> = OnceLock::new();
-    V.get_or_init(|| Verifier::new(REGION, SERVICE))
+    V.get_or_init(|| Verifier::new(SERVICE))
 }
 
 fn signer() -> &'static Signer {
@@ -172,7 +177,7 @@ fn as_given(r: &Request) {
     let _ = canonical_request(&r.method, &r.path, &r.query, &r.headers, &signed, "00");
     let _ = canonical_uri(&r.path);
     let _ = canonical_query(&r.query);
-    assert!(verifier().verify(&parts, &AnyKey, now).is_err(), "an unsigned request verified");
+    assert!(verifier().verify(&parts, &AnyKey, now, served(&parts)).is_err(), "an unsigned request verified");
 }
 
 fn signed(mut r: Request) {
@@ -182,13 +187,13 @@ fn signed(mut r: Request) {
     r.headers.insert("authorization", HeaderValue::from_str(&auth).expect("Authorization is a header value"));
     let mut parts =
         RequestParts { method: &r.method, raw_path: &r.path, raw_query: "", headers: &r.headers, body: r.body };
-    if let Err(e) = verifier().verify(&parts, &AnyKey, now) {
+    if let Err(e) = verifier().verify(&parts, &AnyKey, now, served(&parts)) {
         panic!("the verifier refuses what the signer signed: {e:?}\n{auth}");
     }
     let mut body = r.body.to_vec();
     body.push(b'x');
     parts.body = &body;
-    assert!(verifier().verify(&parts, &AnyKey, now).is_err(), "a changed body verified");
+    assert!(verifier().verify(&parts, &AnyKey, now, served(&parts)).is_err(), "a changed body verified");
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -51,6 +51,7 @@ pub fn to_aws(e: &Error) -> AwsError {
         IncorrectKeyMaterial(_) => (bad, "IncorrectKeyMaterialException"),
         ExpiredImportToken(_) => (bad, "ExpiredImportTokenException"),
         InvalidImportToken(_) => (bad, "InvalidImportTokenException"),
+        PeerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };
     let message = match e {

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod error;
 pub mod metrics;
+pub mod peer;
 pub mod sigv4;
 pub mod sts;
 
@@ -18,6 +19,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use kms_core::identity::Credential;
 use kms_core::ports::{AuditSink, Clock};
+use kms_core::service::Regions;
 use kms_core::validate::Validate;
 use kms_core::{Error, Kms, RequestContext};
 use serde::{de::DeserializeOwned, Serialize};
@@ -236,7 +238,7 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
 
 /// The protocol front end, shared by every connection.
 pub struct Api {
-    kms: Arc<Kms>,
+    regions: Arc<Regions>,
     verifier: sigv4::Verifier,
     max_body: usize,
     /// SigV4 for STS calls (credential scope service `sts`).
@@ -249,6 +251,8 @@ pub struct Api {
     extra_metrics: Vec<Arc<dyn ExtraMetrics>>,
     /// The listener speaks TLS (`aws:SecureTransport`).
     secure_transport: bool,
+    /// Replication peers' calls (`KmsPeer.*`), when peers are configured.
+    peer: Option<peer::PeerAuth>,
 }
 
 /// Background job events written to the audit log at a time.
@@ -316,6 +320,8 @@ impl RequestIds {
 
 /// What processing a call produced, before it is audited.
 struct Processed {
+    /// The request's region (the home region when it names none served).
+    region: String,
     result: Result<Vec<u8>, Error>,
     op: Option<Operation>,
     cred: Option<Arc<Credential>>,
@@ -333,7 +339,15 @@ struct Query {
 
 impl Processed {
     fn failed(e: Error, body: Bytes) -> Self {
-        Processed { result: Err(e), op: None, cred: None, body, facts: Default::default(), query: None }
+        Processed {
+            region: String::new(),
+            result: Err(e),
+            op: None,
+            cred: None,
+            body,
+            facts: Default::default(),
+            query: None,
+        }
     }
 }
 
@@ -358,13 +372,11 @@ fn claimed_access_key(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 impl Api {
-    pub fn new(kms: Arc<Kms>, max_body: usize) -> Self {
-        let verifier = sigv4::Verifier::new(&kms.location().region, "kms");
-        let sts_verifier = sigv4::Verifier::new(&kms.location().region, "sts");
+    pub fn new(regions: Arc<Regions>, max_body: usize) -> Self {
         Api {
-            kms,
-            verifier,
-            sts_verifier,
+            regions,
+            verifier: sigv4::Verifier::new("kms"),
+            sts_verifier: sigv4::Verifier::new("sts"),
             max_body,
             audit: None,
             audit_fail_open: false,
@@ -372,7 +384,14 @@ impl Api {
             ids: RequestIds::new(),
             extra_metrics: vec![],
             secure_transport: false,
+            peer: None,
         }
+    }
+
+    /// Answer replication peers' calls, authenticated with `secret`.
+    pub fn with_peer_secret(mut self, secret: kms_core::crypto::SecretString) -> Self {
+        self.peer = Some(peer::PeerAuth::new(secret));
+        self
     }
 
     /// Record every call in `sink`, answering only once the event is durable.
@@ -394,8 +413,24 @@ impl Api {
         self
     }
 
-    pub fn kms(&self) -> &Arc<Kms> {
-        &self.kms
+    pub fn regions(&self) -> &Arc<Regions> {
+        &self.regions
+    }
+
+    /// The service of the region a request's credential scope names, if
+    /// this server serves it (in `--dev`, opened on first use).
+    async fn region_of(&self, headers: &http::HeaderMap) -> Option<Arc<Kms>> {
+        let region = sigv4::scope_region(headers)?;
+        if let Some(k) = self.regions.get_open(region) {
+            return Some(k);
+        }
+        match self.regions.get(region).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(region, error = %e, "region could not be opened");
+                None
+            }
+        }
     }
 
     async fn render_metrics(&self) -> String {
@@ -411,7 +446,13 @@ impl Api {
     /// ([`Kms::take_job_events`]). A record that cannot be written is
     /// logged: the change it records has happened already.
     pub async fn record_job_events(&self) {
-        let events = self.kms.take_job_events();
+        for kms in self.regions.all() {
+            self.record_region_job_events(&kms).await;
+        }
+    }
+
+    async fn record_region_job_events(&self, kms: &Kms) {
+        let events = kms.take_job_events();
         let Some(sink) = &self.audit else { return };
         // Many at a time, so that the writer's group commit covers them
         // (one fsync per event would make a pass over many keys slow).
@@ -419,7 +460,7 @@ impl Api {
             let mut writes = tokio::task::JoinSet::new();
             for e in chunk {
                 let time = kms_core::time::rfc3339(Clock::real_now_ms());
-                let record = audit::service_event(e, &self.ids.next(), &time, &self.kms.location().region);
+                let record = audit::service_event(e, &self.ids.next(), &time, &kms.location().region);
                 let (sink, name, key) = (sink.clone(), e.event_name, e.key_arn.clone());
                 writes.spawn(async move {
                     if let Err(err) = sink.record(record).await {
@@ -454,7 +495,13 @@ impl Api {
         let (parts, body) = req.into_parts();
         let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
         let target = header("x-amz-target").unwrap_or("").to_string();
-        let p = self.process(&parts, body, &request_id, peer).await;
+        if target.starts_with(peer::TARGET_PREFIX) {
+            return self.handle_peer(&parts, body, &target, &request_id).await;
+        }
+        let mut p = self.process(&parts, body, &request_id, peer).await;
+        if p.region.is_empty() {
+            p.region = self.regions.home().to_string();
+        }
         let mut result = p.result;
         if let Some(sink) = &self.audit {
             let aws_err = result.as_ref().err().map(error::to_aws);
@@ -483,7 +530,7 @@ impl Api {
                 request_id: &request_id,
                 event_id: &event_id,
                 time: &time,
-                region: &self.kms.location().region,
+                region: &p.region,
                 event_source,
                 event_name,
                 cred: p.cred.as_deref(),
@@ -542,6 +589,77 @@ impl Api {
         }
     }
 
+    /// A replication peer's call (`KmsPeer.*`, see [`peer`]): SigV4 with the
+    /// peer secret, then the call; the answer is signed back.
+    async fn handle_peer<B>(
+        &self,
+        parts: &http::request::Parts,
+        body: B,
+        target: &str,
+        request_id: &str,
+    ) -> HttpResponse
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let result = self.process_peer(parts, body, target).await;
+        let (status, bytes) = match &result {
+            Ok(b) => (StatusCode::OK, b.clone()),
+            Err(e) => {
+                let aws = error::to_aws(e);
+                tracing::warn!(request_id, target, error = aws.type_name, detail = %e, "peer call refused");
+                let body = serde_json::json!({"__type": aws.type_name, "message": aws.message.unwrap_or_default()});
+                (aws.status, serde_json::to_vec(&body).unwrap_or_default())
+            }
+        };
+        let mut resp = response(status, request_id, JSON_CONTENT_TYPE, bytes.clone());
+        let auth = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if let (Some(p), Some(auth)) = (&self.peer, auth) {
+            if let Some(sig) = peer::response_signature(p.secret(), auth, &bytes) {
+                if let Ok(v) = HeaderValue::from_str(&sig) {
+                    resp.headers_mut().insert(peer::RESPONSE_SIGNATURE_HEADER, v);
+                }
+            }
+        }
+        resp
+    }
+
+    async fn process_peer<B>(&self, parts: &http::request::Parts, body: B, target: &str) -> Result<Vec<u8>, Error>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Some(auth) = &self.peer else { return Err(Error::UnknownOperation) };
+        let body = Limited::new(body, self.max_body)
+            .collect()
+            .await
+            .map_err(|_| Error::Serialization("could not read the request body".into()))?
+            .to_bytes();
+        let signed = sigv4::RequestParts {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body: &body,
+        };
+        let region = sigv4::scope_region(&parts.headers).unwrap_or("");
+        let served = self.regions.get(region).await?.is_some();
+        auth.verifier.verify(&signed, auth, Clock::real_now_ms() / 1000, served)?;
+        match target {
+            peer::WRAPPING_KEY => {
+                let key = self.regions.peer_public_key().await?;
+                encode(&peer::WrappingKeyResponse { public_key: key })
+            }
+            peer::DELIVER => {
+                let msg: kms_core::service::PeerMessage = serde_json::from_slice(&body).map_err(serialization)?;
+                tracing::debug!(to = msg.to_region(), "peer message");
+                self.regions.receive(msg).await?;
+                Ok(b"{}".to_vec())
+            }
+            _ => Err(Error::UnknownOperation),
+        }
+    }
+
     /// Body limit, SigV4, target, dispatch.
     async fn process<B>(
         &self,
@@ -584,16 +702,20 @@ impl Api {
             body: &body,
         };
         let now = Clock::real_now_ms() / 1000;
+        let kms = self.region_of(&parts.headers).await;
         if sts::is_query(&parts.headers) {
-            return self.process_query(signed, &body, request_id, peer, now).await;
+            return self.process_query(kms, signed, &body, request_id, peer, now).await;
         }
-        let cred = match self.verifier.verify(&signed, self.kms.as_ref(), now) {
+        let cred = match self.verifier.verify(&signed, self.regions.as_ref(), now, kms.is_some()) {
             Ok(c) => c,
             Err(e) => return Processed::failed(e, body),
         };
+        let Some(kms) = kms else { return Processed::failed(Error::internal("verified without a region"), body) };
+        let region = kms.location().region.clone();
         let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
         let Some(op) = Operation::from_target(target) else {
             return Processed {
+                region,
                 result: Err(Error::UnknownOperation),
                 op: None,
                 cred: Some(cred),
@@ -604,13 +726,14 @@ impl Api {
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
             .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
-        let result = dispatch(&self.kms, &ctx, op, &body).await;
-        Processed { result, op: Some(op), cred: Some(cred), body, facts: ctx.facts(), query: None }
+        let result = dispatch(&kms, &ctx, op, &body).await;
+        Processed { region, result, op: Some(op), cred: Some(cred), body, facts: ctx.facts(), query: None }
     }
 
     /// A query-protocol (STS) call: SigV4 for service `sts`, then the action.
     async fn process_query(
         &self,
+        kms: Option<Arc<Kms>>,
         signed: sigv4::RequestParts<'_>,
         body: &Bytes,
         request_id: &str,
@@ -623,9 +746,11 @@ impl Api {
             request: query_request(&form),
             response: None,
         };
-        let cred = match self.sts_verifier.verify(&signed, self.kms.as_ref(), now) {
-            Ok(c) => c,
-            Err(e) => {
+        let verified = self.sts_verifier.verify(&signed, self.regions.as_ref(), now, kms.is_some());
+        let (cred, kms) = match (verified, kms) {
+            (Ok(c), Some(k)) => (c, k),
+            (verified, _) => {
+                let e = verified.err().unwrap_or_else(|| Error::internal("verified without a region"));
                 let mut p = Processed::failed(e, body.clone());
                 p.query = Some(query);
                 return p;
@@ -633,14 +758,22 @@ impl Api {
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
             .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
-        let result = match sts::dispatch(&self.kms, &ctx, &form).await {
+        let result = match sts::dispatch(&kms, &ctx, &form).await {
             Ok((xml, audit)) => {
                 query.response = Some(audit).filter(|v| !v.is_null());
                 Ok(xml)
             }
             Err(e) => Err(e),
         };
-        Processed { result, op: None, cred: Some(cred), body: body.clone(), facts: ctx.facts(), query: Some(query) }
+        Processed {
+            region: kms.location().region.clone(),
+            result,
+            op: None,
+            cred: Some(cred),
+            body: body.clone(),
+            facts: ctx.facts(),
+            query: Some(query),
+        }
     }
 }
 

@@ -236,9 +236,10 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     hmac_sha256(&k_service, b"aws4_request")
 }
 
-/// A derived signing key ready for HMAC, for one date (`YYYYMMDD`).
+/// A derived signing key ready for HMAC, for one date (`YYYYMMDD`) and region.
 struct DatedKey {
     date: String,
+    region: String,
     key: hmac::Key,
 }
 
@@ -246,6 +247,7 @@ impl DatedKey {
     fn derive(secret: &str, date: &str, region: &str, service: &str) -> Self {
         DatedKey {
             date: date.into(),
+            region: region.into(),
             key: hmac::Key::new(hmac::HMAC_SHA256, &signing_key(secret, date, region, service)),
         }
     }
@@ -327,6 +329,15 @@ pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
     })
 }
 
+/// The region a request's credential scope names, if its `Authorization`
+/// header has one (not verified: [`Verifier::verify`] does that).
+pub fn scope_region(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let cred = v.split("Credential=").nth(1)?;
+    let region = cred.split('/').nth(2)?;
+    Some(region).filter(|r| !r.is_empty() && r.len() <= 64 && !r.contains(','))
+}
+
 /// The parts of an HTTP request that SigV4 covers.
 pub struct RequestParts<'a> {
     pub method: &'a str,
@@ -336,10 +347,10 @@ pub struct RequestParts<'a> {
     pub body: &'a [u8],
 }
 
-/// Verifies SigV4 signatures for one region and service, caching the
-/// derived signing key of each access key id (for its latest date).
+/// Verifies SigV4 signatures for one service, caching the derived signing
+/// key of each access key id (for its latest date and region). Which
+/// regions are valid is the caller's to say ([`Verifier::verify`]).
 pub struct Verifier {
-    region: String,
     service: String,
     keys: RwLock<HashMap<String, DatedKey>>,
 }
@@ -347,18 +358,18 @@ pub struct Verifier {
 const KEY_CACHE_MAX: usize = 10_000;
 
 impl Verifier {
-    pub fn new(region: &str, service: &str) -> Self {
-        Verifier { region: region.into(), service: service.into(), keys: RwLock::new(HashMap::new()) }
+    pub fn new(service: &str) -> Self {
+        Verifier { service: service.into(), keys: RwLock::new(HashMap::new()) }
     }
 
-    /// The signature of `string_to_sign` with `cred`'s signing key for `date`.
-    fn signature(&self, cred: &Credential, date: &str, string_to_sign: &str) -> String {
+    /// The signature of `string_to_sign` with `cred`'s signing key for `date` and `region`.
+    fn signature(&self, cred: &Credential, date: &str, region: &str, string_to_sign: &str) -> String {
         if let Ok(m) = self.keys.read() {
-            if let Some(k) = m.get(cred.access_key_id.as_str()).filter(|k| k.date == date) {
+            if let Some(k) = m.get(cred.access_key_id.as_str()).filter(|k| k.date == date && k.region == region) {
                 return k.signature(string_to_sign);
             }
         }
-        let k = DatedKey::derive(cred.secret.expose(), date, &self.region, &self.service);
+        let k = DatedKey::derive(cred.secret.expose(), date, region, &self.service);
         let sig = k.signature(string_to_sign);
         if let Ok(mut m) = self.keys.write() {
             if m.len() >= KEY_CACHE_MAX {
@@ -369,12 +380,15 @@ impl Verifier {
         sig
     }
 
-    /// Authenticate a request. `now` is the real time in epoch seconds.
+    /// Authenticate a request. `now` is the real time in epoch seconds;
+    /// `served` says whether the region of the credential scope is one
+    /// this server serves ([`scope_region`] tells which it names).
     pub fn verify(
         &self,
         req: &RequestParts<'_>,
         creds: &dyn CredentialResolver,
         now: i64,
+        served: bool,
     ) -> Result<Arc<Credential>, Error> {
         let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
         let Some(auth_value) = header("authorization") else {
@@ -409,7 +423,7 @@ impl Verifier {
                 amz_date_str
             )));
         }
-        if auth.region != self.region {
+        if !served {
             return Err(Error::InvalidSignature(format!(
                 "Credential should be scoped to a valid region, not '{}'. ",
                 auth.region
@@ -453,7 +467,7 @@ impl Verifier {
             &payload_hash(req.body),
         );
         let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-        let expected = self.signature(&cred, auth.date, &string_to_sign(&amz_date_str, &scope, &creq));
+        let expected = self.signature(&cred, auth.date, auth.region, &string_to_sign(&amz_date_str, &scope, &creq));
         if !ct_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Err(Error::InvalidSignature(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
@@ -585,7 +599,7 @@ mod tests {
                 .unwrap(),
         );
         let req = RequestParts { method: "POST", raw_path: "/", raw_query: "", headers: &h, body: b"" };
-        let e = Verifier::new("us-east-1", "kms").verify(&req, &NoKeys, 1440938160).err().unwrap();
+        let e = Verifier::new("kms").verify(&req, &NoKeys, 1440938160, true).err().unwrap();
         assert!(matches!(e, Error::IncompleteSignature(_)), "{e:?}");
     }
 

@@ -244,3 +244,117 @@ mod tests {
         assert_eq!(hex(&tag), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 }
+
+/// The key a server receives replicated key material under (multi-Region
+/// keys between servers): an X25519 key pair whose private half is a
+/// service secret sealed under the root key. A sender agrees an ephemeral
+/// X25519 key with the receiver's public key and derives (HKDF-SHA256) the
+/// AES-256-GCM key that seals each material, bound to its binding (key id
+/// and material id): only the receiver can open it, neither the sender's
+/// own keys nor anything on the wire.
+pub struct PeerKey {
+    private: aws_lc_rs::agreement::PrivateKey,
+}
+
+impl std::fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerKey(<redacted>)")
+    }
+}
+
+const PEER_WRAP_INFO: &[u8] = b"kms peer material wrap v1";
+
+fn peer_wrap_key(shared: &[u8], ephemeral_public: &[u8], receiver_public: &[u8]) -> Result<AesKey> {
+    use aws_lc_rs::hkdf;
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, &[ephemeral_public, receiver_public].concat());
+    let prk = salt.extract(shared);
+    let info = [PEER_WRAP_INFO];
+    let okm = prk.expand(&info, hkdf::HKDF_SHA256).map_err(|_| Error::internal("hkdf"))?;
+    let mut raw = Zeroizing::new([0u8; AES256_KEY_LEN]);
+    okm.fill(&mut raw[..]).map_err(|_| Error::internal("hkdf"))?;
+    AesKey::new(&raw[..])
+}
+
+impl PeerKey {
+    /// A new private key (32 random bytes), to be sealed and kept.
+    pub fn generate_secret() -> Result<Vec<u8>> {
+        let mut k = vec![0u8; 32];
+        fill_random(&mut k)?;
+        Ok(k)
+    }
+
+    pub fn from_secret(secret: &[u8]) -> Result<Self> {
+        let private = aws_lc_rs::agreement::PrivateKey::from_private_key(&aws_lc_rs::agreement::X25519, secret)
+            .map_err(|_| Error::internal("bad peer wrapping key"))?;
+        Ok(PeerKey { private })
+    }
+
+    /// The public key senders wrap for (32 bytes).
+    pub fn public(&self) -> Result<Vec<u8>> {
+        Ok(self.private.compute_public_key().map_err(|_| Error::internal("peer public key"))?.as_ref().to_vec())
+    }
+
+    /// The key that opens what a sender wrapped with `ephemeral_public`.
+    pub fn unwrapper(&self, ephemeral_public: &[u8]) -> Result<PeerUnwrap> {
+        let mine = self.public()?;
+        let peer = aws_lc_rs::agreement::UnparsedPublicKey::new(&aws_lc_rs::agreement::X25519, ephemeral_public);
+        let key = aws_lc_rs::agreement::agree(&self.private, peer, Error::internal("peer key agreement"), |s| {
+            peer_wrap_key(s, ephemeral_public, &mine)
+        })?;
+        Ok(PeerUnwrap(key))
+    }
+}
+
+/// Opens material wrapped for this server ([`PeerKey::unwrapper`]).
+pub struct PeerUnwrap(AesKey);
+
+impl PeerUnwrap {
+    pub fn open(&self, binding: &str, wrapped: &[u8]) -> Result<SecretBytes> {
+        self.0.open(binding.as_bytes(), wrapped).ok_or_else(|| Error::internal("wrapped peer material does not open"))
+    }
+}
+
+/// Wraps material for the server whose [`PeerKey::public`] is `receiver_public`.
+pub struct PeerWrap {
+    key: AesKey,
+    /// The ephemeral public key the receiver needs.
+    pub ephemeral_public: Vec<u8>,
+}
+
+impl PeerWrap {
+    pub fn new(receiver_public: &[u8]) -> Result<Self> {
+        use aws_lc_rs::agreement;
+        let eph = agreement::PrivateKey::generate(&agreement::X25519).map_err(|_| Error::internal("x25519"))?;
+        let ephemeral_public = eph.compute_public_key().map_err(|_| Error::internal("x25519"))?.as_ref().to_vec();
+        let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, receiver_public);
+        let key = agreement::agree(&eph, peer, Error::internal("the peer's wrapping key is not an X25519 key"), |s| {
+            peer_wrap_key(s, &ephemeral_public, receiver_public)
+        })?;
+        Ok(PeerWrap { key, ephemeral_public })
+    }
+
+    pub fn seal(&self, binding: &str, material: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(NONCE_LEN + material.len() + TAG_LEN);
+        self.key.seal_into(binding.as_bytes(), material, &mut out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod peer_tests {
+    use super::*;
+
+    #[test]
+    fn material_wrapped_for_a_peer_opens_only_there() {
+        let receiver = PeerKey::from_secret(&PeerKey::generate_secret().unwrap()).unwrap();
+        let other = PeerKey::from_secret(&PeerKey::generate_secret().unwrap()).unwrap();
+        let w = PeerWrap::new(&receiver.public().unwrap()).unwrap();
+        let sealed = w.seal("key-material/k/m", b"secret material").unwrap();
+        assert!(!sealed.windows(6).any(|x| x == b"secret"));
+        let opened = receiver.unwrapper(&w.ephemeral_public).unwrap().open("key-material/k/m", &sealed).unwrap();
+        assert_eq!(opened.expose(), b"secret material");
+        assert!(receiver.unwrapper(&w.ephemeral_public).unwrap().open("key-material/k/other", &sealed).is_err());
+        assert!(other.unwrapper(&w.ephemeral_public).unwrap().open("key-material/k/m", &sealed).is_err());
+        assert!(PeerWrap::new(b"short").is_err());
+    }
+}

@@ -86,6 +86,10 @@ pub enum Error {
     InvalidImportToken(String),
 
     // ---- faults ----
+    /// Another server (a replication peer) cannot be reached or refused
+    /// the call; the text names it (no secrets).
+    #[error("{0}")]
+    PeerUnavailable(String),
     /// An internal fault. The text goes to the log (under the request id),
     /// never to the client.
     #[error("internal error: {0}")]

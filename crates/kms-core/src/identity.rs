@@ -55,6 +55,21 @@ pub fn parse_identity_policies(
 }
 
 impl Principal {
+    /// A caller that is not an AWS identity (a replication peer): no
+    /// account, no policies, named `name`.
+    pub fn internal(name: &str) -> Self {
+        Principal {
+            account: String::new(),
+            user_name: name.to_string(),
+            user_id: String::new(),
+            arn: name.to_string(),
+            admin: false,
+            policy_principal: kms_policy::Principal::service(name),
+            tags: vec![],
+            policies: vec![],
+        }
+    }
+
     pub fn from_user(u: &UserRecord, partition: &str) -> Self {
         let arn = u.arn(partition);
         Principal {

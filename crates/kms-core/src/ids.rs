@@ -17,6 +17,10 @@ impl Location {
     pub fn alias_arn(&self, account: &str, alias_name: &str) -> String {
         format!("arn:{}:kms:{}:{}:{}", self.partition, self.region, account, alias_name)
     }
+    /// The same partition, another region.
+    pub fn in_region(&self, region: &str) -> Location {
+        Location { partition: self.partition.clone(), region: region.to_string() }
+    }
 }
 
 /// `true` for a 12-digit AWS account id.
@@ -43,6 +47,13 @@ pub fn new_key_id() -> Result<String> {
     let mut b = [0u8; 16];
     crate::crypto::fill_random(&mut b)?;
     Ok(uuid::Builder::from_random_bytes(b).into_uuid().hyphenated().to_string())
+}
+
+/// A new random multi-Region key id: `mrk-` and 32 lowercase hex digits.
+pub fn new_multi_region_key_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    crate::crypto::fill_random(&mut b)?;
+    Ok(format!("mrk-{}", crate::crypto::hex(&b)))
 }
 
 /// How a request named a key.

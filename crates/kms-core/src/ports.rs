@@ -13,6 +13,12 @@ use crate::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyStat
 /// material or secrets: those arrive sealed under the root key.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// A view of this store whose keys, grants, aliases and job queue are
+    /// those of the key space `name` (one per region; `""` is the store's
+    /// original key space, the one this store itself shows). Metadata and
+    /// identities (users, roles, access keys) are shared by every view.
+    async fn key_space(&self, name: &str) -> Result<std::sync::Arc<dyn Store>>;
+
     /// A named value in the store's metadata (root-key check value, ...).
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
     async fn put_meta(&self, name: &str, value: &[u8]) -> Result<()>;
@@ -107,4 +113,16 @@ impl Clock {
         self.offset_ms.fetch_add(ms, Ordering::Relaxed);
         true
     }
+}
+
+/// Another server, serving another region (multi-Region replication; the
+/// protocol is in docs/REGIONS.md). Implementations authenticate both ways,
+/// bound every call by a timeout, and answer `Error::PeerUnavailable` when
+/// the peer cannot be reached, so that the caller retries later.
+#[async_trait]
+pub trait Peer: Send + Sync + 'static {
+    /// The peer's public key for wrapping key material (`PeerKey::public`).
+    async fn wrapping_key(&self) -> Result<Vec<u8>>;
+    /// Deliver one message; `Ok` once the peer has applied it durably.
+    async fn deliver(&self, message: &crate::service::PeerMessage) -> Result<()>;
 }

@@ -65,6 +65,64 @@ pub struct AutoRotation {
     pub next_ms: i64,
 }
 
+/// A multi-Region key's set, as this region's key knows it. The primary's
+/// copy is the authority; the replicas get it with every change
+/// (`PeerMessage::Sync`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionSet {
+    /// This key's region.
+    pub region: String,
+    pub primary_region: String,
+    /// Every replica's region, in the order they were made.
+    pub replica_regions: Vec<String>,
+    /// Grows with every change of the shared properties; a key applies a
+    /// sync only if it is at least as new as what it holds.
+    pub generation: u64,
+    /// Syncs still to deliver to other regions (retried with backoff).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<Outbound>,
+    /// The state a `Creating` or `Updating` key takes when `settle_ms` passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<(i64, KeyState)>,
+    /// The primary's material ids (an imported replica must import the
+    /// same material: same bytes, same id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_materials: Vec<String>,
+}
+
+impl MultiRegionSet {
+    pub fn is_primary(&self) -> bool {
+        self.primary_region == self.region
+    }
+    /// Every region of the set, the primary first.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.primary_region.as_str()).chain(self.replica_regions.iter().map(String::as_str))
+    }
+}
+
+/// A sync to deliver to another region of a multi-Region set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbound {
+    pub region: String,
+    /// What only the first sync to a new replica carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<NewReplica>,
+    /// Tell the primary that this replica is gone (instead of a sync).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    #[serde(default)]
+    pub attempts: u32,
+    pub next_ms: i64,
+}
+
+/// The independent properties a new replica starts with (ReplicateKey's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReplica {
+    pub policy: String,
+    pub description: String,
+    pub tags: Vec<(String, String)>,
+}
+
 /// Everything the service stores about a KMS key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyRecord {
@@ -85,6 +143,9 @@ pub struct KeyRecord {
     pub tags: Vec<(String, String)>,
     #[serde(default)]
     pub multi_region: bool,
+    /// A multi-Region key's place in its set (`None` for single-Region keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region_set: Option<MultiRegionSet>,
     /// Oldest first; the last one is current.
     pub materials: Vec<MaterialRecord>,
     /// Automatic rotation, when enabled.
@@ -143,10 +204,21 @@ impl KeyRecord {
         let deletion = (self.state == KeyState::PendingDeletion).then_some(self.deletion_ms).flatten();
         // Disabled keys and keys pending deletion do not rotate on schedule
         // (AWS: they rotate once re-enabled, when the date has passed).
-        let rotation =
-            (self.state == KeyState::Enabled).then(|| self.auto_rotation.as_ref().map(|r| r.next_ms)).flatten();
+        // A replica rotates with its primary, never on its own.
+        let rotation = (self.state == KeyState::Enabled && !self.is_replica())
+            .then(|| self.auto_rotation.as_ref().map(|r| r.next_ms))
+            .flatten();
         let expiry = self.materials.iter().filter_map(MaterialRecord::expires_ms).min();
-        [deletion, rotation, self.on_demand_rotation_ms, expiry].into_iter().flatten().min()
+        let (mut outbox, mut settle) = (None, None);
+        if let Some(set) = &self.multi_region_set {
+            outbox = set.outbox.iter().map(|o| o.next_ms).min();
+            settle = set.settle.map(|(at, _)| at);
+        }
+        [deletion, rotation, self.on_demand_rotation_ms, expiry, outbox, settle].into_iter().flatten().min()
+    }
+    /// A multi-Region replica (its shared properties follow the primary).
+    pub fn is_replica(&self) -> bool {
+        self.multi_region_set.as_ref().is_some_and(|s| !s.is_primary())
     }
 }
 

@@ -18,6 +18,7 @@ fn key(id: &str, account: &str) -> KeyRecord {
         policy: "{}".into(),
         tags: vec![],
         multi_region: false,
+        multi_region_set: None,
         materials: vec![MaterialRecord {
             id: "00".repeat(32),
             sealed: vec![1, 2, 3],
@@ -157,6 +158,46 @@ async fn suite(s: &dyn Store) {
     s.delete_user("111111111111", "alice").await.unwrap();
     assert!(s.list_access_keys().await.unwrap().is_empty());
     assert!(s.get_user("111111111111", "alice").await.unwrap().is_none());
+
+    key_spaces(s).await;
+}
+
+/// Key spaces (regions) are isolated from each other; metadata and
+/// identities are shared.
+async fn key_spaces(s: &dyn Store) {
+    let west = s.key_space("us-west-2").await.unwrap();
+    let home = s.key_space("").await.unwrap();
+    assert_eq!(home.list_key_ids("111111111111", None, 10).await.unwrap(), ["c"]);
+    assert!(west.list_key_ids("111111111111", None, 10).await.unwrap().is_empty());
+    assert!(west.get_key("c").await.unwrap().is_none());
+    let mut k = key("c", "111111111111");
+    k.description = "west".into();
+    k.state = KeyState::PendingDeletion;
+    k.deletion_ms = Some(7);
+    west.put_key(&k).await.unwrap();
+    west.put_alias(&AliasRecord {
+        account: "111111111111".into(),
+        name: "alias/w".into(),
+        target_key_id: "c".into(),
+        created_ms: 1,
+        updated_ms: 1,
+    })
+    .await
+    .unwrap();
+    assert_eq!(west.get_key("c").await.unwrap().unwrap().description, "west");
+    assert_eq!(s.get_key("c").await.unwrap().unwrap().description, "");
+    assert_eq!(west.keys_due(10, 10).await.unwrap(), ["c"]);
+    assert!(s.keys_due(10, 10).await.unwrap().is_empty());
+    assert!(s.list_aliases().await.unwrap().is_empty());
+    assert_eq!(west.list_aliases().await.unwrap().len(), 1);
+    // A second view of the same space sees the same records.
+    let again = s.key_space("us-west-2").await.unwrap();
+    assert_eq!(again.list_key_ids("111111111111", None, 10).await.unwrap(), ["c"]);
+    west.put_meta("shared", b"1").await.unwrap();
+    assert_eq!(s.get_meta("shared").await.unwrap().as_deref(), Some(&b"1"[..]));
+    west.delete_key("c").await.unwrap();
+    assert!(west.list_aliases().await.unwrap().is_empty());
+    assert!(s.get_key("c").await.unwrap().is_some());
 }
 
 #[tokio::test]

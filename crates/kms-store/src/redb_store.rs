@@ -12,19 +12,8 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// key id -> KeyRecord
-const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
-/// (account, key id) -> ()  (ListKeys order and pagination)
-const ACCOUNT_KEYS: TableDefinition<(&str, &str), ()> = TableDefinition::new("account_keys");
-/// (time ms, key id) -> ()  (the background job's queue: a key is here at
-/// `KeyRecord::next_job_ms`)
-const JOBS: TableDefinition<(i64, &str), ()> = TableDefinition::new("jobs");
 /// Schema 1's queue, of keys pending deletion only (migrated into `jobs`).
 const DELETIONS_V1: TableDefinition<(i64, &str), ()> = TableDefinition::new("deletions");
-/// (key id, grant id) -> GrantRecord
-const GRANTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("grants");
-/// (account, alias name) -> AliasRecord
-const ALIASES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("aliases");
 /// (account, user name) -> UserRecord
 const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
 /// (account, role name) -> RoleRecord
@@ -33,7 +22,63 @@ const ROLES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("roles"
 const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys");
 
 /// A table of JSON records keyed by (account, name).
-type PairTable = TableDefinition<'static, (&'static str, &'static str), &'static [u8]>;
+type PairTable<'a> = TableDefinition<'a, (&'static str, &'static str), &'static [u8]>;
+
+/// The tables of one key space (a region): keys, their grants and aliases,
+/// and the background job's queue. The store's original key space has the
+/// plain names (`keys`, ...); another one `keys@<name>`, ... Metadata and
+/// identities (users, roles, access keys) are shared by every key space.
+struct Space {
+    /// key id -> KeyRecord
+    keys: String,
+    /// (account, key id) -> ()  (ListKeys order and pagination)
+    account_keys: String,
+    /// (time ms, key id) -> ()  (the background job's queue: a key is here
+    /// at `KeyRecord::next_job_ms`)
+    jobs: String,
+    /// (key id, grant id) -> GrantRecord
+    grants: String,
+    /// (account, alias name) -> AliasRecord
+    aliases: String,
+}
+
+impl Space {
+    fn new(name: &str) -> Self {
+        let t = |base: &str| if name.is_empty() { base.to_string() } else { format!("{base}@{name}") };
+        Space {
+            keys: t("keys"),
+            account_keys: t("account_keys"),
+            jobs: t("jobs"),
+            grants: t("grants"),
+            aliases: t("aliases"),
+        }
+    }
+    fn keys(&self) -> TableDefinition<'_, &'static str, &'static [u8]> {
+        TableDefinition::new(&self.keys)
+    }
+    fn account_keys(&self) -> TableDefinition<'_, (&'static str, &'static str), ()> {
+        TableDefinition::new(&self.account_keys)
+    }
+    fn jobs(&self) -> TableDefinition<'_, (i64, &'static str), ()> {
+        TableDefinition::new(&self.jobs)
+    }
+    fn grants(&self) -> PairTable<'_> {
+        TableDefinition::new(&self.grants)
+    }
+    fn aliases(&self) -> PairTable<'_> {
+        TableDefinition::new(&self.aliases)
+    }
+    /// Create the tables if they do not exist yet (a read of a missing
+    /// table is an error in redb).
+    fn create(&self, tx: &redb::WriteTransaction) -> Result<()> {
+        tx.open_table(self.keys()).map_err(db_err)?;
+        tx.open_table(self.account_keys()).map_err(db_err)?;
+        tx.open_table(self.jobs()).map_err(db_err)?;
+        tx.open_table(self.grants()).map_err(db_err)?;
+        tx.open_table(self.aliases()).map_err(db_err)?;
+        Ok(())
+    }
+}
 
 const SCHEMA_KEY: &str = "schema-version";
 
@@ -53,6 +98,7 @@ fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
+    space: Arc<Space>,
 }
 
 impl RedbStore {
@@ -90,8 +136,9 @@ impl RedbStore {
                 // key at its next job (rotation, expiry, deletion).
                 Some(1) => {
                     tx.delete_table(DELETIONS_V1).map_err(db_err)?;
-                    let keys = tx.open_table(KEYS).map_err(db_err)?;
-                    let mut jobs = tx.open_table(JOBS).map_err(db_err)?;
+                    let space = Space::new("");
+                    let keys = tx.open_table(space.keys()).map_err(db_err)?;
+                    let mut jobs = tx.open_table(space.jobs()).map_err(db_err)?;
                     for item in keys.iter().map_err(db_err)? {
                         let (id, v) = item.map_err(db_err)?;
                         if let Some(due) = decode::<KeyRecord>(v.value())?.next_job_ms() {
@@ -103,65 +150,55 @@ impl RedbStore {
                 Some(_) | None => {}
             }
             meta.insert(SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes()[..]).map_err(db_err)?;
-            tx.open_table(KEYS).map_err(db_err)?;
-            tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
+            Space::new("").create(&tx)?;
             tx.open_table(USERS).map_err(db_err)?;
             tx.open_table(ACCESS_KEYS).map_err(db_err)?;
-            tx.open_table(JOBS).map_err(db_err)?;
-            tx.open_table(ALIASES).map_err(db_err)?;
-            tx.open_table(GRANTS).map_err(db_err)?;
             tx.open_table(ROLES).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
-        Ok(RedbStore { db: Arc::new(db) })
+        Ok(RedbStore { db: Arc::new(db), space: Arc::new(Space::new("")) })
     }
 
     /// A JSON record in a table keyed by (account, name).
-    async fn pair_get<T: DeserializeOwned + Send + 'static>(
-        &self,
-        table: PairTable,
-        a: &str,
-        b: &str,
-    ) -> Result<Option<T>> {
+    async fn pair_get<T: DeserializeOwned + Send + 'static>(&self, table: Pair, a: &str, b: &str) -> Result<Option<T>> {
         let (a, b) = (a.to_string(), b.to_string());
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(table).map_err(db_err)?;
+            let t = tx.open_table(table.def(sp)).map_err(db_err)?;
             t.get((a.as_str(), b.as_str())).map_err(db_err)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
 
-    async fn pair_put<T: Serialize>(&self, table: PairTable, a: &str, b: &str, value: &T) -> Result<()> {
+    async fn pair_put<T: Serialize>(&self, table: Pair, a: &str, b: &str, value: &T) -> Result<()> {
         let (a, b, bytes) = (a.to_string(), b.to_string(), encode(value)?);
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(table).map_err(db_err)?.insert((a.as_str(), b.as_str()), bytes.as_slice()).map_err(db_err)?;
+            tx.open_table(table.def(sp))
+                .map_err(db_err)?
+                .insert((a.as_str(), b.as_str()), bytes.as_slice())
+                .map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
     }
 
-    async fn pair_delete(&self, table: PairTable, a: &str, b: &str) -> Result<()> {
+    async fn pair_delete(&self, table: Pair, a: &str, b: &str) -> Result<()> {
         let (a, b) = (a.to_string(), b.to_string());
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(table).map_err(db_err)?.remove((a.as_str(), b.as_str())).map_err(db_err)?;
+            tx.open_table(table.def(sp)).map_err(db_err)?.remove((a.as_str(), b.as_str())).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
     }
 
     /// Every record of the table, or those whose first key part is `a`.
-    async fn pair_list<T: DeserializeOwned + Send + 'static>(
-        &self,
-        table: PairTable,
-        a: Option<&str>,
-    ) -> Result<Vec<T>> {
+    async fn pair_list<T: DeserializeOwned + Send + 'static>(&self, table: Pair, a: Option<&str>) -> Result<Vec<T>> {
         let a = a.map(str::to_string);
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(table).map_err(db_err)?;
+            let t = tx.open_table(table.def(sp)).map_err(db_err)?;
             let mut out = vec![];
             for item in t.iter().map_err(db_err)? {
                 let (k, v) = item.map_err(db_err)?;
@@ -175,17 +212,52 @@ impl RedbStore {
     }
 
     /// Run blocking database work off the async runtime.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> Result<T> + Send + 'static) -> Result<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db)).await.map_err(db_err)?
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database, &Space) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (db, space) = (self.db.clone(), self.space.clone());
+        tokio::task::spawn_blocking(move || f(&db, &space)).await.map_err(db_err)?
+    }
+}
+
+/// A table of JSON records keyed by (account, name): shared, or of the key space.
+#[derive(Clone, Copy)]
+enum Pair {
+    Users,
+    Roles,
+    Aliases,
+}
+
+impl Pair {
+    fn def(self, space: &Space) -> PairTable<'_> {
+        match self {
+            Pair::Users => USERS,
+            Pair::Roles => ROLES,
+            Pair::Aliases => space.aliases(),
+        }
     }
 }
 
 #[async_trait]
 impl Store for RedbStore {
+    async fn key_space(&self, name: &str) -> Result<Arc<dyn Store>> {
+        let space = Space::new(name);
+        let db = self.db.clone();
+        let space = tokio::task::spawn_blocking(move || {
+            let tx = db.begin_write().map_err(db_err)?;
+            space.create(&tx)?;
+            tx.commit().map_err(db_err)?;
+            Ok::<_, Error>(space)
+        })
+        .await
+        .map_err(db_err)??;
+        Ok(Arc::new(RedbStore { db: self.db.clone(), space: Arc::new(space) }))
+    }
+
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let name = name.to_string();
-        self.run(move |db| {
+        self.run(move |db, _sp| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(META).map_err(db_err)?;
             Ok(t.get(name.as_str()).map_err(db_err)?.map(|v| v.value().to_vec()))
@@ -195,7 +267,7 @@ impl Store for RedbStore {
 
     async fn put_meta(&self, name: &str, value: &[u8]) -> Result<()> {
         let (name, value) = (name.to_string(), value.to_vec());
-        self.run(move |db| {
+        self.run(move |db, _sp| {
             let tx = db.begin_write().map_err(db_err)?;
             tx.open_table(META).map_err(db_err)?.insert(name.as_str(), value.as_slice()).map_err(db_err)?;
             tx.commit().map_err(db_err)
@@ -205,9 +277,9 @@ impl Store for RedbStore {
 
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>> {
         let key_id = key_id.to_string();
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(KEYS).map_err(db_err)?;
+            let t = tx.open_table(sp.keys()).map_err(db_err)?;
             t.get(key_id.as_str()).map_err(db_err)?.map(|v| decode(v.value())).transpose()
         })
         .await
@@ -217,20 +289,20 @@ impl Store for RedbStore {
         let bytes = encode(key)?;
         let (id, account) = (key.key_id.clone(), key.account.clone());
         let due = key.next_job_ms();
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_write().map_err(db_err)?;
             {
-                let mut keys = tx.open_table(KEYS).map_err(db_err)?;
+                let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
                 let old =
                     keys.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
-                let mut jobs = tx.open_table(JOBS).map_err(db_err)?;
+                let mut jobs = tx.open_table(sp.jobs()).map_err(db_err)?;
                 if let Some(old_due) = old.transpose()?.as_ref().and_then(KeyRecord::next_job_ms) {
                     jobs.remove((old_due, id.as_str())).map_err(db_err)?;
                 }
                 if let Some(due) = due {
                     jobs.insert((due, id.as_str()), ()).map_err(db_err)?;
                 }
-                tx.open_table(ACCOUNT_KEYS)
+                tx.open_table(sp.account_keys())
                     .map_err(db_err)?
                     .insert((account.as_str(), id.as_str()), ())
                     .map_err(db_err)?;
@@ -242,20 +314,20 @@ impl Store for RedbStore {
 
     async fn delete_key(&self, key_id: &str) -> Result<()> {
         let id = key_id.to_string();
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_write().map_err(db_err)?;
             {
-                let mut keys = tx.open_table(KEYS).map_err(db_err)?;
+                let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
                 let old = keys.remove(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
                 if let Some(old) = old.transpose()? {
-                    tx.open_table(ACCOUNT_KEYS)
+                    tx.open_table(sp.account_keys())
                         .map_err(db_err)?
                         .remove((old.account.as_str(), id.as_str()))
                         .map_err(db_err)?;
                     if let Some(due) = old.next_job_ms() {
-                        tx.open_table(JOBS).map_err(db_err)?.remove((due, id.as_str())).map_err(db_err)?;
+                        tx.open_table(sp.jobs()).map_err(db_err)?.remove((due, id.as_str())).map_err(db_err)?;
                     }
-                    let mut aliases = tx.open_table(ALIASES).map_err(db_err)?;
+                    let mut aliases = tx.open_table(sp.aliases()).map_err(db_err)?;
                     let mut doomed = vec![];
                     for item in aliases.range((old.account.as_str(), "")..).map_err(db_err)? {
                         let (k, v) = item.map_err(db_err)?;
@@ -269,7 +341,7 @@ impl Store for RedbStore {
                     for name in doomed {
                         aliases.remove((old.account.as_str(), name.as_str())).map_err(db_err)?;
                     }
-                    let mut grants = tx.open_table(GRANTS).map_err(db_err)?;
+                    let mut grants = tx.open_table(sp.grants()).map_err(db_err)?;
                     let ids: Vec<String> = grants
                         .range((id.as_str(), "")..)
                         .map_err(db_err)?
@@ -288,9 +360,9 @@ impl Store for RedbStore {
     }
 
     async fn count_keys_by_state(&self) -> Result<Vec<(KeyState, u64)>> {
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(KEYS).map_err(db_err)?;
+            let t = tx.open_table(sp.keys()).map_err(db_err)?;
             let mut counts: Vec<(KeyState, u64)> = vec![];
             for item in t.iter().map_err(db_err)? {
                 let (_, v) = item.map_err(db_err)?;
@@ -306,9 +378,9 @@ impl Store for RedbStore {
     }
 
     async fn keys_due(&self, now_ms: i64, limit: usize) -> Result<Vec<String>> {
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(JOBS).map_err(db_err)?;
+            let t = tx.open_table(sp.jobs()).map_err(db_err)?;
             let mut out = vec![];
             for item in t.range(..=(now_ms, "\u{10ffff}")).map_err(db_err)?.take(limit) {
                 let (k, _) = item.map_err(db_err)?;
@@ -322,9 +394,9 @@ impl Store for RedbStore {
     async fn put_grant(&self, grant: &GrantRecord) -> Result<()> {
         let bytes = encode(grant)?;
         let (kid, gid) = (grant.key_id.clone(), grant.grant_id.clone());
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(GRANTS)
+            tx.open_table(sp.grants())
                 .map_err(db_err)?
                 .insert((kid.as_str(), gid.as_str()), bytes.as_slice())
                 .map_err(db_err)?;
@@ -335,9 +407,9 @@ impl Store for RedbStore {
 
     async fn delete_grant(&self, key_id: &str, grant_id: &str) -> Result<()> {
         let (kid, gid) = (key_id.to_string(), grant_id.to_string());
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_write().map_err(db_err)?;
-            tx.open_table(GRANTS).map_err(db_err)?.remove((kid.as_str(), gid.as_str())).map_err(db_err)?;
+            tx.open_table(sp.grants()).map_err(db_err)?.remove((kid.as_str(), gid.as_str())).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -345,9 +417,9 @@ impl Store for RedbStore {
 
     async fn list_grants(&self, key_id: &str) -> Result<Vec<GrantRecord>> {
         let kid = key_id.to_string();
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(GRANTS).map_err(db_err)?;
+            let t = tx.open_table(sp.grants()).map_err(db_err)?;
             let mut out = vec![];
             for item in t.range((kid.as_str(), "")..).map_err(db_err)? {
                 let (k, v) = item.map_err(db_err)?;
@@ -363,9 +435,9 @@ impl Store for RedbStore {
 
     async fn find_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>> {
         let gid = grant_id.to_string();
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(GRANTS).map_err(db_err)?;
+            let t = tx.open_table(sp.grants()).map_err(db_err)?;
             for item in t.iter().map_err(db_err)? {
                 let (k, v) = item.map_err(db_err)?;
                 if k.value().1 == gid {
@@ -379,9 +451,9 @@ impl Store for RedbStore {
 
     async fn list_retirable_grants(&self, principal: &str) -> Result<Vec<GrantRecord>> {
         let principal = principal.to_string();
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(GRANTS).map_err(db_err)?;
+            let t = tx.open_table(sp.grants()).map_err(db_err)?;
             let mut out = vec![];
             for item in t.iter().map_err(db_err)? {
                 let (_, v) = item.map_err(db_err)?;
@@ -396,23 +468,23 @@ impl Store for RedbStore {
     }
 
     async fn put_alias(&self, alias: &AliasRecord) -> Result<()> {
-        self.pair_put(ALIASES, &alias.account, &alias.name, alias).await
+        self.pair_put(Pair::Aliases, &alias.account, &alias.name, alias).await
     }
 
     async fn delete_alias(&self, account: &str, name: &str) -> Result<()> {
-        self.pair_delete(ALIASES, account, name).await
+        self.pair_delete(Pair::Aliases, account, name).await
     }
 
     async fn list_aliases(&self) -> Result<Vec<AliasRecord>> {
-        self.pair_list(ALIASES, None).await
+        self.pair_list(Pair::Aliases, None).await
     }
 
     async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let account = account.to_string();
         let after = after.map(str::to_string);
-        self.run(move |db| {
+        self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(ACCOUNT_KEYS).map_err(db_err)?;
+            let t = tx.open_table(sp.account_keys()).map_err(db_err)?;
             let start = after.as_deref().unwrap_or("");
             let mut out = Vec::with_capacity(limit.min(1024));
             for item in t.range((account.as_str(), start)..).map_err(db_err)? {
@@ -435,16 +507,16 @@ impl Store for RedbStore {
     }
 
     async fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>> {
-        self.pair_get(USERS, account, name).await
+        self.pair_get(Pair::Users, account, name).await
     }
 
     async fn put_user(&self, user: &UserRecord) -> Result<()> {
-        self.pair_put(USERS, &user.account, &user.name, user).await
+        self.pair_put(Pair::Users, &user.account, &user.name, user).await
     }
 
     async fn delete_user(&self, account: &str, name: &str) -> Result<()> {
         let (account, name) = (account.to_string(), name.to_string());
-        self.run(move |db| {
+        self.run(move |db, _sp| {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 tx.open_table(USERS).map_err(db_err)?.remove((account.as_str(), name.as_str())).map_err(db_err)?;
@@ -467,29 +539,29 @@ impl Store for RedbStore {
     }
 
     async fn list_users(&self, account: Option<&str>) -> Result<Vec<UserRecord>> {
-        self.pair_list(USERS, account).await
+        self.pair_list(Pair::Users, account).await
     }
 
     async fn get_role(&self, account: &str, name: &str) -> Result<Option<RoleRecord>> {
-        self.pair_get(ROLES, account, name).await
+        self.pair_get(Pair::Roles, account, name).await
     }
 
     async fn put_role(&self, role: &RoleRecord) -> Result<()> {
-        self.pair_put(ROLES, &role.account, &role.name, role).await
+        self.pair_put(Pair::Roles, &role.account, &role.name, role).await
     }
 
     async fn delete_role(&self, account: &str, name: &str) -> Result<()> {
-        self.pair_delete(ROLES, account, name).await
+        self.pair_delete(Pair::Roles, account, name).await
     }
 
     async fn list_roles(&self, account: Option<&str>) -> Result<Vec<RoleRecord>> {
-        self.pair_list(ROLES, account).await
+        self.pair_list(Pair::Roles, account).await
     }
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
         let bytes = encode(key)?;
         let id = key.access_key_id.clone();
-        self.run(move |db| {
+        self.run(move |db, _sp| {
             let tx = db.begin_write().map_err(db_err)?;
             tx.open_table(ACCESS_KEYS).map_err(db_err)?.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
             tx.commit().map_err(db_err)
@@ -499,7 +571,7 @@ impl Store for RedbStore {
 
     async fn delete_access_key(&self, access_key_id: &str) -> Result<()> {
         let id = access_key_id.to_string();
-        self.run(move |db| {
+        self.run(move |db, _sp| {
             let tx = db.begin_write().map_err(db_err)?;
             tx.open_table(ACCESS_KEYS).map_err(db_err)?.remove(id.as_str()).map_err(db_err)?;
             tx.commit().map_err(db_err)
@@ -508,7 +580,7 @@ impl Store for RedbStore {
     }
 
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
-        self.run(move |db| {
+        self.run(move |db, _sp| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(ACCESS_KEYS).map_err(db_err)?;
             let mut out = vec![];

@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub region: Option<String>,
+    /// Every region served (the default: `region` only).
+    pub regions: Option<Vec<String>>,
     pub partition: Option<String>,
     pub default_account: Option<String>,
     pub admin_user: Option<String>,
@@ -30,6 +32,39 @@ pub struct FileConfig {
     pub tls: Option<TlsFileConfig>,
     pub audit: Option<AuditFileConfig>,
     pub deletion: Option<DeletionFileConfig>,
+    pub peers: Option<PeersFileConfig>,
+}
+
+/// `[peers]`: other servers, each serving other regions, that multi-Region
+/// keys replicate to (docs/REGIONS.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeersFileConfig {
+    /// The deployment's shared peer secret (at least 32 characters; the
+    /// `KMS_PEER_SECRET` environment variable takes precedence).
+    pub secret_file: Option<PathBuf>,
+    /// PEM CA certificates that `https://` peers' certificates chain to.
+    pub ca_file: Option<PathBuf>,
+    /// Seconds a call to a peer may take.
+    pub timeout_secs: Option<u64>,
+    /// Region -> endpoint (`http://host:port` or `https://host:port`).
+    #[serde(default)]
+    pub regions: std::collections::BTreeMap<String, String>,
+}
+
+/// Environment variable holding the peer secret.
+pub const PEER_SECRET_ENV: &str = "KMS_PEER_SECRET";
+/// The shortest peer secret accepted.
+pub const MIN_PEER_SECRET_LEN: usize = 32;
+
+/// The validated `[peers]` table.
+#[derive(Debug, Clone)]
+pub struct PeersConfig {
+    pub secret_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    /// Region -> endpoint URI.
+    pub endpoints: std::collections::BTreeMap<String, http::Uri>,
 }
 
 /// `[deletion]`: safe deletion, beyond AWS (docs/OPERATIONS.md).
@@ -92,7 +127,13 @@ pub enum Storage {
 pub struct Config {
     pub listen: SocketAddr,
     pub storage: Storage,
+    /// The default region: the first served, and the one a data directory
+    /// made before regions existed holds its keys in.
     pub region: String,
+    /// Every region served (`region` first); with `dev`, any well-formed
+    /// region is served besides.
+    pub regions: Vec<String>,
+    pub peers: Option<PeersConfig>,
     pub partition: String,
     pub default_account: String,
     pub admin_user: String,
@@ -124,7 +165,36 @@ pub fn parse_file(text: &str) -> Result<FileConfig, String> {
 }
 
 fn is_region(s: &str) -> bool {
+    s.len() <= 32 && kms_core::service::regions::is_region_name(s)
+}
+
+fn is_partition(s: &str) -> bool {
     !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn peers(file: PeersFileConfig, served: &[String]) -> Result<PeersConfig, String> {
+    let mut endpoints = std::collections::BTreeMap::new();
+    for (region, url) in file.regions {
+        if !is_region(&region) {
+            return Err(format!("peers.regions: '{region}' is not a region name"));
+        }
+        if served.contains(&region) {
+            return Err(format!("peers.regions: {region} is served by this server itself"));
+        }
+        let uri: http::Uri = url.parse().map_err(|_| format!("peers.regions.{region}: '{url}' is not a URL"))?;
+        match (uri.scheme_str(), uri.authority()) {
+            (Some("http"), Some(_)) => {}
+            (Some("https"), Some(_)) if file.ca_file.is_some() => {}
+            (Some("https"), Some(_)) => return Err(format!("peers.regions.{region}: https peers need peers.ca_file")),
+            _ => return Err(format!("peers.regions.{region}: '{url}' must be http://host:port or https://host:port")),
+        }
+        endpoints.insert(region, uri);
+    }
+    let timeout = match file.timeout_secs.unwrap_or(5) {
+        n @ 1..=60 => Duration::from_secs(n),
+        _ => return Err("peers.timeout_secs: must be between 1 and 60".into()),
+    };
+    Ok(PeersConfig { secret_file: file.secret_file, ca_file: file.ca_file, timeout, endpoints })
 }
 
 impl Config {
@@ -144,12 +214,25 @@ impl Config {
         let listen_s = o.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
         let listen: SocketAddr =
             listen_s.parse().map_err(|_| format!("listen: '{listen_s}' is not an address:port"))?;
-        let region = o.region.clone().or(file.region).unwrap_or_else(|| DEFAULT_REGION.into());
-        if !is_region(&region) {
-            return Err(format!("region: '{region}' is not a region name"));
+        let listed = file.regions.unwrap_or_default();
+        let region = o
+            .region
+            .clone()
+            .or(file.region)
+            .or_else(|| listed.first().cloned())
+            .unwrap_or_else(|| DEFAULT_REGION.into());
+        let mut regions = vec![region.clone()];
+        for r in listed {
+            if !regions.contains(&r) {
+                regions.push(r);
+            }
         }
+        if let Some(bad) = regions.iter().find(|r| !is_region(r)) {
+            return Err(format!("region: '{bad}' is not a region name (like us-east-1)"));
+        }
+        let peers = file.peers.map(|p| peers(p, &regions)).transpose()?;
         let partition = file.partition.unwrap_or_else(|| "aws".into());
-        if !is_region(&partition) {
+        if !is_partition(&partition) {
             return Err(format!("partition: '{partition}' is not a partition name"));
         }
         let default_account = if o.dev {
@@ -206,6 +289,8 @@ impl Config {
             listen,
             storage,
             region,
+            regions,
+            peers,
             partition,
             default_account,
             admin_user,
@@ -250,6 +335,22 @@ mod tests {
         assert!(bad("default_account = \"12\"").contains("12-digit"));
         assert!(bad("listen = \"nowhere\"").contains("listen"));
         assert!(bad("[audit]\ncommit_delay_us = 100001").contains("commit_delay_us"));
+        assert!(bad("region = \"us-east\"").contains("region"));
+        assert!(bad("regions = [\"us-east-1\", \"x\"]").contains("'x'"));
+        assert!(bad("[peers.regions]\nus-east-1 = \"http://h:1\"").contains("served by this server"));
+        assert!(bad("[peers.regions]\nus-west-2 = \"https://h:1\"").contains("ca_file"));
+        assert!(bad("[peers.regions]\nus-west-2 = \"ftp://h:1\"").contains("must be http"));
+        let c = Config::build(
+            parse_file(
+                "regions = [\"eu-west-1\", \"us-west-2\"]\n[peers.regions]\nap-south-1 = \"http://10.0.0.2:4599\"",
+            )
+            .unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.regions, ["eu-west-1", "us-west-2"]);
+        assert_eq!(c.peers.unwrap().endpoints.len(), 1);
         let dev = Config::build(FileConfig::default(), &Overrides { dev: true, ..Default::default() }).unwrap();
         assert_eq!(dev.storage, Storage::Ephemeral);
         assert_eq!(dev.default_account, DEV_ACCOUNT);

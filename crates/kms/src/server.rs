@@ -13,15 +13,14 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use kms_api::{Api, ExtraMetrics};
 use kms_audit::{AuditLog, AuditStats};
-use kms_core::crypto::RootKey;
-use kms_core::ids::Location;
-use kms_core::ports::{Clock, Store};
-use kms_core::Kms;
+use kms_core::crypto::{RootKey, SecretString};
+use kms_core::ports::{Clock, Peer, Store};
+use kms_core::service::{Regions, RegionsConfig, Served};
 use kms_store::RedbStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, Storage, ROOT_KEY_ENV};
+use crate::config::{Config, PeersConfig, Storage, MIN_PEER_SECRET_LEN, PEER_SECRET_ENV, ROOT_KEY_ENV};
 
 pub const DB_FILE: &str = "kms.redb";
 pub const ROOT_KEY_FILE: &str = "root.key";
@@ -102,6 +101,43 @@ fn load_root_key(cfg: &Config, data_dir: &Path, fresh: bool) -> Result<RootKey, 
     }
 }
 
+/// The peer secret: `KMS_PEER_SECRET`, or `peers.secret_file`.
+fn load_peer_secret(p: &PeersConfig) -> Result<SecretString, String> {
+    let text = match (std::env::var(PEER_SECRET_ENV), &p.secret_file) {
+        (Ok(v), _) => v,
+        (Err(_), Some(f)) => {
+            std::fs::read_to_string(f).map_err(|e| format!("peers.secret_file {}: {e}", f.display()))?
+        }
+        (Err(_), None) => return Err(format!("[peers] needs a secret: peers.secret_file or {PEER_SECRET_ENV}")),
+    };
+    let secret = text.trim().to_string();
+    if secret.len() < MIN_PEER_SECRET_LEN {
+        return Err(format!("the peer secret must be at least {MIN_PEER_SECRET_LEN} characters"));
+    }
+    Ok(SecretString::new(secret))
+}
+
+/// One client per peer region.
+fn peer_clients(
+    p: &PeersConfig,
+    secret: &SecretString,
+) -> Result<std::collections::BTreeMap<String, Arc<dyn Peer>>, String> {
+    let tls = p.ca_file.as_deref().map(crate::peer::tls_connector).transpose()?;
+    Ok(p.endpoints
+        .iter()
+        .map(|(region, uri)| {
+            let c = crate::peer::PeerClient::new(
+                region,
+                uri.clone(),
+                SecretString::new(secret.expose().to_string()),
+                tls.clone(),
+                p.timeout,
+            );
+            (region.clone(), Arc::new(c) as Arc<dyn Peer>)
+        })
+        .collect())
+}
+
 fn credentials_file_text(profile: &str, ak: &kms_core::model::AccessKeyOutput) -> String {
     format!(
         "# kms bootstrap credentials for {}\n[{profile}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
@@ -134,7 +170,6 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
 /// Open the store and the service, bootstrap identities, bind, and start
 /// serving. Returns once the listener is bound.
 pub async fn start(cfg: Config) -> Result<Server, String> {
-    let loc = Location { partition: cfg.partition.clone(), region: cfg.region.clone() };
     let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) = match &cfg.storage {
         Storage::DataDir(dir) => {
             create_private_dir(dir)?;
@@ -153,10 +188,32 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             (Arc::new(store), root, Clock::adjustable(), None)
         }
     };
-    let kms = Kms::open(store, root, Arc::new(clock), loc)
-        .await
-        .map_err(|e| e.to_string())?
-        .with_deletion_guard(cfg.deletion_guard_days);
+    let peer_secret = cfg.peers.as_ref().map(load_peer_secret).transpose()?;
+    let peers = match (&cfg.peers, &peer_secret) {
+        (Some(p), Some(s)) => peer_clients(p, s)?,
+        _ => Default::default(),
+    };
+    let regions = Regions::open(
+        store,
+        root,
+        Arc::new(clock),
+        RegionsConfig {
+            partition: cfg.partition.clone(),
+            default_region: cfg.region.clone(),
+            served: if cfg.dev { Served::Any } else { Served::List(cfg.regions.clone()) },
+            deletion_guard_days: cfg.deletion_guard_days,
+            peers,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if regions.home() != cfg.region {
+        tracing::info!(
+            home = regions.home(),
+            "this data directory's original keys stay in the region it was created for"
+        );
+    }
+    let kms = regions.get(&cfg.region).await.map_err(|e| e.to_string())?.ok_or("the default region is not served")?;
     let fixed = cfg.dev.then_some((DEV_ACCESS_KEY, DEV_SECRET_KEY));
     let admin = if cfg.dev { "test" } else { cfg.admin_user.as_str() };
     let created = kms.bootstrap(&cfg.default_account, admin, fixed).await.map_err(|e| e.to_string())?;
@@ -172,7 +229,6 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         Some((c, k)) => Some(tls_acceptor(c, k)?),
         None => None,
     };
-    let kms = Arc::new(kms);
     let audit_dir = match (&cfg.audit.dir, &data_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d.join("audit"),
@@ -202,12 +258,14 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     if cfg.audit.fail_open {
         tracing::warn!("audit.fail_open is set: requests are answered even when their audit event cannot be written");
     }
-    let api = Arc::new(
-        Api::new(kms.clone(), cfg.max_body_bytes)
-            .with_tls(cfg.tls.is_some())
-            .with_audit(audit.clone(), cfg.audit.fail_open)
-            .with_metrics(Arc::new(ServiceMetrics { kms: kms.clone(), audit: audit.clone() })),
-    );
+    let mut api = Api::new(regions.clone(), cfg.max_body_bytes)
+        .with_tls(cfg.tls.is_some())
+        .with_audit(audit.clone(), cfg.audit.fail_open)
+        .with_metrics(Arc::new(ServiceMetrics { regions: regions.clone(), audit: audit.clone() }));
+    if let Some(s) = peer_secret {
+        api = api.with_peer_secret(s);
+    }
+    let api = Arc::new(api);
     let api_for_loop = api.clone();
     let ephemeral_audit = (cfg.audit.dir.is_none() && data_dir.is_none()).then(|| audit_dir.clone());
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -239,7 +297,7 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
 
 /// `/metrics` lines about the audit writer and the keys.
 struct ServiceMetrics {
-    kms: Arc<Kms>,
+    regions: Arc<Regions>,
     audit: Arc<AuditLog>,
 }
 
@@ -274,10 +332,13 @@ impl ExtraMetrics for ServiceMetrics {
         }
         let _ =
             writeln!(out, "kms_audit_batch_size_sum {}\nkms_audit_batch_size_count {batches}", s.records.load(Relaxed));
-        if let Ok(counts) = self.kms.store().count_keys_by_state().await {
-            let _ = writeln!(out, "# HELP kms_keys Keys by state.\n# TYPE kms_keys gauge");
-            for (state, n) in counts {
-                let _ = writeln!(out, "kms_keys{{state=\"{state}\"}} {n}");
+        let _ = writeln!(out, "# HELP kms_keys Keys by region and state.\n# TYPE kms_keys gauge");
+        for kms in self.regions.all() {
+            if let Ok(counts) = kms.store().count_keys_by_state().await {
+                let region = &kms.location().region;
+                for (state, n) in counts {
+                    let _ = writeln!(out, "kms_keys{{region=\"{region}\",state=\"{state}\"}} {n}");
+                }
             }
         }
     }
@@ -292,7 +353,7 @@ const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// The background job (kms-core's `jobs`) and the last-usage flush; the
 /// flush runs once more at shutdown. The job's events go to the audit log.
 async fn background_jobs(api: Arc<Api>, mut shutdown: watch::Receiver<bool>) {
-    let kms = api.kms().clone();
+    let kms = api.regions().clone();
     let mut jobs = tokio::time::interval(JOBS_INTERVAL);
     let mut flush = tokio::time::interval(USAGE_FLUSH_INTERVAL);
     loop {

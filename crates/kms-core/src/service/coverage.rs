@@ -20,6 +20,8 @@ const SERVICE: &[(&str, &str)] = &[
     ("keys.rs", include_str!("keys.rs")),
     ("mod.rs", include_str!("mod.rs")),
     ("policies.rs", include_str!("policies.rs")),
+    ("regions.rs", include_str!("regions.rs")),
+    ("replication.rs", include_str!("replication.rs")),
     ("rotation.rs", include_str!("rotation.rs")),
     ("tags.rs", include_str!("tags.rs")),
     ("unbuilt.rs", include_str!("unbuilt.rs")),

@@ -109,7 +109,7 @@ impl Kms {
     /// Replace a key's grant list in the cache, after the store changed.
     async fn refresh_grants(&self, k: &LiveKey) -> Result<()> {
         let grants = self.store.list_grants(&k.record.key_id).await?;
-        self.cache(k.record.clone(), k.materials.clone(), k.last_usage(), Arc::new(grants))?;
+        self.cache(k.record.clone(), k.materials.clone(), k.last_usage(), Arc::new(grants), None)?;
         Ok(())
     }
 

@@ -53,7 +53,7 @@ impl Kms {
             access_key_id: id.clone(),
             account: user.account.clone(),
             user_name: user.name.clone(),
-            sealed_secret: self.root.seal(&AccessKeyRecord::secret_binding(&id), secret.expose().as_bytes())?,
+            sealed_secret: self.shared.root.seal(&AccessKeyRecord::secret_binding(&id), secret.expose().as_bytes())?,
             created_ms: self.clock.now_ms(),
         };
         self.store.put_access_key(&rec).await?;
@@ -65,7 +65,8 @@ impl Kms {
             access_key_id: id.clone(),
             secret_access_key: secret.expose().to_string(),
         };
-        self.creds
+        self.shared
+            .creds
             .write()
             .map_err(super::poisoned)?
             .insert(id.clone(), Arc::new(Credential { access_key_id: id, secret, principal }));
@@ -101,7 +102,7 @@ impl Kms {
     pub async fn create_user(&self, ctx: &RequestContext, req: CreateUserRequest) -> Result<AccessKeyOutput> {
         self.require_admin(ctx, "CreateUser")?;
         let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
-        let _w = self.write_lock.lock().await;
+        let _w = self.shared.identity_lock.lock().await;
         if self.store.get_user(&account, &name).await?.is_some() {
             return Err(Error::AlreadyExists(format!("User with name {name} already exists.")));
         }
@@ -112,7 +113,7 @@ impl Kms {
     pub async fn create_access_key(&self, ctx: &RequestContext, req: UserRef) -> Result<AccessKeyOutput> {
         self.require_admin(ctx, "CreateAccessKey")?;
         let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
-        let _w = self.write_lock.lock().await;
+        let _w = self.shared.identity_lock.lock().await;
         let user = self.get_user(&account, &name).await?;
         self.new_access_key(&user, None).await
     }
@@ -151,10 +152,11 @@ impl Kms {
     pub async fn delete_user(&self, ctx: &RequestContext, req: UserRef) -> Result<Empty> {
         self.require_admin(ctx, "DeleteUser")?;
         let (account, name) = self.user_ref(ctx, &req.user_name, &req.account_id)?;
-        let _w = self.write_lock.lock().await;
+        let _w = self.shared.identity_lock.lock().await;
         self.get_user(&account, &name).await?;
         self.store.delete_user(&account, &name).await?;
-        self.creds
+        self.shared
+            .creds
             .write()
             .map_err(super::poisoned)?
             .retain(|_, c| !(c.principal.account == account && c.principal.user_name == name));
@@ -167,8 +169,8 @@ impl Kms {
         v.required("accessKeyId", &req.access_key_id);
         v.finish()?;
         let id = req.access_key_id.unwrap_or_default();
-        let _w = self.write_lock.lock().await;
-        let removed = self.creds.write().map_err(super::poisoned)?.remove(&id);
+        let _w = self.shared.identity_lock.lock().await;
+        let removed = self.shared.creds.write().map_err(super::poisoned)?.remove(&id);
         if removed.is_none() {
             return Err(Error::NotFound(format!("The Access Key with id {id} cannot be found.")));
         }
@@ -189,7 +191,7 @@ impl Kms {
                 "The service clock can only be moved when the server runs with --dev.".into(),
             ));
         }
-        self.run_jobs().await?;
+        self.regions()?.run_jobs().await?;
         Ok(AdvanceClockResponse { now: epoch_seconds(self.clock.now_ms()) })
     }
 
@@ -215,7 +217,7 @@ impl Kms {
         f: impl FnOnce(&mut UserRecord) -> Result<()>,
     ) -> Result<UserRecord> {
         let (account, name) = self.user_ref(ctx, user_name, account)?;
-        let _w = self.write_lock.lock().await;
+        let _w = self.shared.identity_lock.lock().await;
         let mut user = self.get_user(&account, &name).await?;
         f(&mut user)?;
         self.store.put_user(&user).await?;

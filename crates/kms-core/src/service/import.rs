@@ -113,7 +113,7 @@ impl Token {
         }
         plain.extend_from_slice(self.wrapping_key.expose());
         let mut token = vec![TOKEN_VERSION];
-        token.extend(kms.root.seal(&token_binding(key_id), &plain)?);
+        token.extend(kms.shared.root.seal(&token_binding(key_id), &plain)?);
         Ok(token)
     }
 
@@ -122,7 +122,7 @@ impl Token {
         let Some((&TOKEN_VERSION, sealed)) = token.split_first() else {
             return Err(invalid());
         };
-        let plain = kms.root.open(&token_binding(key_id), sealed).map_err(|_| invalid())?;
+        let plain = kms.shared.root.open(&token_binding(key_id), sealed).map_err(|_| invalid())?;
         let p = plain.expose();
         let (ts, mut rest) = p.split_at_checked(8).ok_or_else(invalid)?;
         let mut field = || -> Result<&str> {
@@ -311,6 +311,15 @@ impl Kms {
                     return Err(origin_error(arn, r.origin));
                 }
                 Self::importable(r, arn)?;
+                // A replica imports the same material as its primary.
+                if let Some(set) = r.multi_region_set.as_ref().filter(|s| !s.is_primary()) {
+                    if !set.primary_materials.is_empty() && !set.primary_materials.contains(&imported.id) {
+                        return Err(Error::IncorrectKeyMaterial(format!(
+                            "The key material is not key material of the primary key of {arn} (in {}).",
+                            set.primary_region
+                        )));
+                    }
+                }
                 self.attach_material(r, arn, imported, import, import_type, now)
             })
             .await?;
@@ -333,7 +342,7 @@ impl Kms {
         let import_type =
             import_type.unwrap_or(if ever { ImportType::ExistingKeyMaterial } else { ImportType::NewKeyMaterial });
         let sealed =
-            self.root.seal(&KeyRecord::material_binding(&r.key_id, &imported.id), imported.material.expose())?;
+            self.shared.root.seal(&KeyRecord::material_binding(&r.key_id, &imported.id), imported.material.expose())?;
         let known = r.materials.iter().position(|m| m.id == imported.id);
         match import_type {
             ImportType::NewKeyMaterial => {

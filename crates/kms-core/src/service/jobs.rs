@@ -42,12 +42,12 @@ pub struct JobEvent {
 impl Kms {
     /// Ask the background job for a pass now.
     pub fn wake_jobs(&self) {
-        self.jobs_wake.notify_one();
+        self.shared.jobs_wake.notify_one();
     }
 
     /// Resolves when [`Kms::wake_jobs`] was called.
     pub async fn jobs_woken(&self) {
-        self.jobs_wake.notified().await;
+        self.shared.jobs_wake.notified().await;
     }
 
     /// The events of the passes since the last call, oldest first.
@@ -68,6 +68,8 @@ impl Kms {
                 if self.run_key_jobs(&id, now).await? {
                     changed += 1;
                 }
+                // Multi-Region syncs (outside the write lock).
+                self.deliver_outbox(&id, now).await?;
             }
             n += changed;
             // Every job moves its key's next job past `now`, so the queue
@@ -99,14 +101,27 @@ impl Kms {
             at_ms: now,
         };
         if self.is_due(&rec) {
-            let e = event("DeleteKey", None, None, None);
-            self.store.delete_key(id).await?;
-            self.evict(id)?;
-            self.aliases.write().map_err(super::poisoned)?.retain(|_, a| a.target_key_id != id);
-            tracing::info!(key_id = %id, "key deleted: its deletion window ended");
+            // A replica first tells its primary (which may be waiting for
+            // it to start its own deletion); delivering that destroys it.
+            if let Some(set) = rec.multi_region_set.as_mut().filter(|s| !s.is_primary()) {
+                if set.outbox.iter().any(|o| o.deleted) {
+                    return Ok(false);
+                }
+                set.outbox = vec![Outbound {
+                    region: set.primary_region.clone(),
+                    create: None,
+                    deleted: true,
+                    attempts: 0,
+                    next_ms: now,
+                }];
+                self.store.put_key(&rec).await?;
+                return Ok(true);
+            }
+            let e = self.destroy(&rec, now).await?;
             self.push_events(vec![e]);
             return Ok(true);
         }
+        let old = rec.clone();
         let mut events = vec![];
         // Imported material past its ValidTo is deleted; the key waits for
         // an import (AWS: Enabled -> PendingImport), unless it is pending
@@ -127,7 +142,22 @@ impl Kms {
                 events.push(event("RotateKey", Some(&mid), previous, Some("ON_DEMAND")));
             }
         }
-        if rec.state == KeyState::Enabled {
+        // A replica being created, or a key whose primary region changed,
+        // takes its state once every region has heard of the change.
+        if let Some(set) = rec.multi_region_set.as_mut() {
+            if let Some((_, state)) = set.settle.filter(|(at, _)| *at <= now && set.outbox.is_empty()) {
+                set.settle = None;
+                rec.state = if state == KeyState::Enabled
+                    && rec.origin == Origin::External
+                    && !rec.current_material().is_some_and(|m| m.present())
+                {
+                    KeyState::PendingImport
+                } else {
+                    state
+                };
+            }
+        }
+        if rec.state == KeyState::Enabled && !rec.is_replica() {
             if let Some(r) = rec.auto_rotation.clone().filter(|r| r.next_ms <= now) {
                 rec.auto_rotation =
                     Some(AutoRotation { period_days: r.period_days, next_ms: now + i64::from(r.period_days) * DAY_MS });
@@ -137,11 +167,7 @@ impl Kms {
                 }
             }
         }
-        if let Some(live) = self.keys.read().map_err(super::poisoned)?.get(id).cloned() {
-            rec.last_usage = live.last_usage();
-        }
-        self.store.put_key(&rec).await?;
-        self.evict(id)?;
+        self.write_record(&old, rec, now).await?;
         for e in &events {
             tracing::debug!(key_id = %id, event = e.event_name, material = ?e.key_material_id, "key material changed");
         }
@@ -149,7 +175,27 @@ impl Kms {
         Ok(true)
     }
 
-    fn push_events(&self, events: Vec<JobEvent>) {
+    /// Destroy a key whose deletion window has ended: its record, grants
+    /// and aliases.
+    pub(super) async fn destroy(&self, rec: &KeyRecord, now: i64) -> Result<JobEvent> {
+        let id = rec.key_id.as_str();
+        self.store.delete_key(id).await?;
+        self.evict(id)?;
+        self.aliases.write().map_err(super::poisoned)?.retain(|_, a| a.target_key_id != id);
+        tracing::info!(key_id = %id, "key deleted: its deletion window ended");
+        Ok(JobEvent {
+            event_name: "DeleteKey",
+            account: rec.account.clone(),
+            key_arn: self.loc.key_arn(&rec.account, id),
+            key_origin: rec.origin.as_str(),
+            key_material_id: None,
+            previous_key_material_id: None,
+            rotation_type: None,
+            at_ms: now,
+        })
+    }
+
+    pub(super) fn push_events(&self, events: Vec<JobEvent>) {
         if let Ok(mut q) = self.job_events.lock() {
             q.extend(events);
         }

@@ -24,7 +24,9 @@ impl Kms {
         KeyMetadata {
             aws_account_id: Some(k.account.clone()),
             key_id: Some(k.key_id.clone()),
-            arn: Some(self.loc.key_arn(&k.account, &k.key_id)),
+            // A replica that ReplicateKey describes lives in another region.
+            arn: Some(self.arn_in(k.multi_region_set.as_ref().map_or(&self.loc.region, |s| &s.region), k)),
+            multi_region_configuration: self.multi_region_configuration(k),
             creation_date: Some(epoch_seconds(k.created_ms)),
             enabled: Some(k.state == KeyState::Enabled),
             description: Some(k.description.clone()),
@@ -108,9 +110,6 @@ impl Kms {
         if origin == Origin::External && matches!(crypto_spec(spec), Some(cs) if cs.is_ml_kem() || cs.is_ml_dsa()) {
             return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported for Origin {origin}.")));
         }
-        if req.multi_region == Some(true) {
-            return Err(Error::UnsupportedOperation("Multi-Region keys are not supported by this server yet.".into()));
-        }
         let policy = match req.policy {
             Some(p) => {
                 self.check_policy(ctx, &p, req.bypass_policy_lockout_safety_check.unwrap_or(false))?;
@@ -119,7 +118,8 @@ impl Kms {
             None => kms_policy::default_key_policy(&self.loc.partition, &account),
         };
         let tags = Self::merge_tags(vec![], req.tags.unwrap_or_default())?;
-        let key_id = ids::new_key_id()?;
+        let multi_region = req.multi_region == Some(true);
+        let key_id = if multi_region { ids::new_multi_region_key_id()? } else { ids::new_key_id()? };
         let now = self.clock.now_ms();
         // The key's material: an AES-256 key, or (generated on a blocking
         // thread) a private key in PKCS#8 with its public key, or an HMAC
@@ -151,7 +151,16 @@ impl Kms {
             pending_window_days: None,
             policy,
             tags,
-            multi_region: false,
+            multi_region,
+            multi_region_set: multi_region.then(|| MultiRegionSet {
+                region: self.loc.region.clone(),
+                primary_region: self.loc.region.clone(),
+                replica_regions: vec![],
+                generation: 1,
+                outbox: vec![],
+                settle: None,
+                primary_materials: vec![],
+            }),
             materials,
             auto_rotation: None,
             on_demand_rotation_ms: None,
@@ -268,7 +277,7 @@ impl Kms {
         v.finish()?;
         let now = self.clock.now_ms();
         let access = Access::new("kms:ScheduleKeyDeletion");
-        if self.deletion_guard_days > 0 {
+        if self.shared.deletion_guard_days > 0 {
             let k = self
                 .resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), super::Aliases::Refused, Some(&access))
                 .await?;
@@ -276,14 +285,20 @@ impl Kms {
         }
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
             Self::manageable(r, arn)?;
-            let deletion = now + days * DAY_MS;
-            r.state = KeyState::PendingDeletion;
-            r.deletion_ms = Some(deletion);
             r.pending_window_days = Some(days as i32);
+            // A primary with replicas waits for them: its window starts
+            // when the last replica is deleted (no DeletionDate until then).
+            if r.multi_region_set.as_ref().is_some_and(|s| s.is_primary() && !s.replica_regions.is_empty()) {
+                r.state = KeyState::PendingReplicaDeletion;
+                r.deletion_ms = None;
+            } else {
+                r.state = KeyState::PendingDeletion;
+                r.deletion_ms = Some(now + days * DAY_MS);
+            }
             Ok(ScheduleKeyDeletionResponse {
                 key_id: Some(arn.to_string()),
-                deletion_date: Some(epoch_seconds(deletion)),
-                key_state: Some(KeyState::PendingDeletion.as_str().into()),
+                deletion_date: r.deletion_ms.map(epoch_seconds),
+                key_state: Some(r.state.as_str().into()),
                 pending_window_in_days: Some(days as i32),
             })
         })
@@ -296,7 +311,7 @@ impl Kms {
     /// (GetKeyLastUsage, CloudTrail) and leaves it to the user.
     fn check_deletion_guard(&self, k: &super::LiveKey, now: i64) -> Result<()> {
         let Some(u) = k.last_usage() else { return Ok(()) };
-        let days = i64::from(self.deletion_guard_days);
+        let days = i64::from(self.shared.deletion_guard_days);
         let overridden = k.record.tags.iter().any(|(t, v)| t == ALLOW_DELETION_TAG && v.eq_ignore_ascii_case("true"));
         if overridden || u.at_ms < now - days * DAY_MS {
             return Ok(());
@@ -320,7 +335,7 @@ impl Kms {
             req.key_id.as_deref().unwrap_or_default(),
             &Access::new("kms:CancelKeyDeletion"),
             |r, arn| {
-                if r.state != KeyState::PendingDeletion {
+                if !matches!(r.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
                     return Err(Error::InvalidState(format!("{arn} is not pending deletion.")));
                 }
                 // A key whose imported material was deleted meanwhile
@@ -376,8 +391,8 @@ impl Kms {
                 principal: u.principal,
             }),
             tracking_start_date: epoch_seconds(k.record.created_ms),
-            deletion_guard_days: self.deletion_guard_days,
-            deletion_allowed: self.deletion_guard_days == 0 || self.check_deletion_guard(&k, now).is_ok(),
+            deletion_guard_days: self.shared.deletion_guard_days,
+            deletion_allowed: self.shared.deletion_guard_days == 0 || self.check_deletion_guard(&k, now).is_ok(),
         })
     }
 }

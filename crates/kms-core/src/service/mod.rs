@@ -29,8 +29,12 @@ mod sts;
 pub use sts::{AssumeRoleInput, AssumeRoleOutput};
 #[cfg(test)]
 mod coverage;
+pub mod regions;
 mod tags;
 mod unbuilt;
+pub use regions::{Regions, RegionsConfig, Served};
+mod replication;
+pub use replication::PeerMessage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -201,30 +205,48 @@ const ROOT_CHECK_VALUE: &[u8] = b"kms root key check v1";
 pub type NewCredentials = AccessKeyOutput;
 
 pub struct Kms {
+    /// This region's partition and region (its ARNs).
     loc: Location,
+    /// This region's key space of the store.
     store: Arc<dyn Store>,
     clock: Arc<Clock>,
+    /// What every region of this server shares: the root key, identities,
+    /// the background job's wake-up, the other regions.
+    shared: Arc<Shared>,
+    keys: RwLock<HashMap<String, Arc<LiveKey>>>,
+    /// Grows (under the `keys` lock) whenever a writer replaces or drops a
+    /// cached key, so that a load that read the store before a write does
+    /// not cache what it read after the write ([`Kms::cache`]).
+    cache_epoch: std::sync::atomic::AtomicU64,
+    /// Parsed key policies by text, shared between keys.
+    policies: RwLock<HashMap<String, std::sync::Weak<kms_policy::Policy>>>,
+    /// Every alias, by (account, alias name).
+    aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
+    /// Serialises read-modify-write sequences on this region's records.
+    write_lock: tokio::sync::Mutex<()>,
+    /// What the background job did, for the audit trail
+    /// ([`Kms::take_job_events`]).
+    job_events: Mutex<Vec<JobEvent>>,
+}
+
+/// What the regions of one server share.
+pub(crate) struct Shared {
     root: RootKey,
     creds: RwLock<HashMap<String, Arc<Credential>>>,
     /// Temporary credentials of assumed-role sessions, by access key id
     /// (in memory: a restart ends every session).
     sessions: RwLock<HashMap<String, sts::Session>>,
-    keys: RwLock<HashMap<String, Arc<LiveKey>>>,
-    /// Parsed key policies by text, shared between keys.
-    policies: RwLock<HashMap<String, std::sync::Weak<kms_policy::Policy>>>,
-    /// Every alias, by (account, alias name).
-    aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
-    /// Serialises read-modify-write sequences on records.
-    write_lock: tokio::sync::Mutex<()>,
+    /// Serialises changes of identities (users, roles, access keys).
+    identity_lock: tokio::sync::Mutex<()>,
     /// Safe deletion: ScheduleKeyDeletion refuses a key used within this
     /// many days (0: off, AWS's behaviour) unless the key carries the tag
     /// [`ALLOW_DELETION_TAG`]` = true`.
     deletion_guard_days: u32,
-    /// Wakes the background job early (an on-demand rotation to finish).
+    /// Wakes the background job early (an on-demand rotation to finish, a
+    /// replica to create).
     jobs_wake: tokio::sync::Notify,
-    /// What the background job did, for the audit trail
-    /// ([`Kms::take_job_events`]).
-    job_events: Mutex<Vec<JobEvent>>,
+    /// The server's regions (for multi-Region keys).
+    regions: std::sync::Weak<Regions>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -265,58 +287,27 @@ enum Aliases {
 }
 
 impl Kms {
-    /// Open the service over a store. Checks that `root` is the root key the
-    /// store was sealed under (writing the check value into an empty store),
-    /// and loads the access keys and aliases.
-    pub async fn open(
-        store: Arc<dyn Store>,
-        root: RootKey,
-        clock: Arc<Clock>,
-        loc: Location,
-    ) -> Result<Self, OpenError> {
-        match store.get_meta(ROOT_CHECK).await.map_err(OpenError::Store)? {
-            Some(sealed) => {
-                let v = root.open(ROOT_CHECK, &sealed).map_err(|_| OpenError::WrongRootKey)?;
-                if v.expose() != ROOT_CHECK_VALUE {
-                    return Err(OpenError::WrongRootKey);
-                }
-            }
-            None => {
-                let sealed = root.seal(ROOT_CHECK, ROOT_CHECK_VALUE).map_err(OpenError::Store)?;
-                store.put_meta(ROOT_CHECK, &sealed).await.map_err(OpenError::Store)?;
-            }
-        }
-        let aliases = store
-            .list_aliases()
-            .await
-            .map_err(OpenError::Store)?
-            .into_iter()
-            .map(|a| ((a.account.clone(), a.name.clone()), a))
-            .collect();
-        let kms = Kms {
+    /// This region's service over its key space (see [`Regions::open`]).
+    async fn open_region(shared: Arc<Shared>, store: Arc<dyn Store>, clock: Arc<Clock>, loc: Location) -> Result<Self> {
+        let aliases =
+            store.list_aliases().await?.into_iter().map(|a| ((a.account.clone(), a.name.clone()), a)).collect();
+        Ok(Kms {
             loc,
             store,
             clock,
-            root,
-            creds: RwLock::new(HashMap::new()),
-            sessions: RwLock::new(HashMap::new()),
+            shared,
             keys: RwLock::new(HashMap::new()),
+            cache_epoch: std::sync::atomic::AtomicU64::new(0),
             policies: RwLock::new(HashMap::new()),
             aliases: RwLock::new(aliases),
             write_lock: tokio::sync::Mutex::new(()),
-            deletion_guard_days: 0,
-            jobs_wake: tokio::sync::Notify::new(),
             job_events: Mutex::new(Vec::new()),
-        };
-        kms.reload_credentials().await.map_err(OpenError::Store)?;
-        Ok(kms)
+        })
     }
 
-    /// Refuse ScheduleKeyDeletion for keys used within `days` days (see
-    /// `Kms::schedule_key_deletion`); 0 turns the check off.
-    pub fn with_deletion_guard(mut self, days: u32) -> Self {
-        self.deletion_guard_days = days;
-        self
+    /// The server's regions (gone only while the server shuts down).
+    fn regions(&self) -> Result<Arc<Regions>> {
+        self.shared.regions.upgrade().ok_or_else(|| Error::internal("the server is shutting down"))
     }
 
     pub fn location(&self) -> &Location {
@@ -337,10 +328,10 @@ impl Kms {
     ) -> Result<crate::crypto::SecretBytes> {
         let binding = format!("service-secret/{name}");
         if let Some(sealed) = self.store.get_meta(&binding).await? {
-            return self.root.open(&binding, &sealed);
+            return self.shared.root.open(&binding, &sealed);
         }
         let secret = crate::crypto::SecretBytes::new(generate().map_err(Error::Internal)?);
-        let sealed = self.root.seal(&binding, secret.expose())?;
+        let sealed = self.shared.root.seal(&binding, secret.expose())?;
         self.store.put_meta(&binding, &sealed).await?;
         Ok(secret)
     }
@@ -351,34 +342,17 @@ impl Kms {
     }
 
     async fn reload_credentials(&self) -> Result<()> {
-        let users = self.store.list_users(None).await?;
-        let mut map = HashMap::new();
-        for ak in self.store.list_access_keys().await? {
-            let Some(user) = users.iter().find(|u| u.account == ak.account && u.name == ak.user_name) else {
-                continue;
-            };
-            let secret = self.root.open(&AccessKeyRecord::secret_binding(&ak.access_key_id), &ak.sealed_secret)?;
-            let secret = String::from_utf8(secret.expose().to_vec()).map_err(Error::internal)?;
-            map.insert(
-                ak.access_key_id.clone(),
-                Arc::new(Credential {
-                    access_key_id: ak.access_key_id.clone(),
-                    secret: SecretString::new(secret),
-                    principal: Arc::new(Principal::from_user(user, &self.loc.partition)),
-                }),
-            );
-        }
-        *self.creds.write().map_err(poisoned)? = map;
-        Ok(())
+        self.shared.reload_credentials(self.store.as_ref(), &self.loc.partition).await
     }
 
     // ------------------------------------------------------------ key cache
 
     /// Open a record's materials and cache it.
-    fn open_key(&self, record: KeyRecord, grants: Vec<GrantRecord>) -> Result<Arc<LiveKey>> {
+    /// `loaded` is the cache epoch read before the record was.
+    fn open_key(&self, record: KeyRecord, grants: Vec<GrantRecord>, loaded: u64) -> Result<Arc<LiveKey>> {
         let mut materials = Vec::with_capacity(record.materials.len());
         for m in record.materials.iter().filter(|m| m.present() && !m.pending_rotation) {
-            let raw = self.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
+            let raw = self.shared.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
             let material = match asymmetric::crypto_spec(record.key_spec) {
                 None => Material::Aes(KeyMaterial::from_bytes(raw.expose())?.aes()?),
                 Some(cs) if cs.is_hmac() => Material::Hmac(raw),
@@ -387,7 +361,7 @@ impl Kms {
             materials.push((parse_material_id(&m.id)?, material));
         }
         let usage = record.last_usage.clone();
-        self.cache(record, Arc::new(materials), usage, Arc::new(grants))
+        self.cache(record, Arc::new(materials), usage, Arc::new(grants), Some(loaded))
     }
 
     /// A new material of `key_id` that KMS made (at creation or by a
@@ -403,7 +377,7 @@ impl Kms {
         crate::crypto::fill_random(&mut mid)?;
         let id = crate::crypto::hex(&mid);
         Ok(MaterialRecord {
-            sealed: self.root.seal(&KeyRecord::material_binding(key_id, &id), material)?,
+            sealed: self.shared.root.seal(&KeyRecord::material_binding(key_id, &id), material)?,
             id,
             created_ms: now,
             rotation,
@@ -418,19 +392,32 @@ impl Kms {
         materials.iter().rposition(|(id, _)| *id == current)
     }
 
+    /// Put a key in the cache. A writer (`loaded: None`) replaces what is
+    /// there; a load (`Some(epoch)`, the epoch it read before reading the
+    /// store) caches only if no writer changed the cache since, so that a
+    /// record read before a write never outlives it in the cache.
     fn cache(
         &self,
         record: KeyRecord,
         materials: Materials,
         usage: Option<LastUsage>,
         grants: Grants,
+        loaded: Option<u64>,
     ) -> Result<Arc<LiveKey>> {
+        use std::sync::atomic::Ordering;
         let arn = self.loc.key_arn(&record.account, &record.key_id);
         let policy = self.parsed_policy(&record.policy, &arn)?;
         let current = Self::current_index(&record, &materials);
         let live =
             Arc::new(LiveKey { record, arn, policy, materials, current, usage: Mutex::new((usage, false)), grants });
         let mut keys = self.keys.write().map_err(poisoned)?;
+        match loaded {
+            Some(epoch) if epoch != self.cache_epoch.load(Ordering::Acquire) => return Ok(live),
+            Some(_) => {}
+            None => {
+                self.cache_epoch.fetch_add(1, Ordering::AcqRel);
+            }
+        }
         keys.insert(live.record.key_id.clone(), live.clone());
         if keys.len() > KEY_CACHE_MAX {
             // Drop a tenth of the cache (keys with unflushed usage stay); a
@@ -473,7 +460,9 @@ impl Kms {
     }
 
     fn evict(&self, key_id: &str) -> Result<()> {
-        self.keys.write().map_err(poisoned)?.remove(key_id);
+        let mut keys = self.keys.write().map_err(poisoned)?;
+        self.cache_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        keys.remove(key_id);
         Ok(())
     }
 
@@ -484,13 +473,16 @@ impl Kms {
         let cached = self.keys.read().map_err(poisoned)?.get(key_id).cloned();
         let live = match cached {
             Some(k) => k,
-            None => match self.store.get_key(key_id).await? {
-                Some(rec) => {
-                    let grants = self.store.list_grants(&rec.key_id).await?;
-                    self.open_key(rec, grants)?
+            None => {
+                let epoch = self.cache_epoch.load(std::sync::atomic::Ordering::Acquire);
+                match self.store.get_key(key_id).await? {
+                    Some(rec) => {
+                        let grants = self.store.list_grants(&rec.key_id).await?;
+                        self.open_key(rec, grants, epoch)?
+                    }
+                    None => return Ok(None),
                 }
-                None => return Ok(None),
-            },
+            }
         };
         if self.is_due(&live.record) {
             return Ok(None);
@@ -582,9 +574,29 @@ impl Kms {
         let mut rec = live.record.clone();
         let out = f(&mut rec, &live.arn)?;
         rec.last_usage = live.last_usage();
+        let outbox = Self::queue_syncs(&live.record, &mut rec, self.clock.now_ms());
         self.store.put_key(&rec).await?;
         self.recache(&live, rec)?;
+        if outbox {
+            self.shared.jobs_wake.notify_one();
+        }
         Ok(out)
+    }
+
+    /// Write a key record changed from `old` (under the write lock, by
+    /// the service itself): multi-Region syncs queued, the cached key
+    /// dropped.
+    async fn write_record(&self, old: &KeyRecord, mut rec: KeyRecord, now: i64) -> Result<()> {
+        if let Some(live) = self.keys.read().map_err(poisoned)?.get(&rec.key_id).cloned() {
+            rec.last_usage = live.last_usage();
+        }
+        let outbox = Self::queue_syncs(old, &mut rec, now);
+        self.store.put_key(&rec).await?;
+        self.evict(&rec.key_id)?;
+        if outbox {
+            self.shared.jobs_wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Replace a cached key by its changed record (written already): the
@@ -593,7 +605,7 @@ impl Kms {
     fn recache(&self, live: &LiveKey, rec: KeyRecord) -> Result<()> {
         if rec.materials == live.record.materials {
             let usage = rec.last_usage.clone();
-            self.cache(rec, live.materials.clone(), usage, live.grants.clone())?;
+            self.cache(rec, live.materials.clone(), usage, live.grants.clone(), None)?;
         } else {
             self.evict(&rec.key_id)?;
         }
@@ -625,7 +637,7 @@ impl Kms {
             let mut rec = current.record.clone();
             rec.last_usage = usage.clone();
             self.store.put_key(&rec).await?;
-            self.cache(rec, current.materials.clone(), usage, current.grants.clone())?;
+            self.cache(rec, current.materials.clone(), usage, current.grants.clone(), None)?;
             n += 1;
         }
         Ok(n)
@@ -643,6 +655,13 @@ impl Kms {
     fn usable_record(r: &KeyRecord, arn: &str) -> Result<()> {
         match r.state {
             KeyState::Enabled => Ok(()),
+            // A key whose primary Region is changing still encrypts and
+            // decrypts (AWS), if it was Enabled.
+            KeyState::Updating
+                if r.multi_region_set.as_ref().and_then(|s| s.settle).is_some_and(|(_, s)| s == KeyState::Enabled) =>
+            {
+                Ok(())
+            }
             KeyState::Disabled => Err(Error::Disabled(format!("{arn} is disabled."))),
             _ => Err(Self::invalid_state(r, arn)),
         }
@@ -664,10 +683,15 @@ impl Kms {
 
     /// Management operations (descriptions, tags, aliases, policies,
     /// scheduling deletion) work on Enabled, Disabled and PendingImport
-    /// keys (AWS's key-state table).
+    /// keys (AWS's key-state table), and on multi-Region keys being
+    /// created or updated (AWS: a `Creating` replica can be managed).
     fn manageable(r: &KeyRecord, arn: &str) -> Result<()> {
         match r.state {
-            KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => Ok(()),
+            KeyState::Enabled
+            | KeyState::Disabled
+            | KeyState::PendingImport
+            | KeyState::Creating
+            | KeyState::Updating => Ok(()),
             _ => Err(Self::invalid_state(r, arn)),
         }
     }
@@ -682,8 +706,35 @@ impl Kms {
     }
 }
 
-impl CredentialResolver for Kms {
-    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<Arc<Credential>> {
+impl Shared {
+    async fn reload_credentials(&self, store: &dyn Store, partition: &str) -> Result<()> {
+        let users = store.list_users(None).await?;
+        let mut map = HashMap::new();
+        for ak in store.list_access_keys().await? {
+            let Some(user) = users.iter().find(|u| u.account == ak.account && u.name == ak.user_name) else {
+                continue;
+            };
+            let secret = self.root.open(&AccessKeyRecord::secret_binding(&ak.access_key_id), &ak.sealed_secret)?;
+            let secret = String::from_utf8(secret.expose().to_vec()).map_err(Error::internal)?;
+            map.insert(
+                ak.access_key_id.clone(),
+                Arc::new(Credential {
+                    access_key_id: ak.access_key_id.clone(),
+                    secret: SecretString::new(secret),
+                    principal: Arc::new(Principal::from_user(user, partition)),
+                }),
+            );
+        }
+        *self.creds.write().map_err(poisoned)? = map;
+        Ok(())
+    }
+
+    fn resolve_credential(
+        &self,
+        clock: &Clock,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Result<Arc<Credential>> {
         match session_token {
             None => self.creds.read().map_err(poisoned)?.get(access_key_id).cloned().ok_or(Error::UnrecognizedClient),
             Some(token) => {
@@ -692,11 +743,17 @@ impl CredentialResolver for Kms {
                 if !crate::crypto::ct_eq(s.token.expose().as_bytes(), token.as_bytes()) {
                     return Err(Error::UnrecognizedClient);
                 }
-                if s.expires_ms <= self.clock.now_ms() {
+                if s.expires_ms <= clock.now_ms() {
                     return Err(Error::ExpiredToken);
                 }
                 Ok(s.credential.clone())
             }
         }
+    }
+}
+
+impl CredentialResolver for Kms {
+    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<Arc<Credential>> {
+        self.shared.resolve_credential(&self.clock, access_key_id, session_token)
     }
 }

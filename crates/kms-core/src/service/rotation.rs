@@ -34,6 +34,7 @@ impl Kms {
         if r.origin != Origin::AwsKms {
             return Err(origin_error(arn, r.origin));
         }
+        Self::refuse_replica(r, arn)?;
         Self::usable_record(r, arn)?;
         if r.key_spec != KeySpec::SymmetricDefault {
             return Err(Error::UnsupportedOperation(String::new()));
@@ -109,6 +110,7 @@ impl Kms {
             .update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
                 // AWS checks the state before the spec (recorded).
                 Self::usable_record(r, arn)?;
+                Self::refuse_replica(r, arn)?;
                 if r.key_spec != KeySpec::SymmetricDefault {
                     return Err(Error::UnsupportedOperation(String::new()));
                 }

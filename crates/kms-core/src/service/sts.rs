@@ -117,7 +117,7 @@ impl Kms {
             arn: principal.arn.clone(),
         };
         let credential = Arc::new(Credential { access_key_id: access_key_id.clone(), secret, principal });
-        let mut sessions = self.sessions.write().map_err(poisoned)?;
+        let mut sessions = self.shared.sessions.write().map_err(poisoned)?;
         let now = self.clock.now_ms();
         sessions.retain(|_, s| s.expires_ms > now);
         sessions
@@ -133,7 +133,7 @@ impl Kms {
 
     /// Rebuild the principals of a role's live sessions after the role changed.
     fn refresh_sessions(&self, role: &RoleRecord) -> Result<()> {
-        let mut sessions = self.sessions.write().map_err(poisoned)?;
+        let mut sessions = self.shared.sessions.write().map_err(poisoned)?;
         for s in sessions.values_mut() {
             if s.role == (role.account.clone(), role.name.clone()) {
                 let principal = Arc::new(Principal::from_role_session(
@@ -196,7 +196,7 @@ impl Kms {
         v.finish()?;
         let trust = req.assume_role_policy_document.clone().unwrap_or_default();
         Policy::parse_trust(&trust).map_err(|e| Error::MalformedPolicyDocument(e.0))?;
-        let _w = self.write_lock.lock().await;
+        let _w = self.shared.identity_lock.lock().await;
         if self.store.get_role(&account, &name).await?.is_some() {
             return Err(Error::AlreadyExists(format!("Role with name {name} already exists.")));
         }
@@ -228,10 +228,10 @@ impl Kms {
     pub async fn delete_role(&self, ctx: &RequestContext, req: RoleRequest) -> Result<Empty> {
         self.require_admin(ctx, "DeleteRole")?;
         let (account, name) = self.role_ref(ctx, &req)?;
-        let _w = self.write_lock.lock().await;
+        let _w = self.shared.identity_lock.lock().await;
         self.get_role(&account, &name).await?;
         self.store.delete_role(&account, &name).await?;
-        self.sessions.write().map_err(poisoned)?.retain(|_, s| s.role != (account.clone(), name.clone()));
+        self.shared.sessions.write().map_err(poisoned)?.retain(|_, s| s.role != (account.clone(), name.clone()));
         Ok(Empty {})
     }
 
@@ -243,7 +243,7 @@ impl Kms {
         f: impl FnOnce(&mut RoleRecord) -> Result<()>,
     ) -> Result<Empty> {
         let (account, name) = self.role_ref(ctx, req)?;
-        let _w = self.write_lock.lock().await;
+        let _w = self.shared.identity_lock.lock().await;
         let mut role = self.get_role(&account, &name).await?;
         f(&mut role)?;
         self.store.put_role(&role).await?;

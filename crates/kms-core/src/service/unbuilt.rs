@@ -1,5 +1,5 @@
 //! Operations of the AWS model this server does not implement yet:
-//! multi-Region keys and custom key stores. Each validates its request like every operation (in the wire
+//! custom key stores. Each validates its request like every operation (in the wire
 //! layer), resolves and authorizes its key where it names one (so an unknown
 //! key still gets `NotFoundException`), then answers
 //! `UnsupportedOperationException` with a message that names what is
@@ -18,14 +18,6 @@ impl Kms {
             None => self.authorize_identity(ctx, &access)?,
         }
         Err(Error::UnsupportedOperation(format!("{op} is not supported by this server yet: {what}.")))
-    }
-
-    pub async fn replicate_key(&self, ctx: &RequestContext, req: ReplicateKeyRequest) -> Result<ReplicateKeyResponse> {
-        self.not_built(ctx, "ReplicateKey", req.key_id.as_deref(), MULTI_REGION).await
-    }
-
-    pub async fn update_primary_region(&self, ctx: &RequestContext, req: UpdatePrimaryRegionRequest) -> Result<()> {
-        self.not_built(ctx, "UpdatePrimaryRegion", req.key_id.as_deref(), MULTI_REGION).await
     }
 
     pub async fn create_custom_key_store(
@@ -77,5 +69,4 @@ impl Kms {
     }
 }
 
-const MULTI_REGION: &str = "multi-Region keys";
 const CUSTOM_KEY_STORES: &str = "custom key stores";

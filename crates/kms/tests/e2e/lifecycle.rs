@@ -99,15 +99,24 @@ async fn rotations_keep_every_ciphertext_across_restarts() {
         let store = kms_store::RedbStore::open(&dir.path().join(kms::server::DB_FILE)).unwrap();
         let clock = kms_core::ports::Clock::adjustable();
         assert!(clock.advance(91 * DAY * 1000));
-        let loc = kms_core::ids::Location { partition: "aws".into(), region: "us-east-1".into() };
-        let service =
-            kms_core::Kms::open(std::sync::Arc::new(store), root, std::sync::Arc::new(clock), loc).await.unwrap();
-        assert_eq!(service.run_jobs().await.unwrap(), 1, "the key due for rotation rotates");
+        let cfg = kms_core::service::RegionsConfig {
+            partition: "aws".into(),
+            default_region: "us-east-1".into(),
+            served: kms_core::service::Served::List(vec!["us-east-1".into()]),
+            deletion_guard_days: 0,
+            peers: Default::default(),
+        };
+        let regions =
+            kms_core::service::Regions::open(std::sync::Arc::new(store), root, std::sync::Arc::new(clock), cfg)
+                .await
+                .unwrap();
+        let service = regions.get("us-east-1").await.unwrap().unwrap();
+        assert_eq!(regions.run_jobs().await.unwrap(), 1, "the key due for rotation rotates");
         let events = service.take_job_events();
         assert_eq!(events.len(), 1);
         assert_eq!((events[0].event_name, events[0].rotation_type), ("RotateKey", Some("AUTOMATIC")));
         assert_eq!(events[0].previous_key_material_id.as_deref(), Some(made[3].2.as_str()));
-        assert_eq!(service.run_jobs().await.unwrap(), 0, "nothing is due twice");
+        assert_eq!(regions.run_jobs().await.unwrap(), 0, "nothing is due twice");
     }
 
     let mut ts = TestServer::start(dir.path()).await;

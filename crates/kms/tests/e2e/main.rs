@@ -12,6 +12,7 @@ mod lifecycle;
 mod mlkem;
 mod model;
 mod protocol;
+mod regions;
 mod sigv4;
 mod slice;
 mod storage;

@@ -126,7 +126,7 @@ async fn deletion_window_really_destroys_the_key() {
     assert!(kms.list_aliases().send().await.unwrap().aliases().is_empty());
     let e = kms.decrypt().ciphertext_blob(blob).send().await.unwrap_err();
     assert_eq!(err_of(e).0, "InvalidCiphertextException");
-    assert!(server.api.kms().store().get_key(&id).await.unwrap().is_none());
+    assert!(server.api.regions().get_open("us-east-1").unwrap().store().get_key(&id).await.unwrap().is_none());
     kms.describe_key().key_id(&keep).send().await.unwrap();
     server.shutdown().await;
 }

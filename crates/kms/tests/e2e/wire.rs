@@ -293,8 +293,8 @@ async fn operations_not_built_yet_say_so() {
     };
     unsupported(err_of(kms.describe_custom_key_stores().send().await.unwrap_err()), "DescribeCustomKeyStores");
     unsupported(
-        err_of(kms.replicate_key().key_id(&id).replica_region("us-west-2").send().await.unwrap_err()),
-        "ReplicateKey",
+        err_of(kms.connect_custom_key_store().custom_key_store_id("cks-1234567890abcdef0").send().await.unwrap_err()),
+        "ConnectCustomKeyStore",
     );
     // The request is validated and the key resolved first.
     let e = kms.enable_key_rotation().key_id(&id).rotation_period_in_days(10).send().await.unwrap_err();

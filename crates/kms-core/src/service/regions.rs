@@ -1,0 +1,278 @@
+//! The regions one server serves. Each region is a [`Kms`] over its own key
+//! space of the store (keys, grants, aliases, the job queue); identities,
+//! sessions and the root key are shared, as IAM and STS credentials are
+//! global in AWS. A request's region is the one its SigV4 credential scope
+//! names; the API asks [`Regions::get`] for it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use super::{poisoned, Kms, Shared, ROOT_CHECK, ROOT_CHECK_VALUE};
+use crate::crypto::RootKey;
+use crate::error::{Error, Result};
+use crate::identity::{Credential, CredentialResolver};
+use crate::ids::Location;
+use crate::ports::{Clock, Peer, Store};
+
+/// Which regions a server answers for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served {
+    /// These regions only.
+    List(Vec<String>),
+    /// Any well-formed region (`--dev`), each opened on first use.
+    Any,
+}
+
+/// What `ReplicaRegion` and a region name must look like (the model's
+/// pattern for regions).
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    (3..=4).contains(&parts.len())
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts.last().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The store's metadata entry naming the region of its original key space.
+const HOME_REGION: &str = "home-region";
+
+pub struct Regions {
+    partition: String,
+    /// The region of the store's original key space (the data directory's
+    /// keys before it served several regions).
+    home: String,
+    served: Served,
+    store: Arc<dyn Store>,
+    clock: Arc<Clock>,
+    pub(super) shared: Arc<Shared>,
+    open: RwLock<BTreeMap<String, Arc<Kms>>>,
+    /// Serialises the opening of regions.
+    opening: tokio::sync::Mutex<()>,
+    /// The other servers, by the region each serves.
+    peers: BTreeMap<String, Arc<dyn Peer>>,
+    /// The key peers wrap replicated material for (loaded on first use).
+    peer_key: tokio::sync::OnceCell<crate::crypto::PeerKey>,
+}
+
+impl std::fmt::Debug for Regions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Regions").field("home", &self.home).field("served", &self.served).finish_non_exhaustive()
+    }
+}
+
+/// How a server is set up; see [`Regions::open`].
+pub struct RegionsConfig {
+    pub partition: String,
+    /// The first region served; a new data directory's original key space
+    /// belongs to it.
+    pub default_region: String,
+    pub served: Served,
+    /// See `Kms::schedule_key_deletion`; 0 turns the check off.
+    pub deletion_guard_days: u32,
+    /// Other servers and the region each serves.
+    pub peers: BTreeMap<String, Arc<dyn Peer>>,
+}
+
+impl Regions {
+    /// Open the service over a store: check that `root` is the root key the
+    /// store was sealed under (writing the check value into an empty store),
+    /// load the identities, and open the default region (and every listed
+    /// region).
+    pub async fn open(
+        store: Arc<dyn Store>,
+        root: RootKey,
+        clock: Arc<Clock>,
+        cfg: RegionsConfig,
+    ) -> Result<Arc<Self>, super::OpenError> {
+        use super::OpenError;
+        match store.get_meta(ROOT_CHECK).await.map_err(OpenError::Store)? {
+            Some(sealed) => {
+                let v = root.open(ROOT_CHECK, &sealed).map_err(|_| OpenError::WrongRootKey)?;
+                if v.expose() != ROOT_CHECK_VALUE {
+                    return Err(OpenError::WrongRootKey);
+                }
+            }
+            None => {
+                let sealed = root.seal(ROOT_CHECK, ROOT_CHECK_VALUE).map_err(OpenError::Store)?;
+                store.put_meta(ROOT_CHECK, &sealed).await.map_err(OpenError::Store)?;
+            }
+        }
+        let home = match store.get_meta(HOME_REGION).await.map_err(OpenError::Store)? {
+            Some(v) => String::from_utf8(v).map_err(|e| OpenError::Store(Error::internal(e)))?,
+            None => {
+                store.put_meta(HOME_REGION, cfg.default_region.as_bytes()).await.map_err(OpenError::Store)?;
+                cfg.default_region.clone()
+            }
+        };
+        let regions = Arc::new_cyclic(|weak| Regions {
+            partition: cfg.partition,
+            home,
+            served: cfg.served.clone(),
+            store,
+            clock,
+            shared: Arc::new(Shared {
+                root,
+                creds: RwLock::new(Default::default()),
+                sessions: RwLock::new(Default::default()),
+                identity_lock: tokio::sync::Mutex::new(()),
+                deletion_guard_days: cfg.deletion_guard_days,
+                jobs_wake: tokio::sync::Notify::new(),
+                regions: weak.clone(),
+            }),
+            open: RwLock::new(BTreeMap::new()),
+            opening: tokio::sync::Mutex::new(()),
+            peers: cfg.peers,
+            peer_key: tokio::sync::OnceCell::new(),
+        });
+        regions
+            .shared
+            .reload_credentials(regions.store.as_ref(), &regions.partition)
+            .await
+            .map_err(OpenError::Store)?;
+        let mut first = vec![cfg.default_region];
+        if let Served::List(list) = &cfg.served {
+            first.extend(list.iter().cloned());
+        }
+        for r in first {
+            regions.open_region(&r).await.map_err(OpenError::Store)?;
+        }
+        Ok(regions)
+    }
+
+    /// The region `name`, if this server serves it (in `--dev`, any
+    /// well-formed region, opened on first use).
+    pub async fn get(&self, name: &str) -> Result<Option<Arc<Kms>>> {
+        if let Some(k) = self.open.read().map_err(poisoned)?.get(name) {
+            return Ok(Some(k.clone()));
+        }
+        match &self.served {
+            Served::Any if is_region_name(name) => self.open_region(name).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// An open region without waiting (the hot path: every served region is
+    /// open after the first request to it).
+    pub fn get_open(&self, name: &str) -> Option<Arc<Kms>> {
+        self.open.read().ok()?.get(name).cloned()
+    }
+
+    async fn open_region(&self, name: &str) -> Result<Arc<Kms>> {
+        let _o = self.opening.lock().await;
+        if let Some(k) = self.open.read().map_err(poisoned)?.get(name) {
+            return Ok(k.clone());
+        }
+        let space = if name == self.home { "" } else { name };
+        let store = self.store.key_space(space).await?;
+        let loc = Location { partition: self.partition.clone(), region: name.to_string() };
+        let kms = Arc::new(Kms::open_region(self.shared.clone(), store, self.clock.clone(), loc).await?);
+        self.open.write().map_err(poisoned)?.insert(name.to_string(), kms.clone());
+        Ok(kms)
+    }
+
+    /// Every open region, by name.
+    pub fn all(&self) -> Vec<Arc<Kms>> {
+        self.open.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The region a new data directory's keys belong to.
+    pub fn home(&self) -> &str {
+        &self.home
+    }
+
+    pub fn partition(&self) -> &str {
+        &self.partition
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Whether `region` is a region of this server or of a peer.
+    pub(crate) fn knows(&self, region: &str) -> bool {
+        self.peers.contains_key(region)
+            || match &self.served {
+                Served::List(l) => {
+                    l.iter().any(|r| r == region) || self.open.read().is_ok_and(|m| m.contains_key(region))
+                }
+                Served::Any => is_region_name(region),
+            }
+    }
+
+    /// The peer serving `region`, when another server does.
+    pub(crate) fn peer(&self, region: &str) -> Option<&Arc<dyn Peer>> {
+        self.peers.get(region)
+    }
+
+    /// The key peers wrap replicated material for: a service secret sealed
+    /// under the root key, made on first use.
+    pub(crate) async fn peer_key(&self) -> Result<&crate::crypto::PeerKey> {
+        self.peer_key
+            .get_or_try_init(|| async {
+                let binding = "service-secret/peer-wrapping-key";
+                let secret = match self.store.get_meta(binding).await? {
+                    Some(sealed) => self.shared.root.open(binding, &sealed)?,
+                    None => {
+                        let s = crate::crypto::SecretBytes::new(crate::crypto::PeerKey::generate_secret()?);
+                        self.store.put_meta(binding, &self.shared.root.seal(binding, s.expose())?).await?;
+                        s
+                    }
+                };
+                crate::crypto::PeerKey::from_secret(secret.expose())
+            })
+            .await
+    }
+
+    /// Ask the background job for a pass now.
+    pub fn wake_jobs(&self) {
+        self.shared.jobs_wake.notify_one();
+    }
+
+    /// Resolves when the background job was asked for a pass.
+    pub async fn jobs_woken(&self) {
+        self.shared.jobs_wake.notified().await;
+    }
+
+    /// One pass of the background job over every open region (a region
+    /// that fails does not hold up the others; the first error is returned).
+    pub async fn run_jobs(&self) -> Result<usize> {
+        let (mut n, mut first_error) = (0, None);
+        for k in self.all() {
+            match k.run_jobs().await {
+                Ok(c) => n += c,
+                Err(e) => {
+                    tracing::error!(region = %k.location().region, error = %e, "background job failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(n), Err)
+    }
+
+    /// Write every region's last-usage records.
+    pub async fn flush_usage(&self) -> Result<usize> {
+        let mut n = 0;
+        for k in self.all() {
+            n += k.flush_usage().await?;
+        }
+        Ok(n)
+    }
+}
+
+impl CredentialResolver for Regions {
+    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<Arc<Credential>> {
+        self.shared.resolve_credential(&self.clock, access_key_id, session_token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn region_names() {
+        for ok in ["us-east-1", "eu-west-3", "us-gov-west-1", "ap-southeast-5"] {
+            assert!(super::is_region_name(ok), "{ok}");
+        }
+        for bad in ["", "us-east", "us-east-", "US-east-1", "us--1", "us-east-1-1x", "a-b-c-d-1", "us_east_1"] {
+            assert!(!super::is_region_name(bad), "{bad}");
+        }
+    }
+}
