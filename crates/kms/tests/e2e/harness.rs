@@ -24,7 +24,12 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: &Path, o: Overrides) -> TestServer {
-        let cfg = Config::build(FileConfig::default(), &o).unwrap();
+        Self::start_configured(dir, FileConfig::default(), o).await
+    }
+
+    /// Start a server with a configuration file's settings.
+    pub async fn start_configured(dir: &Path, file: FileConfig, o: Overrides) -> TestServer {
+        let cfg = Config::build(file, &o).unwrap();
         let server = kms::server::start(cfg).await.unwrap();
         let text = std::fs::read_to_string(dir.join("credentials")).unwrap();
         let c = client::read_profile(&text, "default").unwrap();

@@ -13,6 +13,7 @@ mod mlkem;
 mod model;
 mod protocol;
 mod regions;
+mod replication;
 mod sigv4;
 mod slice;
 mod storage;

@@ -35,7 +35,7 @@ async fn ciphertext_survives_restart() {
 }
 
 /// Files under `dir` (recursively) that contain `needle`.
-fn files_contain(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+pub fn files_contain(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     let mut hits = vec![];
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
