@@ -33,5 +33,6 @@ cargo build --release
 "$VENV/bin/python" scripts/model_walk.py "$(.venv-codegen/bin/python -c 'import botocore, os; print(os.path.dirname(botocore.__file__))')"
 "$VENV/bin/python" scripts/smoke.py
 "$VENV/bin/python" scripts/lifecycle.py
+"$VENV/bin/python" scripts/regions.py
 "$VENV/bin/python" scripts/clients.py
 "$VENV/bin/python" scripts/audit_check.py

@@ -84,6 +84,9 @@ impl Kms {
         c.set("kms:KeyUsage", r.key_usage.as_str());
         c.set("kms:KeyOrigin", r.origin.as_str());
         c.set("kms:MultiRegion", r.multi_region.to_string());
+        if let Some(set) = &r.multi_region_set {
+            c.set("kms:MultiRegionKeyType", if set.is_primary() { "PRIMARY" } else { "REPLICA" });
+        }
         for (t, v) in &r.tags {
             c.set(&format!("aws:ResourceTag/{t}"), v.clone());
         }
