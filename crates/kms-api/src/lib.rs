@@ -417,20 +417,13 @@ impl Api {
         &self.regions
     }
 
-    /// The service of the region a request's credential scope names, if
-    /// this server serves it (in `--dev`, opened on first use).
-    async fn region_of(&self, headers: &http::HeaderMap) -> Option<Arc<Kms>> {
-        let region = sigv4::scope_region(headers)?;
+    /// The service of `region` (in `--dev`, opened on first use), once the
+    /// request naming it is authenticated.
+    async fn region_kms(&self, region: &str) -> Result<Arc<Kms>, Error> {
         if let Some(k) = self.regions.get_open(region) {
-            return Some(k);
+            return Ok(k);
         }
-        match self.regions.get(region).await {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::error!(region, error = %e, "region could not be opened");
-                None
-            }
-        }
+        self.regions.get(region).await?.ok_or_else(|| Error::internal(format!("region {region} is not served")))
     }
 
     async fn render_metrics(&self) -> String {
@@ -643,8 +636,7 @@ impl Api {
             body: &body,
         };
         let region = sigv4::scope_region(&parts.headers).unwrap_or("");
-        let served = self.regions.get(region).await?.is_some();
-        auth.verifier.verify(&signed, auth, Clock::real_now_ms() / 1000, served)?;
+        auth.verifier.verify(&signed, auth, Clock::real_now_ms() / 1000, self.regions.serves(region))?;
         match target {
             peer::WRAPPING_KEY => {
                 let key = self.regions.peer_public_key().await?;
@@ -702,16 +694,19 @@ impl Api {
             body: &body,
         };
         let now = Clock::real_now_ms() / 1000;
-        let kms = self.region_of(&parts.headers).await;
+        let region = sigv4::scope_region(&parts.headers).unwrap_or("").to_string();
+        let served = self.regions.serves(&region);
         if sts::is_query(&parts.headers) {
-            return self.process_query(kms, signed, &body, request_id, peer, now).await;
+            return self.process_query(&region, served, signed, &body, request_id, peer, now).await;
         }
-        let cred = match self.verifier.verify(&signed, self.regions.as_ref(), now, kms.is_some()) {
+        let cred = match self.verifier.verify(&signed, self.regions.as_ref(), now, served) {
             Ok(c) => c,
             Err(e) => return Processed::failed(e, body),
         };
-        let Some(kms) = kms else { return Processed::failed(Error::internal("verified without a region"), body) };
-        let region = kms.location().region.clone();
+        let kms = match self.region_kms(&region).await {
+            Ok(k) => k,
+            Err(e) => return Processed::failed(e, body),
+        };
         let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
         let Some(op) = Operation::from_target(target) else {
             return Processed {
@@ -731,9 +726,11 @@ impl Api {
     }
 
     /// A query-protocol (STS) call: SigV4 for service `sts`, then the action.
+    #[allow(clippy::too_many_arguments)]
     async fn process_query(
         &self,
-        kms: Option<Arc<Kms>>,
+        region: &str,
+        served: bool,
         signed: sigv4::RequestParts<'_>,
         body: &Bytes,
         request_id: &str,
@@ -746,11 +743,13 @@ impl Api {
             request: query_request(&form),
             response: None,
         };
-        let verified = self.sts_verifier.verify(&signed, self.regions.as_ref(), now, kms.is_some());
-        let (cred, kms) = match (verified, kms) {
-            (Ok(c), Some(k)) => (c, k),
-            (verified, _) => {
-                let e = verified.err().unwrap_or_else(|| Error::internal("verified without a region"));
+        let authenticated = match self.sts_verifier.verify(&signed, self.regions.as_ref(), now, served) {
+            Ok(c) => self.region_kms(region).await.map(|k| (c, k)),
+            Err(e) => Err(e),
+        };
+        let (cred, kms) = match authenticated {
+            Ok(ck) => ck,
+            Err(e) => {
                 let mut p = Processed::failed(e, body.clone());
                 p.query = Some(query);
                 return p;

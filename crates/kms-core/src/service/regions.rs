@@ -32,6 +32,9 @@ pub fn is_region_name(s: &str) -> bool {
         && parts.last().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Most regions `--dev` opens (AWS has fewer than 40).
+pub const MAX_OPEN_REGIONS: usize = 64;
+
 /// The store's metadata entry naming the region of its original key space.
 const HOME_REGION: &str = "home-region";
 
@@ -138,14 +141,26 @@ impl Regions {
         Ok(regions)
     }
 
+    /// Whether this server serves `name` (without opening it: the API asks
+    /// before it has authenticated the request).
+    pub fn serves(&self, name: &str) -> bool {
+        match &self.served {
+            Served::List(l) => l.iter().any(|r| r == name),
+            Served::Any => {
+                is_region_name(name)
+                    && self.open.read().is_ok_and(|m| m.contains_key(name) || m.len() < MAX_OPEN_REGIONS)
+            }
+        }
+    }
+
     /// The region `name`, if this server serves it (in `--dev`, any
-    /// well-formed region, opened on first use).
+    /// well-formed region, opened on first use, up to [`MAX_OPEN_REGIONS`]).
     pub async fn get(&self, name: &str) -> Result<Option<Arc<Kms>>> {
         if let Some(k) = self.open.read().map_err(poisoned)?.get(name) {
             return Ok(Some(k.clone()));
         }
         match &self.served {
-            Served::Any if is_region_name(name) => self.open_region(name).await.map(Some),
+            Served::Any if self.serves(name) => self.open_region(name).await.map(Some),
             _ => Ok(None),
         }
     }
