@@ -212,7 +212,8 @@ impl KeyRecord {
         let (mut outbox, mut settle) = (None, None);
         if let Some(set) = &self.multi_region_set {
             outbox = set.outbox.iter().map(|o| o.next_ms).min();
-            settle = set.settle.map(|(at, _)| at);
+            // A key settles once every region has the change.
+            settle = set.settle.filter(|_| set.outbox.is_empty()).map(|(at, _)| at);
         }
         [deletion, rotation, self.on_demand_rotation_ms, expiry, outbox, settle].into_iter().flatten().min()
     }

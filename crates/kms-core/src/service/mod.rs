@@ -561,7 +561,9 @@ impl Kms {
 
     /// Change a key record: resolve it (key id or ARN only), let `f` change
     /// a copy, persist it, and replace the cached key (reusing its opened
-    /// materials). Serialised with every other write.
+    /// materials). Serialised with every other write. A multi-Region change
+    /// reaches the set's other regions of this server before this returns
+    /// (peers: by the background job).
     async fn update_key<T>(
         &self,
         ctx: &RequestContext,
@@ -569,16 +571,20 @@ impl Kms {
         access: &authz::Access<'_>,
         f: impl FnOnce(&mut KeyRecord, &str) -> Result<T>,
     ) -> Result<T> {
-        let _w = self.write_lock.lock().await;
+        let w = self.write_lock.lock().await;
         let live = self.resolve_as(ctx, key_id, Aliases::Refused, Some(access)).await?;
         let mut rec = live.record.clone();
         let out = f(&mut rec, &live.arn)?;
         rec.last_usage = live.last_usage();
         let outbox = Self::queue_syncs(&live.record, &mut rec, self.clock.now_ms());
+        let targets: Vec<String> =
+            rec.multi_region_set.iter().flat_map(|s| s.outbox.iter().map(|o| o.region.clone())).collect();
+        let id = rec.key_id.clone();
         self.store.put_key(&rec).await?;
         self.recache(&live, rec)?;
+        drop(w);
         if outbox {
-            self.shared.jobs_wake.notify_one();
+            self.deliver_now(&id, &targets).await;
         }
         Ok(out)
     }

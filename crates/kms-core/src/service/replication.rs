@@ -186,6 +186,17 @@ impl Kms {
         Error::UnsupportedOperation(format!("{arn} is not a multi-region primary key."))
     }
 
+    /// ReplicateKey's and UpdatePrimaryRegion's state gate: Enabled (a
+    /// disabled key: `DisabledException`; any other state, including
+    /// `Updating`: `KMSInvalidStateException`).
+    fn require_enabled(r: &KeyRecord, arn: &str) -> Result<()> {
+        match r.state {
+            KeyState::Enabled => Ok(()),
+            KeyState::Disabled => Err(Error::Disabled(format!("{arn} is disabled."))),
+            _ => Err(Self::invalid_state(r, arn)),
+        }
+    }
+
     pub async fn replicate_key(&self, ctx: &RequestContext, req: ReplicateKeyRequest) -> Result<ReplicateKeyResponse> {
         let region = req.replica_region.clone().unwrap_or_default();
         let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
@@ -198,14 +209,14 @@ impl Kms {
         let now = self.clock.now_ms();
         let replica = self
             .update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
-                let Some(set) = r.multi_region_set.as_mut().filter(|s| s.is_primary()) else {
+                if !r.multi_region_set.as_ref().is_some_and(MultiRegionSet::is_primary) {
                     return Err(Self::not_primary(arn));
-                };
-                match r.state {
-                    KeyState::Enabled | KeyState::PendingImport => {}
-                    KeyState::Disabled => return Err(Error::Disabled(format!("{arn} is disabled."))),
-                    _ => return Err(Self::invalid_state(r, arn)),
                 }
+                // A primary with imported material replicates before it has any.
+                if r.state != KeyState::PendingImport {
+                    Self::require_enabled(r, arn)?;
+                }
+                let Some(set) = r.multi_region_set.as_mut() else { return Err(Self::not_primary(arn)) };
                 if region == set.region || set.replica_regions.contains(&region) {
                     return Err(Error::AlreadyExists(format!(
                         "Unable to replicate key {} to region {region}, as the key already exist there",
@@ -230,10 +241,10 @@ impl Kms {
                     attempts: 0,
                     next_ms: now,
                 });
-                Ok(Self::replica_record(r, &region, &new, now))
+                let set = set.clone();
+                Ok(Self::replica_record(r, set, &region, &new, now))
             })
             .await?;
-        self.deliver_now(&replica.key_id, &[region.as_str()]).await;
         ctx.note_key(&self.arn_in(&region, &replica));
         Ok(ReplicateKeyResponse {
             replica_key_metadata: Some(self.metadata(&replica)),
@@ -248,18 +259,11 @@ impl Kms {
         })
     }
 
-    /// A new replica in `region` of the primary `p`, as it starts: `Creating`,
-    /// the primary's shared properties, the replica's own independent ones.
-    fn replica_record(p: &KeyRecord, region: &str, new: &NewReplica, now: i64) -> KeyRecord {
-        let set = p.multi_region_set.clone().unwrap_or_else(|| MultiRegionSet {
-            region: region.to_string(),
-            primary_region: String::new(),
-            replica_regions: vec![],
-            generation: 0,
-            outbox: vec![],
-            settle: None,
-            primary_materials: vec![],
-        });
+    /// A new replica in `region` of the primary `p` (of the set `set`), as
+    /// it starts: `Creating` (settling at once into `Enabled`, or
+    /// `PendingImport` for imported material), the primary's shared
+    /// properties but no material yet, and its own independent properties.
+    fn replica_record(p: &KeyRecord, set: MultiRegionSet, region: &str, new: &NewReplica, now: i64) -> KeyRecord {
         KeyRecord {
             key_id: p.key_id.clone(),
             account: p.account.clone(),
@@ -301,52 +305,39 @@ impl Kms {
         let k = self.resolve_as(ctx, key_id, Aliases::Refused, Some(&access)).await?;
         if let Some(other) = regions.get_open(&target).filter(|_| target != self.loc.region) {
             if let Some(rep) = other.store.get_key(&k.record.key_id).await? {
-                let arn = self.arn_in(&target, &rep);
-                match rep.state {
-                    KeyState::Enabled => {}
-                    KeyState::Disabled => return Err(Error::Disabled(format!("{arn} is disabled."))),
-                    _ => return Err(Self::invalid_state(&rep, &arn)),
-                }
+                Self::require_enabled(&rep, &self.arn_in(&target, &rep))?;
             }
         }
         let now = self.clock.now_ms();
-        let key_id = self
-            .update_key(ctx, key_id, &access, |r, arn| {
-                let own = self.loc.region.clone();
-                let replica_arn = self.arn_in(&target, r);
-                let Some(set) = r.multi_region_set.as_mut().filter(|s| s.is_primary()) else {
-                    return Err(Self::not_primary(arn));
-                };
-                match r.state {
-                    KeyState::Enabled => {}
-                    KeyState::Disabled => return Err(Error::Disabled(format!("{arn} is disabled."))),
-                    _ => return Err(Self::invalid_state(r, arn)),
-                }
-                if target == own {
-                    return Err(Error::UnsupportedOperation(format!("{arn} is already the primary key, in {own}.")));
-                }
-                if !set.replica_regions.contains(&target) {
-                    return Err(Error::NotFound(format!("Key '{replica_arn}' does not exist")));
-                }
-                set.replica_regions.retain(|x| *x != target);
-                set.replica_regions.insert(0, own);
-                set.primary_region = target.clone();
-                // Updating until every region has the change.
-                set.settle = Some((now, r.state));
-                r.state = KeyState::Updating;
-                Ok(r.key_id.clone())
-            })
-            .await?;
-        let targets: Vec<&str> =
-            k.record.multi_region_set.iter().flat_map(|s| s.replica_regions.iter()).map(String::as_str).collect();
-        self.deliver_now(&key_id, &targets).await;
-        Ok(())
+        self.update_key(ctx, key_id, &access, |r, arn| {
+            let own = self.loc.region.clone();
+            let replica_arn = self.arn_in(&target, r);
+            if !r.multi_region_set.as_ref().is_some_and(MultiRegionSet::is_primary) {
+                return Err(Self::not_primary(arn));
+            }
+            Self::require_enabled(r, arn)?;
+            let Some(set) = r.multi_region_set.as_mut() else { return Err(Self::not_primary(arn)) };
+            if target == own {
+                return Err(Error::UnsupportedOperation(format!("{arn} is already the primary key, in {own}.")));
+            }
+            if !set.replica_regions.contains(&target) {
+                return Err(Error::NotFound(format!("Key '{replica_arn}' does not exist")));
+            }
+            set.replica_regions.retain(|x| *x != target);
+            set.replica_regions.insert(0, own);
+            set.primary_region = target.clone();
+            // Updating until every region has the change.
+            set.settle = Some((now, r.state));
+            r.state = KeyState::Updating;
+            Ok(())
+        })
+        .await
     }
 
     /// Deliver a key's queued syncs at once when every region they go to
     /// is one of this server's (so that the replica exists when the call
     /// returns); otherwise the background job delivers them.
-    async fn deliver_now(&self, key_id: &str, targets: &[&str]) {
+    pub(super) async fn deliver_now(&self, key_id: &str, targets: &[String]) {
         let Ok(regions) = self.regions() else { return };
         if targets.iter().all(|t| regions.get_open(t).is_some()) {
             if let Err(e) = self.deliver_outbox(key_id, self.clock.now_ms()).await {
@@ -487,7 +478,8 @@ impl Kms {
             None => {
                 // A replica destroyed meanwhile, or never made: nothing to update.
                 let Some(new) = &m.create else { return Ok(()) };
-                let primary = KeyRecord {
+                // The shared properties are applied below.
+                let shared = KeyRecord {
                     key_id: m.key_id.clone(),
                     account: m.account.clone(),
                     created_ms: now,
@@ -508,7 +500,16 @@ impl Kms {
                     last_usage: None,
                     public_key: None,
                 };
-                Self::replica_record(&primary, &self.loc.region, new, now)
+                let set = MultiRegionSet {
+                    region: self.loc.region.clone(),
+                    primary_region: m.primary_region.clone(),
+                    replica_regions: vec![],
+                    generation: 0,
+                    outbox: vec![],
+                    settle: None,
+                    primary_materials: vec![],
+                };
+                Self::replica_record(&shared, set, &self.loc.region, new, now)
             }
         };
         let was_primary = rec.multi_region_set.as_ref().is_some_and(MultiRegionSet::is_primary);

@@ -407,3 +407,36 @@ async fn primary_region_moves_and_deletion_waits_for_replicas() {
     assert_eq!(err_of(west.describe_key().key_id(&id).send().await.unwrap_err()).0, "NotFoundException");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn imported_multi_region_keys_import_the_same_material_everywhere() {
+    use crate::lifecycle::{import, try_import};
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType};
+    let server = dev_server().await;
+    let (east, west) = (dev_sdk(&server, "us-east-1"), dev_sdk(&server, "us-west-2"));
+    let id = east
+        .create_key()
+        .multi_region(true)
+        .origin(OriginType::External)
+        .key_spec(KeySpec::SymmetricDefault)
+        .key_usage(KeyUsageType::EncryptDecrypt)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    // Replicated before it has material: the replica waits for its own import.
+    east.replicate_key().key_id(&id).replica_region("us-west-2").send().await.unwrap();
+    wait_state(&west, &id, KeyState::PendingImport).await;
+    let material = [7u8; 32];
+    let mid = import(&east, &id, &material, None).await.unwrap();
+    // Other bytes than the primary's are refused in the replica.
+    assert_eq!(try_import(&west, &id, &[8u8; 32], None).await.unwrap_err(), "IncorrectKeyMaterialException");
+    assert_eq!(import(&west, &id, &material, None).await.unwrap(), mid, "same bytes, same material id");
+    wait_state(&west, &id, KeyState::Enabled).await;
+    let blob = encrypt(&east, &id, b"imported").await;
+    let (pt, _, got) = decrypt(&west, &blob).await;
+    assert_eq!((pt.as_slice(), got.as_str()), (&b"imported"[..], mid.as_str()));
+    server.shutdown().await;
+}
