@@ -612,10 +612,7 @@ impl Regions {
             if m.materials.iter().any(|x| !x.wrapped.is_empty()) {
                 let receiver = peer.wrapping_key().await?;
                 let w = crate::crypto::PeerWrap::new(&receiver)?;
-                for x in &mut m.materials {
-                    if x.wrapped.is_empty() {
-                        continue;
-                    }
+                for x in m.materials.iter_mut().filter(|x| !x.wrapped.is_empty()) {
                     let binding = KeyRecord::material_binding(&m.key_id, &x.id);
                     let raw = self.shared.root.open(&binding, &x.wrapped)?;
                     x.wrapped = w.seal(&binding, raw.expose())?;
@@ -641,17 +638,21 @@ impl Regions {
             return Err(Error::NotFound(format!("this server does not serve region {to}")));
         };
         if let PeerMessage::Sync(m) = &mut msg {
-            if let Wrap::Peer { ephemeral_public } = &m.wrap {
-                let unwrap = self.peer_key().await?.unwrapper(ephemeral_public)?;
-                for x in &mut m.materials {
-                    if x.wrapped.is_empty() {
-                        continue;
-                    }
-                    let binding = KeyRecord::material_binding(&m.key_id, &x.id);
-                    let raw = unwrap.open(&binding, &x.wrapped)?;
-                    x.wrapped = self.shared.root.seal(&binding, raw.expose())?;
+            match &m.wrap {
+                // Only this server's own regions seal under its root key.
+                Wrap::RootKey if m.materials.iter().any(|x| !x.wrapped.is_empty()) => {
+                    return Err(Error::Validation("a peer's key material must be wrapped for this server".into()));
                 }
-                m.wrap = Wrap::RootKey;
+                Wrap::RootKey => {}
+                Wrap::Peer { ephemeral_public } => {
+                    let unwrap = self.peer_key().await?.unwrapper(ephemeral_public)?;
+                    for x in m.materials.iter_mut().filter(|x| !x.wrapped.is_empty()) {
+                        let binding = KeyRecord::material_binding(&m.key_id, &x.id);
+                        let raw = unwrap.open(&binding, &x.wrapped)?;
+                        x.wrapped = self.shared.root.seal(&binding, raw.expose())?;
+                    }
+                    m.wrap = Wrap::RootKey;
+                }
             }
         }
         k.receive(msg).await
