@@ -440,3 +440,64 @@ async fn imported_multi_region_keys_import_the_same_material_everywhere() {
     assert_eq!((pt.as_slice(), got.as_str()), (&b"imported"[..], mid.as_str()));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn asymmetric_and_hmac_multi_region_keys_share_their_key_pairs() {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
+    let server = dev_server().await;
+    let (east, west) = (dev_sdk(&server, "us-east-1"), dev_sdk(&server, "us-west-2"));
+    let create = |spec: KeySpec, usage: KeyUsageType| {
+        east.create_key().multi_region(true).key_spec(spec).key_usage(usage).send()
+    };
+    let sign = create(KeySpec::EccNistP256, KeyUsageType::SignVerify).await.unwrap().key_metadata.unwrap().key_id;
+    let mac = create(KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await.unwrap().key_metadata.unwrap().key_id;
+    for id in [&sign, &mac] {
+        east.replicate_key().key_id(id).replica_region("us-west-2").send().await.unwrap();
+        wait_state(&west, id, KeyState::Enabled).await;
+    }
+    let pk = |c: &Sdk| c.get_public_key().key_id(&sign).send();
+    assert_eq!(pk(&east).await.unwrap().public_key, pk(&west).await.unwrap().public_key);
+    let sig = east
+        .sign()
+        .key_id(&sign)
+        .message(Blob::new(b"signed in A"))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap()
+        .signature
+        .unwrap();
+    let v = west
+        .verify()
+        .key_id(&sign)
+        .message(Blob::new(b"signed in A"))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .signature(sig)
+        .send()
+        .await
+        .unwrap();
+    assert!(v.signature_valid());
+    let tag = east
+        .generate_mac()
+        .key_id(&mac)
+        .message(Blob::new(b"m"))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .unwrap()
+        .mac
+        .unwrap();
+    let ok = west
+        .verify_mac()
+        .key_id(&mac)
+        .message(Blob::new(b"m"))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .mac(tag)
+        .send()
+        .await
+        .unwrap();
+    assert!(ok.mac_valid());
+    server.shutdown().await;
+}

@@ -164,6 +164,16 @@ async fn two_servers_replicate_multi_region_keys() {
     let listed = ka.describe_key().key_id(&id2).send().await.unwrap().key_metadata.unwrap();
     assert_eq!(listed.multi_region_configuration().unwrap().replica_keys().len(), 1);
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A restarts too while B is down: the pending replica is in A's store.
+    a.stop().await;
+    a = TestServer::start_configured(
+        dir_a.path(),
+        config("us-east-1", "eu-west-1", to_b.addr, &secret),
+        overrides(dir_a.path()),
+    )
+    .await;
+    *to_a.target.lock().unwrap() = a.addr();
+    let ka = sdk_client_in(&a.endpoint(), &a.access_key, &a.secret, "us-east-1");
     b = TestServer::start_configured(
         dir_b.path(),
         config("eu-west-1", "us-east-1", to_a.addr, &secret),
