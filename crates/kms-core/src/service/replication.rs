@@ -663,3 +663,27 @@ impl Regions {
         self.peer_key().await?.public()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_messages_keep_their_wire_form() {
+        for seed in [
+            include_str!("../../../../fuzz/seeds/peer_message/sync.json"),
+            include_str!("../../../../fuzz/seeds/peer_message/deleted.json"),
+        ] {
+            let m: PeerMessage = serde_json::from_str(seed).unwrap();
+            assert_eq!(m.version(), PROTOCOL_VERSION);
+            let v: serde_json::Value = serde_json::from_str(seed).unwrap();
+            assert_eq!(serde_json::to_value(&m).unwrap(), v);
+        }
+        assert!(serde_json::from_str::<PeerMessage>(r#"{"type":"Nope","version":1}"#).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        assert_eq!((backoff_ms(0), backoff_ms(1), backoff_ms(5), backoff_ms(40)), (1000, 2000, 32_000, 60_000));
+    }
+}
