@@ -107,13 +107,13 @@ impl Kms {
                 if set.outbox.iter().any(|o| o.deleted) {
                     return Ok(false);
                 }
-                set.outbox = vec![Outbound {
+                set.outbox.push(Outbound {
                     region: set.primary_region.clone(),
                     create: None,
                     deleted: true,
                     attempts: 0,
                     next_ms: now,
-                }];
+                });
                 self.store.put_key(&rec).await?;
                 return Ok(true);
             }
