@@ -51,6 +51,7 @@ pub fn to_aws(e: &Error) -> AwsError {
         IncorrectKeyMaterial(_) => (bad, "IncorrectKeyMaterialException"),
         ExpiredImportToken(_) => (bad, "ExpiredImportTokenException"),
         InvalidImportToken(_) => (bad, "InvalidImportTokenException"),
+        Throttling => (bad, "ThrottlingException"),
         PeerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };
@@ -77,6 +78,7 @@ pub fn to_sts(e: &Error) -> (&'static str, StatusCode, bool) {
         Error::IncompleteSignature(_) => "IncompleteSignature",
         Error::UnknownOperation => "InvalidAction",
         Error::Internal(_) => "InternalFailure",
+        Error::Throttling => "Throttling",
         _ => aws.type_name,
     };
     let status = match e {

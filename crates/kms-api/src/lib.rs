@@ -253,6 +253,22 @@ pub struct Api {
     secure_transport: bool,
     /// Replication peers' calls (`KmsPeer.*`), when peers are configured.
     peer: Option<peer::PeerAuth>,
+    /// Requests being handled, and the most allowed at once (overload
+    /// protection: beyond it a request is answered `ThrottlingException`
+    /// at once, never queued).
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: usize,
+    /// Requests refused because the server was full.
+    overloaded: std::sync::atomic::AtomicU64,
+}
+
+/// Leaves the in-flight count when the request is answered (or dropped).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Background job events written to the audit log at a time.
@@ -385,7 +401,16 @@ impl Api {
             extra_metrics: vec![],
             secure_transport: false,
             peer: None,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            max_in_flight: usize::MAX,
+            overloaded: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Handle at most `n` requests at once (the rest: `ThrottlingException`).
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
     }
 
     /// Answer replication peers' calls, authenticated with `secret`.
@@ -427,8 +452,33 @@ impl Api {
     }
 
     async fn render_metrics(&self) -> String {
+        use std::fmt::Write as _;
+        use std::sync::atomic::Ordering::Relaxed;
         let mut out = String::with_capacity(4096);
         self.metrics.render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP kms_in_flight Requests being handled.\n# TYPE kms_in_flight gauge\nkms_in_flight {}",
+            self.in_flight.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP kms_overloaded_total Requests refused at once because max_in_flight were being handled.\n# TYPE kms_overloaded_total counter\nkms_overloaded_total {}",
+            self.overloaded.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP kms_throttled_requests_total Calls over a request quota (AWS's ThrottledRequests), by region, quota and account.\n# TYPE kms_throttled_requests_total counter"
+        );
+        for kms in self.regions.all() {
+            let region = &kms.location().region;
+            for (class, account, n) in kms.throttled() {
+                let _ = writeln!(
+                    out,
+                    "kms_throttled_requests_total{{region=\"{region}\",quota=\"{class}\",account=\"{account}\"}} {n}"
+                );
+            }
+        }
         for m in &self.extra_metrics {
             m.render(&mut out).await;
         }
@@ -473,6 +523,15 @@ impl Api {
     {
         let request_id = self.ids.next();
         let started = Instant::now();
+        // Overload protection: a full server answers at once, before reading
+        // the body (health and metrics stay answerable).
+        let in_flight = self.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _in_flight = InFlight(&self.in_flight);
+        if in_flight >= self.max_in_flight && req.method() != Method::GET {
+            self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.observe(None, 400, 0);
+            return error_response(&error::to_aws(&Error::Throttling), &request_id);
+        }
         if req.method() == Method::GET {
             match req.uri().path() {
                 "/health" => {
@@ -721,7 +780,15 @@ impl Api {
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
             .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
-        let result = dispatch(&kms, &ctx, op, &body).await;
+        // Quotas are charged before the request is decoded.
+        let admitted = match op {
+            Operation::Kms(o) => kms.admit(&ctx, o),
+            Operation::Admin(_) => Ok(()),
+        };
+        let result = match admitted {
+            Ok(()) => dispatch(&kms, &ctx, op, &body).await,
+            Err(e) => Err(e),
+        };
         Processed { region, result, op: Some(op), cred: Some(cred), body, facts: ctx.facts(), query: None }
     }
 

@@ -85,6 +85,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidImportToken(String),
 
+    /// Over a request quota (`crate::quota`), or the server is full.
+    #[error("{}", crate::quota::THROTTLED)]
+    Throttling,
+
     // ---- faults ----
     /// Another server (a replication peer) cannot be reached or refused
     /// the call; the text names it (no secrets).

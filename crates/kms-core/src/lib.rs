@@ -9,6 +9,7 @@ pub mod identity;
 pub mod ids;
 pub mod model;
 pub mod ports;
+pub mod quota;
 pub mod service;
 pub mod time;
 pub mod types;

@@ -33,7 +33,59 @@ pub struct FileConfig {
     pub audit: Option<AuditFileConfig>,
     pub deletion: Option<DeletionFileConfig>,
     pub peers: Option<PeersFileConfig>,
+    pub quotas: Option<QuotasFileConfig>,
+    /// Requests handled at once; more are answered `ThrottlingException` at once.
+    pub max_in_flight: Option<usize>,
 }
+
+/// `[quotas]`: request quotas (docs/QUOTAS.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasFileConfig {
+    /// `"aws"`: AWS's default request quotas; `"none"` (the default): only
+    /// the rates set below.
+    pub preset: Option<String>,
+    /// Quota name -> requests per second, for every account.
+    #[serde(default)]
+    pub rates: std::collections::BTreeMap<String, f64>,
+    /// Account id -> quota name -> requests per second.
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+}
+
+fn quotas(file: QuotasFileConfig) -> Result<kms_core::quota::QuotaConfig, String> {
+    use kms_core::quota::{QuotaClass, QuotaConfig};
+    let aws_preset = match file.preset.as_deref().unwrap_or("none") {
+        "aws" => true,
+        "none" => false,
+        other => return Err(format!("quotas.preset: '{other}' is not \"aws\" or \"none\"")),
+    };
+    let table = |at: &str, m: std::collections::BTreeMap<String, f64>| {
+        m.into_iter()
+            .map(|(name, rate)| {
+                let class = QuotaClass::parse(&name).ok_or_else(|| {
+                    format!("{at}: '{name}' is not a quota (cryptographic-symmetric, cryptographic-rsa, cryptographic-ecc, cryptographic-ml-dsa, cryptographic-ml-kem, GenerateDataKeyPair-<spec>, or a control-plane operation such as CreateKey)")
+                })?;
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err(format!("{at}.{name}: must be a number of requests per second above 0"));
+                }
+                Ok((class, rate))
+            })
+            .collect::<Result<std::collections::HashMap<_, _>, String>>()
+    };
+    let mut cfg = QuotaConfig { aws_preset, rates: table("quotas.rates", file.rates)?, ..Default::default() };
+    for (account, m) in file.accounts {
+        if !kms_core::ids::is_account_id(&account) {
+            return Err(format!("quotas.accounts: '{account}' is not a 12-digit account id"));
+        }
+        let rates = table(&format!("quotas.accounts.{account}"), m)?;
+        cfg.accounts.insert(account, rates);
+    }
+    Ok(cfg)
+}
+
+/// Requests in flight per core by default (`max_in_flight`).
+pub const IN_FLIGHT_PER_CORE: usize = 256;
 
 /// `[peers]`: other servers, each serving other regions, that multi-Region
 /// keys replicate to (docs/REGIONS.md).
@@ -134,6 +186,8 @@ pub struct Config {
     /// region is served besides.
     pub regions: Vec<String>,
     pub peers: Option<PeersConfig>,
+    pub quotas: kms_core::quota::QuotaConfig,
+    pub max_in_flight: usize,
     pub partition: String,
     pub default_account: String,
     pub admin_user: String,
@@ -231,6 +285,12 @@ impl Config {
             return Err(format!("region: '{bad}' is not a region name (like us-east-1)"));
         }
         let peers = file.peers.map(|p| peers(p, &regions)).transpose()?;
+        let quotas = quotas(file.quotas.unwrap_or_default())?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let max_in_flight = file.max_in_flight.unwrap_or(IN_FLIGHT_PER_CORE * cores);
+        if !(1..=1_000_000).contains(&max_in_flight) {
+            return Err("max_in_flight: must be between 1 and 1000000".into());
+        }
         let partition = file.partition.unwrap_or_else(|| "aws".into());
         if !is_partition(&partition) {
             return Err(format!("partition: '{partition}' is not a partition name"));
@@ -291,6 +351,8 @@ impl Config {
             region,
             regions,
             peers,
+            quotas,
+            max_in_flight,
             partition,
             default_account,
             admin_user,
@@ -348,6 +410,18 @@ mod tests {
             &Overrides::default(),
         )
         .unwrap();
+        assert!(bad("[quotas]\npreset = \"azure\"").contains("preset"));
+        assert!(bad("[quotas.rates]\nEncrypt = 5").contains("'Encrypt' is not a quota"));
+        assert!(bad("[quotas.rates]\nCreateKey = 0").contains("above 0"));
+        assert!(bad("[quotas.accounts.12]\nCreateKey = 1").contains("12-digit"));
+        let q = Config::build(
+            parse_file("[quotas]\npreset = \"aws\"\n[quotas.accounts.111122223333]\ncryptographic-symmetric = 50")
+                .unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap()
+        .quotas;
+        assert!(q.aws_preset && q.accounts["111122223333"].len() == 1);
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.regions, ["eu-west-1", "us-west-2"]);
         assert_eq!(c.peers.unwrap().endpoints.len(), 1);

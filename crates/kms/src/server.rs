@@ -203,6 +203,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             served: if cfg.dev { Served::Any } else { Served::List(cfg.regions.clone()) },
             deletion_guard_days: cfg.deletion_guard_days,
             peers,
+            quotas: cfg.quotas.clone(),
         },
     )
     .await
@@ -259,6 +260,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         tracing::warn!("audit.fail_open is set: requests are answered even when their audit event cannot be written");
     }
     let mut api = Api::new(regions.clone(), cfg.max_body_bytes)
+        .with_max_in_flight(cfg.max_in_flight)
         .with_tls(cfg.tls.is_some())
         .with_audit(audit.clone(), cfg.audit.fail_open)
         .with_metrics(Arc::new(ServiceMetrics { regions: regions.clone(), audit: audit.clone() }));

@@ -440,6 +440,9 @@ impl Kms {
         let spec = c::KeySpec::parse(&pair_spec).filter(|s| s.is_data_key_pair_spec()).ok_or_else(|| {
             Error::UnsupportedOperation(format!("KeyPairSpec {pair_spec} is not supported by this server yet."))
         })?;
+        if let (false, Some(wire)) = (self.quotas.is_off(), KeySpec::parse(&pair_spec)) {
+            self.quotas.charge(&ctx.principal.account, crate::quota::QuotaClass::DataKeyPair(wire))?;
+        }
         if req.dry_run == Some(true) {
             return Err(Error::DryRunOperation);
         }

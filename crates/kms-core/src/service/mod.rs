@@ -227,6 +227,8 @@ pub struct Kms {
     /// What the background job did, for the audit trail
     /// ([`Kms::take_job_events`]).
     job_events: Mutex<Vec<JobEvent>>,
+    /// This region's request quotas.
+    quotas: crate::quota::Quotas,
 }
 
 /// What the regions of one server share.
@@ -242,6 +244,8 @@ pub(crate) struct Shared {
     /// many days (0: off, AWS's behaviour) unless the key carries the tag
     /// [`ALLOW_DELETION_TAG`]` = true`.
     deletion_guard_days: u32,
+    /// Request quotas, as configured.
+    quotas: crate::quota::QuotaConfig,
     /// Wakes the background job early (an on-demand rotation to finish, a
     /// replica to create).
     jobs_wake: tokio::sync::Notify,
@@ -275,6 +279,27 @@ fn parse_material_id(s: &str) -> Result<[u8; 32]> {
     Ok(out)
 }
 
+/// The quota a cryptographic action with a key of `spec` counts against
+/// (`None` for the other actions, charged by operation in `Kms::admit`).
+fn crypto_quota(action: &str, spec: KeySpec) -> Option<crate::quota::QuotaClass> {
+    match action {
+        "kms:Encrypt"
+        | "kms:Decrypt"
+        | "kms:ReEncryptFrom"
+        | "kms:ReEncryptTo"
+        | "kms:GenerateDataKey"
+        | "kms:GenerateDataKeyWithoutPlaintext"
+        | "kms:GenerateMac"
+        | "kms:VerifyMac"
+        | "kms:Sign"
+        | "kms:Verify"
+        | "kms:DeriveSharedSecret"
+        | "kms:Encapsulate"
+        | "kms:Decapsulate" => Some(crate::quota::QuotaClass::of_key(spec)),
+        _ => None,
+    }
+}
+
 fn poisoned<T>(_: T) -> Error {
     Error::internal("a cache lock was poisoned")
 }
@@ -292,16 +317,17 @@ impl Kms {
         let aliases =
             store.list_aliases().await?.into_iter().map(|a| ((a.account.clone(), a.name.clone()), a)).collect();
         Ok(Kms {
-            loc,
             store,
             clock,
-            shared,
             keys: RwLock::new(HashMap::new()),
             cache_epoch: std::sync::atomic::AtomicU64::new(0),
             policies: RwLock::new(HashMap::new()),
             aliases: RwLock::new(aliases),
             write_lock: tokio::sync::Mutex::new(()),
             job_events: Mutex::new(Vec::new()),
+            quotas: crate::quota::Quotas::new(shared.quotas.clone(), &loc.region),
+            loc,
+            shared,
         })
     }
 
@@ -532,6 +558,12 @@ impl Kms {
         match self.load(&id).await? {
             Some(k) if k.record.account == account => {
                 ctx.note_key(&k.arn);
+                if let Some(class) = access.and_then(|a| crypto_quota(a.action, k.record.key_spec)) {
+                    if !self.quotas.is_off() {
+                        // The caller's account pays (AWS: cross-account calls too).
+                        self.quotas.charge(&ctx.principal.account, class)?;
+                    }
+                }
                 if let Some(access) = access {
                     self.authorize(ctx, &k, access)?;
                 }
@@ -557,6 +589,24 @@ impl Kms {
     /// Resolve a key for a cryptographic or read operation (aliases allowed).
     async fn resolve(&self, ctx: &RequestContext, key_id: &str, access: &authz::Access<'_>) -> Result<Arc<LiveKey>> {
         self.resolve_as(ctx, key_id, Aliases::Allowed, Some(access)).await
+    }
+
+    /// Charge a call of `op` to its quota before it runs (control-plane
+    /// operations and GenerateRandom; cryptographic operations are charged
+    /// by their key, in `resolve_as`). `ThrottlingException` when over.
+    pub fn admit(&self, ctx: &RequestContext, op: crate::model::Operation) -> Result<()> {
+        if self.quotas.is_off() {
+            return Ok(());
+        }
+        match crate::quota::class_of_operation(op) {
+            Some(class) => self.quotas.charge(&ctx.principal.account, class),
+            None => Ok(()),
+        }
+    }
+
+    /// Throttled calls of this region, by (class, account).
+    pub fn throttled(&self) -> Vec<(String, String, u64)> {
+        self.quotas.throttled()
     }
 
     /// Change a key record: resolve it (key id or ARN only), let `f` change

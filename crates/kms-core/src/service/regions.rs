@@ -73,6 +73,8 @@ pub struct RegionsConfig {
     pub deletion_guard_days: u32,
     /// Other servers and the region each serves.
     pub peers: BTreeMap<String, Arc<dyn Peer>>,
+    /// Request quotas (every region its own buckets).
+    pub quotas: crate::quota::QuotaConfig,
 }
 
 impl Regions {
@@ -118,6 +120,7 @@ impl Regions {
                 sessions: RwLock::new(Default::default()),
                 identity_lock: tokio::sync::Mutex::new(()),
                 deletion_guard_days: cfg.deletion_guard_days,
+                quotas: cfg.quotas,
                 jobs_wake: tokio::sync::Notify::new(),
                 regions: weak.clone(),
             }),

@@ -105,6 +105,7 @@ async fn rotations_keep_every_ciphertext_across_restarts() {
             served: kms_core::service::Served::List(vec!["us-east-1".into()]),
             deletion_guard_days: 0,
             peers: Default::default(),
+            quotas: Default::default(),
         };
         let regions =
             kms_core::service::Regions::open(std::sync::Arc::new(store), root, std::sync::Arc::new(clock), cfg)
@@ -184,7 +185,7 @@ pub async fn try_import(
     Ok(req.send().await.map_err(|e| err_of(e).0)?.key_material_id().map(str::to_string))
 }
 
-fn audit_events(dir: &std::path::Path) -> Vec<Value> {
+pub fn audit_events(dir: &std::path::Path) -> Vec<Value> {
     let mut out = vec![];
     for e in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap_or_default();

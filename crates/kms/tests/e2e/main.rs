@@ -12,6 +12,7 @@ mod lifecycle;
 mod mlkem;
 mod model;
 mod protocol;
+mod quotas;
 mod regions;
 mod replication;
 mod sigv4;
