@@ -500,13 +500,19 @@ impl Kms {
         let live = match cached {
             Some(k) => k,
             None => {
-                let epoch = self.cache_epoch.load(std::sync::atomic::Ordering::Acquire);
-                match self.store.get_key(key_id).await? {
-                    Some(rec) => {
-                        let grants = self.store.list_grants(&rec.key_id).await?;
-                        self.open_key(rec, grants, epoch)?
+                // A write that lands while the record is read makes the read
+                // stale: read again (writers store before they bump the
+                // epoch), so that the key is cached and its usage kept.
+                let mut attempts = 0;
+                loop {
+                    let epoch = self.cache_epoch.load(std::sync::atomic::Ordering::Acquire);
+                    let Some(rec) = self.store.get_key(key_id).await? else { return Ok(None) };
+                    let grants = self.store.list_grants(&rec.key_id).await?;
+                    let live = self.open_key(rec, grants, epoch)?;
+                    attempts += 1;
+                    if attempts >= 8 || self.cache_epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                        break live;
                     }
-                    None => return Ok(None),
                 }
             }
         };
