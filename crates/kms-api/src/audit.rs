@@ -437,7 +437,7 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
     write_body(ev.key("requestParameters"), c.request, |n| n.seen > 0);
     let response = if c.error.is_none() && !is_crypto(name) { c.response } else { Body::None };
     write_body(ev.key("responseElements"), response, |n| n.kept > 0);
-    if c.facts.key_material_id.is_some() || c.facts.decision.is_some() {
+    if c.facts.key_material_id.is_some() || c.facts.decision.is_some() || c.facts.injected_fault.is_some() {
         let mut add = Obj::open(ev.key("additionalEventData"));
         if let Some(m) = &c.facts.key_material_id {
             add.str("keyMaterialId", m);
@@ -445,6 +445,10 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
         if let Some(d) = &c.facts.decision {
             // Beyond CloudTrail: which policy statement or grant decided.
             add.str("authorizationDecision", d);
+        }
+        if let Some(f) = &c.facts.injected_fault {
+            // Beyond CloudTrail: the call was hit by an injected fault (`--dev`).
+            add.str("injectedFault", f);
         }
         add.close();
     }

@@ -52,6 +52,8 @@ pub fn to_aws(e: &Error) -> AwsError {
         ExpiredImportToken(_) => (bad, "ExpiredImportTokenException"),
         InvalidImportToken(_) => (bad, "InvalidImportTokenException"),
         Throttling => (bad, "ThrottlingException"),
+        DependencyTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
+        KeyUnavailable(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KeyUnavailableException"),
         PeerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };

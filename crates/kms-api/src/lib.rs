@@ -81,6 +81,9 @@ admin_operations! {
     DeleteRolePolicy => delete_role_policy,
     UpdateAssumeRolePolicy => update_assume_role_policy,
     Simulate => simulate,
+    SetFault => set_fault,
+    ListFaults => list_faults,
+    ClearFaults => clear_faults,
 }
 
 /// An operation a target names: one of AWS KMS's (`TrentService.<name>`,
@@ -378,6 +381,16 @@ fn query_request(form: &[(String, String)]) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(m)
+}
+
+/// The `KeyId` member of a request body, if it has one (for key-scoped faults).
+fn request_key_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct KeyIdOnly {
+        #[serde(rename = "KeyId")]
+        key_id: Option<String>,
+    }
+    serde_json::from_slice::<KeyIdOnly>(body).ok()?.key_id
 }
 
 /// The access key id an Authorization header names (not a secret).
@@ -780,7 +793,26 @@ impl Api {
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
             .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
-        // Quotas are charged before the request is decoded.
+        // An injected fault (`--dev`), then the quota, before the request is decoded.
+        if let Operation::Kms(o) = op {
+            if let Some(f) = kms.injected_fault(o.name(), request_key_id(&body).as_deref()) {
+                if f.latency_ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
+                }
+                ctx.note_fault(&format!("{} ({})", f.fault_id, f.error.unwrap_or("latency")));
+                if let Some(e) = f.into_error() {
+                    return Processed {
+                        region,
+                        result: Err(e),
+                        op: Some(op),
+                        cred: Some(cred),
+                        body,
+                        facts: ctx.facts(),
+                        query: None,
+                    };
+                }
+            }
+        }
         let admitted = match op {
             Operation::Kms(o) => kms.admit(&ctx, o),
             Operation::Admin(_) => Ok(()),

@@ -85,6 +85,12 @@ pub enum Error {
     #[error("{0}")]
     InvalidImportToken(String),
 
+    /// An injected fault (`crate::faults`) or a dependency that did not answer in time.
+    #[error("{0}")]
+    DependencyTimeout(String),
+    /// An injected fault (`crate::faults`): the key's material is not reachable.
+    #[error("{0}")]
+    KeyUnavailable(String),
     /// Over a request quota (`crate::quota`), or the server is full.
     #[error("{}", crate::quota::THROTTLED)]
     Throttling,

@@ -4,6 +4,7 @@
 pub mod ciphertext;
 pub mod crypto;
 pub mod error;
+pub mod faults;
 pub mod grants;
 pub mod identity;
 pub mod ids;

@@ -344,6 +344,44 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ClockCommand,
     },
+    /// Inject faults into calls (`--dev` only; docs/FAULTS.md).
+    Faults {
+        #[command(subcommand)]
+        command: FaultsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FaultsCommand {
+    /// Make calls fail with an AWS exception, or slow them down; prints the fault id.
+    Set {
+        /// The operation (e.g. Encrypt) [default: every operation].
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only calls whose KeyId is this (as the call gives it: id, ARN or alias).
+        #[arg(long)]
+        key: Option<String>,
+        /// ThrottlingException, KMSInternalException, DependencyTimeoutException,
+        /// KeyUnavailableException or KMSInvalidStateException.
+        #[arg(long)]
+        error: Option<String>,
+        /// Share of matching calls hit, 0 to 1 [default: 1].
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Only the next N matching calls [default: until cleared].
+        #[arg(long)]
+        count: Option<u64>,
+        /// Milliseconds added to each call hit.
+        #[arg(long)]
+        latency_ms: Option<u64>,
+    },
+    /// List the faults set, with their hits.
+    List,
+    /// Clear one fault, or every fault.
+    Clear {
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -532,6 +570,15 @@ fn admin_call(cmd: &AdminCommand) -> Result<(&'static str, Value), String> {
         AdminCommand::KeyUsage { key } => ("KmsAdmin.GetKeyUsage", json!({"KeyId": key})),
         AdminCommand::Clock { command: ClockCommand::Advance { by } } => {
             ("KmsAdmin.AdvanceClock", json!({"Seconds": by}))
+        }
+        AdminCommand::Faults { command: FaultsCommand::Set { operation, key, error, rate, count, latency_ms } } => (
+            "KmsAdmin.SetFault",
+            json!({"Operation": operation, "KeyId": key, "Error": error, "Rate": rate, "Count": count,
+                   "LatencyMs": latency_ms}),
+        ),
+        AdminCommand::Faults { command: FaultsCommand::List } => ("KmsAdmin.ListFaults", json!({})),
+        AdminCommand::Faults { command: FaultsCommand::Clear { id } } => {
+            ("KmsAdmin.ClearFaults", json!({"FaultId": id}))
         }
     })
 }

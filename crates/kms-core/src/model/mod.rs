@@ -314,3 +314,63 @@ pub struct KeyUsageRecord {
     pub kms_request_id: String,
     pub principal: Option<String>,
 }
+
+// ---------------------------------------------------------------- operator: faults
+
+/// `kms admin faults set`: make calls fail or slow down (`--dev` only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SetFaultRequest {
+    /// The operation (`Encrypt`, ...); every operation when absent.
+    pub operation: Option<String>,
+    /// Only calls whose `KeyId` member is this (key id, key ARN, alias name or alias ARN, as the call gives it).
+    pub key_id: Option<String>,
+    /// The AWS exception to answer: `ThrottlingException`,
+    /// `KMSInternalException`, `DependencyTimeoutException`,
+    /// `KeyUnavailableException` or `KMSInvalidStateException`.
+    pub error: Option<String>,
+    /// The share of matching calls it hits, 0 to 1 (default 1).
+    pub rate: Option<f64>,
+    /// Only the next this many matching calls (default: until cleared).
+    pub count: Option<u64>,
+    /// Milliseconds added before the call is answered (or fails).
+    pub latency_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SetFaultResponse {
+    pub fault_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListFaultsRequest {}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFaultsResponse {
+    pub faults: Vec<FaultEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaultEntry {
+    pub fault_id: String,
+    pub operation: Option<String>,
+    pub key_id: Option<String>,
+    pub error: Option<String>,
+    pub rate: f64,
+    /// Calls it still hits (`None`: until cleared).
+    pub remaining: Option<u64>,
+    pub latency_ms: u64,
+    /// Calls it has hit.
+    pub hits: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ClearFaultsRequest {
+    /// One fault; every fault when absent.
+    pub fault_id: Option<String>,
+}

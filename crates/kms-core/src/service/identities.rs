@@ -195,6 +195,33 @@ impl Kms {
         Ok(AdvanceClockResponse { now: epoch_seconds(self.clock.now_ms()) })
     }
 
+    /// The operator API of fault injection, `--dev` only (like the clock).
+    fn require_dev(&self, ctx: &RequestContext, op: &str) -> Result<()> {
+        self.require_admin(ctx, op)?;
+        if !self.clock.is_adjustable() {
+            return Err(Error::UnsupportedOperation(
+                "Faults can only be injected when the server runs with --dev.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn set_fault(&self, ctx: &RequestContext, req: SetFaultRequest) -> Result<SetFaultResponse> {
+        self.require_dev(ctx, "SetFault")?;
+        Ok(SetFaultResponse { fault_id: self.shared.faults.set(req)? })
+    }
+
+    pub async fn list_faults(&self, ctx: &RequestContext, _req: ListFaultsRequest) -> Result<ListFaultsResponse> {
+        self.require_dev(ctx, "ListFaults")?;
+        Ok(ListFaultsResponse { faults: self.shared.faults.list()? })
+    }
+
+    pub async fn clear_faults(&self, ctx: &RequestContext, req: ClearFaultsRequest) -> Result<Empty> {
+        self.require_dev(ctx, "ClearFaults")?;
+        self.shared.faults.clear(req.fault_id.as_deref())?;
+        Ok(Empty {})
+    }
+
     pub(super) fn policy_name(name: &Option<String>) -> Result<String> {
         let mut v = crate::validate::Validator::default();
         v.required("policyName", name).str_len("policyName", name.as_deref(), 1, 128).pattern(

@@ -71,6 +71,8 @@ pub struct Facts {
     pub key_material_id: Option<String>,
     /// The alias the request named its key by (`kms:RequestAlias`).
     pub request_alias: Option<String>,
+    /// The fault injected into the call (`--dev`), for its audit record.
+    pub injected_fault: Option<String>,
     /// The authorization decision and what decided it.
     pub decision: Option<String>,
 }
@@ -98,6 +100,12 @@ impl RequestContext {
             if !f.keys.iter().any(|k| k == arn) {
                 f.keys.push(arn.to_string());
             }
+        }
+    }
+    /// Mark the call as hit by an injected fault.
+    pub fn note_fault(&self, what: &str) {
+        if let Ok(mut f) = self.facts.lock() {
+            f.injected_fault = Some(what.to_string());
         }
     }
     pub(crate) fn note_material(&self, id: &str) {
@@ -246,6 +254,8 @@ pub(crate) struct Shared {
     deletion_guard_days: u32,
     /// Request quotas, as configured.
     quotas: crate::quota::QuotaConfig,
+    /// Injected faults (`--dev` only), every region alike.
+    faults: crate::faults::Faults,
     /// Wakes the background job early (an on-demand rotation to finish, a
     /// replica to create).
     jobs_wake: tokio::sync::Notify,
@@ -608,6 +618,14 @@ impl Kms {
             Some(class) => self.quotas.charge(&ctx.principal.account, class),
             None => Ok(()),
         }
+    }
+
+    /// The fault to inject into a call of `operation` naming `key_id`, if any.
+    pub fn injected_fault(&self, operation: &str, key_id: Option<&str>) -> Option<crate::faults::Injected> {
+        if !self.shared.faults.is_active() {
+            return None;
+        }
+        self.shared.faults.pick(operation, key_id)
     }
 
     /// Throttled calls of this region, by (class, account).

@@ -121,6 +121,7 @@ impl Regions {
                 identity_lock: tokio::sync::Mutex::new(()),
                 deletion_guard_days: cfg.deletion_guard_days,
                 quotas: cfg.quotas,
+                faults: Default::default(),
                 jobs_wake: tokio::sync::Notify::new(),
                 regions: weak.clone(),
             }),

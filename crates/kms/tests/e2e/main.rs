@@ -7,6 +7,7 @@
 mod asymmetric;
 mod audit;
 mod authz;
+mod faults;
 mod harness;
 mod lifecycle;
 mod mlkem;
