@@ -34,5 +34,6 @@ cargo build --release
 "$VENV/bin/python" scripts/smoke.py
 "$VENV/bin/python" scripts/lifecycle.py
 "$VENV/bin/python" scripts/regions.py
+"$VENV/bin/python" scripts/testing.py
 "$VENV/bin/python" scripts/clients.py
 "$VENV/bin/python" scripts/audit_check.py
