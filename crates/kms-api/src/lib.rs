@@ -794,7 +794,8 @@ impl Api {
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
             .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
         // An injected fault (`--dev`), then the quota, before the request is decoded.
-        if let Operation::Kms(o) = op {
+        // (The body is parsed for its KeyId only while faults are set.)
+        if let (Operation::Kms(o), true) = (op, kms.faults_active()) {
             if let Some(f) = kms.injected_fault(o.name(), request_key_id(&body).as_deref()) {
                 if f.latency_ms > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;

@@ -574,8 +574,8 @@ impl Kms {
         match self.load(&id).await? {
             Some(k) if k.record.account == account => {
                 ctx.note_key(&k.arn);
-                if let Some(class) = access.and_then(|a| crypto_quota(a.action, k.record.key_spec)) {
-                    if !self.quotas.is_off() {
+                if !self.quotas.is_off() {
+                    if let Some(class) = access.and_then(|a| crypto_quota(a.action, k.record.key_spec)) {
                         // The caller's account pays (AWS: cross-account calls too).
                         self.quotas.charge(&ctx.principal.account, class)?;
                     }
@@ -620,11 +620,13 @@ impl Kms {
         }
     }
 
+    /// Whether any fault is set (`--dev`).
+    pub fn faults_active(&self) -> bool {
+        self.shared.faults.is_active()
+    }
+
     /// The fault to inject into a call of `operation` naming `key_id`, if any.
     pub fn injected_fault(&self, operation: &str, key_id: Option<&str>) -> Option<crate::faults::Injected> {
-        if !self.shared.faults.is_active() {
-            return None;
-        }
         self.shared.faults.pick(operation, key_id)
     }
 
