@@ -52,6 +52,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_aliases(&self) -> Result<Vec<AliasRecord>>;
     /// Key ids of `account` in ascending order, strictly after `after`.
     async fn list_key_ids(&self, account: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    /// How many keys `account` has (in any state), without reading them.
+    async fn count_keys(&self, account: &str) -> Result<u64>;
 
     async fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>>;
     async fn put_user(&self, user: &UserRecord) -> Result<()>;

@@ -166,11 +166,23 @@ pub struct QuotaConfig {
     pub rates: HashMap<QuotaClass, f64>,
     /// Rates for one account (over `rates` and the preset).
     pub accounts: HashMap<String, HashMap<QuotaClass, f64>>,
+    /// Most keys an account may have in a region (in any state); `None`:
+    /// no limit (the AWS preset: 100,000).
+    pub keys_per_account: Option<u64>,
 }
 
+/// AWS's quota of KMS keys per account and Region.
+pub const AWS_KEYS_PER_ACCOUNT: u64 = 100_000;
+
 impl QuotaConfig {
+    /// No request quota at all.
     pub fn is_off(&self) -> bool {
         !self.aws_preset && self.rates.is_empty() && self.accounts.is_empty()
+    }
+
+    /// The keys-per-account limit in force.
+    pub fn key_limit(&self) -> Option<u64> {
+        self.keys_per_account.or(self.aws_preset.then_some(AWS_KEYS_PER_ACCOUNT))
     }
 
     /// The rate of `class` for `account` in `region`; `None`: unlimited.
@@ -214,6 +226,10 @@ impl Quotas {
 
     pub fn is_off(&self) -> bool {
         self.cfg.is_off()
+    }
+
+    pub fn key_limit(&self) -> Option<u64> {
+        self.cfg.key_limit()
     }
 
     /// Take one request of `class` for `account`, or `ThrottlingException`.

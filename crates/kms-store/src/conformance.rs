@@ -46,6 +46,8 @@ async fn suite(s: &dyn Store) {
     assert_eq!(s.list_key_ids("111111111111", None, 2).await.unwrap(), ["a", "b"]);
     assert_eq!(s.list_key_ids("111111111111", Some("b"), 2).await.unwrap(), ["c"]);
     assert_eq!(s.list_key_ids("222222222222", None, 10).await.unwrap(), ["a2"]);
+    assert_eq!(s.count_keys("111111111111").await.unwrap(), 3);
+    assert_eq!(s.count_keys("333333333333").await.unwrap(), 0);
     let got = s.get_key("b").await.unwrap().unwrap();
     assert_eq!(got.materials[0].sealed, vec![1, 2, 3]);
     s.delete_key("b").await.unwrap();

@@ -506,6 +506,23 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn count_keys(&self, account: &str) -> Result<u64> {
+        let account = account.to_string();
+        self.run(move |db, sp| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(sp.account_keys()).map_err(db_err)?;
+            let mut n = 0;
+            for item in t.range((account.as_str(), "")..).map_err(db_err)? {
+                if item.map_err(db_err)?.0.value().0 != account {
+                    break;
+                }
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     async fn get_user(&self, account: &str, name: &str) -> Result<Option<UserRecord>> {
         self.pair_get(Pair::Users, account, name).await
     }

@@ -51,6 +51,8 @@ pub struct QuotasFileConfig {
     /// Account id -> quota name -> requests per second.
     #[serde(default)]
     pub accounts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+    /// Most KMS keys per account and region (the AWS preset: 100000).
+    pub keys_per_account: Option<u64>,
 }
 
 fn quotas(file: QuotasFileConfig) -> Result<kms_core::quota::QuotaConfig, String> {
@@ -73,7 +75,15 @@ fn quotas(file: QuotasFileConfig) -> Result<kms_core::quota::QuotaConfig, String
             })
             .collect::<Result<std::collections::HashMap<_, _>, String>>()
     };
-    let mut cfg = QuotaConfig { aws_preset, rates: table("quotas.rates", file.rates)?, ..Default::default() };
+    if file.keys_per_account == Some(0) {
+        return Err("quotas.keys_per_account: must be at least 1".into());
+    }
+    let mut cfg = QuotaConfig {
+        aws_preset,
+        rates: table("quotas.rates", file.rates)?,
+        keys_per_account: file.keys_per_account,
+        ..Default::default()
+    };
     for (account, m) in file.accounts {
         if !kms_core::ids::is_account_id(&account) {
             return Err(format!("quotas.accounts: '{account}' is not a 12-digit account id"));

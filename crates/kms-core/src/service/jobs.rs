@@ -180,6 +180,7 @@ impl Kms {
     pub(super) async fn destroy(&self, rec: &KeyRecord, now: i64) -> Result<JobEvent> {
         let id = rec.key_id.as_str();
         self.store.delete_key(id).await?;
+        self.release_key(&rec.account).await;
         self.evict(id)?;
         self.aliases.write().map_err(super::poisoned)?.retain(|_, a| a.target_key_id != id);
         tracing::info!(key_id = %id, "key deleted: its deletion window ended");

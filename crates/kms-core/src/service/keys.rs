@@ -167,7 +167,11 @@ impl Kms {
             last_usage: None,
             public_key,
         };
-        self.store.put_key(&record).await?;
+        self.reserve_key(&record.account).await?;
+        if let Err(e) = self.store.put_key(&record).await {
+            self.release_key(&record.account).await;
+            return Err(e);
+        }
         ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
         // Not cached here: the key cache fills on first use, so creating
         // many keys does not crowd out the keys in use.

@@ -237,6 +237,9 @@ pub struct Kms {
     job_events: Mutex<Vec<JobEvent>>,
     /// This region's request quotas.
     quotas: crate::quota::Quotas,
+    /// Keys per account in this region, counted on first need, while a
+    /// keys-per-account limit is set.
+    key_counts: tokio::sync::Mutex<HashMap<String, u64>>,
 }
 
 /// What the regions of one server share.
@@ -336,6 +339,7 @@ impl Kms {
             write_lock: tokio::sync::Mutex::new(()),
             job_events: Mutex::new(Vec::new()),
             quotas: crate::quota::Quotas::new(shared.quotas.clone(), &loc.region),
+            key_counts: tokio::sync::Mutex::new(HashMap::new()),
             loc,
             shared,
         })
@@ -628,6 +632,34 @@ impl Kms {
     /// The fault to inject into a call of `operation` naming `key_id`, if any.
     pub fn injected_fault(&self, operation: &str, key_id: Option<&str>) -> Option<crate::faults::Injected> {
         self.shared.faults.pick(operation, key_id)
+    }
+
+    /// Count a new key of `account` against the keys-per-account limit
+    /// (`LimitExceededException` when it is reached); undo with
+    /// [`Kms::release_key`] if the key is not made after all.
+    async fn reserve_key(&self, account: &str) -> Result<()> {
+        let Some(limit) = self.quotas.key_limit() else { return Ok(()) };
+        let mut counts = self.key_counts.lock().await;
+        let n = match counts.get(account) {
+            Some(n) => *n,
+            None => self.store.count_keys(account).await?,
+        };
+        if n >= limit {
+            counts.insert(account.to_string(), n);
+            return Err(Error::LimitExceeded(format!(
+                "The request was rejected because account {account} already has {limit} KMS keys in {}, the most it may have.",
+                self.loc.region
+            )));
+        }
+        counts.insert(account.to_string(), n + 1);
+        Ok(())
+    }
+
+    /// A key of `account` is gone (destroyed, or not made after all).
+    async fn release_key(&self, account: &str) {
+        if let Some(n) = self.key_counts.lock().await.get_mut(account) {
+            *n = n.saturating_sub(1);
+        }
     }
 
     /// Throttled calls of this region, by (class, account).

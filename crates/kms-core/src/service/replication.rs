@@ -558,7 +558,16 @@ impl Kms {
         if let Some(live) = self.keys.read().map_err(super::poisoned)?.get(&rec.key_id).cloned() {
             rec.last_usage = live.last_usage();
         }
-        self.store.put_key(&rec).await?;
+        // A new replica is a key of its region's account like any other.
+        if created {
+            self.reserve_key(&rec.account).await?;
+        }
+        if let Err(e) = self.store.put_key(&rec).await {
+            if created {
+                self.release_key(&rec.account).await;
+            }
+            return Err(e);
+        }
         self.evict(&rec.key_id)?;
         self.push_events(vec![JobEvent {
             event_name: if created { "ReplicateKey" } else { "SynchronizeMultiRegionKey" },

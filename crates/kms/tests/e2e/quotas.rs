@@ -105,6 +105,25 @@ async fn reqwest_metrics(endpoint: &str) -> String {
 }
 
 #[tokio::test]
+async fn keys_per_account_are_limited_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = || kms::config::parse_file("[quotas]\nkeys_per_account = 3\n").unwrap();
+    let mut ts = TestServer::start_configured(dir.path(), file(), overrides(dir.path())).await;
+    let kms = ts.sdk();
+    for _ in 0..3 {
+        kms.create_key().send().await.unwrap();
+    }
+    let e = err_of(kms.create_key().send().await.unwrap_err());
+    assert_eq!(e.0, "LimitExceededException");
+    assert!(e.1.contains("111122223333") && e.1.contains("3 KMS keys"), "{}", e.1);
+    ts.stop().await;
+    // The count comes from the store after a restart.
+    let mut ts = TestServer::start_configured(dir.path(), file(), overrides(dir.path())).await;
+    assert_eq!(err_of(ts.sdk().create_key().send().await.unwrap_err()).0, "LimitExceededException");
+    ts.stop().await;
+}
+
+#[tokio::test]
 async fn a_full_server_answers_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = kms::config::parse_file("max_in_flight = 1\n").unwrap();
