@@ -339,8 +339,9 @@ impl RequestIds {
 
 /// What processing a call produced, before it is audited.
 struct Processed {
-    /// The request's region (the home region when it names none served).
-    region: String,
+    /// The service of the request's region (`None` before it is known: the
+    /// audit record then names the home region).
+    service: Option<Arc<Kms>>,
     result: Result<Vec<u8>, Error>,
     op: Option<Operation>,
     cred: Option<Arc<Credential>>,
@@ -358,15 +359,7 @@ struct Query {
 
 impl Processed {
     fn failed(e: Error, body: Bytes) -> Self {
-        Processed {
-            region: String::new(),
-            result: Err(e),
-            op: None,
-            cred: None,
-            body,
-            facts: Default::default(),
-            query: None,
-        }
+        Processed { service: None, result: Err(e), op: None, cred: None, body, facts: Default::default(), query: None }
     }
 }
 
@@ -458,9 +451,6 @@ impl Api {
     /// The service of `region` (in `--dev`, opened on first use), once the
     /// request naming it is authenticated.
     async fn region_kms(&self, region: &str) -> Result<Arc<Kms>, Error> {
-        if let Some(k) = self.regions.get_open(region) {
-            return Ok(k);
-        }
         self.regions.get(region).await?.ok_or_else(|| Error::internal(format!("region {region} is not served")))
     }
 
@@ -563,10 +553,7 @@ impl Api {
         if target.starts_with(peer::TARGET_PREFIX) {
             return self.handle_peer(&parts, body, &target, &request_id).await;
         }
-        let mut p = self.process(&parts, body, &request_id, peer).await;
-        if p.region.is_empty() {
-            p.region = self.regions.home().to_string();
-        }
+        let p = self.process(&parts, body, &request_id, peer).await;
         let mut result = p.result;
         if let Some(sink) = &self.audit {
             let aws_err = result.as_ref().err().map(error::to_aws);
@@ -595,7 +582,7 @@ impl Api {
                 request_id: &request_id,
                 event_id: &event_id,
                 time: &time,
-                region: &p.region,
+                region: p.service.as_ref().map_or(self.regions.home(), |k| k.location().region.as_str()),
                 event_source,
                 event_name,
                 cred: p.cred.as_deref(),
@@ -654,6 +641,29 @@ impl Api {
         }
     }
 
+    /// The request body, within the body limit.
+    async fn read_body<B>(&self, parts: &http::request::Parts, body: B) -> Result<Bytes, Error>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.max_body) {
+            return Err(Error::RequestTooLarge(self.max_body));
+        }
+        match Limited::new(body, self.max_body).collect().await {
+            Ok(b) => Ok(b.to_bytes()),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                Err(Error::RequestTooLarge(self.max_body))
+            }
+            Err(_) => Err(Error::Serialization("could not read the request body".into())),
+        }
+    }
+
     /// A replication peer's call (`KmsPeer.*`, see [`peer`]): SigV4 with the
     /// peer secret, then the call; the answer is signed back.
     async fn handle_peer<B>(
@@ -695,18 +705,8 @@ impl Api {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let Some(auth) = &self.peer else { return Err(Error::UnknownOperation) };
-        let body = Limited::new(body, self.max_body)
-            .collect()
-            .await
-            .map_err(|_| Error::Serialization("could not read the request body".into()))?
-            .to_bytes();
-        let signed = sigv4::RequestParts {
-            method: parts.method.as_str(),
-            raw_path: parts.uri.path(),
-            raw_query: parts.uri.query().unwrap_or(""),
-            headers: &parts.headers,
-            body: &body,
-        };
+        let body = self.read_body(parts, body).await?;
+        let signed = sigv4::RequestParts::of(parts, &body);
         let region = sigv4::scope_region(&parts.headers).unwrap_or("");
         auth.verifier.verify(&signed, auth, Clock::real_now_ms() / 1000, self.regions.serves(region))?;
         match target {
@@ -739,50 +739,29 @@ impl Api {
         if parts.method != Method::POST {
             return Processed::failed(Error::UnknownOperation, Bytes::new());
         }
-        let declared = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > self.max_body) {
-            return Processed::failed(Error::RequestTooLarge(self.max_body), Bytes::new());
-        }
-        let body = match Limited::new(body, self.max_body).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    Error::RequestTooLarge(self.max_body)
-                } else {
-                    Error::Serialization("could not read the request body".into())
-                };
-                return Processed::failed(err, Bytes::new());
-            }
+        let body = match self.read_body(parts, body).await {
+            Ok(b) => b,
+            Err(e) => return Processed::failed(e, Bytes::new()),
         };
-        let signed = sigv4::RequestParts {
-            method: parts.method.as_str(),
-            raw_path: parts.uri.path(),
-            raw_query: parts.uri.query().unwrap_or(""),
-            headers: &parts.headers,
-            body: &body,
-        };
+        let signed = sigv4::RequestParts::of(parts, &body);
         let now = Clock::real_now_ms() / 1000;
-        let region = sigv4::scope_region(&parts.headers).unwrap_or("").to_string();
-        let served = self.regions.serves(&region);
+        let region = sigv4::scope_region(&parts.headers).unwrap_or("");
+        let served = self.regions.serves(region);
         if sts::is_query(&parts.headers) {
-            return self.process_query(&region, served, signed, &body, request_id, peer, now).await;
+            return self.process_query(region, served, signed, &body, request_id, peer, now).await;
         }
         let cred = match self.verifier.verify(&signed, self.regions.as_ref(), now, served) {
             Ok(c) => c,
             Err(e) => return Processed::failed(e, body),
         };
-        let kms = match self.region_kms(&region).await {
+        let kms = match self.region_kms(region).await {
             Ok(k) => k,
             Err(e) => return Processed::failed(e, body),
         };
         let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
         let Some(op) = Operation::from_target(target) else {
             return Processed {
-                region,
+                service: Some(kms),
                 result: Err(Error::UnknownOperation),
                 op: None,
                 cred: Some(cred),
@@ -793,36 +772,29 @@ impl Api {
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
             .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
-        // An injected fault (`--dev`), then the quota, before the request is decoded.
-        // (The body is parsed for its KeyId only while faults are set.)
-        if let (Operation::Kms(o), true) = (op, kms.faults_active()) {
-            if let Some(f) = kms.injected_fault(o.name(), request_key_id(&body).as_deref()) {
+        let result = match Self::admit(&kms, &ctx, op, &body).await {
+            Ok(()) => dispatch(&kms, &ctx, op, &body).await,
+            Err(e) => Err(e),
+        };
+        Processed { service: Some(kms), result, op: Some(op), cred: Some(cred), body, facts: ctx.facts(), query: None }
+    }
+
+    /// Before a KMS call is decoded: an injected fault (`--dev`; the body is
+    /// parsed for its KeyId only while faults are set), then its quota.
+    async fn admit(kms: &Kms, ctx: &RequestContext, op: Operation, body: &[u8]) -> Result<(), Error> {
+        let Operation::Kms(o) = op else { return Ok(()) };
+        if kms.faults_active() {
+            if let Some(f) = kms.injected_fault(o.name(), request_key_id(body).as_deref()) {
                 if f.latency_ms > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
                 }
                 ctx.note_fault(&format!("{} ({})", f.fault_id, f.error.unwrap_or("latency")));
                 if let Some(e) = f.into_error() {
-                    return Processed {
-                        region,
-                        result: Err(e),
-                        op: Some(op),
-                        cred: Some(cred),
-                        body,
-                        facts: ctx.facts(),
-                        query: None,
-                    };
+                    return Err(e);
                 }
             }
         }
-        let admitted = match op {
-            Operation::Kms(o) => kms.admit(&ctx, o),
-            Operation::Admin(_) => Ok(()),
-        };
-        let result = match admitted {
-            Ok(()) => dispatch(&kms, &ctx, op, &body).await,
-            Err(e) => Err(e),
-        };
-        Processed { region, result, op: Some(op), cred: Some(cred), body, facts: ctx.facts(), query: None }
+        kms.admit(ctx, o)
     }
 
     /// A query-protocol (STS) call: SigV4 for service `sts`, then the action.
@@ -865,7 +837,7 @@ impl Api {
             Err(e) => Err(e),
         };
         Processed {
-            region: kms.location().region.clone(),
+            service: Some(kms),
             result,
             op: None,
             cred: Some(cred),

@@ -347,6 +347,19 @@ pub struct RequestParts<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> RequestParts<'a> {
+    /// A received request's parts, with its body as read.
+    pub fn of(parts: &'a http::request::Parts, body: &'a [u8]) -> Self {
+        RequestParts {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body,
+        }
+    }
+}
+
 /// Verifies SigV4 signatures for one service, caching the derived signing
 /// key of each access key id (for its latest date and region). Which
 /// regions are valid is the caller's to say ([`Verifier::verify`]).

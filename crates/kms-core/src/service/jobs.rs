@@ -19,6 +19,15 @@ use crate::types::*;
 /// Keys read from the queue at a time.
 const BATCH: usize = 1000;
 
+/// What the job's pass over one key did.
+#[derive(Default)]
+struct Pass {
+    /// The record changed.
+    changed: bool,
+    /// Its multi-Region outbox has syncs to deliver.
+    deliver: bool,
+}
+
 /// Something the background job did to a key, for the audit trail (AWS
 /// records these as `AwsServiceEvent`s).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,11 +74,14 @@ impl Kms {
             let full = due.len() == BATCH;
             let mut changed = 0;
             for id in due {
-                if self.run_key_jobs(&id, now).await? {
+                let pass = self.run_key_jobs(&id, now).await?;
+                if pass.changed {
                     changed += 1;
                 }
                 // Multi-Region syncs (outside the write lock).
-                self.deliver_outbox(&id, now).await?;
+                if pass.deliver {
+                    self.deliver_outbox(&id, now).await?;
+                }
             }
             n += changed;
             // Every job moves its key's next job past `now`, so the queue
@@ -80,13 +92,13 @@ impl Kms {
         }
     }
 
-    async fn run_key_jobs(&self, id: &str, now: i64) -> Result<bool> {
+    async fn run_key_jobs(&self, id: &str, now: i64) -> Result<Pass> {
         let _w = self.write_lock.lock().await;
         let Some(mut rec) = self.store.get_key(id).await? else {
-            return Ok(false);
+            return Ok(Pass::default());
         };
         if rec.next_job_ms().is_none_or(|t| t > now) {
-            return Ok(false);
+            return Ok(Pass::default());
         }
         let arn = self.loc.key_arn(&rec.account, &rec.key_id);
         let (account, origin) = (rec.account.clone(), rec.origin.as_str());
@@ -105,7 +117,7 @@ impl Kms {
             // it to start its own deletion); delivering that destroys it.
             if let Some(set) = rec.multi_region_set.as_mut().filter(|s| !s.is_primary()) {
                 if set.outbox.iter().any(|o| o.deleted) {
-                    return Ok(false);
+                    return Ok(Pass { changed: false, deliver: true });
                 }
                 set.outbox.push(Outbound {
                     region: set.primary_region.clone(),
@@ -115,11 +127,11 @@ impl Kms {
                     next_ms: now,
                 });
                 self.store.put_key(&rec).await?;
-                return Ok(true);
+                return Ok(Pass { changed: true, deliver: true });
             }
             let e = self.destroy(&rec, now).await?;
             self.push_events(vec![e]);
-            return Ok(true);
+            return Ok(Pass { changed: true, deliver: false });
         }
         let old = rec.clone();
         let mut events = vec![];
@@ -167,12 +179,12 @@ impl Kms {
                 }
             }
         }
-        self.write_record(&old, rec, now).await?;
+        let deliver = self.write_record(&old, rec, now).await?;
         for e in &events {
             tracing::debug!(key_id = %id, event = e.event_name, material = ?e.key_material_id, "key material changed");
         }
         self.push_events(events);
-        Ok(true)
+        Ok(Pass { changed: true, deliver })
     }
 
     /// Destroy a key whose deletion window has ended: its record, grants

@@ -699,8 +699,8 @@ impl Kms {
 
     /// Write a key record changed from `old` (under the write lock, by
     /// the service itself): multi-Region syncs queued, the cached key
-    /// dropped.
-    async fn write_record(&self, old: &KeyRecord, mut rec: KeyRecord, now: i64) -> Result<()> {
+    /// dropped. Returns whether the key has syncs to deliver.
+    async fn write_record(&self, old: &KeyRecord, mut rec: KeyRecord, now: i64) -> Result<bool> {
         if let Some(live) = self.keys.read().map_err(poisoned)?.get(&rec.key_id).cloned() {
             rec.last_usage = live.last_usage();
         }
@@ -710,7 +710,7 @@ impl Kms {
         if outbox {
             self.shared.jobs_wake.notify_one();
         }
-        Ok(())
+        Ok(outbox)
     }
 
     /// Replace a cached key by its changed record (written already): the

@@ -602,7 +602,7 @@ impl Kms {
             rec.state = KeyState::PendingDeletion;
             rec.deletion_ms = Some(now + days * super::DAY_MS);
         }
-        self.write_record(&old, rec, now).await
+        self.write_record(&old, rec, now).await.map(drop)
     }
 }
 

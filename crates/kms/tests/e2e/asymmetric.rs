@@ -202,11 +202,11 @@ async fn create(kms: &Client, spec: &str, usage: &str) -> KeyMetadata {
         .unwrap()
 }
 
-async fn public_key(kms: &Client, key: &str) -> Vec<u8> {
+pub async fn public_key(kms: &Client, key: &str) -> Vec<u8> {
     kms.get_public_key().key_id(key).send().await.unwrap().public_key().unwrap().as_ref().to_vec()
 }
 
-async fn sign(kms: &Client, key: &str, alg: &str, mt: &str, msg: &[u8]) -> Result<Vec<u8>, (String, String)> {
+pub async fn sign(kms: &Client, key: &str, alg: &str, mt: &str, msg: &[u8]) -> Result<Vec<u8>, (String, String)> {
     kms.sign()
         .key_id(key)
         .signing_algorithm(SigningAlgorithmSpec::from(alg))
@@ -221,7 +221,14 @@ async fn sign(kms: &Client, key: &str, alg: &str, mt: &str, msg: &[u8]) -> Resul
         .map_err(err_of)
 }
 
-async fn verify(kms: &Client, key: &str, alg: &str, mt: &str, msg: &[u8], sig: &[u8]) -> Result<(), (String, String)> {
+pub async fn verify(
+    kms: &Client,
+    key: &str,
+    alg: &str,
+    mt: &str,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), (String, String)> {
     kms.verify()
         .key_id(key)
         .signing_algorithm(SigningAlgorithmSpec::from(alg))

@@ -443,7 +443,7 @@ async fn imported_multi_region_keys_import_the_same_material_everywhere() {
 
 #[tokio::test]
 async fn asymmetric_and_hmac_multi_region_keys_share_their_key_pairs() {
-    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec};
     let server = dev_server().await;
     let (east, west) = (dev_sdk(&server, "us-east-1"), dev_sdk(&server, "us-west-2"));
     let create = |spec: KeySpec, usage: KeyUsageType| {
@@ -455,30 +455,10 @@ async fn asymmetric_and_hmac_multi_region_keys_share_their_key_pairs() {
         east.replicate_key().key_id(id).replica_region("us-west-2").send().await.unwrap();
         wait_state(&west, id, KeyState::Enabled).await;
     }
-    let pk = |c: &Sdk| c.get_public_key().key_id(&sign).send();
-    assert_eq!(pk(&east).await.unwrap().public_key, pk(&west).await.unwrap().public_key);
-    let sig = east
-        .sign()
-        .key_id(&sign)
-        .message(Blob::new(b"signed in A"))
-        .message_type(MessageType::Raw)
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .send()
-        .await
-        .unwrap()
-        .signature
-        .unwrap();
-    let v = west
-        .verify()
-        .key_id(&sign)
-        .message(Blob::new(b"signed in A"))
-        .message_type(MessageType::Raw)
-        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-        .signature(sig)
-        .send()
-        .await
-        .unwrap();
-    assert!(v.signature_valid());
+    use crate::asymmetric::{public_key, sign as sign_with, verify};
+    assert_eq!(public_key(&east, &sign).await, public_key(&west, &sign).await);
+    let sig = sign_with(&east, &sign, "ECDSA_SHA_256", "RAW", b"signed in A").await.unwrap();
+    verify(&west, &sign, "ECDSA_SHA_256", "RAW", b"signed in A", &sig).await.unwrap();
     let tag = east
         .generate_mac()
         .key_id(&mac)
