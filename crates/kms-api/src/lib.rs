@@ -84,6 +84,7 @@ admin_operations! {
     SetFault => set_fault,
     ListFaults => list_faults,
     ClearFaults => clear_faults,
+    Reset => reset,
 }
 
 /// An operation a target names: one of AWS KMS's (`TrentService.<name>`,

@@ -262,6 +262,35 @@ impl std::fmt::Debug for PeerKey {
     }
 }
 
+/// HKDF-SHA256's salt for seeded key material.
+const SEED_MATERIAL_SALT: &[u8] = b"kms seed material v1";
+
+/// Key material a seed derives from a string (docs/SEEDS.md): HKDF-SHA256
+/// with salt `kms seed material v1`, the string's UTF-8 bytes as input key
+/// material and the key id as info, `len` bytes.
+pub fn derive_seed_material(seed: &str, key_id: &str, len: usize) -> Result<SecretBytes> {
+    use aws_lc_rs::hkdf;
+    struct Len(usize);
+    impl hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SEED_MATERIAL_SALT).extract(seed.as_bytes());
+    let info = [key_id.as_bytes()];
+    let okm = prk.expand(&info, Len(len)).map_err(|_| Error::internal("hkdf"))?;
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    okm.fill(&mut out).map_err(|_| Error::internal("hkdf"))?;
+    Ok(SecretBytes::new(std::mem::take(&mut *out)))
+}
+
+/// The material id of seeded material: HMAC-SHA256 keyed with the
+/// material over `kms seed material id v1` and the key id, in hex (a key
+/// check value: it tells nothing of the material).
+pub fn seed_material_id(key_id: &str, material: &[u8]) -> String {
+    hex(&hmac_sha256(material, format!("kms seed material id v1/{key_id}").as_bytes()))
+}
+
 const PEER_WRAP_INFO: &[u8] = b"kms peer material wrap v1";
 
 fn peer_wrap_key(shared: &[u8], ephemeral_public: &[u8], receiver_public: &[u8]) -> Result<AesKey> {

@@ -71,6 +71,15 @@ pub trait Store: Send + Sync + 'static {
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
     async fn delete_access_key(&self, access_key_id: &str) -> Result<()>;
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
+
+    /// Remember the whole store's present state (every key space, the
+    /// identities, the metadata), replacing a checkpoint kept before: a seed
+    /// that fails is undone with it, and `kms admin reset` returns to it.
+    async fn checkpoint(&self) -> Result<()>;
+    /// Return the whole store to its checkpoint (kept, for another rollback).
+    async fn rollback(&self) -> Result<()>;
+    /// Forget the checkpoint (a backend may hold old data while one exists).
+    async fn drop_checkpoint(&self) -> Result<()>;
 }
 
 /// Where audit events go. `record` returns only once the event is durable

@@ -169,7 +169,16 @@ pub struct QuotaConfig {
     /// Most keys an account may have in a region (in any state); `None`:
     /// no limit (the AWS preset: 100,000).
     pub keys_per_account: Option<u64>,
+    /// Resource quotas that always apply; `None`: AWS's value.
+    pub aliases_per_key: Option<usize>,
+    pub grants_per_key: Option<usize>,
+    pub key_policy_bytes: Option<usize>,
 }
+
+/// AWS's resource quotas: aliases per key, grants per key, key policy size.
+pub const AWS_ALIASES_PER_KEY: usize = 50;
+pub const AWS_GRANTS_PER_KEY: usize = 50_000;
+pub const AWS_KEY_POLICY_BYTES: usize = 32 * 1024;
 
 /// AWS's quota of KMS keys per account and Region.
 pub const AWS_KEYS_PER_ACCOUNT: u64 = 100_000;
@@ -178,6 +187,18 @@ impl QuotaConfig {
     /// No request quota at all.
     pub fn is_off(&self) -> bool {
         !self.aws_preset && self.rates.is_empty() && self.accounts.is_empty()
+    }
+
+    pub fn aliases_per_key(&self) -> usize {
+        self.aliases_per_key.unwrap_or(AWS_ALIASES_PER_KEY)
+    }
+
+    pub fn grants_per_key(&self) -> usize {
+        self.grants_per_key.unwrap_or(AWS_GRANTS_PER_KEY)
+    }
+
+    pub fn key_policy_bytes(&self) -> usize {
+        self.key_policy_bytes.unwrap_or(AWS_KEY_POLICY_BYTES)
     }
 
     /// The keys-per-account limit in force.

@@ -162,6 +162,44 @@ async fn suite(s: &dyn Store) {
     assert!(s.get_user("111111111111", "alice").await.unwrap().is_none());
 
     key_spaces(s).await;
+    checkpoints(s).await;
+}
+
+/// A rollback returns every key space, the identities and the metadata to
+/// the checkpoint, as often as asked; a key space made after the
+/// checkpoint can be opened again.
+async fn checkpoints(s: &dyn Store) {
+    assert!(s.rollback().await.is_err(), "no checkpoint yet");
+    s.put_key(&key("kept", "111111111111")).await.unwrap();
+    s.checkpoint().await.unwrap();
+    for _ in 0..2 {
+        s.delete_key("kept").await.unwrap();
+        s.put_key(&key("later", "111111111111")).await.unwrap();
+        s.put_meta("later", b"1").await.unwrap();
+        s.put_user(&UserRecord {
+            account: "111111111111".into(),
+            name: "later".into(),
+            user_id: "AIDALATER".into(),
+            created_ms: 1,
+            admin: false,
+            policies: Default::default(),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+        let fresh = s.key_space("eu-north-1").await.unwrap();
+        fresh.put_key(&key("x", "111111111111")).await.unwrap();
+        s.rollback().await.unwrap();
+        assert!(s.get_key("kept").await.unwrap().is_some());
+        assert!(s.get_key("later").await.unwrap().is_none());
+        assert_eq!(s.get_meta("later").await.unwrap(), None);
+        assert!(s.get_user("111111111111", "later").await.unwrap().is_none());
+        let fresh = s.key_space("eu-north-1").await.unwrap();
+        assert!(fresh.get_key("x").await.unwrap().is_none());
+    }
+    s.drop_checkpoint().await.unwrap();
+    assert!(s.rollback().await.is_err());
+    s.delete_key("kept").await.unwrap();
 }
 
 /// Key spaces (regions) are isolated from each other; metadata and

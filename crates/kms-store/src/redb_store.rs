@@ -99,6 +99,9 @@ fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 pub struct RedbStore {
     db: Arc<Database>,
     space: Arc<Space>,
+    /// The checkpoint ([`Store::checkpoint`]): a redb savepoint, shared by
+    /// every key space's view.
+    checkpoint: Arc<std::sync::Mutex<Option<redb::Savepoint>>>,
 }
 
 impl RedbStore {
@@ -156,7 +159,7 @@ impl RedbStore {
             tx.open_table(ROLES).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
-        Ok(RedbStore { db: Arc::new(db), space: Arc::new(Space::new("")) })
+        Ok(RedbStore { db: Arc::new(db), space: Arc::new(Space::new("")), checkpoint: Default::default() })
     }
 
     /// A JSON record in a table keyed by (account, name).
@@ -252,7 +255,7 @@ impl Store for RedbStore {
         })
         .await
         .map_err(db_err)??;
-        Ok(Arc::new(RedbStore { db: self.db.clone(), space: Arc::new(space) }))
+        Ok(Arc::new(RedbStore { db: self.db.clone(), space: Arc::new(space), checkpoint: self.checkpoint.clone() }))
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
@@ -608,5 +611,37 @@ impl Store for RedbStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn checkpoint(&self) -> Result<()> {
+        let slot = self.checkpoint.clone();
+        self.run(move |db, _sp| {
+            let mut slot = slot.lock().map_err(db_err)?;
+            // The old savepoint first: redb keeps what any savepoint needs.
+            *slot = None;
+            let tx = db.begin_write().map_err(db_err)?;
+            let savepoint = tx.ephemeral_savepoint().map_err(db_err)?;
+            tx.abort().map_err(db_err)?;
+            *slot = Some(savepoint);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rollback(&self) -> Result<()> {
+        let slot = self.checkpoint.clone();
+        self.run(move |db, _sp| {
+            let slot = slot.lock().map_err(db_err)?;
+            let savepoint = slot.as_ref().ok_or_else(|| db_err("no checkpoint to roll back to"))?;
+            let mut tx = db.begin_write().map_err(db_err)?;
+            tx.restore_savepoint(savepoint).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn drop_checkpoint(&self) -> Result<()> {
+        self.checkpoint.lock().map_err(db_err)?.take();
+        Ok(())
     }
 }

@@ -167,6 +167,10 @@ pub struct ServeArgs {
     /// 000000000000, adjustable clock. Never for real keys.
     #[arg(long)]
     pub dev: bool,
+    /// Seed file (TOML, docs/SEEDS.md): users, roles and keys created at
+    /// start when they are not there yet.
+    #[arg(long)]
+    pub seed: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -349,6 +353,9 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: FaultsCommand,
     },
+    /// Return a `--dev` server to the state it started in (its seed), for
+    /// test isolation (docs/SEEDS.md).
+    Reset,
 }
 
 #[derive(Subcommand, Debug)]
@@ -435,6 +442,7 @@ impl ServeArgs {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             dev: self.dev,
+            seed_file: self.seed.clone(),
         }
     }
 }
@@ -580,6 +588,7 @@ fn admin_call(cmd: &AdminCommand) -> Result<(&'static str, Value), String> {
         AdminCommand::Faults { command: FaultsCommand::Clear { id } } => {
             ("KmsAdmin.ClearFaults", json!({"FaultId": id}))
         }
+        AdminCommand::Reset => ("KmsAdmin.Reset", json!({})),
     })
 }
 

@@ -36,6 +36,8 @@ pub struct FileConfig {
     pub quotas: Option<QuotasFileConfig>,
     /// Requests handled at once; more are answered `ThrottlingException` at once.
     pub max_in_flight: Option<usize>,
+    /// Seed file (docs/SEEDS.md).
+    pub seed: Option<PathBuf>,
 }
 
 /// `[quotas]`: request quotas (docs/QUOTAS.md).
@@ -53,6 +55,12 @@ pub struct QuotasFileConfig {
     pub accounts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
     /// Most KMS keys per account and region (the AWS preset: 100000).
     pub keys_per_account: Option<u64>,
+    /// Most aliases per key (AWS: 50).
+    pub aliases_per_key: Option<usize>,
+    /// Most grants per key (AWS: 50000).
+    pub grants_per_key: Option<usize>,
+    /// Largest key policy in bytes (AWS: 32768; at most the model's 131072).
+    pub key_policy_bytes: Option<usize>,
 }
 
 fn quotas(file: QuotasFileConfig) -> Result<kms_core::quota::QuotaConfig, String> {
@@ -78,10 +86,22 @@ fn quotas(file: QuotasFileConfig) -> Result<kms_core::quota::QuotaConfig, String
     if file.keys_per_account == Some(0) {
         return Err("quotas.keys_per_account: must be at least 1".into());
     }
+    for (name, v, max) in [
+        ("aliases_per_key", file.aliases_per_key, 1_000_000),
+        ("grants_per_key", file.grants_per_key, 1_000_000),
+        ("key_policy_bytes", file.key_policy_bytes, 131_072),
+    ] {
+        if v.is_some_and(|n| !(1..=max).contains(&n)) {
+            return Err(format!("quotas.{name}: must be between 1 and {max}"));
+        }
+    }
     let mut cfg = QuotaConfig {
         aws_preset,
         rates: table("quotas.rates", file.rates)?,
         keys_per_account: file.keys_per_account,
+        aliases_per_key: file.aliases_per_key,
+        grants_per_key: file.grants_per_key,
+        key_policy_bytes: file.key_policy_bytes,
         ..Default::default()
     };
     for (account, m) in file.accounts {
@@ -208,6 +228,8 @@ pub struct Config {
     /// Safe deletion: 0 is off.
     pub deletion_guard_days: u32,
     pub dev: bool,
+    /// Users, roles and keys created at start (docs/SEEDS.md).
+    pub seed_file: Option<PathBuf>,
 }
 
 /// Command-line overrides of `kms serve`.
@@ -222,6 +244,7 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub dev: bool,
+    pub seed_file: Option<PathBuf>,
 }
 
 pub fn parse_file(text: &str) -> Result<FileConfig, String> {
@@ -372,6 +395,7 @@ impl Config {
             audit,
             deletion_guard_days,
             dev: o.dev,
+            seed_file: o.seed_file.clone().or(file.seed),
         })
     }
 

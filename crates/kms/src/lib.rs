@@ -5,4 +5,5 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod peer;
+pub mod seed;
 pub mod server;

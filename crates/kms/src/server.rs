@@ -226,6 +226,12 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         bootstrap_credentials = Some(path);
     }
+    // After the credentials file: a seed that is refused does not lose them.
+    if let Some(path) = &cfg.seed_file {
+        let file = crate::seed::SeedFile::load(path, &cfg.default_account)?;
+        let done = regions.seed(&file.seed).await.map_err(|e| file.describe(&e))?;
+        tracing::info!(seed = %path.display(), created = done.created, kept = done.kept, "seed applied");
+    }
     let tls = match &cfg.tls {
         Some((c, k)) => Some(tls_acceptor(c, k)?),
         None => None,
@@ -245,6 +251,11 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         .await
         .map_err(|e| e.to_string())?;
     let key = kms_audit::format::SigningKey::from_pkcs8(signing_key.expose())?;
+    if cfg.dev {
+        // What `kms admin reset` returns to: the seeded store, with its
+        // service secrets.
+        regions.checkpoint().await.map_err(|e| e.to_string())?;
+    }
     let audit_cfg = kms_audit::AuditConfig {
         dir: audit_dir.clone(),
         max_file_bytes: cfg.audit.max_file_bytes,

@@ -315,6 +315,13 @@ pub struct KeyUsageRecord {
     pub principal: Option<String>,
 }
 
+// ---------------------------------------------------------------- operator: reset
+
+/// `kms admin reset` (`--dev`): no members.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ResetRequest {}
+
 // ---------------------------------------------------------------- operator: faults
 
 /// `kms admin faults set`: make calls fail or slow down (`--dev` only).

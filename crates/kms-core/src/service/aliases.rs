@@ -6,7 +6,6 @@ use crate::model::*;
 use crate::types::*;
 
 /// At most this many aliases may point at one key.
-pub const ALIASES_PER_KEY: usize = 50;
 const DEFAULT_ALIAS_LIST_LIMIT: i64 = 50;
 
 /// AWS's rules for a name that CreateAlias/UpdateAlias/DeleteAlias accept,
@@ -49,14 +48,20 @@ impl Kms {
         Ok(k)
     }
 
-    fn aliases_of(&self, account: &str, key_id: &str) -> Result<usize> {
-        Ok(self
+    /// `LimitExceededException` when `k` has as many aliases as a key may.
+    fn alias_room(&self, account: &str, k: &super::LiveKey) -> Result<()> {
+        let limit = self.shared.quotas.aliases_per_key();
+        let n = self
             .aliases
             .read()
             .map_err(poisoned)?
             .values()
-            .filter(|a| a.account == account && a.target_key_id == key_id)
-            .count())
+            .filter(|a| a.account == account && a.target_key_id == k.record.key_id)
+            .count();
+        if n >= limit {
+            return Err(Error::LimitExceeded(format!("Cannot create more than {limit} aliases for key {}", k.arn)));
+        }
+        Ok(())
     }
 
     pub async fn create_alias(&self, ctx: &RequestContext, req: CreateAliasRequest) -> Result<()> {
@@ -71,12 +76,7 @@ impl Kms {
             )));
         }
         let k = self.alias_target_key(ctx, req.target_key_id.as_deref().unwrap_or_default(), "kms:CreateAlias").await?;
-        if self.aliases_of(&account, &k.record.key_id)? >= ALIASES_PER_KEY {
-            return Err(Error::LimitExceeded(format!(
-                "Cannot create more than {ALIASES_PER_KEY} aliases for key {}",
-                k.arn
-            )));
-        }
+        self.alias_room(&account, &k)?;
         let now = self.clock.now_ms();
         let rec = AliasRecord {
             account: account.clone(),
@@ -114,11 +114,8 @@ impl Kms {
                 )));
             }
         }
-        if rec.target_key_id != k.record.key_id && self.aliases_of(&account, &k.record.key_id)? >= ALIASES_PER_KEY {
-            return Err(Error::LimitExceeded(format!(
-                "Cannot create more than {ALIASES_PER_KEY} aliases for key {}",
-                k.arn
-            )));
+        if rec.target_key_id != k.record.key_id {
+            self.alias_room(&account, &k)?;
         }
         rec.target_key_id = k.record.key_id.clone();
         rec.updated_ms = self.clock.now_ms();

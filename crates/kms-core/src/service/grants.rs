@@ -11,7 +11,6 @@ use crate::model::*;
 use crate::types::*;
 
 /// At most this many grants on one key.
-pub const GRANTS_PER_KEY: usize = 50_000;
 const DEFAULT_GRANT_LIST_LIMIT: i64 = 50;
 
 fn entry(k_arn: &str, g: &GrantRecord) -> GrantListEntry {
@@ -180,9 +179,10 @@ impl Kms {
                 return Ok(CreateGrantResponse { grant_token: Some(token), grant_id: Some(g.grant_id.clone()) });
             }
         }
-        if k.grants.len() >= GRANTS_PER_KEY {
+        let limit = self.shared.quotas.grants_per_key();
+        if k.grants.len() >= limit {
             return Err(Error::LimitExceeded(format!(
-                "The request was rejected because the grant limit of {GRANTS_PER_KEY} for {} was exceeded.",
+                "The request was rejected because the grant limit of {limit} for {} was exceeded.",
                 k.arn
             )));
         }

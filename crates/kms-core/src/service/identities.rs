@@ -30,7 +30,7 @@ impl Kms {
         Ok(Some(self.new_access_key(&user, fixed).await?))
     }
 
-    async fn new_user(&self, account: &str, name: &str, admin: bool) -> Result<UserRecord> {
+    pub(super) async fn new_user(&self, account: &str, name: &str, admin: bool) -> Result<UserRecord> {
         let user = UserRecord {
             account: account.to_string(),
             name: name.to_string(),
@@ -44,7 +44,11 @@ impl Kms {
         Ok(user)
     }
 
-    async fn new_access_key(&self, user: &UserRecord, fixed: Option<(&str, &str)>) -> Result<AccessKeyOutput> {
+    pub(super) async fn new_access_key(
+        &self,
+        user: &UserRecord,
+        fixed: Option<(&str, &str)>,
+    ) -> Result<AccessKeyOutput> {
         let (id, secret) = match fixed {
             Some((id, secret)) => (id.to_string(), SecretString::new(secret.to_string())),
             None => (identity::new_access_key_id()?, identity::new_secret_access_key()?),
@@ -195,13 +199,13 @@ impl Kms {
         Ok(AdvanceClockResponse { now: epoch_seconds(self.clock.now_ms()) })
     }
 
-    /// The operator API of fault injection, `--dev` only (like the clock).
+    /// The operator API of fault injection and reset, `--dev` only (like
+    /// the clock).
     fn require_dev(&self, ctx: &RequestContext, op: &str) -> Result<()> {
         self.require_admin(ctx, op)?;
         if !self.clock.is_adjustable() {
-            return Err(Error::UnsupportedOperation(
-                "Faults can only be injected when the server runs with --dev.".into(),
-            ));
+            let what = if op == "Reset" { "The server can only be reset" } else { "Faults can only be injected" };
+            return Err(Error::UnsupportedOperation(format!("{what} when the server runs with --dev.")));
         }
         Ok(())
     }
@@ -219,6 +223,13 @@ impl Kms {
     pub async fn clear_faults(&self, ctx: &RequestContext, req: ClearFaultsRequest) -> Result<Empty> {
         self.require_dev(ctx, "ClearFaults")?;
         self.shared.faults.clear(req.fault_id.as_deref())?;
+        Ok(Empty {})
+    }
+
+    /// `kms admin reset` (`--dev` only): back to the seeded state.
+    pub async fn reset(&self, ctx: &RequestContext, _req: ResetRequest) -> Result<Empty> {
+        self.require_dev(ctx, "Reset")?;
+        self.regions()?.reset().await?;
         Ok(Empty {})
     }
 

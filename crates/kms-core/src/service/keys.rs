@@ -12,6 +12,13 @@ use crate::types::*;
 
 use super::DAY_MS;
 pub(super) const DEFAULT_LIST_LIMIT: i64 = 100;
+
+/// What a seed fixes of a new key (service/seed.rs): its id and, if given,
+/// its material (checked against the key spec).
+pub(super) struct FixedKey {
+    pub key_id: String,
+    pub material: Option<kms_crypto::KeyPair>,
+}
 /// The tag that lets ScheduleKeyDeletion delete a key the deletion guard
 /// would keep ([`Kms::with_deletion_guard`]).
 pub const ALLOW_DELETION_TAG: &str = "kms-allow-deletion-in-use";
@@ -66,6 +73,16 @@ impl Kms {
     }
 
     pub async fn create_key(&self, ctx: &RequestContext, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
+        self.create_key_as(ctx, req, None).await
+    }
+
+    /// CreateKey, with the key id and material a seed fixes (`fixed`).
+    pub(super) async fn create_key_as(
+        &self,
+        ctx: &RequestContext,
+        req: CreateKeyRequest,
+        fixed: Option<FixedKey>,
+    ) -> Result<CreateKeyResponse> {
         let tags = req.tags.clone().unwrap_or_default();
         let mut access = Access::new("kms:CreateKey")
             .with(
@@ -119,7 +136,11 @@ impl Kms {
         };
         let tags = Self::merge_tags(vec![], req.tags.unwrap_or_default())?;
         let multi_region = req.multi_region == Some(true);
-        let key_id = if multi_region { ids::new_multi_region_key_id()? } else { ids::new_key_id()? };
+        let (key_id, fixed_material) = match fixed {
+            Some(f) => (f.key_id, f.material),
+            None if multi_region => (ids::new_multi_region_key_id()?, None),
+            None => (ids::new_key_id()?, None),
+        };
         let now = self.clock.now_ms();
         // The key's material: an AES-256 key, or (generated on a blocking
         // thread) a private key in PKCS#8 with its public key, or an HMAC
@@ -127,14 +148,24 @@ impl Kms {
         let (materials, public_key) = match origin {
             Origin::External => (vec![], None),
             _ => {
-                let (material, public_key) = match crypto_spec(spec) {
-                    None => (SecretBytes::new(KeyMaterial::generate()?.expose().to_vec()), None),
-                    Some(cs) => {
+                let seeded = fixed_material.is_some();
+                let (material, public_key) = match (fixed_material, crypto_spec(spec)) {
+                    (Some(m), _) => (m.private_key, m.public_key),
+                    (None, None) => (SecretBytes::new(KeyMaterial::generate()?.expose().to_vec()), None),
+                    (None, Some(cs)) => {
                         let pair = asymmetric::generate(cs).await?;
                         (pair.private_key, pair.public_key)
                     }
                 };
-                let m = self.new_material(&key_id, material.expose(), now, None)?;
+                // Seeded material has the same id wherever it is seeded, so
+                // that its ciphertexts decrypt in every server seeded alike.
+                let m = match seeded {
+                    true => {
+                        let id = crate::crypto::seed_material_id(&key_id, material.expose());
+                        self.material_record(&key_id, id, material.expose(), now, None)?
+                    }
+                    false => self.new_material(&key_id, material.expose(), now, None)?,
+                };
                 (vec![m], public_key)
             }
         };

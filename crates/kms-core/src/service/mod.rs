@@ -24,6 +24,8 @@ mod keys;
 pub use keys::ALLOW_DELETION_TAG;
 mod policies;
 mod rotation;
+mod seed;
+pub use seed::{Seed, SeedEntry, SeedError, SeedKey, SeedMaterial, SeedOutcome, SeedProblem, SeedRole, SeedUser};
 mod simulate;
 mod sts;
 pub use sts::{AssumeRoleInput, AssumeRoleOutput};
@@ -415,7 +417,18 @@ impl Kms {
     ) -> Result<MaterialRecord> {
         let mut mid = [0u8; 32];
         crate::crypto::fill_random(&mut mid)?;
-        let id = crate::crypto::hex(&mid);
+        self.material_record(key_id, crate::crypto::hex(&mid), material, now, rotation)
+    }
+
+    /// A material record of `key_id` with the material id `id`.
+    fn material_record(
+        &self,
+        key_id: &str,
+        id: String,
+        material: &[u8],
+        now: i64,
+        rotation: Option<RotationRecord>,
+    ) -> Result<MaterialRecord> {
         Ok(MaterialRecord {
             sealed: self.shared.root.seal(&KeyRecord::material_binding(key_id, &id), material)?,
             id,

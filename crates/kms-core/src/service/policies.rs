@@ -7,17 +7,13 @@ use crate::model::*;
 
 /// The only policy name a key has.
 pub const POLICY_NAME: &str = "default";
-/// AWS's size limit for a key policy, in bytes.
-pub const MAX_KEY_POLICY_BYTES: usize = 32 * 1024;
-
 impl Kms {
     /// Validate a key policy and, unless bypassed, the lockout safety check:
     /// the policy must let the caller (or its account) call PutKeyPolicy.
     pub(super) fn check_policy(&self, ctx: &RequestContext, policy: &str, bypass: bool) -> Result<()> {
-        if policy.len() > MAX_KEY_POLICY_BYTES {
-            return Err(Error::LimitExceeded(format!(
-                "The key policy exceeds the maximum size of {MAX_KEY_POLICY_BYTES} bytes."
-            )));
+        let limit = self.shared.quotas.key_policy_bytes();
+        if policy.len() > limit {
+            return Err(Error::LimitExceeded(format!("The key policy exceeds the maximum size of {limit} bytes.")));
         }
         kms_policy::validate(policy).map_err(|e| Error::MalformedPolicyDocument(e.0))?;
         if !bypass {

@@ -44,7 +44,9 @@ pub struct Regions {
     /// keys before it served several regions).
     home: String,
     served: Served,
-    store: Arc<dyn Store>,
+    /// The first region served (the configured `region`).
+    pub(super) default_region: String,
+    pub(super) store: Arc<dyn Store>,
     clock: Arc<Clock>,
     pub(super) shared: Arc<Shared>,
     open: RwLock<BTreeMap<String, Arc<Kms>>>,
@@ -112,6 +114,7 @@ impl Regions {
             partition: cfg.partition,
             home,
             served: cfg.served.clone(),
+            default_region: cfg.default_region.clone(),
             store,
             clock,
             shared: Arc::new(Shared {
@@ -180,12 +183,48 @@ impl Regions {
         if let Some(k) = self.open.read().map_err(poisoned)?.get(name) {
             return Ok(k.clone());
         }
+        let kms = self.new_region(name).await?;
+        self.open.write().map_err(poisoned)?.insert(name.to_string(), kms.clone());
+        Ok(kms)
+    }
+
+    /// A `Kms` over the key space of `name`, with empty caches.
+    async fn new_region(&self, name: &str) -> Result<Arc<Kms>> {
         let space = if name == self.home { "" } else { name };
         let store = self.store.key_space(space).await?;
         let loc = Location { partition: self.partition.clone(), region: name.to_string() };
-        let kms = Arc::new(Kms::open_region(self.shared.clone(), store, self.clock.clone(), loc).await?);
-        self.open.write().map_err(poisoned)?.insert(name.to_string(), kms.clone());
-        Ok(kms)
+        Ok(Arc::new(Kms::open_region(self.shared.clone(), store, self.clock.clone(), loc).await?))
+    }
+
+    /// Remember the store's present state as the one [`Regions::reset`]
+    /// returns to (`--dev`, after the seed).
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.store.checkpoint().await
+    }
+
+    /// `kms admin reset` (`--dev`): return the store to its checkpoint and
+    /// every open region to empty caches, quotas and counts; end every
+    /// assumed-role session; clear every injected fault. The clock stays
+    /// where it is. Changes wait for the reset, and a call in flight while
+    /// it runs may finish on either side of it.
+    pub async fn reset(&self) -> Result<()> {
+        let _identities = self.shared.identity_lock.lock().await;
+        let _opening = self.opening.lock().await;
+        let open: Vec<(String, Arc<Kms>)> =
+            self.open.read().map_err(poisoned)?.iter().map(|(n, k)| (n.clone(), k.clone())).collect();
+        let mut writers = Vec::with_capacity(open.len());
+        for (_, k) in &open {
+            writers.push(k.write_lock.lock().await);
+        }
+        self.store.rollback().await?;
+        let mut fresh = BTreeMap::new();
+        for (name, _) in &open {
+            fresh.insert(name.clone(), self.new_region(name).await?);
+        }
+        *self.open.write().map_err(poisoned)? = fresh;
+        self.shared.sessions.write().map_err(poisoned)?.clear();
+        self.shared.faults.clear(None)?;
+        self.shared.reload_credentials(self.store.as_ref(), &self.partition).await
     }
 
     /// Every open region, by name.

@@ -124,6 +124,54 @@ async fn keys_per_account_are_limited_across_restarts() {
 }
 
 #[tokio::test]
+async fn resource_quotas_can_be_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let file =
+        kms::config::parse_file("[quotas]\naliases_per_key = 2\ngrants_per_key = 1\nkey_policy_bytes = 600\n").unwrap();
+    let mut ts = TestServer::start_configured(dir.path(), file, overrides(dir.path())).await;
+    let kms = ts.sdk();
+    let id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let other = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    for a in ["alias/a", "alias/b"] {
+        kms.create_alias().alias_name(a).target_key_id(&id).send().await.unwrap();
+    }
+    kms.create_alias().alias_name("alias/c").target_key_id(&other).send().await.unwrap();
+    let e = err_of(kms.create_alias().alias_name("alias/d").target_key_id(&id).send().await.unwrap_err());
+    assert_eq!(e.0, "LimitExceededException");
+    assert!(e.1.starts_with("Cannot create more than 2 aliases for key arn:aws:kms:"), "{}", e.1);
+    let e = err_of(kms.update_alias().alias_name("alias/c").target_key_id(&id).send().await.unwrap_err());
+    assert_eq!(e.0, "LimitExceededException");
+
+    let grant = || {
+        kms.create_grant()
+            .key_id(&id)
+            .grantee_principal("arn:aws:iam::111122223333:user/someone")
+            .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+            .send()
+    };
+    grant().await.unwrap();
+    let e = err_of(grant().await.unwrap_err());
+    assert_eq!(e.0, "LimitExceededException");
+    assert!(e.1.contains("grant limit of 1 for"), "{}", e.1);
+
+    let policy = kms.get_key_policy().key_id(&id).send().await.unwrap().policy.unwrap();
+    assert!(policy.len() <= 600, "the default policy fits: {}", policy.len());
+    let padded = policy.replacen("\"Version\"", &format!("\"Id\": \"{}\", \"Version\"", "x".repeat(600)), 1);
+    let e = err_of(kms.put_key_policy().key_id(&id).policy(padded).send().await.unwrap_err());
+    assert_eq!(e.0, "LimitExceededException");
+    assert_eq!(e.1, "The key policy exceeds the maximum size of 600 bytes.");
+    ts.stop().await;
+    for bad in ["aliases_per_key = 0", "key_policy_bytes = 131073"] {
+        let e = kms::config::Config::build(
+            kms::config::parse_file(&format!("[quotas]\n{bad}\n")).unwrap(),
+            &kms::config::Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("must be between 1 and"), "{e}");
+    }
+}
+
+#[tokio::test]
 async fn a_full_server_answers_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = kms::config::parse_file("max_in_flight = 1\n").unwrap();
