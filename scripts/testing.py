@@ -7,6 +7,10 @@ and the aws CLI (docs/QUOTAS.md, docs/FAULTS.md):
    standard retry mode every call succeeds; another account is not affected.
 2. Faults injected with `kms admin faults set` on a `--dev` server, seen by
    boto3 and by the aws CLI, and refused by a server without `--dev`.
+3. A seed file (docs/SEEDS.md) with a fixed key id, fixed material and an
+   alias: a ciphertext boto3 made with it decrypts in a fresh `--dev`
+   server from the same seed; `kms admin reset` between two "tests" undoes
+   what the first did; a bad seed stops the server with its line.
 """
 import json
 import os
@@ -136,11 +140,65 @@ def faults(work):
         server.stop()
 
 
+SEED = '''
+[[keys]]
+id = "0a0a0a0a-0000-4000-8000-000000000001"
+description = "payments"
+aliases = ["alias/payments"]
+material_seed = "testing.py"
+'''
+
+
+def seeds(work):
+    seed = os.path.join(work, "seed.toml")
+    with open(seed, "w") as f:
+        f.write(SEED)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    server = Server(os.path.join(work, "seed-a"), free_port(), extra=("--dev", "--seed", seed))
+    try:
+        kms = boto(server.endpoint, "test", "test", {"total_max_attempts": 1, "mode": "standard"})
+        blob = kms.encrypt(KeyId="alias/payments", Plaintext=b"made in run 1")["CiphertextBlob"]
+    finally:
+        server.stop()
+    server = Server(os.path.join(work, "seed-b"), free_port(), extra=("--dev", "--seed", seed))
+    try:
+        kms = boto(server.endpoint, "test", "test", {"total_max_attempts": 1, "mode": "standard"})
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"made in run 1"
+        print("seed with material_seed: a ciphertext from one --dev server decrypts in the next")
+
+        # Test 1 changes things; the reset gives test 2 the seeded server.
+        extra = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.disable_key(KeyId="alias/payments")
+        kms.delete_alias(AliasName="alias/payments")
+        started = time.time()
+        subprocess.run([KMS, "admin", "--endpoint-url", server.endpoint, "reset"], env=env, check=True)
+        took = time.time() - started
+        expect_error("NotFoundException", kms.describe_key, KeyId=extra)
+        meta = kms.describe_key(KeyId="alias/payments")["KeyMetadata"]
+        assert (meta["KeyState"], meta["Description"]) == ("Enabled", "payments"), meta
+        assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == ["0a0a0a0a-0000-4000-8000-000000000001"]
+        print(f"kms admin reset: back to the seed ({took * 1000:.0f} ms with the CLI's start-up)")
+    except BaseException:
+        server.dump_log()
+        raise
+    finally:
+        server.stop()
+
+    with open(seed, "w") as f:
+        f.write(SEED + "grants = 3\n")
+    port = free_port()
+    out = subprocess.run([KMS, "serve", "--dev", "--seed", seed, "--listen", f"127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "line 7" in out.stderr, out.stderr
+    print("a bad seed file: the server does not start and names the line")
+
+
 def main():
     started = time.time()
     work = tempfile.mkdtemp(prefix="kms-testing-")
     quotas(work)
     faults(work)
+    seeds(work)
     print(f"testing features passed in {time.time() - started:.0f}s")
 
 
