@@ -185,12 +185,11 @@ impl Regions {
     /// Whether every seeded user, access key and role exists.
     async fn identities_present(&self, seed: &Seed) -> Result<bool> {
         for u in &seed.users {
-            let creds = self.shared.creds.read().map_err(super::poisoned)?;
-            if !u.access_keys.iter().all(|(id, _)| creds.contains_key(id)) {
-                return Ok(false);
-            }
-            drop(creds);
-            if self.store.get_user(&u.account, &u.name).await?.is_none() {
+            let known = {
+                let creds = self.shared.creds.read().map_err(super::poisoned)?;
+                u.access_keys.iter().all(|(id, _)| creds.contains_key(id))
+            };
+            if !known || self.store.get_user(&u.account, &u.name).await?.is_none() {
                 return Ok(false);
             }
         }
