@@ -5,6 +5,8 @@
 #   scripts/bench.sh                   # every operation, 3 runs of 5 s each after 2 s warm-up
 #   scripts/bench.sh --repeat 1        # one run per operation
 #   scripts/bench.sh --scale           # also the 100,000-key scale run
+#   scripts/bench.sh --overload        # also the overload run (10x the connections, 30 s)
+#   scripts/bench.sh --overload-only   # only the overload run
 #
 # Options:
 #   --duration S          measured seconds per run (5)
@@ -21,6 +23,15 @@
 #                         past their rotation date, Encrypt measured meanwhile
 #   --keys K              keys in the scale run (100000)
 #   --scale-concurrency C CreateKey connections in the scale run (64)
+#   --overload            also the overload run: encrypt-32 at --connections
+#                         (baseline), then 10x as many for 30 s, then again at
+#                         --connections, on a server of its own
+#   --overload-only       only the overload run (no load run, no moto)
+#   --overload-connections N  connections of the overload run (10x --connections)
+#   --overload-duration S seconds of the overload run (30)
+#   --max-in-flight N     the overload run's server max_in_flight (its default)
+#   --throttle-pause S    mean seconds a throttled connection waits before it
+#                         sends again, jittered over [0, 2S] (0.1; 0: at once)
 #   --log-level L         KMS_LOG for the server (unset: the server's default, info)
 #   --profile             also profile the server under encrypt-32 with perf
 #                         (cpu-clock, DWARF call graphs) into profile.txt
@@ -37,6 +48,7 @@ ROOT=$PWD
 
 DURATION=5 REPEAT=3 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
 SCALE=0 ROTATION_PASS=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
+OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS="" OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) DURATION=$2; shift 2 ;;
@@ -48,12 +60,18 @@ while [ $# -gt 0 ]; do
     --no-moto) MOTO=0; shift ;;
     --scale) SCALE=1; shift ;;
     --rotation-pass) ROTATION_PASS=1; shift ;;
+    --overload) OVERLOAD=1; shift ;;
+    --overload-only) OVERLOAD=1; LOAD=0; MOTO=0; shift ;;
+    --overload-connections) OVERLOAD_CONNECTIONS=$2; shift 2 ;;
+    --overload-duration) OVERLOAD_DURATION=$2; shift 2 ;;
+    --max-in-flight) MAX_IN_FLIGHT=$2; shift 2 ;;
+    --throttle-pause) THROTTLE_PAUSE=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --scale-concurrency) SCALE_CONCURRENCY=$2; shift 2 ;;
     --log-level) LOG_LEVEL=$2; shift 2 ;;
     --profile) PROFILE=1; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -159,11 +177,13 @@ status_kb() {
   awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
-# start_kms DATA_DIR PORT LOG: start the release server; sets KMS_PID.
+# start_kms DATA_DIR PORT LOG [ARG...]: start the release server with
+# `serve --data-dir DATA_DIR --listen 127.0.0.1:PORT ARG...`; sets KMS_PID.
 start_kms() {
-  local env=()
+  local env=() dir=$1 port=$2 log=$3
+  shift 3
   [ -n "$LOG_LEVEL" ] && env=(env "KMS_LOG=$LOG_LEVEL")
-  start kms "$3" "${env[@]}" "$ROOT/target/release/kms" serve --data-dir "$1" --listen "127.0.0.1:$2"
+  start kms "$log" "${env[@]}" "$ROOT/target/release/kms" serve --data-dir "$dir" --listen "127.0.0.1:$port" "$@"
   KMS_PID=$STARTED_PID
 }
 
@@ -183,55 +203,63 @@ fi
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $COMMIT"
   machine
-  echo "kms: $CONNECTIONS connections; moto: $MOTO_CONNECTIONS connections; $REPEAT run(s) of ${WARMUP} s warm-up + ${DURATION} s per operation (median run reported)"
+  if [ "$LOAD" = 1 ]; then
+    echo "kms: $CONNECTIONS connections; moto: $MOTO_CONNECTIONS connections; $REPEAT run(s) of ${WARMUP} s warm-up + ${DURATION} s per operation (median run reported)"
+  fi
+  if [ "$OVERLOAD" = 1 ]; then
+    echo "overload: encrypt-32 at $CONNECTIONS connections, then ${OVERLOAD_CONNECTIONS:-$((10 * CONNECTIONS))} for $OVERLOAD_DURATION s, then $CONNECTIONS again; throttled connections back off $THROTTLE_PAUSE s on average"
+  fi
 } | tee "$OUT/info.txt"
 if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
   echo "bench: warning: load average $(cut -d' ' -f1 /proc/loadavg) before the run: something else is using the CPUs, and the figures will show it" >&2
 fi
 
 # ---------------------------------------------------------------- kms
-KMS_PORT=$(free_port)
-start_kms "$WORK/kms-data" "$KMS_PORT" "$WORK/kms.log"
-wait_http "$KMS_PID" "$KMS_PORT" /health 30
-OPS_ARGS=()
-[ -n "$OPS" ] && OPS_ARGS=(--ops "$OPS")
-run "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-data/credentials" \
-  --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --repeat "$REPEAT" \
-  --server-pid "$KMS_PID" --label kms --json "$OUT/kms.json" "${OPS_ARGS[@]}" >"$OUT/kms.txt"
-cat "$OUT/kms.txt"
-echo "kms server after the load run: VmRSS $(status_kb "$KMS_PID" VmRSS) kB, VmHWM $(status_kb "$KMS_PID" VmHWM) kB" | tee -a "$OUT/kms.txt"
-fetch "$KMS_PORT" /metrics >"$OUT/kms-metrics.txt" || echo "bench: no /metrics from the server" >&2
-if [ "$PROFILE" = 1 ]; then
-  if command -v perf >/dev/null; then
-    # A separate encrypt-32 run (perf slows the server down); perf samples
-    # the server for up to 5 s of its measured window.
-    "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-data/credentials" \
-      --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --ops encrypt-32 \
-      --server-pid "$KMS_PID" --label kms-profiled --json "$OUT/profile-run.json" >"$OUT/profile-run.txt" 2>&1 &
-    PROFILED=$!
-    PIDS+=("$PROFILED")
-    sleep "$(python3 -c "print($WARMUP + 0.5)")"
-    PERF_OK=1
-    run perf record -q -F 999 -e cpu-clock --call-graph dwarf,16384 -p "$KMS_PID" -o "$WORK/perf.data" \
-      -- sleep "$(python3 -c "print(max(1, min(5, $DURATION - 1)))")" 2>"$WORK/perf.err" || PERF_OK=0
-    wait "$PROFILED"
-    if [ "$PERF_OK" = 1 ]; then
-      US=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["server_cpu_us_per_request"] or "")' "$OUT/profile-run.json")
-      perf script -i "$WORK/perf.data" -F comm,tid,ip,sym 2>/dev/null |
-        python3 scripts/bench_profile.py ${US:+--us-per-request "$US"} >"$OUT/profile.txt"
-      sed -n '1,20p' "$OUT/profile.txt"
+if [ "$LOAD" = 1 ]; then
+  KMS_PORT=$(free_port)
+  start_kms "$WORK/kms-data" "$KMS_PORT" "$WORK/kms.log"
+  wait_http "$KMS_PID" "$KMS_PORT" /health 30
+  OPS_ARGS=()
+  [ -n "$OPS" ] && OPS_ARGS=(--ops "$OPS")
+  run "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-data/credentials" \
+    --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --repeat "$REPEAT" \
+    --server-pid "$KMS_PID" --label kms --json "$OUT/kms.json" "${OPS_ARGS[@]}" >"$OUT/kms.txt"
+  cat "$OUT/kms.txt"
+  echo "kms server after the load run: VmRSS $(status_kb "$KMS_PID" VmRSS) kB, VmHWM $(status_kb "$KMS_PID" VmHWM) kB" | tee -a "$OUT/kms.txt"
+  fetch "$KMS_PORT" /metrics >"$OUT/kms-metrics.txt" || echo "bench: no /metrics from the server" >&2
+  if [ "$PROFILE" = 1 ]; then
+    if command -v perf >/dev/null; then
+      # A separate encrypt-32 run (perf slows the server down); perf samples
+      # the server for up to 5 s of its measured window.
+      "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-data/credentials" \
+        --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --ops encrypt-32 \
+        --server-pid "$KMS_PID" --label kms-profiled --json "$OUT/profile-run.json" >"$OUT/profile-run.txt" 2>&1 &
+      PROFILED=$!
+      PIDS+=("$PROFILED")
+      sleep "$(python3 -c "print($WARMUP + 0.5)")"
+      PERF_OK=1
+      run perf record -q -F 999 -e cpu-clock --call-graph dwarf,16384 -p "$KMS_PID" -o "$WORK/perf.data" \
+        -- sleep "$(python3 -c "print(max(1, min(5, $DURATION - 1)))")" 2>"$WORK/perf.err" || PERF_OK=0
+      wait "$PROFILED"
+      if [ "$PERF_OK" = 1 ]; then
+        US=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["server_cpu_us_per_request"] or "")' "$OUT/profile-run.json")
+        perf script -i "$WORK/perf.data" -F comm,tid,ip,sym 2>/dev/null |
+          python3 scripts/bench_profile.py ${US:+--us-per-request "$US"} >"$OUT/profile.txt"
+        sed -n '1,20p' "$OUT/profile.txt"
+      else
+        echo "bench: --profile: perf record failed: $(head -n 3 "$WORK/perf.err")" >&2
+      fi
     else
-      echo "bench: --profile: perf record failed: $(head -n 3 "$WORK/perf.err")" >&2
+      echo "bench: --profile: perf is not installed; skipped" >&2
     fi
-  else
-    echo "bench: --profile: perf is not installed; skipped" >&2
   fi
+  stop "$KMS_PID"
+  tail -n 50 "$WORK/kms.log" >"$OUT/kms-server.log.tail"
 fi
-stop "$KMS_PID"
-tail -n 50 "$WORK/kms.log" >"$OUT/kms-server.log.tail"
 
 # ---------------------------------------------------------------- moto
-COMPARE=(--kms "$OUT/kms.json" --kms-metrics "$OUT/kms-metrics.txt")
+COMPARE=()
+[ "$LOAD" = 1 ] && COMPARE=(--kms "$OUT/kms.json" --kms-metrics "$OUT/kms-metrics.txt")
 if [ "$MOTO" = 1 ]; then
   VENV=$ROOT/.venv-bench
   REQ="moto[server]"
@@ -287,6 +315,32 @@ EOF
   COMPARE+=(--scale "$OUT/scale.json" --scale-server "$OUT/scale-server.json")
 fi
 
+# ---------------------------------------------------------------- overload
+if [ "$OVERLOAD" = 1 ]; then
+  OVERLOAD_DIR=$WORK/kms-overload
+  OVERLOAD_ARGS=()
+  if [ -n "$MAX_IN_FLIGHT" ]; then
+    echo "max_in_flight = $MAX_IN_FLIGHT" >"$WORK/overload.toml"
+    OVERLOAD_ARGS=(--config "$WORK/overload.toml")
+  fi
+  KMS_PORT=$(free_port)
+  start_kms "$OVERLOAD_DIR" "$KMS_PORT" "$WORK/kms-overload.log" "${OVERLOAD_ARGS[@]}"
+  wait_http "$KMS_PID" "$KMS_PORT" /health 30
+  run "$BENCH" overload --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$OVERLOAD_DIR/credentials" \
+    --baseline-connections "$CONNECTIONS" ${OVERLOAD_CONNECTIONS:+--connections "$OVERLOAD_CONNECTIONS"} \
+    --duration "$OVERLOAD_DURATION" --baseline-duration "$DURATION" --warmup "$WARMUP" \
+    --throttle-pause "$THROTTLE_PAUSE" --server-pid "$KMS_PID" --label kms \
+    --json "$OUT/overload.json" >"$OUT/overload.txt"
+  {
+    echo "max_in_flight: ${MAX_IN_FLIGHT:-the default, 64 per core}"
+    echo "kms server after the overload run: VmRSS $(status_kb "$KMS_PID" VmRSS) kB, peak VmHWM $(status_kb "$KMS_PID" VmHWM) kB"
+  } >>"$OUT/overload.txt"
+  cat "$OUT/overload.txt"
+  fetch "$KMS_PORT" /metrics >"$OUT/overload-metrics.txt" || echo "bench: no /metrics from the server" >&2
+  stop "$KMS_PID"
+  tail -n 50 "$WORK/kms-overload.log" >"$OUT/overload-server.log.tail"
+fi
+
 # ---------------------------------------------------------------- rotation pass
 if [ "$ROTATION_PASS" = 1 ]; then
   KMS_PORT=$(free_port)
@@ -301,6 +355,8 @@ if [ "$ROTATION_PASS" = 1 ]; then
 fi
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/info.txt"
-echo
-python3 scripts/bench_compare.py "${COMPARE[@]}" --connections "$CONNECTIONS" | tee "$OUT/summary.txt"
+if [ "$LOAD" = 1 ]; then
+  echo
+  python3 scripts/bench_compare.py "${COMPARE[@]}" --connections "$CONNECTIONS" | tee "$OUT/summary.txt"
+fi
 echo "bench: results in $OUT" >&2

@@ -24,6 +24,10 @@ pub enum Command {
     Load(LoadArgs),
     /// Create many keys, then measure ListKeys across the key space.
     Scale(ScaleArgs),
+    /// A baseline, then 10x the connections for 30 s, then a normal run:
+    /// successes, ThrottlingException and other errors counted apart, the
+    /// server's memory and open files sampled (docs/PERFORMANCE.md, "Overload").
+    Overload(OverloadArgs),
     /// List the known operations (* = in the default set).
     ListOps,
 }
@@ -108,6 +112,40 @@ pub struct ScaleArgs {
     pub rotation_pass: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct OverloadArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The operation (see list-ops).
+    #[arg(long, default_value = "encrypt-32")]
+    pub op: String,
+    /// Connections of the baseline and of the run after the overload: the
+    /// load the server is measured at (the load run's default, which
+    /// already keeps both cores busy).
+    #[arg(long, default_value_t = 64)]
+    pub baseline_connections: usize,
+    /// Connections of the overload run [default: 10x --baseline-connections].
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Seconds of the overload run, measured from its first request (no warm-up).
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    pub duration: Duration,
+    /// Measured seconds of the baseline and of the run after the overload.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    pub baseline_duration: Duration,
+    /// Unmeasured seconds before the baseline and before the run after.
+    #[arg(long, default_value = "2", value_parser = seconds)]
+    pub warmup: Duration,
+    /// Mean seconds a connection waits after a ThrottlingException before
+    /// its next request, drawn from [0, 2 x this] (an SDK backs off with
+    /// jitter, more than this; 0: at once, the hardest load).
+    #[arg(long, default_value = "0.1", value_parser = seconds)]
+    pub throttle_pause: Duration,
+    /// Seconds between samples of the server's memory, open files and /metrics.
+    #[arg(long, default_value = "0.25", value_parser = seconds)]
+    pub sample_every: Duration,
+}
+
 fn seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(v).map_err(|e| format!("'{s}': {e}"))
@@ -131,5 +169,11 @@ mod tests {
         let cli = Cli::try_parse_from(["kms-bench", "scale", "--keys", "10"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Scale(ScaleArgs { keys: 10, .. }))));
         assert!(Cli::try_parse_from(["kms-bench", "--access-key", "a"]).is_err());
+        let cli = Cli::try_parse_from(["kms-bench", "overload"]).unwrap();
+        let Some(Command::Overload(o)) = cli.command else { panic!("not the overload run") };
+        assert_eq!((o.op.as_str(), o.baseline_connections, o.connections), ("encrypt-32", 64, None));
+        assert_eq!((o.duration, o.throttle_pause), (Duration::from_secs(30), Duration::from_millis(100)));
+        let cli = Cli::try_parse_from(["kms-bench", "overload", "--throttle-pause", "0"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Overload(OverloadArgs { throttle_pause: Duration::ZERO, .. }))));
     }
 }

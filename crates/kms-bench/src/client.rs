@@ -83,6 +83,19 @@ impl Reply {
         self.status == 200
     }
 
+    /// The AWS error type of an error answer (`__type` without its
+    /// namespace), if the body says.
+    pub fn error_type(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        let t = v.get("__type")?.as_str()?;
+        Some(t.rsplit('#').next().unwrap_or(t).to_string())
+    }
+
+    /// A `ThrottlingException` (a request quota, or overload protection).
+    pub fn is_throttling(&self) -> bool {
+        self.status == 400 && self.error_type().as_deref() == Some("ThrottlingException")
+    }
+
     pub fn json(&self) -> Result<serde_json::Value, String> {
         serde_json::from_slice(&self.body).map_err(|e| format!("response is not JSON: {e}"))
     }
@@ -153,11 +166,13 @@ type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Conn {
     target: Arc<Target>,
     link: Option<(SendRequest<Full<Bytes>>, Driver)>,
+    /// TCP connections opened so far.
+    pub opened: u64,
 }
 
 impl Conn {
     pub fn new(target: Arc<Target>) -> Self {
-        Conn { target, link: None }
+        Conn { target, link: None, opened: 0 }
     }
 
     /// Open the connection now (rather than on the first request).
@@ -169,6 +184,7 @@ impl Conn {
         let stream = TcpStream::connect(self.target.addr)
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", self.target.addr))?;
+        self.opened += 1;
         stream.set_nodelay(true).map_err(|e| format!("set_nodelay: {e}"))?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -261,6 +277,20 @@ mod tests {
         assert_eq!(read_credentials_file(&path, "default").unwrap(), ("AK".to_string(), "SK".to_string()));
         assert!(read_credentials_file(&path, "other").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn throttling_is_recognised() {
+        let reply = |status, body: &'static str| Reply { status, body: Bytes::from_static(body.as_bytes()) };
+        assert!(reply(400, r#"{"__type":"ThrottlingException","message":"slow down"}"#).is_throttling());
+        assert!(reply(400, r#"{"__type":"com.amazonaws.kms#ThrottlingException"}"#).is_throttling());
+        assert!(!reply(400, r#"{"__type":"NotFoundException"}"#).is_throttling());
+        assert!(!reply(500, r#"{"__type":"ThrottlingException"}"#).is_throttling());
+        assert!(!reply(400, "not json").is_throttling());
+        assert_eq!(
+            reply(400, r#"{"__type":"KMSInternalException"}"#).error_type().as_deref(),
+            Some("KMSInternalException")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::client::{Call, Conn, Target};
+use crate::client::{Call, Conn, Reply, Target};
 use crate::hist::Histogram;
 use crate::procstat::{self, CpuWindow};
 
@@ -18,16 +18,31 @@ pub struct LoadParams {
     pub warmup: Duration,
     pub duration: Duration,
     pub server_pid: Option<u32>,
+    /// How long a connection waits, on average, after a `ThrottlingException`
+    /// before its next request: a client's back-off, drawn uniformly from
+    /// [0, 2 x this] (jittered, as the SDKs do, so that the connections
+    /// refused together do not come back together). Zero: at once.
+    pub throttle_pause: Duration,
 }
 
 /// What one operation's run measured.
 pub struct OpResult {
     pub name: String,
+    /// Successes (HTTP 200).
     pub requests: u64,
+    /// `ThrottlingException` answers (quota or overload protection).
+    pub throttled: u64,
+    /// Every other failure: another error answer, a transport error, a timeout.
     pub errors: u64,
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// Of the successes.
     pub latency: Histogram,
+    /// Of the `ThrottlingException` answers.
+    pub throttle_latency: Histogram,
+    /// Connections opened again after the server closed one or a request
+    /// failed (during the whole run, warm-up included).
+    pub reopened: u64,
     pub cpu: CpuWindow,
     /// With `--repeat`: the req/s of every run, lowest first (this result
     /// is the median one).
@@ -47,47 +62,102 @@ impl OpResult {
 #[derive(Default)]
 struct WorkerResult {
     ok: u64,
+    throttled: u64,
     errors: u64,
     first_error: Option<String>,
     latency: Histogram,
+    throttle_latency: Histogram,
+    reopened: u64,
 }
 
-async fn worker(mut conn: Conn, call: Arc<Call>, measure_from: Instant, end: Instant) -> WorkerResult {
+/// The pause after a failure other than throttling: do not spin on a dead endpoint.
+pub const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+enum Outcome {
+    Ok,
+    Throttled,
+    Failed(String),
+}
+
+fn classify(outcome: Result<Reply, String>) -> Outcome {
+    match outcome {
+        Ok(reply) if reply.ok() => Outcome::Ok,
+        Ok(reply) if reply.is_throttling() => Outcome::Throttled,
+        Ok(reply) => Outcome::Failed(reply.describe()),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+async fn pause(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// xorshift64: jitter for the back-off, not cryptography.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: u64) -> Self {
+        Jitter(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Uniform in [0, 2 x mean].
+    fn around(&mut self, mean: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        mean.mul_f64(2.0 * (self.0 >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+async fn worker(
+    mut conn: Conn,
+    call: Arc<Call>,
+    measure_from: Instant,
+    end: Instant,
+    throttle_pause: Duration,
+    seed: u64,
+) -> WorkerResult {
     let mut r = WorkerResult::default();
+    let mut jitter = Jitter::new(seed);
     loop {
         let sent = Instant::now();
         if sent >= end {
             break;
         }
-        let outcome = conn.send(&call).await;
+        let outcome = classify(conn.send(&call).await);
         let done = Instant::now();
-        if done < measure_from || done >= end {
-            // Warm-up, or completed after the window closed.
-            if outcome.is_err() {
-                // Do not spin on a dead endpoint.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            continue;
-        }
-        let error = match outcome {
-            Ok(reply) if reply.ok() => None,
-            Ok(reply) => Some(reply.describe()),
-            Err(e) => Some(e),
-        };
-        match error {
-            None => {
-                r.ok += 1;
-                r.latency.record((done - sent).as_nanos() as u64);
-            }
-            Some(e) => {
-                r.errors += 1;
-                if r.first_error.is_none() {
-                    r.first_error = Some(e);
+        let nanos = (done - sent).as_nanos() as u64;
+        // Warm-up, or completed after the window closed: not counted.
+        let counted = done >= measure_from && done < end;
+        match outcome {
+            Outcome::Ok => {
+                if counted {
+                    r.ok += 1;
+                    r.latency.record(nanos);
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Outcome::Throttled => {
+                if counted {
+                    r.throttled += 1;
+                    r.throttle_latency.record(nanos);
+                }
+                pause(jitter.around(throttle_pause)).await;
+            }
+            Outcome::Failed(e) => {
+                if counted {
+                    r.errors += 1;
+                    if r.first_error.is_none() {
+                        r.first_error = Some(e);
+                    }
+                }
+                pause(ERROR_PAUSE).await;
             }
         }
     }
+    // The first connection was opened before the clock started.
+    r.reopened = conn.opened.saturating_sub(1);
     r
 }
 
@@ -97,7 +167,9 @@ async fn worker(mut conn: Conn, call: Arc<Call>, measure_from: Instant, end: Ins
 fn thread_main(
     target: Arc<Target>,
     call: Arc<Call>,
+    thread: u64,
     connections: usize,
+    throttle_pause: Duration,
     ready: Arc<Barrier>,
     clock: Arc<OnceLock<(Instant, Instant)>>,
 ) -> Result<Vec<WorkerResult>, String> {
@@ -121,8 +193,14 @@ fn thread_main(
     let (rt, conns) = (rt?, connected?);
     let (measure_from, end) = *clock.get().ok_or("the clock was not started")?;
     rt.block_on(async {
-        let tasks: Vec<_> =
-            conns.into_iter().map(|c| tokio::spawn(worker(c, call.clone(), measure_from, end))).collect();
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let seed = (thread << 32) ^ i as u64;
+                tokio::spawn(worker(c, call.clone(), measure_from, end, throttle_pause, seed))
+            })
+            .collect();
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
             out.push(t.await.map_err(|e| format!("worker failed: {e}"))?);
@@ -143,9 +221,10 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
             // Connections t, t + threads, ...: as even as it gets.
             let n = p.connections / threads + usize::from(t < p.connections % threads);
             let (target, call, ready, clock) = (target.clone(), call.clone(), ready.clone(), clock.clone());
+            let pause = p.throttle_pause;
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
-                .spawn(move || thread_main(target, call, n, ready, clock))
+                .spawn(move || thread_main(target, call, t as u64, n, pause, ready, clock))
                 .map_err(|e| format!("cannot start a load thread: {e}"))
         })
         .collect::<Result<_, _>>()?;
@@ -163,16 +242,19 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
     std::thread::sleep(end.saturating_duration_since(Instant::now()));
     cpu.client_end = procstat::self_cpu_seconds();
     cpu.server_end = p.server_pid.and_then(procstat::cpu_seconds);
-    let mut latency = Histogram::new();
-    let (mut requests, mut errors, mut first_error) = (0, 0, None);
+    let (mut latency, mut throttle_latency) = (Histogram::new(), Histogram::new());
+    let (mut requests, mut throttled, mut errors, mut reopened, mut first_error) = (0, 0, 0, 0, None);
     let mut failure = None;
     for h in handles {
         match h.join().map_err(|_| "a load thread panicked".to_string()).and_then(|r| r) {
             Ok(results) => {
                 for r in results {
                     requests += r.ok;
+                    throttled += r.throttled;
                     errors += r.errors;
+                    reopened += r.reopened;
                     latency.merge(&r.latency);
+                    throttle_latency.merge(&r.throttle_latency);
                     if first_error.is_none() {
                         first_error = r.first_error;
                     }
@@ -187,10 +269,13 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
     Ok(OpResult {
         name: name.to_string(),
         requests,
+        throttled,
         errors,
         first_error,
         elapsed: p.duration,
         latency,
+        throttle_latency,
+        reopened,
         cpu,
         runs_rps: vec![],
     })
@@ -213,4 +298,22 @@ pub fn run_repeated(
     let mut median = runs.swap_remove(runs.len() / 2);
     median.runs_rps = all;
     Ok(median)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_spreads_around_the_mean() {
+        let mean = Duration::from_millis(100);
+        let mut j = Jitter::new(7);
+        let draws: Vec<Duration> = (0..10_000).map(|_| j.around(mean)).collect();
+        assert!(draws.iter().all(|d| *d <= 2 * mean));
+        let avg = draws.iter().sum::<Duration>() / draws.len() as u32;
+        assert!(avg > Duration::from_millis(95) && avg < Duration::from_millis(105), "{avg:?}");
+        assert!(draws.iter().any(|d| *d < Duration::from_millis(10)));
+        assert!(draws.iter().any(|d| *d > Duration::from_millis(190)));
+        assert_eq!(Jitter::new(1).around(Duration::ZERO), Duration::ZERO);
+    }
 }

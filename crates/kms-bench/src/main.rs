@@ -7,6 +7,7 @@ mod client;
 mod hist;
 mod load;
 mod ops;
+mod overload;
 mod procstat;
 mod report;
 mod scale;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use cli::{Cli, Command, Common, LoadArgs, ScaleArgs};
+use cli::{Cli, Command, Common, LoadArgs, OverloadArgs, ScaleArgs};
 use client::{Conn, Target};
 
 fn main() -> ExitCode {
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         None => run_load(cli.load),
         Some(Command::Load(args)) => run_load(args),
         Some(Command::Scale(args)) => run_scale(args),
+        Some(Command::Overload(args)) => run_overload(args),
         Some(Command::ListOps) => {
             list_ops();
             Ok(())
@@ -85,22 +87,19 @@ fn write_json(c: &Common, value: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
-fn run_load(args: LoadArgs) -> Result<(), String> {
-    let names: Vec<String> = match args.ops.is_empty() {
-        true => ops::default_names().iter().map(|s| s.to_string()).collect(),
-        false => args.ops.clone(),
-    };
+/// The target, and each operation's request.
+type Prepared = (Arc<Target>, Vec<(&'static str, client::Call)>);
+
+/// The target, and the requests of operations `names` with their keys and
+/// ciphertexts created: on a runtime of its own (the load threads run
+/// their own runtimes).
+fn setup(common: &Common, names: &[String]) -> Result<Prepared, String> {
     let specs = names
         .iter()
         .map(|n| ops::find(n).ok_or_else(|| format!("unknown operation '{n}'; known: {}", ops::all_names().join(", "))))
         .collect::<Result<Vec<_>, _>>()?;
-    if args.connections == 0 {
-        return Err("--connections must be at least 1".into());
-    }
-    // Setup (keys, ciphertexts) on a runtime of its own; the load threads
-    // run their own runtimes.
-    let (target, calls) = runtime(&args.common)?.block_on(async {
-        let target = target(&args.common).await?;
+    runtime(common)?.block_on(async {
+        let target = target(common).await?;
         let mut setup = ops::Setup::new(Conn::new(target.clone()));
         let mut calls = Vec::with_capacity(specs.len());
         for spec in &specs {
@@ -108,13 +107,26 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
             calls.push((spec.name, call));
         }
         Ok::<_, String>((target, calls))
-    })?;
+    })
+}
+
+fn run_load(args: LoadArgs) -> Result<(), String> {
+    let names: Vec<String> = match args.ops.is_empty() {
+        true => ops::default_names().iter().map(|s| s.to_string()).collect(),
+        false => args.ops.clone(),
+    };
+    if args.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    let (target, calls) = setup(&args.common, &names)?;
     let params = load::LoadParams {
         connections: args.connections,
         threads: threads(&args.common),
         warmup: args.warmup,
         duration: args.duration,
         server_pid: args.common.server_pid,
+        // As after any other error.
+        throttle_pause: load::ERROR_PAUSE,
     };
     let mut results = Vec::with_capacity(calls.len());
     for (name, call) in calls {
@@ -157,4 +169,35 @@ fn run_scale(args: ScaleArgs) -> Result<(), String> {
         print!("{}", report.text);
         write_json(&args.common, &report.json)
     })
+}
+
+fn run_overload(args: OverloadArgs) -> Result<(), String> {
+    if args.baseline_connections == 0 || args.connections == Some(0) {
+        return Err("--baseline-connections and --connections must be at least 1".into());
+    }
+    let (target, calls) = setup(&args.common, std::slice::from_ref(&args.op))?;
+    let (name, call) = calls.into_iter().next().ok_or("no operation")?;
+    let params = overload::OverloadParams {
+        label: args.common.label.clone(),
+        endpoint: args.common.endpoint.clone(),
+        op: name,
+        baseline_connections: args.baseline_connections,
+        connections: args.connections.unwrap_or(10 * args.baseline_connections),
+        duration: args.duration,
+        baseline_duration: args.baseline_duration,
+        warmup: args.warmup,
+        throttle_pause: args.throttle_pause,
+        sample_every: args.sample_every,
+        threads: threads(&args.common),
+        server_pid: args.common.server_pid,
+        server_op: match call {
+            client::Call::Kms { ref target, .. } => {
+                target.to_str().ok().and_then(|t| t.rsplit('.').next()).map(String::from)
+            }
+            client::Call::Get(_) => None,
+        },
+    };
+    let report = overload::run(&target, call, &params)?;
+    print!("{}", report.text);
+    write_json(&args.common, &report.json)
 }

@@ -1,5 +1,7 @@
 //! CPU time of a process from `/proc/<pid>/stat` (Linux), so a report can
-//! say how much CPU the server and the load generator spent per request.
+//! say how much CPU the server and the load generator spent per request;
+//! its resident memory and open files, so the overload run can show they
+//! stay bounded.
 
 /// Linux reports utime/stime in USER_HZ ticks, 100 per second on every
 /// mainstream architecture.
@@ -23,6 +25,24 @@ fn parse_stat(text: &str) -> Option<f64> {
     let utime: f64 = fields.next()?.parse().ok()?;
     let stime: f64 = fields.next()?.parse().ok()?;
     Some((utime + stime) / TICKS_PER_SEC)
+}
+
+/// A field of `/proc/<pid>/status` given in kB (`VmRSS`, `VmHWM`).
+pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kb(&text, field)
+}
+
+fn parse_status_kb(text: &str, field: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// How many files `pid` has open (its sockets included): `/proc/<pid>/fd`.
+pub fn open_files(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
 /// A before/after pair of CPU readings.
@@ -55,8 +75,19 @@ mod tests {
     }
 
     #[test]
+    fn parses_status() {
+        let text = "Name:\tkms\nVmHWM:\t  20480 kB\nVmRSS:\t   10240 kB\nThreads:\t4\n";
+        assert_eq!(parse_status_kb(text, "VmRSS"), Some(10240));
+        assert_eq!(parse_status_kb(text, "VmHWM"), Some(20480));
+        assert_eq!(parse_status_kb(text, "VmSwap"), None);
+    }
+
+    #[test]
     #[cfg(target_os = "linux")]
     fn reads_itself() {
         assert!(self_cpu_seconds().is_some());
+        let pid = std::process::id();
+        assert!(status_kb(pid, "VmRSS").is_some_and(|kb| kb > 0));
+        assert!(open_files(pid).is_some_and(|n| n >= 3));
     }
 }

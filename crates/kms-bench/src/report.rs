@@ -56,7 +56,8 @@ pub fn table(info: &RunInfo, results: &[OpResult]) -> String {
             format!("{:.3}", ms(h.quantile(0.99))),
             format!("{:.3}", ms(h.quantile(0.999))),
             format!("{:.3}", ms(h.max())),
-            r.errors.to_string(),
+            // A throttled request is an error here: the load run expects none.
+            (r.errors + r.throttled).to_string(),
             opt(per_request_us(r.cpu.server_seconds(), r.requests), 1),
             opt(per_request_us(r.cpu.client_seconds(), r.requests), 1),
         ]);
@@ -118,7 +119,8 @@ pub fn json(info: &RunInfo, results: &[OpResult]) -> Value {
                     "p99_9": ms(h.quantile(0.999)),
                     "max": ms(h.max()),
                 },
-                "errors": r.errors,
+                "errors": r.errors + r.throttled,
+                "throttled": r.throttled,
                 "first_error": r.first_error,
                 "server_cpu_s": r.cpu.server_seconds(),
                 "client_cpu_s": r.cpu.client_seconds(),

@@ -115,7 +115,7 @@ fn quotas(file: QuotasFileConfig) -> Result<kms_core::quota::QuotaConfig, String
 }
 
 /// Requests in flight per core by default (`max_in_flight`).
-pub const IN_FLIGHT_PER_CORE: usize = 256;
+pub const IN_FLIGHT_PER_CORE: usize = 64;
 
 /// `[peers]`: other servers, each serving other regions, that multi-Region
 /// keys replicate to (docs/REGIONS.md).

@@ -280,13 +280,14 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     }
     let api = Arc::new(api);
     let api_for_loop = api.clone();
+    let max_in_flight = cfg.max_in_flight;
     let ephemeral_audit = (cfg.audit.dir.is_none() && data_dir.is_none()).then(|| audit_dir.clone());
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(api.clone(), rx.clone()));
     let task = tokio::spawn(async move {
-        accept_loop(listener, api_for_loop, tls, rx).await;
+        accept_loop(listener, api_for_loop, tls, rx, max_connections(max_in_flight)).await;
         let _ = jobs.await;
         // Every request has finished: write the final digest and stop the writer.
         let _ = tokio::task::spawn_blocking(move || audit.close()).await;
@@ -391,12 +392,39 @@ async fn background_jobs(api: Arc<Api>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Connections served at once per `max_in_flight` request.
+const CONNECTIONS_PER_IN_FLIGHT: usize = 16;
+/// File descriptors kept for the store, the audit trail's files and digests,
+/// and the listener.
+const RESERVED_FILES: u64 = 128;
+
+/// The soft limit on open files (Linux: `/proc/self/limits`).
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
+}
+
+/// Connections served at once: 16 per request in flight, and never so
+/// many that sockets take the file descriptors the audit trail needs to
+/// create its files (without them every audited request fails).
+fn max_connections(max_in_flight: usize) -> usize {
+    let by_load = max_in_flight.saturating_mul(CONNECTIONS_PER_IN_FLIGHT);
+    let by_files = open_files_limit().map_or(usize::MAX, |n| n.saturating_sub(RESERVED_FILES) as usize);
+    by_load.min(by_files).max(1)
+}
+
 async fn accept_loop(
     listener: TcpListener,
     api: Arc<Api>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
+    max_connections: usize,
 ) {
+    // Beyond the bound a connection is closed at once (the client sees it
+    // closed and retries), rather than queued.
+    let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    tracing::info!(max_connections, "accepting connections");
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
@@ -412,6 +440,11 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => break,
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, max_connections, "connection refused: too many open");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let api = api.clone();
         let svc = service_fn(move |req| {
@@ -424,6 +457,7 @@ async fn accept_loop(
                 let fut = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = fut.await;
+                    drop(permit);
                 });
             }
             Some(acceptor) => {
@@ -438,6 +472,7 @@ async fn accept_loop(
                     };
                     let conn = http.serve_connection(TokioIo::new(tls_stream), svc);
                     let _ = watcher.watch(conn).await;
+                    drop(permit);
                 });
             }
         }
@@ -446,5 +481,21 @@ async fn accept_loop(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("shutdown timed out; closing remaining connections"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_bounded_by_load_and_files() {
+        assert!(max_connections(1) <= CONNECTIONS_PER_IN_FLIGHT);
+        assert!(max_connections(0) >= 1);
+        if let Some(files) = open_files_limit() {
+            assert!(max_connections(usize::MAX) as u64 <= files.saturating_sub(RESERVED_FILES).max(1));
+        }
+        #[cfg(target_os = "linux")]
+        assert!(open_files_limit().is_some());
     }
 }
