@@ -527,15 +527,8 @@ impl Api {
     {
         let request_id = self.ids.next();
         let started = Instant::now();
-        // Overload protection: a full server answers at once, before reading
-        // the body (health and metrics stay answerable).
-        let in_flight = self.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        let _in_flight = InFlight(&self.in_flight);
-        if in_flight >= self.max_in_flight && req.method() != Method::GET {
-            self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.metrics.observe(None, 400, 0);
-            return error_response(&error::to_aws(&Error::Throttling), &request_id);
-        }
+        // Health and metrics: answered whatever the load, and not counted in
+        // flight (so that watching a full server does not refuse a request).
         if req.method() == Method::GET {
             match req.uri().path() {
                 "/health" => {
@@ -547,6 +540,15 @@ impl Api {
                 }
                 _ => {}
             }
+        }
+        // Overload protection: a full server answers at once, before reading
+        // the body.
+        let in_flight = self.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _in_flight = InFlight(&self.in_flight);
+        if in_flight >= self.max_in_flight {
+            self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.observe(None, 400, 0);
+            return error_response(&error::to_aws(&Error::Throttling), &request_id);
         }
         let (parts, body) = req.into_parts();
         let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
