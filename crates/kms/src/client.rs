@@ -1,6 +1,9 @@
 //! A small SigV4-signing client for the AWS JSON 1.1 protocol, used by the
-//! operator CLI (`kms admin`). It finds the endpoint, region and credentials
-//! the way the AWS CLI does.
+//! operator CLI (`kms admin`) and to unwrap a root key that another KMS
+//! protects. It finds the endpoint, region and credentials the way the AWS
+//! CLI does. Plain HTTP goes through a connection pool; HTTPS (verified
+//! against a CA file) opens a connection per call, as the peer client does
+//! ([`send_once`]).
 
 use std::path::PathBuf;
 
@@ -44,6 +47,65 @@ pub struct Client {
     pub region: String,
     pub creds: Credentials,
     http: HyperClient<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+/// A TLS client configuration that trusts the CA certificates of `ca_file`
+/// only; `what` names the setting in messages.
+pub fn tls_connector(ca_file: &std::path::Path, what: &str) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let bad = |e: &dyn std::fmt::Display| format!("{what} {}: {e}", ca_file.display());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| bad(&e))? {
+        roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no certificate found"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)))
+}
+
+/// Send `req` to `endpoint` over a connection of its own: HTTP, or HTTPS
+/// verified with `tls` (an `https` endpoint without `tls` is refused).
+pub async fn send_once(
+    endpoint: &http::Uri,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    req: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, String> {
+    use hyper_util::rt::TokioIo;
+    let authority = endpoint.authority().ok_or("the endpoint has no host")?;
+    let https = endpoint.scheme_str() == Some("https");
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((authority.host(), port)).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        Some(tls) if https => {
+            let name =
+                rustls::pki_types::ServerName::try_from(authority.host().to_string()).map_err(|e| e.to_string())?;
+            let stream = tls.connect(name, tcp).await.map_err(|e| e.to_string())?;
+            exchange(TokioIo::new(stream), req).await
+        }
+        None if !https => exchange(TokioIo::new(tcp), req).await,
+        _ => Err("https needs a CA file".into()),
+    }
+}
+
+async fn exchange<T>(io: T, req: http::Request<Full<Bytes>>) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 /// Parse an AWS shared-credentials (INI) file and return one profile.
@@ -118,14 +180,26 @@ pub fn resolve_endpoint(flag: Option<&str>) -> String {
 
 impl Client {
     pub fn new(endpoint: &str, region: &str, creds: Credentials) -> Result<Self, String> {
+        Self::with_tls(endpoint, region, creds, None)
+    }
+
+    /// A client of an `http://` endpoint, or of an `https://` one whose
+    /// certificate `tls` verifies.
+    pub fn with_tls(
+        endpoint: &str,
+        region: &str,
+        creds: Credentials,
+        tls: Option<tokio_rustls::TlsConnector>,
+    ) -> Result<Self, String> {
         let endpoint: http::Uri = endpoint.parse().map_err(|_| format!("invalid endpoint URL '{endpoint}'"))?;
-        match endpoint.scheme_str() {
-            Some("http") => {}
-            Some(other) => return Err(format!("endpoint scheme '{other}' is not supported by this client (use http)")),
-            None => return Err("the endpoint URL needs a scheme (http://host:port)".into()),
+        match (endpoint.scheme_str(), &tls) {
+            (Some("http"), _) | (Some("https"), Some(_)) => {}
+            (Some("https"), None) => return Err(format!("{endpoint}: https needs a CA file")),
+            (Some(other), _) => return Err(format!("endpoint scheme '{other}' is not supported (use http or https)")),
+            (None, _) => return Err("the endpoint URL needs a scheme (http://host:port)".into()),
         }
         let http = HyperClient::builder(TokioExecutor::new()).build_http();
-        Ok(Client { endpoint, region: region.into(), creds, http })
+        Ok(Client { endpoint, region: region.into(), creds, http, tls })
     }
 
     /// Build a signed request for `target` (e.g. `TrentService.ListKeys`).
@@ -173,7 +247,11 @@ impl Client {
 
     /// Send a request as built (possibly altered after signing).
     pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<Reply, String> {
-        let resp = self.http.request(req).await.map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
+        let resp = match &self.tls {
+            None => self.http.request(req).await.map_err(|e| e.to_string()),
+            Some(tls) => send_once(&self.endpoint, Some(tls), req).await,
+        }
+        .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();

@@ -38,6 +38,78 @@ pub struct FileConfig {
     pub max_in_flight: Option<usize>,
     /// Seed file (docs/SEEDS.md).
     pub seed: Option<PathBuf>,
+    /// How the root key is protected (docs/ROOT-KEY.md).
+    pub root_key: Option<RootKeyFileConfig>,
+}
+
+/// `[root_key]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootKeyFileConfig {
+    /// The root key wrapped by a key of another AWS-KMS-compatible service.
+    pub kms: Option<RootKmsFileConfig>,
+}
+
+/// `[root_key.kms]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootKmsFileConfig {
+    /// `http://host:port` or `https://host:port`.
+    pub endpoint: String,
+    /// A symmetric encryption key of that service (id, ARN or alias).
+    pub key_id: String,
+    /// The region to sign for [default: the key ARN's, else us-east-1].
+    pub region: Option<String>,
+    /// PEM CA certificates for an `https://` endpoint.
+    pub ca_file: Option<PathBuf>,
+    /// An AWS shared-credentials file [default: the AWS environment
+    /// variables, then ~/.aws/credentials].
+    pub credentials_file: Option<PathBuf>,
+    pub profile: Option<String>,
+}
+
+/// `[root_key.kms]`, validated.
+#[derive(Debug, Clone)]
+pub struct RootKms {
+    pub endpoint: String,
+    pub region: String,
+    pub key_id: String,
+    pub ca_file: Option<PathBuf>,
+    pub credentials_file: Option<PathBuf>,
+    pub profile: Option<String>,
+}
+
+impl RootKmsFileConfig {
+    pub fn validate(self) -> Result<RootKms, String> {
+        let uri: http::Uri =
+            self.endpoint.parse().map_err(|_| format!("root_key.kms.endpoint: '{}' is not a URL", self.endpoint))?;
+        match (uri.scheme_str(), uri.authority(), &self.ca_file) {
+            (Some("http"), Some(_), _) | (Some("https"), Some(_), Some(_)) => {}
+            (Some("https"), Some(_), None) => return Err("root_key.kms: an https endpoint needs ca_file".into()),
+            _ => {
+                return Err(format!(
+                    "root_key.kms.endpoint: '{}' must be http://host:port or https://host:port",
+                    self.endpoint
+                ))
+            }
+        }
+        if self.key_id.is_empty() {
+            return Err("root_key.kms.key_id: must not be empty".into());
+        }
+        let from_arn = self.key_id.strip_prefix("arn:").and_then(|a| a.split(':').nth(2)).map(str::to_string);
+        let region = self.region.or(from_arn).unwrap_or_else(|| DEFAULT_REGION.into());
+        if !is_region(&region) {
+            return Err(format!("root_key.kms.region: '{region}' is not a region name"));
+        }
+        Ok(RootKms {
+            endpoint: self.endpoint,
+            region,
+            key_id: self.key_id,
+            ca_file: self.ca_file,
+            credentials_file: self.credentials_file,
+            profile: self.profile,
+        })
+    }
 }
 
 /// `[quotas]`: request quotas (docs/QUOTAS.md).
@@ -222,6 +294,8 @@ pub struct Config {
     pub default_account: String,
     pub admin_user: String,
     pub root_key_file: Option<PathBuf>,
+    /// The root key wrapped by another KMS (`[root_key.kms]`).
+    pub root_kms: Option<RootKms>,
     pub max_body_bytes: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit: AuditSettings,
@@ -373,6 +447,7 @@ impl Config {
         if deletion_guard_days > 3650 {
             return Err("deletion.refuse_if_used_within_days: must be at most 3650".into());
         }
+        let root_kms = file.root_key.and_then(|r| r.kms).map(RootKmsFileConfig::validate).transpose()?;
         let storage = if o.dev {
             Storage::Ephemeral
         } else {
@@ -390,6 +465,7 @@ impl Config {
             default_account,
             admin_user,
             root_key_file: o.root_key_file.clone().or(file.root_key_file),
+            root_kms,
             max_body_bytes,
             tls,
             audit,

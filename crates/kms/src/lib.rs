@@ -5,5 +5,6 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod peer;
+pub mod root;
 pub mod seed;
 pub mod server;

@@ -5,13 +5,11 @@
 //! valid answer signature. Any failure is `Error::PeerUnavailable`: the
 //! caller (the background job) retries with backoff.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use kms_api::peer::{self, WrappingKeyResponse};
 use kms_core::crypto::SecretString;
 use kms_core::ports::{Clock, Peer};
@@ -24,29 +22,6 @@ pub struct PeerClient {
     secret: SecretString,
     tls: Option<tokio_rustls::TlsConnector>,
     timeout: Duration,
-}
-
-/// The TLS client configuration for `https://` peers: the CA certificates of `ca_file` only.
-pub fn tls_connector(ca_file: &std::path::Path) -> Result<tokio_rustls::TlsConnector, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        CertificateDer::pem_file_iter(ca_file).map_err(|e| format!("peers.ca_file {}: {e}", ca_file.display()))?
-    {
-        let cert = cert.map_err(|e| format!("peers.ca_file {}: {e}", ca_file.display()))?;
-        roots.add(cert).map_err(|e| format!("peers.ca_file {}: {e}", ca_file.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("peers.ca_file {}: no certificate found", ca_file.display()));
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
 }
 
 impl PeerClient {
@@ -73,14 +48,10 @@ impl PeerClient {
     }
 
     async fn exchange(&self, target: &str, body: Vec<u8>) -> Result<Vec<u8>, Error> {
-        let authority = self.endpoint.authority().ok_or_else(|| self.unavailable("no host"))?.clone();
-        let https = self.endpoint.scheme_str() == Some("https");
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tcp = tokio::net::TcpStream::connect((authority.host(), port)).await.map_err(|e| self.unavailable(e))?;
-        let _ = tcp.set_nodelay(true);
         let mut headers = http::HeaderMap::new();
         let hv = |s: &str| http::HeaderValue::from_str(s).map_err(|_| Error::internal("header value"));
-        headers.insert("host", hv(authority.as_str())?);
+        let host = self.endpoint.authority().ok_or_else(|| self.unavailable("no host"))?.as_str().to_string();
+        headers.insert("host", hv(&host)?);
         headers.insert("content-type", hv(kms_api::JSON_CONTENT_TYPE)?);
         headers.insert("x-amz-target", hv(target)?);
         let signer = kms_api::sigv4::Signer::new(
@@ -94,17 +65,8 @@ impl PeerClient {
         headers.insert("authorization", hv(&auth)?);
         let mut req = http::Request::post("/").body(Full::new(Bytes::from(body))).map_err(Error::internal)?;
         *req.headers_mut() = headers;
-        let resp = match &self.tls {
-            Some(tls) if https => {
-                let name = rustls::pki_types::ServerName::try_from(authority.host().to_string())
-                    .map_err(|e| self.unavailable(e))?;
-                let stream = tls.connect(name, tcp).await.map_err(|e| self.unavailable(e))?;
-                send(TokioIo::new(stream), req).await
-            }
-            None if !https => send(TokioIo::new(tcp), req).await,
-            _ => return Err(self.unavailable("https needs peers.ca_file")),
-        }
-        .map_err(|e| self.unavailable(e))?;
+        let resp =
+            crate::client::send_once(&self.endpoint, self.tls.as_ref(), req).await.map_err(|e| self.unavailable(e))?;
         let status = resp.status();
         let signature =
             resp.headers().get(peer::RESPONSE_SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -121,17 +83,6 @@ impl PeerClient {
         }
         Ok(bytes)
     }
-}
-
-async fn send<T>(io: T, req: http::Request<Full<Bytes>>) -> Result<http::Response<hyper::body::Incoming>, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 #[async_trait]

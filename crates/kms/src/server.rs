@@ -2,7 +2,6 @@
 //! (HTTP or rustls), and graceful shutdown.
 
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,10 +19,9 @@ use kms_store::RedbStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, PeersConfig, Storage, MIN_PEER_SECRET_LEN, PEER_SECRET_ENV, ROOT_KEY_ENV};
+use crate::config::{Config, PeersConfig, Storage, MIN_PEER_SECRET_LEN, PEER_SECRET_ENV};
 
 pub const DB_FILE: &str = "kms.redb";
-pub const ROOT_KEY_FILE: &str = "root.key";
 pub const CREDENTIALS_FILE: &str = "credentials";
 /// The well-known `--dev` credentials (as LocalStack and moto use).
 pub const DEV_ACCESS_KEY: &str = "test";
@@ -58,49 +56,6 @@ impl Server {
     }
 }
 
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(contents)?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
-    f.write_all(contents)?;
-    f.sync_all()
-}
-
-/// Find the root key: `KMS_ROOT_KEY`, the configured file, or
-/// `<data_dir>/root.key` (created on first start only).
-fn load_root_key(cfg: &Config, data_dir: &Path, fresh: bool) -> Result<RootKey, String> {
-    if let Ok(v) = std::env::var(ROOT_KEY_ENV) {
-        return RootKey::from_encoded(&v).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
-    }
-    let (path, configured) = match &cfg.root_key_file {
-        Some(p) => (p.clone(), true),
-        None => (data_dir.join(ROOT_KEY_FILE), false),
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => RootKey::from_encoded(&text).map_err(|e| format!("root key file {}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured && fresh => {
-            let encoded = RootKey::generate_encoded().map_err(|e| e.to_string())?;
-            write_private(&path, format!("{}\n", encoded.as_str()).as_bytes())
-                .map_err(|e| format!("cannot create root key file {}: {e}", path.display()))?;
-            tracing::info!(path = %path.display(), "created a new root key (mode 0600); back it up: without it the data directory cannot be read");
-            RootKey::from_encoded(&encoded)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "root key file {} is missing{}; refusing to start. Restore the root key, or point root_key_file or {ROOT_KEY_ENV} at it",
-            path.display(),
-            if fresh { "" } else { " but the data directory holds data sealed under a root key" }
-        )),
-        Err(e) => Err(format!("cannot read root key file {}: {e}", path.display())),
-    }
-}
-
 /// The peer secret: `KMS_PEER_SECRET`, or `peers.secret_file`.
 fn load_peer_secret(p: &PeersConfig) -> Result<SecretString, String> {
     let text = match (std::env::var(PEER_SECRET_ENV), &p.secret_file) {
@@ -122,7 +77,7 @@ fn peer_clients(
     p: &PeersConfig,
     secret: &SecretString,
 ) -> Result<std::collections::BTreeMap<String, Arc<dyn Peer>>, String> {
-    let tls = p.ca_file.as_deref().map(crate::peer::tls_connector).transpose()?;
+    let tls = p.ca_file.as_deref().map(|f| crate::client::tls_connector(f, "peers.ca_file")).transpose()?;
     Ok(p.endpoints
         .iter()
         .map(|(region, uri)| {
@@ -175,7 +130,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             create_private_dir(dir)?;
             let db_path = dir.join(DB_FILE);
             let fresh = !db_path.exists();
-            let root = load_root_key(&cfg, dir, fresh)?;
+            let root = crate::root::load(&cfg, dir, fresh).await?;
             let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
                 .await
                 .map_err(|e| e.to_string())?
@@ -222,7 +177,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     if let (Some(ak), Some(dir)) = (&created, &data_dir) {
         let path = dir.join(CREDENTIALS_FILE);
         let _ = std::fs::remove_file(&path);
-        write_private(&path, credentials_file_text("default", ak).as_bytes())
+        crate::root::write_private(&path, credentials_file_text("default", ak).as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         bootstrap_credentials = Some(path);
     }

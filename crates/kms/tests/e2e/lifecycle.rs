@@ -94,7 +94,7 @@ async fn rotations_keep_every_ciphertext_across_restarts() {
 
     // The service alone on the same store, 91 days later.
     {
-        let root = std::fs::read_to_string(dir.path().join(kms::server::ROOT_KEY_FILE)).unwrap();
+        let root = std::fs::read_to_string(dir.path().join(kms::root::ROOT_KEY_FILE)).unwrap();
         let root = kms_core::crypto::RootKey::from_encoded(&root).unwrap();
         let store = kms_store::RedbStore::open(&dir.path().join(kms::server::DB_FILE)).unwrap();
         let clock = kms_core::ports::Clock::adjustable();

@@ -16,6 +16,7 @@ mod protocol;
 mod quotas;
 mod regions;
 mod replication;
+mod rootkey;
 mod seeds;
 mod sigv4;
 mod slice;

@@ -72,7 +72,7 @@ fn config(region: &str, peer_region: &str, peer: SocketAddr, secret_file: &Path)
 
 /// Every key material of `dir`'s store, opened with its root key.
 fn materials(dir: &Path) -> Vec<Vec<u8>> {
-    let root = std::fs::read_to_string(dir.join(kms::server::ROOT_KEY_FILE)).unwrap();
+    let root = std::fs::read_to_string(dir.join(kms::root::ROOT_KEY_FILE)).unwrap();
     let root = kms_core::crypto::RootKey::from_encoded(&root).unwrap();
     let store = kms_store::RedbStore::open(&dir.join(kms::server::DB_FILE)).unwrap();
     let rt = tokio::runtime::Handle::current();
