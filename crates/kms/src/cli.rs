@@ -357,18 +357,18 @@ pub enum AdminCommand {
     /// test isolation (docs/SEEDS.md).
     Reset,
     /// Offline, with the server stopped: move a data directory's root key
-    /// to the protection the configuration's [root_key.kms] names (or with
-    /// --to-file, to DATA_DIR/root.key), without touching the records
-    /// (docs/ROOT-KEY.md).
+    /// to the protection the configuration's [root_key.kms] or
+    /// [root_key.pkcs11] names (or with --to-file, to DATA_DIR/root.key),
+    /// without touching the records (docs/ROOT-KEY.md).
     RewrapRoot {
         #[arg(long)]
         data_dir: PathBuf,
-        /// The configuration whose [root_key.kms] wraps the root key from now on.
+        /// The configuration whose [root_key] wraps the root key from now on.
         #[arg(long, required_unless_present = "to_file")]
         config: Option<PathBuf>,
-        /// Unwrap the current root.key.kms with this configuration's
-        /// [root_key.kms] [default: the endpoint and key it records, and the
-        /// AWS default credentials].
+        /// Unwrap the current wrapped root key with this configuration's
+        /// [root_key] [default: what the file records, with the AWS default
+        /// credentials or the PIN in KMS_PKCS11_PIN].
         #[arg(long)]
         from_config: Option<PathBuf>,
         /// Move the root key into DATA_DIR/root.key (mode 0600) instead.
@@ -612,19 +612,21 @@ fn admin_call(cmd: &AdminCommand) -> Result<(&'static str, Value), String> {
     })
 }
 
-/// `[root_key.kms]` of a configuration file, if it has one.
-fn root_kms_of(path: &std::path::Path) -> Result<Option<crate::config::RootKms>, String> {
+/// What a configuration file's `[root_key]` wraps the root key with, if anything.
+fn wrapper_of(path: &std::path::Path) -> Result<Option<crate::root::Wrapper>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    crate::config::parse_file(&text)?.root_key.and_then(|r| r.kms).map(|k| k.validate()).transpose()
+    Ok(crate::config::parse_file(&text)?.root_key.map(|r| r.validate()).transpose()?.flatten())
 }
 
 async fn admin(args: AdminArgs) -> Result<(), String> {
     if let AdminCommand::RewrapRoot { data_dir, config, from_config, to_file } = &args.command {
         let to = match (config, to_file) {
-            (Some(c), false) => Some(root_kms_of(c)?.ok_or_else(|| format!("{} has no [root_key.kms]", c.display()))?),
+            (Some(c), false) => Some(
+                wrapper_of(c)?.ok_or_else(|| format!("{} has no [root_key.kms] or [root_key.pkcs11]", c.display()))?,
+            ),
             _ => None,
         };
-        let from = from_config.as_deref().map(root_kms_of).transpose()?.flatten();
+        let from = from_config.as_deref().map(wrapper_of).transpose()?.flatten();
         let path = crate::root::rewrap(data_dir, from.as_ref(), to.as_ref()).await?;
         println!("the root key of {} is now in {}", data_dir.display(), path.display());
         return Ok(());

@@ -42,12 +42,65 @@ pub struct FileConfig {
     pub root_key: Option<RootKeyFileConfig>,
 }
 
-/// `[root_key]`.
+/// `[root_key]`: at most one of its tables.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootKeyFileConfig {
     /// The root key wrapped by a key of another AWS-KMS-compatible service.
     pub kms: Option<RootKmsFileConfig>,
+    /// The root key wrapped by a key in a PKCS#11 token.
+    pub pkcs11: Option<RootPkcs11FileConfig>,
+}
+
+/// Environment variable holding the PKCS#11 token's user PIN.
+pub const PKCS11_PIN_ENV: &str = "KMS_PKCS11_PIN";
+
+/// `[root_key.pkcs11]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootPkcs11FileConfig {
+    /// The PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
+    pub module: PathBuf,
+    pub token_label: String,
+    /// The AES key in the token [default: kms-root-key; made on first start].
+    pub key_label: Option<String>,
+    /// A file holding the user PIN [default: the KMS_PKCS11_PIN variable].
+    pub pin_file: Option<PathBuf>,
+}
+
+impl RootKeyFileConfig {
+    pub fn validate(self) -> Result<Option<crate::root::Wrapper>, String> {
+        match (self.kms, self.pkcs11) {
+            (Some(_), Some(_)) => Err("root_key: set [root_key.kms] or [root_key.pkcs11], not both".into()),
+            (Some(k), None) => k.validate().map(|k| Some(crate::root::Wrapper::Kms(k))),
+            (None, Some(t)) => t.validate().map(|t| Some(crate::root::Wrapper::Pkcs11(t))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl RootPkcs11FileConfig {
+    pub fn validate(self) -> Result<crate::hsm::TokenConfig, String> {
+        if self.token_label.is_empty() || self.token_label.len() > 32 {
+            return Err("root_key.pkcs11.token_label: must be 1 to 32 characters".into());
+        }
+        let pin = match (&self.pin_file, std::env::var(PKCS11_PIN_ENV)) {
+            (_, Ok(pin)) => pin,
+            (Some(f), Err(_)) => std::fs::read_to_string(f)
+                .map_err(|e| format!("root_key.pkcs11.pin_file {}: {e}", f.display()))?
+                .trim()
+                .to_string(),
+            (None, Err(_)) => {
+                return Err(format!("[root_key.pkcs11] needs the token's PIN: pin_file or {PKCS11_PIN_ENV}"))
+            }
+        };
+        Ok(crate::hsm::TokenConfig {
+            module: self.module,
+            token_label: self.token_label,
+            key_label: self.key_label.unwrap_or_else(|| "kms-root-key".into()),
+            pin: std::sync::Arc::new(kms_core::crypto::SecretString::new(pin)),
+        })
+    }
 }
 
 /// `[root_key.kms]`.
@@ -294,8 +347,8 @@ pub struct Config {
     pub default_account: String,
     pub admin_user: String,
     pub root_key_file: Option<PathBuf>,
-    /// The root key wrapped by another KMS (`[root_key.kms]`).
-    pub root_kms: Option<RootKms>,
+    /// What wraps the root key (`[root_key.kms]` or `[root_key.pkcs11]`).
+    pub root_wrapper: Option<crate::root::Wrapper>,
     pub max_body_bytes: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit: AuditSettings,
@@ -447,7 +500,7 @@ impl Config {
         if deletion_guard_days > 3650 {
             return Err("deletion.refuse_if_used_within_days: must be at most 3650".into());
         }
-        let root_kms = file.root_key.and_then(|r| r.kms).map(RootKmsFileConfig::validate).transpose()?;
+        let root_wrapper = file.root_key.map(RootKeyFileConfig::validate).transpose()?.flatten();
         let storage = if o.dev {
             Storage::Ephemeral
         } else {
@@ -465,7 +518,7 @@ impl Config {
             default_account,
             admin_user,
             root_key_file: o.root_key_file.clone().or(file.root_key_file),
-            root_kms,
+            root_wrapper,
             max_body_bytes,
             tls,
             audit,

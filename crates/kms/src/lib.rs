@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod hsm;
 pub mod peer;
 pub mod root;
 pub mod seed;

@@ -9,6 +9,7 @@ mod audit;
 mod authz;
 mod faults;
 mod harness;
+mod hsmroot;
 mod lifecycle;
 mod mlkem;
 mod model;
