@@ -85,6 +85,7 @@ admin_operations! {
     ListFaults => list_faults,
     ClearFaults => clear_faults,
     Reset => reset,
+    Backup => backup,
 }
 
 /// An operation a target names: one of AWS KMS's (`TrentService.<name>`,

@@ -1,6 +1,7 @@
 //! kms-core: the domain and the service. No HTTP, no database: storage and
 //! time come in through the ports in [`ports`].
 
+pub mod backup;
 pub mod ciphertext;
 pub mod crypto;
 pub mod error;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, UserRecord};
+use crate::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, Snapshot, UserRecord};
 
 /// Durable storage. Every method is one transaction: it either happens
 /// completely or not at all. Implementations never see plaintext key
@@ -80,6 +80,14 @@ pub trait Store: Send + Sync + 'static {
     async fn rollback(&self) -> Result<()>;
     /// Forget the checkpoint (a backend may hold old data while one exists).
     async fn drop_checkpoint(&self) -> Result<()>;
+
+    /// Every record of the whole store (every key space), as of one moment
+    /// (one read transaction): a backup.
+    async fn snapshot(&self) -> Result<Snapshot>;
+    /// Write every record of `snapshot` into this store, in one
+    /// transaction; refused unless the store holds no key, user or access
+    /// key (a restore, or a migration from another backend).
+    async fn restore(&self, snapshot: &Snapshot) -> Result<()>;
 }
 
 /// Where audit events go. `record` returns only once the event is durable

@@ -339,3 +339,35 @@ impl GrantRecord {
         true
     }
 }
+
+/// Every record of a store, as stored (material and secrets sealed): what a
+/// backup holds ([`crate::backup`]).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Metadata entries (the root-key check value, sealed service secrets,
+    /// the home region), without the backend's own (its schema version).
+    pub meta: Vec<(String, Vec<u8>)>,
+    /// One per key space (`""`: the store's original one).
+    pub spaces: Vec<SpaceSnapshot>,
+    pub users: Vec<UserRecord>,
+    pub roles: Vec<RoleRecord>,
+    pub access_keys: Vec<AccessKeyRecord>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SpaceSnapshot {
+    pub name: String,
+    pub keys: Vec<KeyRecord>,
+    pub grants: Vec<GrantRecord>,
+    pub aliases: Vec<AliasRecord>,
+}
+
+impl Snapshot {
+    /// Keys, grants, aliases, users, roles and access keys.
+    pub fn records(&self) -> usize {
+        self.spaces.iter().map(|s| s.keys.len() + s.grants.len() + s.aliases.len()).sum::<usize>()
+            + self.users.len()
+            + self.roles.len()
+            + self.access_keys.len()
+    }
+}

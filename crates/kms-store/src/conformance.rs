@@ -240,6 +240,37 @@ async fn key_spaces(s: &dyn Store) {
     assert!(s.get_key("c").await.unwrap().is_some());
 }
 
+/// A snapshot of `s` restores into the empty `empty`, record for record,
+/// and not into a store that holds records.
+pub async fn snapshots(s: &dyn Store, empty: &dyn Store) {
+    s.put_key(&key("snap", "111111111111")).await.unwrap();
+    let west = s.key_space("us-west-2").await.unwrap();
+    let mut w = key("w", "111111111111");
+    w.state = KeyState::PendingDeletion;
+    w.deletion_ms = Some(5);
+    west.put_key(&w).await.unwrap();
+    let taken = s.snapshot().await.unwrap();
+    assert!(taken.records() >= 2);
+    assert!(!taken.meta.iter().any(|(k, _)| k == "schema-version"));
+    empty.restore(&taken).await.unwrap();
+    let again = empty.snapshot().await.unwrap();
+    assert_eq!(serde_json::to_string(&again).unwrap(), serde_json::to_string(&taken).unwrap());
+    // The indexes came along: pagination, the job queue, another space.
+    assert!(empty.list_key_ids("111111111111", None, 100).await.unwrap().contains(&"snap".to_string()));
+    let ewest = empty.key_space("us-west-2").await.unwrap();
+    assert_eq!(ewest.keys_due(10, 10).await.unwrap(), ["w"]);
+    assert!(empty.restore(&taken).await.is_err(), "a store with records is refused");
+    west.delete_key("w").await.unwrap();
+    s.delete_key("snap").await.unwrap();
+}
+
+#[tokio::test]
+async fn redb_snapshots() {
+    let (a, b) = (crate::RedbStore::in_memory().unwrap(), crate::RedbStore::in_memory().unwrap());
+    suite(&a).await;
+    snapshots(&a, &b).await;
+}
+
 #[tokio::test]
 async fn redb_file() {
     let dir = tempfile::tempdir().unwrap();

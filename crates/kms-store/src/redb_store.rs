@@ -7,8 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kms_core::error::{Error, Result};
 use kms_core::ports::Store;
-use kms_core::types::{AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, UserRecord};
-use redb::{Database, ReadableTable, TableDefinition};
+use kms_core::types::{
+    AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, Snapshot, SpaceSnapshot, UserRecord,
+};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::{de::DeserializeOwned, Serialize};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -643,5 +645,142 @@ impl Store for RedbStore {
     async fn drop_checkpoint(&self) -> Result<()> {
         self.checkpoint.lock().map_err(db_err)?.take();
         Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        self.run(move |db, _sp| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let mut s = Snapshot::default();
+            for item in tx.open_table(META).map_err(db_err)?.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                if k.value() != SCHEMA_KEY {
+                    s.meta.push((k.value().to_string(), v.value().to_vec()));
+                }
+            }
+            let names: Vec<String> = tx
+                .list_tables()
+                .map_err(db_err)?
+                .filter_map(|t| match t.name() {
+                    "keys" => Some(String::new()),
+                    n => n.strip_prefix("keys@").map(str::to_string),
+                })
+                .collect();
+            fn values<K: redb::Key + 'static, T: DeserializeOwned>(
+                tx: &redb::ReadTransaction,
+                def: TableDefinition<'_, K, &'static [u8]>,
+            ) -> Result<Vec<T>> {
+                let t = tx.open_table(def).map_err(db_err)?;
+                let mut out = vec![];
+                for item in t.iter().map_err(db_err)? {
+                    out.push(decode(item.map_err(db_err)?.1.value())?);
+                }
+                Ok(out)
+            }
+            for name in names {
+                let sp = Space::new(&name);
+                s.spaces.push(SpaceSnapshot {
+                    keys: values(&tx, sp.keys())?,
+                    grants: values(&tx, sp.grants())?,
+                    aliases: values(&tx, sp.aliases())?,
+                    name,
+                });
+            }
+            s.users = values(&tx, USERS)?;
+            s.roles = values(&tx, ROLES)?;
+            s.access_keys = values(&tx, ACCESS_KEYS)?;
+            Ok(s)
+        })
+        .await
+    }
+
+    async fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+        // One write transaction: encode first, off the async runtime.
+        let meta = snapshot.meta.clone();
+        let mut spaces = vec![];
+        for sp in &snapshot.spaces {
+            let keys: Vec<_> = sp
+                .keys
+                .iter()
+                .map(|k| Ok((k.key_id.clone(), k.account.clone(), k.next_job_ms(), encode(k)?)))
+                .collect::<Result<_>>()?;
+            let grants: Vec<_> = sp
+                .grants
+                .iter()
+                .map(|g| Ok((g.key_id.clone(), g.grant_id.clone(), encode(g)?)))
+                .collect::<Result<_>>()?;
+            let aliases: Vec<_> = sp
+                .aliases
+                .iter()
+                .map(|a| Ok((a.account.clone(), a.name.clone(), encode(a)?)))
+                .collect::<Result<_>>()?;
+            spaces.push((sp.name.clone(), keys, grants, aliases));
+        }
+        let users: Vec<_> = snapshot
+            .users
+            .iter()
+            .map(|u| Ok((u.account.clone(), u.name.clone(), encode(u)?)))
+            .collect::<Result<_>>()?;
+        let roles: Vec<_> = snapshot
+            .roles
+            .iter()
+            .map(|r| Ok((r.account.clone(), r.name.clone(), encode(r)?)))
+            .collect::<Result<_>>()?;
+        let access_keys: Vec<_> =
+            snapshot.access_keys.iter().map(|a| Ok((a.access_key_id.clone(), encode(a)?))).collect::<Result<_>>()?;
+        self.run(move |db, _sp| {
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                let in_use = |n: u64| n > 0;
+                let home = Space::new("");
+                if in_use(tx.open_table(home.keys()).map_err(db_err)?.len().map_err(db_err)?)
+                    || in_use(tx.open_table(USERS).map_err(db_err)?.len().map_err(db_err)?)
+                    || in_use(tx.open_table(ACCESS_KEYS).map_err(db_err)?.len().map_err(db_err)?)
+                {
+                    return Err(Error::Internal("the store is not empty; a restore needs an empty one".into()));
+                }
+                let mut m = tx.open_table(META).map_err(db_err)?;
+                for (k, v) in &meta {
+                    if k != SCHEMA_KEY {
+                        m.insert(k.as_str(), v.as_slice()).map_err(db_err)?;
+                    }
+                }
+                for (name, keys, grants, aliases) in &spaces {
+                    let sp = Space::new(name);
+                    sp.create(&tx)?;
+                    let mut kt = tx.open_table(sp.keys()).map_err(db_err)?;
+                    let mut at = tx.open_table(sp.account_keys()).map_err(db_err)?;
+                    let mut jt = tx.open_table(sp.jobs()).map_err(db_err)?;
+                    for (id, account, due, bytes) in keys {
+                        kt.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
+                        at.insert((account.as_str(), id.as_str()), ()).map_err(db_err)?;
+                        if let Some(due) = due {
+                            jt.insert((*due, id.as_str()), ()).map_err(db_err)?;
+                        }
+                    }
+                    let mut gt = tx.open_table(sp.grants()).map_err(db_err)?;
+                    for (kid, gid, bytes) in grants {
+                        gt.insert((kid.as_str(), gid.as_str()), bytes.as_slice()).map_err(db_err)?;
+                    }
+                    let mut lt = tx.open_table(sp.aliases()).map_err(db_err)?;
+                    for (account, name, bytes) in aliases {
+                        lt.insert((account.as_str(), name.as_str()), bytes.as_slice()).map_err(db_err)?;
+                    }
+                }
+                let mut ut = tx.open_table(USERS).map_err(db_err)?;
+                for (a, n, bytes) in &users {
+                    ut.insert((a.as_str(), n.as_str()), bytes.as_slice()).map_err(db_err)?;
+                }
+                let mut rt = tx.open_table(ROLES).map_err(db_err)?;
+                for (a, n, bytes) in &roles {
+                    rt.insert((a.as_str(), n.as_str()), bytes.as_slice()).map_err(db_err)?;
+                }
+                let mut kt = tx.open_table(ACCESS_KEYS).map_err(db_err)?;
+                for (id, bytes) in &access_keys {
+                    kt.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
     }
 }

@@ -23,6 +23,49 @@ pub enum Command {
     Admin(AdminArgs),
     /// The audit log, offline: verify, query, export.
     Audit(AuditArgs),
+    /// Take a backup of a running server's whole store (docs/BACKUP.md).
+    Backup {
+        #[command(flatten)]
+        conn: Connection,
+        /// The backup file to write (mode 0600; not overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty data directory, offline
+    /// (docs/BACKUP.md). The root key the backup was made under must be
+    /// there first: DATA_DIR/root.key (or its wrapped form with the
+    /// configuration's [root_key]), root_key_file, or KMS_ROOT_KEY.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The configuration the server will run with (its root key settings).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Where the operator commands send their calls.
+#[derive(Args, Debug, Clone)]
+pub struct Connection {
+    /// Endpoint [default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, http://127.0.0.1:4599].
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Region to sign for [default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Profile in the shared credentials file.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+}
+
+impl Connection {
+    fn client(&self) -> Result<Client, String> {
+        let creds = client::resolve_credentials(self.profile.as_deref())?;
+        let endpoint = client::resolve_endpoint(self.endpoint_url.as_deref());
+        Client::new(&endpoint, &client::resolve_region(self.region.as_deref()), creds)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -175,15 +218,8 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug)]
 pub struct AdminArgs {
-    /// Endpoint [default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, http://127.0.0.1:4599].
-    #[arg(long, global = true)]
-    pub endpoint_url: Option<String>,
-    /// Region to sign for [default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1].
-    #[arg(long, global = true)]
-    pub region: Option<String>,
-    /// Profile in the shared credentials file.
-    #[arg(long, global = true)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub conn: Connection,
     #[command(subcommand)]
     pub command: AdminCommand,
 }
@@ -631,9 +667,7 @@ async fn admin(args: AdminArgs) -> Result<(), String> {
         println!("the root key of {} is now in {}", data_dir.display(), path.display());
         return Ok(());
     }
-    let creds = client::resolve_credentials(args.profile.as_deref())?;
-    let endpoint = client::resolve_endpoint(args.endpoint_url.as_deref());
-    let c = Client::new(&endpoint, &client::resolve_region(args.region.as_deref()), creds)?;
+    let c = args.conn.client()?;
     let (target, body) = admin_call(&args.command)?;
     let reply = c.call(target, &body).await?;
     if let Some((t, m)) = reply.error() {
@@ -670,6 +704,10 @@ pub fn run(cli: Cli) -> i32 {
             Command::Serve(a) => serve(a).await,
             Command::Admin(a) => admin(a).await,
             Command::Audit(a) => audit(a),
+            Command::Backup { conn, out } => crate::backup::backup(&conn.client()?, &out).await,
+            Command::Restore { from, data_dir, config } => {
+                crate::backup::restore(&from, &data_dir, config.as_deref()).await
+            }
         }
     });
     match result {

@@ -253,7 +253,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     Ok(Server { addr, api, audit_dir, bootstrap_credentials, shutdown: tx, task })
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), String> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]

@@ -315,6 +315,13 @@ pub struct KeyUsageRecord {
     pub principal: Option<String>,
 }
 
+// ---------------------------------------------------------------- operator: backup
+
+/// `kms backup`: no members.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BackupRequest {}
+
 // ---------------------------------------------------------------- operator: reset
 
 /// `kms admin reset` (`--dev`): no members.

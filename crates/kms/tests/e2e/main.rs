@@ -7,6 +7,7 @@
 mod asymmetric;
 mod audit;
 mod authz;
+mod backup;
 mod faults;
 mod harness;
 mod hsmroot;
