@@ -36,6 +36,8 @@ pub struct FileConfig {
     pub quotas: Option<QuotasFileConfig>,
     /// Requests handled at once; more are answered `ThrottlingException` at once.
     pub max_in_flight: Option<usize>,
+    /// Connections open at once; more are closed at once.
+    pub max_connections: Option<usize>,
     /// Seed file (docs/SEEDS.md).
     pub seed: Option<PathBuf>,
     /// How the root key is protected (docs/ROOT-KEY.md).
@@ -343,6 +345,8 @@ pub struct Config {
     pub peers: Option<PeersConfig>,
     pub quotas: kms_core::quota::QuotaConfig,
     pub max_in_flight: usize,
+    /// `None`: 16 per `max_in_flight`, within the open-files limit.
+    pub max_connections: Option<usize>,
     pub partition: String,
     pub default_account: String,
     pub admin_user: String,
@@ -451,6 +455,9 @@ impl Config {
         if !(1..=1_000_000).contains(&max_in_flight) {
             return Err("max_in_flight: must be between 1 and 1000000".into());
         }
+        if file.max_connections.is_some_and(|n| !(1..=10_000_000).contains(&n)) {
+            return Err("max_connections: must be between 1 and 10000000".into());
+        }
         let partition = file.partition.unwrap_or_else(|| "aws".into());
         if !is_partition(&partition) {
             return Err(format!("partition: '{partition}' is not a partition name"));
@@ -514,6 +521,7 @@ impl Config {
             peers,
             quotas,
             max_in_flight,
+            max_connections: file.max_connections,
             partition,
             default_account,
             admin_user,

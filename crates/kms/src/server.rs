@@ -235,14 +235,14 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     }
     let api = Arc::new(api);
     let api_for_loop = api.clone();
-    let max_in_flight = cfg.max_in_flight;
+    let max_connections = max_connections(cfg.max_in_flight, cfg.max_connections);
     let ephemeral_audit = (cfg.audit.dir.is_none() && data_dir.is_none()).then(|| audit_dir.clone());
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(api.clone(), rx.clone()));
     let task = tokio::spawn(async move {
-        accept_loop(listener, api_for_loop, tls, rx, max_connections(max_in_flight)).await;
+        accept_loop(listener, api_for_loop, tls, rx, max_connections).await;
         let _ = jobs.await;
         // Every request has finished: write the final digest and stop the writer.
         let _ = tokio::task::spawn_blocking(move || audit.close()).await;
@@ -363,9 +363,17 @@ fn open_files_limit() -> Option<u64> {
 /// Connections served at once: 16 per request in flight, and never so
 /// many that sockets take the file descriptors the audit trail needs to
 /// create its files (without them every audited request fails).
-fn max_connections(max_in_flight: usize) -> usize {
-    let by_load = max_in_flight.saturating_mul(CONNECTIONS_PER_IN_FLIGHT);
+/// `configured` (`max_connections`) replaces the 16 per request.
+fn max_connections(max_in_flight: usize, configured: Option<usize>) -> usize {
+    let by_load = configured.unwrap_or(max_in_flight.saturating_mul(CONNECTIONS_PER_IN_FLIGHT));
     let by_files = open_files_limit().map_or(usize::MAX, |n| n.saturating_sub(RESERVED_FILES) as usize);
+    if by_files < by_load && configured.is_some() {
+        tracing::warn!(
+            max_connections = by_load,
+            allowed = by_files,
+            "max_connections is more than the open-files limit allows (raise `ulimit -n`)"
+        );
+    }
     by_load.min(by_files).max(1)
 }
 
@@ -445,10 +453,11 @@ mod tests {
 
     #[test]
     fn connections_are_bounded_by_load_and_files() {
-        assert!(max_connections(1) <= CONNECTIONS_PER_IN_FLIGHT);
-        assert!(max_connections(0) >= 1);
+        assert!(max_connections(1, None) <= CONNECTIONS_PER_IN_FLIGHT);
+        assert!(max_connections(0, None) >= 1);
+        assert!(max_connections(1, Some(3)) <= 3);
         if let Some(files) = open_files_limit() {
-            assert!(max_connections(usize::MAX) as u64 <= files.saturating_sub(RESERVED_FILES).max(1));
+            assert!(max_connections(usize::MAX, None) as u64 <= files.saturating_sub(RESERVED_FILES).max(1));
         }
         #[cfg(target_os = "linux")]
         assert!(open_files_limit().is_some());
