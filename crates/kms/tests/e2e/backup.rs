@@ -9,19 +9,12 @@ use aws_sdk_kms::types::{KeySpec, KeyUsageType, SigningAlgorithmSpec};
 use crate::harness::*;
 
 async fn backup_cli(endpoint: &str, ak: &str, sk: &str, out: &std::path::Path) -> std::process::Output {
-    let (endpoint, ak, sk, out) = (endpoint.to_string(), ak.to_string(), sk.to_string(), out.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kms"))
-            .args(["backup", "--endpoint-url", &endpoint, "--out"])
-            .arg(&out)
-            .env("AWS_ACCESS_KEY_ID", ak)
-            .env("AWS_SECRET_ACCESS_KEY", sk)
-            .env_remove("AWS_PROFILE")
-            .output()
-    })
+    let out = out.display().to_string();
+    kms_cli(
+        &["backup", "--endpoint-url", endpoint, "--out", &out],
+        &[("AWS_ACCESS_KEY_ID", ak), ("AWS_SECRET_ACCESS_KEY", sk)],
+    )
     .await
-    .unwrap()
-    .unwrap()
 }
 
 #[tokio::test]

@@ -130,3 +130,23 @@ pub async fn create_user(admin: &Client, user: &str, account: Option<&str>) -> (
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     (v["AccessKeyId"].as_str().unwrap().to_string(), v["SecretAccessKey"].as_str().unwrap().to_string())
 }
+
+/// Run the `kms` binary with `args` and the environment `env` (with no
+/// `AWS_PROFILE`, `KMS_ROOT_KEY` or `KMS_PKCS11_PIN` of the test's own), off
+/// the runtime, which goes on serving the servers of the test meanwhile.
+pub async fn kms_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kms"))
+            .args(args)
+            .env_remove("AWS_PROFILE")
+            .env_remove("KMS_ROOT_KEY")
+            .env_remove("KMS_PKCS11_PIN")
+            .envs(env)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}

@@ -90,18 +90,9 @@ fn admin(data: &Path) -> (String, String) {
 }
 
 async fn rewrap(args: &[&str], conf: &Path) -> std::process::Output {
-    let (args, conf): (Vec<String>, PathBuf) = (args.iter().map(|a| a.to_string()).collect(), conf.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_kms"))
-            .args(["admin", "rewrap-root"])
-            .args(args)
-            .env("SOFTHSM2_CONF", conf)
-            .env_remove("KMS_PKCS11_PIN")
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap()
+    let mut all = vec!["admin", "rewrap-root"];
+    all.extend(args);
+    kms_cli(&all, &[("SOFTHSM2_CONF", &conf.display().to_string())]).await
 }
 
 #[tokio::test]

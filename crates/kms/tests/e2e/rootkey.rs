@@ -25,21 +25,11 @@ async fn start(dir: &Path, text: &str) -> Result<kms::server::Server, String> {
     kms::server::start(Config::build(parse_file(text)?, &overrides(dir))?).await
 }
 
-/// `kms admin rewrap-root ARGS`, off the runtime (which serves meanwhile).
+/// `kms admin rewrap-root ARGS` with these AWS credentials.
 async fn rewrap(args: Vec<String>, ak: &str, sk: &str) -> std::process::Output {
-    let (ak, sk) = (ak.to_string(), sk.to_string());
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kms"))
-            .args(["admin", "rewrap-root"])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", ak)
-            .env("AWS_SECRET_ACCESS_KEY", sk)
-            .env_remove("AWS_PROFILE")
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap()
+    let mut all = vec!["admin", "rewrap-root"];
+    all.extend(args.iter().map(String::as_str));
+    kms_cli(&all, &[("AWS_ACCESS_KEY_ID", ak), ("AWS_SECRET_ACCESS_KEY", sk)]).await
 }
 
 #[tokio::test]

@@ -309,19 +309,11 @@ async fn reset_returns_a_dev_server_to_its_seed() {
     assert_eq!(r.status, 200);
 
     // `kms admin reset`, through the CLI.
-    // Off the runtime, which serves the server meanwhile.
-    let url = endpoint.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kms"))
-            .args(["admin", "--endpoint-url", &url, "reset"])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("AWS_PROFILE")
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let out = kms_cli(
+        &["admin", "--endpoint-url", &endpoint, "reset"],
+        &[("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")],
+    )
+    .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     check_seeded(&kms, &endpoint, "000000000000").await;
