@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 
 use crate::query::{query, Filter};
 
-/// Write the events of `dir` that match `filter` under `out`, one file per
-/// (account, region, hour). Returns the files written.
-pub fn export(dir: &Path, filter: &Filter, out: &Path) -> Result<Vec<PathBuf>, String> {
+/// Write the events of `dirs` (merged by time) that match `filter` under
+/// `out`, one file per (account, region, hour). Returns the files written.
+pub fn export(dirs: &[PathBuf], filter: &Filter, out: &Path) -> Result<Vec<PathBuf>, String> {
     let mut groups: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
-    for e in query(dir, filter)? {
+    for e in query(dirs, filter)? {
         let account = e["recipientAccountId"].as_str().unwrap_or("000000000000").to_string();
         let region = e["awsRegion"].as_str().unwrap_or("us-east-1").to_string();
         let hour =

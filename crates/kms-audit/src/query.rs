@@ -79,7 +79,18 @@ pub fn parse_events(data: &[u8]) -> impl Iterator<Item = Value> + '_ {
         .filter_map(|l| serde_json::from_slice(l.event).ok())
 }
 
-/// The events that match `filter`.
-pub fn query(dir: &Path, filter: &Filter) -> Result<Vec<Value>, String> {
-    Ok(events(dir)?.into_iter().filter(|e| filter.matches(e)).collect())
+/// The events of `dirs` (each node's own audit directory) that match
+/// `filter`, merged by `eventTime` (to the second, as CloudTrail records
+/// it: events of the same second keep the order of `dirs`, and each
+/// directory its own order).
+pub fn query(dirs: &[std::path::PathBuf], filter: &Filter) -> Result<Vec<Value>, String> {
+    let mut out = vec![];
+    for dir in dirs {
+        out.extend(events(dir)?.into_iter().filter(|e| filter.matches(e)));
+    }
+    if dirs.len() > 1 {
+        // Stable: a directory's order is kept among equal times.
+        out.sort_by(|a, b| a["eventTime"].as_str().unwrap_or("").cmp(b["eventTime"].as_str().unwrap_or("")));
+    }
+    Ok(out)
 }

@@ -76,9 +76,9 @@ pub struct AuditArgs {
 
 #[derive(Args, Debug, Default, Clone)]
 pub struct AuditFilterArgs {
-    /// Audit directory.
-    #[arg(long, default_value = "./kms-data/audit")]
-    pub dir: PathBuf,
+    /// Audit directory; repeat it for several nodes' (merged by eventTime).
+    #[arg(long = "dir", default_value = "./kms-data/audit")]
+    pub dirs: Vec<PathBuf>,
     /// Earliest eventTime (RFC 3339 like 2026-11-23T00:00:00Z, or epoch seconds).
     #[arg(long)]
     pub start: Option<String>,
@@ -103,12 +103,13 @@ pub struct AuditFilterArgs {
 pub enum AuditCommand {
     /// Check the hash chain and the signed digests; name the first problem.
     Verify {
-        /// Audit directory.
-        #[arg(long, default_value = "./kms-data/audit")]
-        dir: PathBuf,
-        /// An independently kept copy of the public key (PEM).
-        #[arg(long)]
-        public_key: Option<PathBuf>,
+        /// Audit directory; repeat it for several nodes' (each its own chain).
+        #[arg(long = "dir", default_value = "./kms-data/audit")]
+        dirs: Vec<PathBuf>,
+        /// An independently kept copy of the public key (PEM); with several
+        /// directories, one per directory, in the same order.
+        #[arg(long = "public-key")]
+        public_keys: Vec<PathBuf>,
     },
     /// Print matching events as JSON lines.
     Query(AuditFilterArgs),
@@ -144,22 +145,33 @@ impl AuditFilterArgs {
 
 fn audit(args: AuditArgs) -> Result<(), String> {
     match args.command {
-        AuditCommand::Verify { dir, public_key } => {
-            let pem = match public_key {
-                Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
-                None => None,
-            };
-            let r = kms_audit::verify::verify_dir(&dir, pem.as_deref())
-                .map_err(|e| format!("audit log verification FAILED: {e}"))?;
-            println!("audit log ok: {} files, {} records, {} signed digests", r.files, r.records, r.digests);
+        AuditCommand::Verify { dirs, public_keys } => {
+            if !public_keys.is_empty() && public_keys.len() != dirs.len() {
+                return Err(format!(
+                    "{} --public-key for {} --dir: give one per directory",
+                    public_keys.len(),
+                    dirs.len()
+                ));
+            }
+            let several = dirs.len() > 1;
+            for (i, dir) in dirs.iter().enumerate() {
+                let pem = match public_keys.get(i) {
+                    Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
+                    None => None,
+                };
+                let at = if several { format!("{}: ", dir.display()) } else { String::new() };
+                let r = kms_audit::verify::verify_dir(dir, pem.as_deref())
+                    .map_err(|e| format!("audit log verification FAILED: {at}{e}"))?;
+                println!("audit log ok: {at}{} files, {} records, {} signed digests", r.files, r.records, r.digests);
+            }
         }
         AuditCommand::Query(f) => {
-            for e in kms_audit::query::query(&f.dir, &f.filter())? {
+            for e in kms_audit::query::query(&f.dirs, &f.filter())? {
                 println!("{e}");
             }
         }
         AuditCommand::Export { filter, out } => {
-            let files = kms_audit::export::export(&filter.dir, &filter.filter(), &out)?;
+            let files = kms_audit::export::export(&filter.dirs, &filter.filter(), &out)?;
             for f in files {
                 println!("{}", f.display());
             }

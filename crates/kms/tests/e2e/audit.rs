@@ -149,10 +149,10 @@ async fn every_call_leaves_one_event_and_no_secret() {
 
     // Query filters.
     let f = kms_audit::query::Filter { key: Some(key.key_id().to_string()), ..Default::default() };
-    let for_key = kms_audit::query::query(&audit_dir, &f).unwrap();
+    let for_key = kms_audit::query::query(std::slice::from_ref(&audit_dir), &f).unwrap();
     assert_eq!(for_key.len(), 5, "CreateKey, Encrypt, 2x Decrypt, GenerateDataKey");
     let f = kms_audit::query::Filter { error_code: Some("NotFoundException".into()), ..Default::default() };
-    assert_eq!(kms_audit::query::query(&audit_dir, &f).unwrap().len(), 1);
+    assert_eq!(kms_audit::query::query(std::slice::from_ref(&audit_dir), &f).unwrap().len(), 1);
 
     // Verification passes on the untouched log.
     let report = kms_audit::verify::verify_dir(&audit_dir, None).unwrap();
@@ -247,4 +247,51 @@ async fn verify_names_every_kind_of_tampering() {
         std::fs::remove_file(d.join(log1)).unwrap();
     });
     assert!(e.contains(log1), "{e}");
+}
+
+/// Two nodes' audit trails (issue 15: each node keeps its own chain):
+/// `kms audit query` and `export` take both directories and merge by time;
+/// `kms audit verify` checks each and names the one that fails.
+#[tokio::test]
+async fn several_nodes_trails_verify_and_merge_by_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut a = TestServer::start(&a_dir).await;
+    let mut b = TestServer::start(&b_dir).await;
+    let (ka, kb) = (a.sdk(), b.sdk());
+    // eventTime is to the second (as CloudTrail's): calls a second apart.
+    for i in 0..3u8 {
+        let kms = if i % 2 == 0 { &ka } else { &kb };
+        kms.generate_random().number_of_bytes(8 + i as i32).send().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1050)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+    let (a_audit, b_audit) = (a_dir.join("audit"), b_dir.join("audit"));
+    let (ad, bd) = (a_audit.display().to_string(), b_audit.display().to_string());
+
+    let out = kms_cli(&["audit", "query", "--dir", &ad, "--dir", &bd, "--event-name", "GenerateRandom"], &[]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 3);
+    let times: Vec<&str> = events.iter().map(|e| e["eventTime"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "merged by eventTime");
+    // Alternating nodes: the merge interleaves the two directories.
+    let sizes: Vec<i64> =
+        events.iter().map(|e| e["requestParameters"]["numberOfBytes"].as_i64().unwrap_or_default()).collect();
+    assert_eq!(sizes, [8, 9, 10]);
+
+    let out = kms_cli(&["audit", "verify", "--dir", &ad, "--dir", &bd], &[]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.matches("audit log ok: ").count() == 2, "{text}");
+    // One node's trail tampered with: the failure names its directory.
+    let log = b_audit.join("audit-00000001.log");
+    let edited = std::fs::read_to_string(&log).unwrap().replacen("GenerateRandom", "GenerateRandoM", 1);
+    std::fs::write(&log, edited).unwrap();
+    let out = kms_cli(&["audit", "verify", "--dir", &ad, "--dir", &bd], &[]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(&format!("FAILED: {bd}: ")), "{err}");
 }
