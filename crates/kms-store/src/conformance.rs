@@ -285,3 +285,19 @@ async fn redb_file() {
 async fn redb_in_memory() {
     suite(&crate::RedbStore::in_memory().unwrap()).await;
 }
+
+/// The same suite against a real PostgreSQL, started for the test (see
+/// `crate::testing`): fails when the server binaries are missing.
+#[tokio::test]
+async fn postgres() {
+    let pg = crate::testing::TestPostgres::start();
+    pg.createdb("empty");
+    let open =
+        |url: String| async move { crate::PgStore::connect(&crate::PgConfig::parse(&url).unwrap()).await.unwrap() };
+    let s = open(pg.url()).await;
+    suite(&s).await;
+    snapshots(&s, &open(pg.url_of("empty")).await).await;
+    // Reopening (the schema is there already) keeps what was committed.
+    let again = open(pg.url()).await;
+    assert_eq!(again.list_key_ids("111111111111", None, 10).await.unwrap(), ["c"]);
+}
