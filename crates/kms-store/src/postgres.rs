@@ -469,9 +469,11 @@ impl PgStore {
             .try_get(0)
             .map_err(pg_error)?;
         match version {
-            Some(v) if v > PG_SCHEMA_VERSION => return Err(Error::Internal(format!(
+            Some(v) if v > PG_SCHEMA_VERSION => {
+                return Err(Error::Internal(format!(
                 "the database has schema version {v}, newer than this build's {PG_SCHEMA_VERSION}; refusing to open it"
-            ))),
+            )))
+            }
             Some(v) if v == PG_SCHEMA_VERSION => {}
             // Migrations from older versions go here, one step at a time.
             Some(v) => return Err(Error::Internal(format!("the database has an unknown schema version {v}"))),
@@ -486,6 +488,13 @@ impl PgStore {
         tx.commit().await.map_err(pg_error)?;
         lease.clean = true;
         Ok(())
+    }
+
+    /// True while the database holds no metadata: a store no server has
+    /// opened yet (the service writes its root-key check value first).
+    pub async fn is_fresh(&self) -> Result<bool> {
+        let rows = self.pool.query("SELECT NOT EXISTS (SELECT 1 FROM kms_meta)", &[]).await?;
+        rows.first().ok_or_else(|| pg_err("no row"))?.try_get(0).map_err(pg_error)
     }
 
     async fn one_record<T: DeserializeOwned>(

@@ -53,6 +53,12 @@ pub async fn restore(from: &Path, data_dir: &Path, config: Option<&Path>) -> Res
         None => FileConfig::default(),
     };
     let cfg = Config::build(file, &Overrides { data_dir: Some(data_dir.to_path_buf()), ..Default::default() })?;
+    if let Some(pg) = &cfg.store {
+        return Err(format!(
+            "kms restore writes the embedded store of a data directory; the configuration names {}",
+            pg.redacted()
+        ));
+    }
     crate::server::create_private_dir(data_dir)?;
     let root = crate::root::load(&cfg, data_dir, false)
         .await

@@ -21,6 +21,9 @@ pub const ROOT_KEY_ENV: &str = "KMS_ROOT_KEY";
 pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// Where the records are: unset, the embedded database in the data
+    /// directory; `postgres://...`, PostgreSQL (docs/STORAGE.md).
+    pub store: Option<String>,
     pub region: Option<String>,
     /// Every region served (the default: `region` only).
     pub regions: Option<Vec<String>>,
@@ -336,6 +339,9 @@ pub enum Storage {
 pub struct Config {
     pub listen: SocketAddr,
     pub storage: Storage,
+    /// `Some`: the records are in PostgreSQL; the data directory still
+    /// holds the root key, the bootstrap credentials and the audit trail.
+    pub store: Option<kms_store::PgConfig>,
     /// The default region: the first served, and the one a data directory
     /// made before regions existed holds its keys in.
     pub region: String,
@@ -508,6 +514,11 @@ impl Config {
             return Err("deletion.refuse_if_used_within_days: must be at most 3650".into());
         }
         let root_wrapper = file.root_key.map(RootKeyFileConfig::validate).transpose()?.flatten();
+        let store = match file.store {
+            None => None,
+            Some(_) if o.dev => return Err("store: --dev keeps every record in memory; leave store unset".into()),
+            Some(url) => Some(kms_store::PgConfig::parse(&url).map_err(|e| format!("store: {e}"))?),
+        };
         let storage = if o.dev {
             Storage::Ephemeral
         } else {
@@ -516,6 +527,7 @@ impl Config {
         Ok(Config {
             listen,
             storage,
+            store,
             region,
             regions,
             peers,
@@ -599,5 +611,19 @@ mod tests {
         let dev = Config::build(FileConfig::default(), &Overrides { dev: true, ..Default::default() }).unwrap();
         assert_eq!(dev.storage, Storage::Ephemeral);
         assert_eq!(dev.default_account, DEV_ACCOUNT);
+    }
+
+    #[test]
+    fn store_setting() {
+        let build =
+            |text: &str, dev: bool| Config::build(parse_file(text).unwrap(), &Overrides { dev, ..Default::default() });
+        assert!(build("", false).unwrap().store.is_none());
+        let c = build("store = \"postgres://kms:pw@db1,db2/kms?target_session_attrs=read-write\"", false).unwrap();
+        let pg = c.store.unwrap();
+        assert_eq!(pg.redacted(), "postgres://kms@db1:5432,db2:5432/kms");
+        assert!(!format!("{pg:?}").contains("pw"));
+        assert!(build("store = \"mysql://db\"", false).unwrap_err().contains("postgres://"));
+        assert!(build("store = \"postgres://db/kms?sslmode=require\"", false).unwrap_err().contains("sslrootcert"));
+        assert!(build("store = \"postgres://db/kms\"", true).unwrap_err().contains("--dev"));
     }
 }

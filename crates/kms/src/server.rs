@@ -122,20 +122,37 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, St
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(sc)))
 }
 
+/// The PostgreSQL store (`store = "postgres://..."`), and whether it is
+/// new (no record yet, so a root key may be made for it).
+async fn open_postgres(pg: &kms_store::PgConfig) -> Result<(Arc<dyn Store>, bool), String> {
+    let store = kms_store::PgStore::connect(pg)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", pg.redacted()))?;
+    let fresh = store.is_fresh().await.map_err(|e| format!("cannot read the database {}: {e}", pg.redacted()))?;
+    tracing::info!(database = pg.redacted(), fresh, "store: PostgreSQL");
+    Ok((Arc::new(store), fresh))
+}
+
 /// Open the store and the service, bootstrap identities, bind, and start
 /// serving. Returns once the listener is bound.
 pub async fn start(cfg: Config) -> Result<Server, String> {
     let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) = match &cfg.storage {
         Storage::DataDir(dir) => {
             create_private_dir(dir)?;
-            let db_path = dir.join(DB_FILE);
-            let fresh = !db_path.exists();
+            let (store, fresh) = match &cfg.store {
+                Some(pg) => open_postgres(pg).await?,
+                None => {
+                    let db_path = dir.join(DB_FILE);
+                    let fresh = !db_path.exists();
+                    let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| format!("cannot open the database: {e}"))?;
+                    (Arc::new(store) as Arc<dyn Store>, fresh)
+                }
+            };
             let root = crate::root::load(&cfg, dir, fresh).await?;
-            let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("cannot open the database: {e}"))?;
-            (Arc::new(store), root, Clock::system(), Some(dir.clone()))
+            (store, root, Clock::system(), Some(dir.clone()))
         }
         Storage::Ephemeral => {
             let root = RootKey::from_encoded(&RootKey::generate_encoded().map_err(|e| e.to_string())?)?;

@@ -14,6 +14,7 @@ mod hsmroot;
 mod lifecycle;
 mod mlkem;
 mod model;
+mod postgres;
 mod protocol;
 mod quotas;
 mod regions;
