@@ -81,8 +81,11 @@ impl TestPostgres {
     /// A new cluster with `settings` (lines of postgresql.conf) added, started.
     pub fn start_with(settings: &[&str]) -> TestPostgres {
         let bin = find_binaries().unwrap_or_else(|e| panic!("{e}"));
-        let dir = tempfile::Builder::new().prefix("kms-pg").tempdir().unwrap();
         let run_as = is_root().then_some("nobody");
+        // The server's user must reach the directory: as root, under /tmp
+        // whatever TMPDIR says.
+        let parent = if run_as.is_some() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+        let dir = tempfile::Builder::new().prefix("kms-pg").tempdir_in(parent).unwrap();
         if let Some(user) = run_as {
             std::os::unix::fs::chown(dir.path(), Some(id_of("-u", user)), Some(id_of("-g", user))).unwrap();
         }
