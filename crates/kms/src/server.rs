@@ -139,19 +139,22 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     let (store, root, clock, data_dir): (Arc<dyn Store>, RootKey, Clock, Option<PathBuf>) = match &cfg.storage {
         Storage::DataDir(dir) => {
             create_private_dir(dir)?;
-            let (store, fresh) = match &cfg.store {
-                Some(pg) => open_postgres(pg).await?,
+            let (store, root): (Arc<dyn Store>, RootKey) = match &cfg.store {
+                Some(pg) => {
+                    let (store, fresh) = open_postgres(pg).await?;
+                    (store, crate::root::load(&cfg, dir, fresh).await?)
+                }
                 None => {
                     let db_path = dir.join(DB_FILE);
                     let fresh = !db_path.exists();
+                    let root = crate::root::load(&cfg, dir, fresh).await?;
                     let store = tokio::task::spawn_blocking(move || RedbStore::open(&db_path))
                         .await
                         .map_err(|e| e.to_string())?
                         .map_err(|e| format!("cannot open the database: {e}"))?;
-                    (Arc::new(store) as Arc<dyn Store>, fresh)
+                    (Arc::new(store), root)
                 }
             };
-            let root = crate::root::load(&cfg, dir, fresh).await?;
             (store, root, Clock::system(), Some(dir.clone()))
         }
         Storage::Ephemeral => {

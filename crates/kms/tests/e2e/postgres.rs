@@ -1,7 +1,8 @@
 //! The server on PostgreSQL (`store = "postgres://..."`): a key made and
 //! used before a restart decrypts after it, from the database alone (the
-//! data directory keeps the root key, credentials and audit trail only),
-//! and the database's files hold no plaintext key material or secret.
+//! data directory keeps the root key, credentials and audit trail only);
+//! another data directory's root key does not open the database; and the
+//! database's files hold no plaintext key material or secret.
 
 use aws_sdk_kms::primitives::Blob;
 use kms_core::crypto::RootKey;
@@ -42,6 +43,19 @@ async fn postgres_store_survives_restart() {
     assert_eq!(meta.description(), Some("on postgres"));
     assert_eq!(kms.list_keys().send().await.unwrap().keys().len(), 1);
     ts2.stop().await;
+
+    // Another data directory on the same database: without the root key
+    // no key is made for it, and another root key does not open it.
+    let other = tempfile::tempdir().unwrap();
+    let cfg = kms::config::Config::build(file(), &overrides(other.path())).unwrap();
+    let e = kms::server::start(cfg).await.err().unwrap();
+    assert!(e.contains("root key"), "{e}");
+    assert!(!other.path().join("root.key").exists());
+    let key = other.path().join("other.key");
+    std::fs::write(&key, RootKey::generate_encoded().unwrap().as_bytes()).unwrap();
+    let o = kms::config::Overrides { root_key_file: Some(key), ..overrides(other.path()) };
+    let e = kms::server::start(kms::config::Config::build(file(), &o).unwrap()).await.err().unwrap();
+    assert!(e.contains("root key does not match"), "{e}");
 
     // The material as the server opens it, then looked for in every file
     // of the stopped cluster (tables and write-ahead log).
