@@ -153,12 +153,12 @@ def run(server, work, data):
     assert described["KeySpec"] == "ML_KEM_768" and described["KeyState"] == "Enabled"
     expect_error("InvalidCiphertextException", kms.decapsulate, KeyId=kem["KeyId"], EncapsulationAlgorithm="ML_KEM",
                  SharedSecretCiphertextBlob=ct[:-1])
-    # Operations not built yet say so; a bad member is AWS's ValidationException.
-    e = expect_error("UnsupportedOperationException", kms.describe_custom_key_stores)
-    assert "not supported by this server yet" in e.response["Error"]["Message"]
+    # No custom key store (and no HSM configured); a bad member is AWS's ValidationException.
+    assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
+    expect_error("CustomKeyStoreNotFoundException", kms.connect_custom_key_store, CustomKeyStoreId="cks-1234567890abcdef0")
     e = expect_error("ValidationException", kms.create_key, Tags=[{"TagKey": "k" * 129, "TagValue": "v"}])
     assert "at 'tags.1.member.tagKey'" in e.response["Error"]["Message"], e
-    print("ML-KEM (boto3, kyber-py; aws CLI describe-key), not-built operations, validation: ok")
+    print("ML-KEM (boto3, kyber-py; aws CLI describe-key), custom key stores, validation: ok")
 
     # Rotation and import as a new user tries them, with the aws CLI
     # (scripts/lifecycle.py checks them in depth).

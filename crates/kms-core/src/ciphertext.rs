@@ -88,6 +88,18 @@ pub fn encode_header(key_id: &str, material_id: &[u8; 32], out: &mut Vec<u8>) ->
     Ok(())
 }
 
+/// Start a version-1 blob of `len` plaintext bytes: its header, and the
+/// AAD the AES-GCM that follows it binds (the nonce, then ciphertext and
+/// tag, are appended by the cipher: here, or in an HSM).
+pub fn begin(key_id: &str, material_id: &[u8; 32], ctx: &EncryptionContext, len: usize) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut blob = Vec::with_capacity(OVERHEAD + len);
+    encode_header(key_id, material_id, &mut blob)?;
+    let mut aad = Vec::with_capacity(HEADER_LEN + 64);
+    aad.extend_from_slice(&blob);
+    encode_context(ctx, &mut aad);
+    Ok((blob, aad))
+}
+
 /// Encrypt `plaintext` into a version-1 blob.
 pub fn seal(
     key: &AesKey,
@@ -96,14 +108,29 @@ pub fn seal(
     ctx: &EncryptionContext,
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
-    encode_header(key_id, material_id, &mut blob)?;
-    let mut aad = Vec::with_capacity(HEADER_LEN + 64);
-    aad.extend_from_slice(&blob);
-    encode_context(ctx, &mut aad);
+    let (mut blob, aad) = begin(key_id, material_id, ctx, plaintext.len())?;
     key.seal_into(&aad, plaintext, &mut blob)?;
     Ok(blob)
 }
+
+/// The AAD of a blob and what follows its header (nonce, ciphertext, tag).
+pub fn parts<'a>(blob: &'a [u8], ctx: &EncryptionContext) -> Result<(Vec<u8>, &'a [u8])> {
+    if blob.len() < OVERHEAD {
+        return Err(Error::InvalidCiphertext);
+    }
+    let mut aad = Vec::with_capacity(HEADER_LEN + 64);
+    aad.extend_from_slice(&blob[..HEADER_LEN]);
+    encode_context(ctx, &mut aad);
+    Ok((aad, &blob[HEADER_LEN..]))
+}
+
+/// The nonce of what follows a blob's header, and the ciphertext with its tag.
+pub fn split_nonce(sealed: &[u8]) -> (&[u8], &[u8]) {
+    sealed.split_at(NONCE_LEN.min(sealed.len()))
+}
+
+/// The AES-GCM nonce length of the format.
+pub const NONCE_LEN: usize = 12;
 
 /// Read the header of a blob. Anything that is not a well-formed version-1
 /// blob is `InvalidCiphertextException`.
@@ -119,13 +146,8 @@ pub fn parse_header(blob: &[u8]) -> Result<Header> {
 
 /// Decrypt a blob whose header was parsed with [`parse_header`].
 pub fn open(key: &AesKey, blob: &[u8], ctx: &EncryptionContext) -> Result<crate::crypto::SecretBytes> {
-    if blob.len() < OVERHEAD {
-        return Err(Error::InvalidCiphertext);
-    }
-    let mut aad = Vec::with_capacity(HEADER_LEN + 64);
-    aad.extend_from_slice(&blob[..HEADER_LEN]);
-    encode_context(ctx, &mut aad);
-    key.open(&aad, &blob[HEADER_LEN..]).ok_or(Error::InvalidCiphertext)
+    let (aad, sealed) = parts(blob, ctx)?;
+    key.open(&aad, sealed).ok_or(Error::InvalidCiphertext)
 }
 
 #[cfg(test)]

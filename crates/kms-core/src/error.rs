@@ -71,6 +71,22 @@ pub enum Error {
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
     #[error("{0}")]
+    CustomKeyStoreNameInUse(String),
+    #[error("{0}")]
+    CustomKeyStoreInvalidState(String),
+    #[error("{0}")]
+    CustomKeyStoreHasCmks(String),
+    #[error("{0}")]
+    CloudHsmClusterNotFound(String),
+    #[error("{0}")]
+    CloudHsmClusterInUse(String),
+    #[error("{0}")]
+    CloudHsmClusterNotActive(String),
+    #[error("{0}")]
+    CloudHsmClusterNotRelated(String),
+    #[error("{0}")]
+    IncorrectTrustAnchor(String),
+    #[error("{0}")]
     NotAuthorized(String),
     #[error("{0}")]
     InvalidGrantToken(String),

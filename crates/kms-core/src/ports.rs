@@ -22,6 +22,10 @@ pub trait Store: Send + Sync + 'static {
     /// A named value in the store's metadata (root-key check value, ...).
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
     async fn put_meta(&self, name: &str, value: &[u8]) -> Result<()>;
+    async fn delete_meta(&self, name: &str) -> Result<()>;
+    /// Every metadata entry whose name starts with `prefix`, by name (few:
+    /// custom key stores are kept here, ten per account at most).
+    async fn list_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
 
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>>;
     /// Insert or replace a key record.
@@ -144,4 +148,62 @@ pub trait Peer: Send + Sync + 'static {
     async fn wrapping_key(&self) -> Result<Vec<u8>>;
     /// Deliver one message; `Ok` once the peer has applied it durably.
     async fn deliver(&self, message: &crate::service::PeerMessage) -> Result<()>;
+}
+
+/// Where the keys of `AWS_CLOUDHSM` custom key stores live: the HSM
+/// "clusters" the server is configured with (docs/HSM.md), each a PKCS#11
+/// token. The methods block (a token call may take milliseconds); the
+/// service runs them on blocking threads.
+pub trait Hsm: Send + Sync + 'static {
+    /// A configured cluster, or `None`.
+    fn cluster(&self, cluster_id: &str) -> Option<HsmCluster>;
+    /// Whether the cluster's token can be reached now (module loaded, token
+    /// present): `Err` says why not.
+    fn check(&self, cluster_id: &str) -> std::result::Result<(), String>;
+    /// Log in to the cluster's token with the user PIN.
+    fn connect(
+        &self,
+        cluster_id: &str,
+        pin: &crate::crypto::SecretString,
+    ) -> std::result::Result<std::sync::Arc<dyn HsmConnection>, HsmConnectError>;
+}
+
+/// What the server's configuration says about one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmCluster {
+    pub id: String,
+    /// The trust anchor certificate the cluster expects (PEM), if set:
+    /// `CreateCustomKeyStore` must present the same one.
+    pub trust_anchor: Option<String>,
+    /// Clusters that name the same token (AWS: clusters that share a
+    /// backup history) are related; `UpdateCustomKeyStore` may move a store
+    /// between them.
+    pub token: String,
+}
+
+/// Why a connection failed: AWS's `ConnectionErrorCode` and a text for the
+/// log (no secrets).
+#[derive(Debug, Clone)]
+pub struct HsmConnectError {
+    pub code: crate::model::ConnectionErrorCodeType,
+    pub message: String,
+}
+
+/// A logged-in token. Keys are named by their label (the KMS key id);
+/// every key is an AES-256 key made in the token, sensitive and not
+/// extractable.
+pub trait HsmConnection: Send + Sync + 'static {
+    /// Make a key in the token.
+    fn generate_key(&self, label: &str) -> Result<()>;
+    /// AES-GCM in the token with this IV and AAD: ciphertext || tag.
+    fn encrypt(&self, label: &str, iv: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>>;
+    /// The inverse of `encrypt`; `Error::InvalidCiphertext` when the tag
+    /// does not verify.
+    fn decrypt(&self, label: &str, iv: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<crate::crypto::SecretBytes>;
+    /// Destroy a key; `false` when there was none.
+    fn destroy_key(&self, label: &str) -> Result<bool>;
+    /// Random bytes from the token's generator.
+    fn random(&self, n: usize) -> Result<crate::crypto::SecretBytes>;
+    /// Log out and close the sessions.
+    fn close(&self);
 }

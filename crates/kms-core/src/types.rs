@@ -27,12 +27,17 @@ pub struct MaterialRecord {
     /// Imported material (keys with origin `EXTERNAL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportRecord>,
+    /// The material is a key in the HSM of the key's custom key store
+    /// (labelled with the key id), not here: `sealed` is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_hsm: bool,
 }
 
 impl MaterialRecord {
-    /// Whether the material is here (not deleted or expired).
+    /// Whether the material is here, or in the key's HSM (not deleted or
+    /// expired).
     pub fn present(&self) -> bool {
-        !self.sealed.is_empty()
+        !self.sealed.is_empty() || self.in_hsm
     }
     /// When imported material that expires expires.
     pub fn expires_ms(&self) -> Option<i64> {
@@ -162,6 +167,49 @@ pub struct KeyRecord {
     /// symmetric and HMAC keys.
     #[serde(default, with = "crate::model::opt_b64", skip_serializing_if = "Option::is_none")]
     pub public_key: Option<Vec<u8>>,
+    /// The custom key store the key is in (`None`: AWS KMS's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store: Option<InCustomKeyStore>,
+}
+
+/// A key's place in a custom key store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InCustomKeyStore {
+    pub id: String,
+    /// While the store is not connected the key is `Unavailable` (unless
+    /// pending deletion); this is the state it returns to on connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_state: Option<KeyState>,
+}
+
+/// A custom key store (`CreateCustomKeyStore`), kept in the store's
+/// metadata (`Kms::custom_key_store_name`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomKeyStoreRecord {
+    pub id: String,
+    pub account: String,
+    pub name: String,
+    pub store_type: crate::model::CustomKeyStoreType,
+    pub created_ms: i64,
+    pub state: crate::model::ConnectionStateType,
+    /// Only while `state` is `FAILED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<crate::model::ConnectionErrorCodeType>,
+    /// `AWS_CLOUDHSM`: the configured cluster and the trust anchor given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_anchor: Option<String>,
+    /// The password (the token's user PIN), sealed under the root key
+    /// (bound to `CustomKeyStoreRecord::secret_binding`).
+    #[serde(default, with = "crate::model::b64", skip_serializing_if = "Vec::is_empty")]
+    pub sealed_password: Vec<u8>,
+}
+
+impl CustomKeyStoreRecord {
+    pub fn secret_binding(id: &str) -> String {
+        format!("custom-key-store/{id}")
+    }
 }
 
 /// The last successful cryptographic operation with a key.

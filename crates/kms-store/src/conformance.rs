@@ -26,11 +26,13 @@ fn key(id: &str, account: &str) -> KeyRecord {
             rotation: None,
             pending_rotation: false,
             import: None,
+            in_hsm: false,
         }],
         auto_rotation: None,
         on_demand_rotation_ms: None,
         last_usage: None,
         public_key: None,
+        custom_key_store: None,
     }
 }
 
@@ -38,6 +40,14 @@ async fn suite(s: &dyn Store) {
     assert_eq!(s.get_meta("m").await.unwrap(), None);
     s.put_meta("m", b"v").await.unwrap();
     assert_eq!(s.get_meta("m").await.unwrap().as_deref(), Some(&b"v"[..]));
+    s.put_meta("p/b", b"2").await.unwrap();
+    s.put_meta("p/a", b"1").await.unwrap();
+    s.put_meta("q", b"3").await.unwrap();
+    let listed = s.list_meta("p/").await.unwrap();
+    assert_eq!(listed, vec![("p/a".to_string(), b"1".to_vec()), ("p/b".to_string(), b"2".to_vec())]);
+    s.delete_meta("p/a").await.unwrap();
+    assert_eq!(s.list_meta("p/").await.unwrap().len(), 1);
+    assert_eq!(s.get_meta("p/a").await.unwrap(), None);
 
     for (id, acct) in [("b", "111111111111"), ("a", "111111111111"), ("c", "111111111111"), ("a2", "222222222222")] {
         s.put_key(&key(id, acct)).await.unwrap();

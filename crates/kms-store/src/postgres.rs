@@ -531,6 +531,23 @@ impl Store for PgStore {
         self.pool.execute(PUT_META, &[&name, &value]).await
     }
 
+    async fn delete_meta(&self, name: &str) -> Result<()> {
+        self.pool.execute("DELETE FROM kms_meta WHERE name = $1", &[&name]).await
+    }
+
+    async fn list_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        // A range on the "C"-collated key, so that the prefix has no
+        // wildcard characters to escape.
+        let end = format!("{prefix}\u{10ffff}");
+        let rows = self
+            .pool
+            .query("SELECT name, value FROM kms_meta WHERE name >= $1 AND name < $2 ORDER BY name", &[&prefix, &end])
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<_, String>(0).map_err(pg_error)?, r.try_get::<_, Vec<u8>>(1).map_err(pg_error)?)))
+            .collect()
+    }
+
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>> {
         self.one_record("SELECT record FROM kms_keys WHERE space = $1 AND key_id = $2", &[&self.space(), &key_id]).await
     }

@@ -280,6 +280,34 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn delete_meta(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.run(move |db, _sp| {
+            let tx = db.begin_write().map_err(db_err)?;
+            tx.open_table(META).map_err(db_err)?.remove(name.as_str()).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let prefix = prefix.to_string();
+        self.run(move |db, _sp| {
+            let tx = db.begin_read().map_err(db_err)?;
+            let t = tx.open_table(META).map_err(db_err)?;
+            let mut out = Vec::new();
+            for entry in t.range(prefix.as_str()..).map_err(db_err)? {
+                let (k, v) = entry.map_err(db_err)?;
+                if !k.value().starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push((k.value().to_string(), v.value().to_vec()));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>> {
         let key_id = key_id.to_string();
         self.run(move |db, sp| {

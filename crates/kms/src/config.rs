@@ -45,6 +45,43 @@ pub struct FileConfig {
     pub seed: Option<PathBuf>,
     /// How the root key is protected (docs/ROOT-KEY.md).
     pub root_key: Option<RootKeyFileConfig>,
+    /// The HSM clusters custom key stores may use (docs/HSM.md).
+    pub hsm_clusters: Option<Vec<HsmClusterFileConfig>>,
+}
+
+/// `[[hsm_clusters]]`: a PKCS#11 token that `AWS_CLOUDHSM` custom key
+/// stores name by `CloudHsmClusterId`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmClusterFileConfig {
+    /// The `CloudHsmClusterId`: `cluster-` and 11 to 16 of [2-7a-zA-Z].
+    pub id: String,
+    /// The PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
+    pub module: PathBuf,
+    pub token_label: String,
+    /// The PEM certificate `TrustAnchorCertificate` must be [default: any].
+    pub trust_anchor_file: Option<PathBuf>,
+}
+
+impl HsmClusterFileConfig {
+    fn validate(self) -> Result<kms_hsm::ClusterConfig, String> {
+        let rest = self.id.strip_prefix("cluster-").unwrap_or("");
+        if !(11..=16).contains(&rest.len())
+            || !rest.bytes().all(|b| b.is_ascii_alphabetic() || (b'2'..=b'7').contains(&b))
+        {
+            return Err(format!("hsm_clusters.id '{}': must be cluster- and 11 to 16 of [2-7a-zA-Z]", self.id));
+        }
+        if self.token_label.is_empty() || self.token_label.len() > 32 {
+            return Err(format!("hsm_clusters '{}': token_label must be 1 to 32 characters", self.id));
+        }
+        let trust_anchor = self
+            .trust_anchor_file
+            .map(|f| {
+                std::fs::read_to_string(&f).map_err(|e| format!("hsm_clusters.trust_anchor_file {}: {e}", f.display()))
+            })
+            .transpose()?;
+        Ok(kms_hsm::ClusterConfig { id: self.id, module: self.module, token_label: self.token_label, trust_anchor })
+    }
 }
 
 /// `[root_key]`: at most one of its tables.
@@ -85,7 +122,7 @@ impl RootKeyFileConfig {
 }
 
 impl RootPkcs11FileConfig {
-    pub fn validate(self) -> Result<crate::hsm::TokenConfig, String> {
+    pub fn validate(self) -> Result<kms_hsm::TokenConfig, String> {
         if self.token_label.is_empty() || self.token_label.len() > 32 {
             return Err("root_key.pkcs11.token_label: must be 1 to 32 characters".into());
         }
@@ -99,7 +136,7 @@ impl RootPkcs11FileConfig {
                 return Err(format!("[root_key.pkcs11] needs the token's PIN: pin_file or {PKCS11_PIN_ENV}"))
             }
         };
-        Ok(crate::hsm::TokenConfig {
+        Ok(kms_hsm::TokenConfig {
             module: self.module,
             token_label: self.token_label,
             key_label: self.key_label.unwrap_or_else(|| "kms-root-key".into()),
@@ -367,6 +404,8 @@ pub struct Config {
     pub dev: bool,
     /// Users, roles and keys created at start (docs/SEEDS.md).
     pub seed_file: Option<PathBuf>,
+    /// The HSM clusters of custom key stores.
+    pub hsm_clusters: Vec<kms_hsm::ClusterConfig>,
 }
 
 /// Command-line overrides of `kms serve`.
@@ -514,6 +553,17 @@ impl Config {
             return Err("deletion.refuse_if_used_within_days: must be at most 3650".into());
         }
         let root_wrapper = file.root_key.map(RootKeyFileConfig::validate).transpose()?.flatten();
+        let hsm_clusters: Vec<kms_hsm::ClusterConfig> = file
+            .hsm_clusters
+            .unwrap_or_default()
+            .into_iter()
+            .map(HsmClusterFileConfig::validate)
+            .collect::<Result<_, _>>()?;
+        for (i, c) in hsm_clusters.iter().enumerate() {
+            if hsm_clusters[..i].iter().any(|d| d.id == c.id) {
+                return Err(format!("hsm_clusters: cluster {} is listed twice", c.id));
+            }
+        }
         let store = match file.store {
             None => None,
             Some(_) if o.dev => return Err("store: --dev keeps every record in memory; leave store unset".into()),
@@ -545,6 +595,7 @@ impl Config {
             deletion_guard_days,
             dev: o.dev,
             seed_file: o.seed_file.clone().or(file.seed),
+            hsm_clusters,
         })
     }
 

@@ -5,7 +5,6 @@ pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod hsm;
 pub mod peer;
 pub mod root;
 pub mod seed;

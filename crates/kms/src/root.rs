@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::client::{self, Client};
 use crate::config::{Config, RootKms, ROOT_KEY_ENV};
-use crate::hsm::TokenConfig;
+use kms_hsm::TokenConfig;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
 /// The root key wrapped by another KMS.
@@ -74,7 +74,7 @@ impl Wrapper {
             Wrapper::Kms(k) => wrap(k, encoded).await,
             Wrapper::Pkcs11(t) => {
                 let (token, plain) = (t.clone(), Zeroizing::new(encoded.as_bytes().to_vec()));
-                let (iv, ciphertext) = tokio::task::spawn_blocking(move || crate::hsm::wrap(&token, &plain))
+                let (iv, ciphertext) = tokio::task::spawn_blocking(move || kms_hsm::wrap(&token, &plain))
                     .await
                     .map_err(|e| e.to_string())??;
                 let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
@@ -103,7 +103,7 @@ impl Wrapper {
                 let d =
                     |s: &str| base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| failed(e.to_string()));
                 let (iv, ciphertext, t) = (d(&w.iv)?, d(&w.ciphertext)?, t.clone());
-                let plain = tokio::task::spawn_blocking(move || crate::hsm::unwrap(&t, &iv, &ciphertext))
+                let plain = tokio::task::spawn_blocking(move || kms_hsm::unwrap(&t, &iv, &ciphertext))
                     .await
                     .map_err(|e| e.to_string())?
                     .map_err(failed)?;

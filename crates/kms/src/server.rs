@@ -168,6 +168,8 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         (Some(p), Some(s)) => peer_clients(p, s)?,
         _ => Default::default(),
     };
+    let hsm = (!cfg.hsm_clusters.is_empty())
+        .then(|| Arc::new(kms_hsm::Pkcs11Clusters::new(cfg.hsm_clusters.clone())) as Arc<dyn kms_core::ports::Hsm>);
     let regions = Regions::open(
         store,
         root,
@@ -179,6 +181,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             deletion_guard_days: cfg.deletion_guard_days,
             peers,
             quotas: cfg.quotas.clone(),
+            hsm,
         },
     )
     .await

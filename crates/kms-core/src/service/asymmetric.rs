@@ -437,6 +437,11 @@ impl Kms {
             .encryption_algorithm(None)
             .with("kms:DataKeyPairSpec", vec![pair_spec.clone()]);
         let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), operation, None, &access).await?;
+        if k.record.custom_key_store.is_some() {
+            return Err(Error::UnsupportedOperation(format!(
+                "{operation} does not support KMS keys in a custom key store."
+            )));
+        }
         let spec = c::KeySpec::parse(&pair_spec).filter(|s| s.is_data_key_pair_spec()).ok_or_else(|| {
             Error::UnsupportedOperation(format!("KeyPairSpec {pair_spec} is not supported by this server yet."))
         })?;
@@ -448,7 +453,7 @@ impl Kms {
         }
         let pair = generate(spec).await?;
         let public_key = pair.public_key.clone().ok_or_else(|| Error::internal("key pair without a public key"))?;
-        let (blob, material_id) = Self::seal(ctx, &k, &ec, pair.private_key.expose())?;
+        let (blob, material_id) = self.seal(ctx, &k, &ec, pair.private_key.expose()).await?;
         k.record_use(operation, self.clock.now_ms(), ctx);
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: Some(blob),

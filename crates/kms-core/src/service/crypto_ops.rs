@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::asymmetric;
-use super::{Access, Kms, LiveKey, RequestContext};
+use super::{Access, Kms, LiveKey, Material, RequestContext};
 use crate::ciphertext::{self, EncryptionContext};
 use crate::crypto::{fill_random, hex, SecretBytes};
 use crate::error::{Error, Result};
@@ -55,17 +55,34 @@ impl Kms {
         Ok(k)
     }
 
-    /// Encrypt under a symmetric key's current material (the blob format).
-    pub(super) fn seal(
+    /// Encrypt under a symmetric key's current material (the blob format),
+    /// here or in the key's HSM.
+    pub(super) async fn seal(
+        &self,
         ctx: &RequestContext,
         k: &LiveKey,
         ctx_map: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<(Vec<u8>, String)> {
-        let (mid, aes) = k.current()?;
+        let (mid, material) = k.current_material().ok_or_else(|| Error::internal("key has no current material"))?;
         let mid_hex = hex(mid);
         ctx.note_material(&mid_hex);
-        Ok((ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?, mid_hex))
+        let blob = match material {
+            Material::Aes(aes) => ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?,
+            Material::Hsm(store) => {
+                let (mut blob, aad) = ciphertext::begin(&k.record.key_id, mid, ctx_map, plaintext.len())?;
+                let mut iv = [0u8; ciphertext::NONCE_LEN];
+                fill_random(&mut iv)?;
+                let sealed = self.hsm_encrypt(store, &k.record, &k.arn, iv, aad, plaintext).await?;
+                blob.extend_from_slice(&iv);
+                blob.extend_from_slice(&sealed);
+                blob
+            }
+            Material::Private(_) | Material::Hmac(_) => {
+                return Err(Error::internal("key has no symmetric encryption material"))
+            }
+        };
+        Ok((blob, mid_hex))
     }
 
     /// Open a ciphertext. A symmetric blob names its key; `key_id`, when
@@ -122,8 +139,15 @@ impl Kms {
         ctx.note_material(&header.material_id_hex());
         Self::usable(&key)?;
         Self::check_encrypt_decrypt(&key, operation, algorithm)?;
-        let aes = key.material(&header.material_id).ok_or(Error::InvalidCiphertext)?;
-        let plaintext = ciphertext::open(aes, blob, enc_ctx)?;
+        let plaintext = match key.material(&header.material_id) {
+            Some(Material::Aes(aes)) => ciphertext::open(aes, blob, enc_ctx)?,
+            Some(Material::Hsm(store)) => {
+                let (aad, sealed) = ciphertext::parts(blob, enc_ctx)?;
+                let (iv, rest) = ciphertext::split_nonce(sealed);
+                self.hsm_decrypt(store, &key.record, &key.arn, iv.to_vec(), aad, rest.to_vec()).await?
+            }
+            _ => return Err(Error::InvalidCiphertext),
+        };
         Ok(Opened { key, plaintext, material_id: header.material_id_hex(), algorithm: SYMMETRIC_DEFAULT.into() })
     }
 
@@ -132,7 +156,8 @@ impl Kms {
     /// standard library can also make with the public key, for an asymmetric
     /// one. Returns the ciphertext and the key material id (empty for
     /// asymmetric keys). With `dry_run`, stops once everything is checked.
-    fn encrypt_under(
+    async fn encrypt_under(
+        &self,
         ctx: &RequestContext,
         k: &LiveKey,
         algorithm: Option<&str>,
@@ -147,7 +172,7 @@ impl Kms {
         if dry_run {
             return Err(Error::DryRunOperation);
         }
-        Self::seal(ctx, k, ec, plaintext)
+        self.seal(ctx, k, ec, plaintext).await
     }
 
     pub async fn encrypt(&self, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse> {
@@ -156,7 +181,7 @@ impl Kms {
         let access = Access::new("kms:Encrypt").context(&ec).encryption_algorithm(alg);
         let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), "Encrypt", alg, &access).await?;
         let plaintext = req.plaintext.unwrap_or_default();
-        let (blob, _) = Self::encrypt_under(ctx, &k, alg, &ec, plaintext.expose(), req.dry_run == Some(true))?;
+        let (blob, _) = self.encrypt_under(ctx, &k, alg, &ec, plaintext.expose(), req.dry_run == Some(true)).await?;
         k.record_use("Encrypt", self.clock.now_ms(), ctx);
         Ok(EncryptResponse {
             ciphertext_blob: Some(blob),
@@ -214,8 +239,9 @@ impl Kms {
         let dest = self
             .encryption_key(ctx, req.destination_key_id.as_deref().unwrap_or_default(), "ReEncrypt", dest_alg, &to)
             .await?;
-        let (new_blob, dest_mid) =
-            Self::encrypt_under(ctx, &dest, dest_alg, &dest_ctx, opened.plaintext.expose(), req.dry_run == Some(true))?;
+        let (new_blob, dest_mid) = self
+            .encrypt_under(ctx, &dest, dest_alg, &dest_ctx, opened.plaintext.expose(), req.dry_run == Some(true))
+            .await?;
         let now = self.clock.now_ms();
         opened.key.record_use("ReEncrypt", now, ctx);
         dest.record_use("ReEncrypt", now, ctx);
@@ -251,7 +277,7 @@ impl Kms {
         }
         let mut data_key = SecretBytes::new(vec![0u8; n]);
         fill_random(data_key.expose_mut())?;
-        let (blob, mid) = Self::seal(ctx, &k, &ec, data_key.expose())?;
+        let (blob, mid) = self.seal(ctx, &k, &ec, data_key.expose()).await?;
         k.record_use(operation, self.clock.now_ms(), ctx);
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Some(blob),
@@ -298,15 +324,14 @@ impl Kms {
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse> {
         self.authorize_identity(ctx, &Access::new("kms:GenerateRandom"))?;
-        if req.custom_key_store_id.is_some() {
-            return Err(Error::CustomKeyStoreNotFound(
-                "Custom key stores are not supported by this server yet.".into(),
-            ));
-        }
         // Optional in the model, required by the service (AWS's text).
         let Some(n) = req.number_of_bytes else {
             return Err(Error::Validation("NumberOfBytes is required.".into()));
         };
+        if let Some(store) = &req.custom_key_store_id {
+            let out = self.hsm_random(ctx, store, n as usize).await?;
+            return Ok(GenerateRandomResponse { plaintext: Some(out), ciphertext_for_recipient: None });
+        }
         let mut out = SecretBytes::new(vec![0u8; n as usize]);
         fill_random(out.expose_mut())?;
         Ok(GenerateRandomResponse { plaintext: Some(out), ciphertext_for_recipient: None })

@@ -365,6 +365,7 @@ impl Kms {
                     // Later material waits for RotateKeyOnDemand.
                     pending_rotation: ever,
                     import: Some(import),
+                    in_hsm: false,
                 });
                 if !ever {
                     r.public_key = imported.public_key;

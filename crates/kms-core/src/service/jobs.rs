@@ -192,6 +192,7 @@ impl Kms {
     pub(super) async fn destroy(&self, rec: &KeyRecord, now: i64) -> Result<JobEvent> {
         let id = rec.key_id.as_str();
         self.store.delete_key(id).await?;
+        self.hsm_destroy(rec).await;
         self.release_key(&rec.account).await;
         self.evict(id)?;
         self.aliases.write().map_err(super::poisoned)?.retain(|_, a| a.target_key_id != id);

@@ -68,6 +68,8 @@ impl Kms {
                 },
             ),
             valid_to: valid_to.map(epoch_seconds),
+            custom_key_store_id: k.custom_key_store.as_ref().map(|c| c.id.clone()),
+            cloud_hsm_cluster_id: k.custom_key_store.as_ref().and_then(|c| self.cluster_of(&c.id)),
             ..Default::default()
         }
     }
@@ -116,12 +118,34 @@ impl Kms {
             Some(o) => Origin::parse(o).ok_or_else(|| Error::internal("validated enum"))?,
             None => Origin::AwsKms,
         };
-        if req.custom_key_store_id.is_some() {
-            return Err(Error::CustomKeyStoreNotFound(
-                "Custom key stores are not supported by this server yet.".into(),
-            ));
+        let custom_key_store = req.custom_key_store_id.as_deref();
+        match (origin, custom_key_store) {
+            (Origin::AwsCloudhsm | Origin::ExternalKeyStore, None) => {
+                return Err(Error::UnsupportedOperation(format!(
+                    "Origin {origin} requires a CustomKeyStoreId: the custom key store to create the key in."
+                )))
+            }
+            (Origin::AwsKms | Origin::External, Some(_)) => {
+                return Err(Error::UnsupportedOperation(format!(
+                    "A CustomKeyStoreId requires Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE, not {origin}."
+                )))
+            }
+            (_, Some(store)) => {
+                self.check_store_origin(ctx, store, origin)?;
+                if spec != KeySpec::SymmetricDefault || req.multi_region == Some(true) {
+                    return Err(Error::UnsupportedOperation(
+                        "Keys in custom key stores are single-Region symmetric encryption keys (KeySpec SYMMETRIC_DEFAULT) only.".into(),
+                    ));
+                }
+                if fixed.is_some() {
+                    return Err(Error::UnsupportedOperation(
+                        "A seed cannot fix the material of a key in a custom key store.".into(),
+                    ));
+                }
+            }
+            _ => {}
         }
-        if !matches!(origin, Origin::AwsKms | Origin::External) || req.xks_key_id.is_some() {
+        if origin == Origin::ExternalKeyStore || req.xks_key_id.is_some() {
             return Err(Error::UnsupportedOperation(format!("Origin {origin} is not supported by this server yet.")));
         }
         if origin == Origin::External && matches!(crypto_spec(spec), Some(cs) if cs.is_ml_kem() || cs.is_ml_dsa()) {
@@ -147,6 +171,22 @@ impl Kms {
         // key; none yet for imported material.
         let (materials, public_key) = match origin {
             Origin::External => (vec![], None),
+            // Made in the store's HSM, never here: the record says where.
+            Origin::AwsCloudhsm => {
+                self.hsm_generate(ctx, custom_key_store.unwrap_or_default(), &key_id).await?;
+                let mut mid = [0u8; 32];
+                crate::crypto::fill_random(&mut mid)?;
+                let m = MaterialRecord {
+                    id: crate::crypto::hex(&mid),
+                    sealed: vec![],
+                    created_ms: now,
+                    rotation: None,
+                    pending_rotation: false,
+                    import: None,
+                    in_hsm: true,
+                };
+                (vec![m], None)
+            }
             _ => {
                 let seeded = fixed_material.is_some();
                 let (material, public_key) = match (fixed_material, crypto_spec(spec)) {
@@ -197,10 +237,16 @@ impl Kms {
             on_demand_rotation_ms: None,
             last_usage: None,
             public_key,
+            custom_key_store: custom_key_store.map(Self::new_place),
         };
-        self.reserve_key(&record.account).await?;
+        // A key made in an HSM for nothing is destroyed there.
+        if let Err(e) = self.reserve_key(&record.account).await {
+            self.hsm_destroy(&record).await;
+            return Err(e);
+        }
         if let Err(e) = self.store.put_key(&record).await {
             self.release_key(&record.account).await;
+            self.hsm_destroy(&record).await;
             return Err(e);
         }
         ctx.note_key(&self.loc.key_arn(&record.account, &record.key_id));
@@ -376,7 +422,9 @@ impl Kms {
                 // A key whose imported material was deleted meanwhile
                 // waits for it again.
                 let material = r.current_material().is_some_and(|m| m.present());
-                r.state = if material { KeyState::Disabled } else { KeyState::PendingImport };
+                let state = if material { KeyState::Disabled } else { KeyState::PendingImport };
+                // In a custom key store that is not connected: Unavailable.
+                self.unless_disconnected(r, state);
                 r.deletion_ms = None;
                 r.pending_window_days = None;
                 Ok(CancelKeyDeletionResponse { key_id: Some(arn.to_string()) })

@@ -15,6 +15,8 @@ mod aliases;
 mod asymmetric;
 mod authz;
 mod crypto_ops;
+mod custom_key_stores;
+pub use custom_key_stores::CUSTOM_KEY_STORES_PER_ACCOUNT;
 mod grants;
 mod identities;
 mod import;
@@ -33,7 +35,6 @@ pub use sts::{AssumeRoleInput, AssumeRoleOutput};
 mod coverage;
 pub mod regions;
 mod tags;
-mod unbuilt;
 pub use regions::{Regions, RegionsConfig, Served};
 mod replication;
 pub use replication::PeerMessage;
@@ -132,6 +133,8 @@ enum Material {
     Private(kms_crypto::PrivateKey),
     /// An HMAC key.
     Hmac(crate::crypto::SecretBytes),
+    /// A key in the HSM of this custom key store (labelled with the key id).
+    Hsm(String),
 }
 
 /// A key record with its materials opened, ready for cryptography.
@@ -156,20 +159,11 @@ pub struct LiveKey {
 type Grants = Arc<Vec<GrantRecord>>;
 
 impl LiveKey {
-    fn material(&self, id: &[u8; 32]) -> Option<&AesKey> {
-        self.materials.iter().find(|(mid, _)| mid == id).and_then(|(_, m)| match m {
-            Material::Aes(k) => Some(k),
-            Material::Private(_) | Material::Hmac(_) => None,
-        })
+    fn material(&self, id: &[u8; 32]) -> Option<&Material> {
+        self.materials.iter().find(|(mid, _)| mid == id).map(|(_, m)| m)
     }
     fn current_material(&self) -> Option<&([u8; 32], Material)> {
         self.current.and_then(|i| self.materials.get(i))
-    }
-    fn current(&self) -> Result<(&[u8; 32], &AesKey)> {
-        match self.current_material() {
-            Some((mid, Material::Aes(k))) => Ok((mid, k)),
-            _ => Err(Error::internal("key has no symmetric encryption material")),
-        }
     }
     /// The private key of an asymmetric key.
     fn private_key(&self) -> Result<&kms_crypto::PrivateKey> {
@@ -242,6 +236,10 @@ pub struct Kms {
     /// Keys per account in this region, counted on first need, while a
     /// keys-per-account limit is set.
     key_counts: tokio::sync::Mutex<HashMap<String, u64>>,
+    /// This region's custom key stores, by id (`custom_key_stores`).
+    custom_key_stores: RwLock<BTreeMap<String, CustomKeyStoreRecord>>,
+    /// The logged-in HSM tokens of the connected ones, by store id.
+    hsm_connections: RwLock<HashMap<String, Arc<dyn crate::ports::HsmConnection>>>,
 }
 
 /// What the regions of one server share.
@@ -266,6 +264,8 @@ pub(crate) struct Shared {
     jobs_wake: tokio::sync::Notify,
     /// The server's regions (for multi-Region keys).
     regions: std::sync::Weak<Regions>,
+    /// The HSM clusters custom key stores may use (none configured: `None`).
+    hsm: Option<Arc<dyn crate::ports::Hsm>>,
 }
 
 impl std::fmt::Debug for Kms {
@@ -331,7 +331,7 @@ impl Kms {
     async fn open_region(shared: Arc<Shared>, store: Arc<dyn Store>, clock: Arc<Clock>, loc: Location) -> Result<Self> {
         let aliases =
             store.list_aliases().await?.into_iter().map(|a| ((a.account.clone(), a.name.clone()), a)).collect();
-        Ok(Kms {
+        let kms = Kms {
             store,
             clock,
             keys: RwLock::new(HashMap::new()),
@@ -342,9 +342,13 @@ impl Kms {
             job_events: Mutex::new(Vec::new()),
             quotas: crate::quota::Quotas::new(shared.quotas.clone(), &loc.region),
             key_counts: tokio::sync::Mutex::new(HashMap::new()),
+            custom_key_stores: RwLock::new(BTreeMap::new()),
+            hsm_connections: RwLock::new(HashMap::new()),
             loc,
             shared,
-        })
+        };
+        kms.load_custom_key_stores().await?;
+        Ok(kms)
     }
 
     /// The server's regions (gone only while the server shuts down).
@@ -394,6 +398,10 @@ impl Kms {
     fn open_key(&self, record: KeyRecord, grants: Vec<GrantRecord>, loaded: u64) -> Result<Arc<LiveKey>> {
         let mut materials = Vec::with_capacity(record.materials.len());
         for m in record.materials.iter().filter(|m| m.present() && !m.pending_rotation) {
+            if let (true, Some(place)) = (m.in_hsm, &record.custom_key_store) {
+                materials.push((parse_material_id(&m.id)?, Material::Hsm(place.id.clone())));
+                continue;
+            }
             let raw = self.shared.root.open(&KeyRecord::material_binding(&record.key_id, &m.id), &m.sealed)?;
             let material = match asymmetric::crypto_spec(record.key_spec) {
                 None => Material::Aes(KeyMaterial::from_bytes(raw.expose())?.aes()?),
@@ -436,6 +444,7 @@ impl Kms {
             rotation,
             pending_rotation: false,
             import: None,
+            in_hsm: false,
         })
     }
 
@@ -809,13 +818,15 @@ impl Kms {
     }
 
     /// Management operations (descriptions, tags, aliases, policies,
-    /// scheduling deletion) work on Enabled, Disabled and PendingImport
-    /// keys (AWS's key-state table), and on multi-Region keys being
+    /// scheduling deletion) work on Enabled, Disabled, Unavailable (a
+    /// custom key store not connected) and PendingImport keys (AWS's
+    /// key-state table), and on multi-Region keys being
     /// created or updated (AWS: a `Creating` replica can be managed).
     fn manageable(r: &KeyRecord, arn: &str) -> Result<()> {
         match r.state {
             KeyState::Enabled
             | KeyState::Disabled
+            | KeyState::Unavailable
             | KeyState::PendingImport
             | KeyState::Creating
             | KeyState::Updating => Ok(()),

@@ -77,6 +77,8 @@ pub struct RegionsConfig {
     pub peers: BTreeMap<String, Arc<dyn Peer>>,
     /// Request quotas (every region its own buckets).
     pub quotas: crate::quota::QuotaConfig,
+    /// The HSM clusters custom key stores may use.
+    pub hsm: Option<Arc<dyn crate::ports::Hsm>>,
 }
 
 impl Regions {
@@ -127,6 +129,7 @@ impl Regions {
                 faults: Default::default(),
                 jobs_wake: tokio::sync::Notify::new(),
                 regions: weak.clone(),
+                hsm: cfg.hsm,
             }),
             open: RwLock::new(BTreeMap::new()),
             opening: tokio::sync::Mutex::new(()),
@@ -193,7 +196,9 @@ impl Regions {
         let space = if name == self.home { "" } else { name };
         let store = self.store.key_space(space).await?;
         let loc = Location { partition: self.partition.clone(), region: name.to_string() };
-        Ok(Arc::new(Kms::open_region(self.shared.clone(), store, self.clock.clone(), loc).await?))
+        let kms = Arc::new(Kms::open_region(self.shared.clone(), store, self.clock.clone(), loc).await?);
+        kms.resume_connections();
+        Ok(kms)
     }
 
     /// Remember the store's present state as the one [`Regions::reset`]

@@ -292,6 +292,7 @@ impl Kms {
             on_demand_rotation_ms: None,
             last_usage: None,
             public_key: p.public_key.clone(),
+            custom_key_store: None,
         }
     }
 
@@ -499,6 +500,7 @@ impl Kms {
                     on_demand_rotation_ms: None,
                     last_usage: None,
                     public_key: None,
+                    custom_key_store: None,
                 };
                 let set = MultiRegionSet {
                     region: self.loc.region.clone(),
@@ -535,6 +537,7 @@ impl Kms {
                         rotation: sm.rotation.clone(),
                         pending_rotation: sm.pending_rotation,
                         import: None,
+                        in_hsm: false,
                     },
                 })
                 .collect();

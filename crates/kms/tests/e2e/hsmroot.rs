@@ -12,10 +12,10 @@ use kms::root::{ROOT_KEY_FILE, TOKEN_ROOT_KEY_FILE};
 
 use crate::harness::*;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub(crate) const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// A SoftHSM2 configuration whose tokens live in `dir`, with one token.
-fn softhsm(dir: &Path, label: &str, pin: &str) -> PathBuf {
+pub(crate) fn softhsm(dir: &Path, label: &str, pin: &str) -> PathBuf {
     assert!(
         Path::new(MODULE).exists(),
         "SoftHSM2 is not installed ({MODULE}); .ci/run installs it (apt-get install softhsm2)"
@@ -25,19 +25,24 @@ fn softhsm(dir: &Path, label: &str, pin: &str) -> PathBuf {
     let conf = dir.join("softhsm2.conf");
     std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()))
         .unwrap();
-    let out = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", label, "--so-pin", "0000", "--pin", pin])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util (apt-get install softhsm2)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    add_token(&conf, label, pin);
     conf
 }
 
+/// Another token in the SoftHSM2 configuration `conf`.
+pub(crate) fn add_token(conf: &Path, label: &str, pin: &str) {
+    let out = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", label, "--so-pin", "0000", "--pin", pin])
+        .env("SOFTHSM2_CONF", conf)
+        .output()
+        .expect("softhsm2-util (apt-get install softhsm2)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `kms serve` as a child, stopped when dropped.
-struct ServeChild {
+pub(crate) struct ServeChild {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Drop for ServeChild {
@@ -53,14 +58,18 @@ fn free_port() -> u16 {
 
 /// Start `kms serve` on `data` with `config`; the child, or its stderr if
 /// it exited.
-async fn serve(data: &Path, config: &Path, conf: &Path) -> Result<ServeChild, String> {
+pub(crate) async fn serve(data: &Path, config: &Path, conf: &Path) -> Result<ServeChild, String> {
+    let (d, c) = (data.display().to_string(), config.display().to_string());
+    serve_with(&["--data-dir", &d, "--config", &c], &data.with_extension("log"), conf).await
+}
+
+/// Start `kms serve` with `args` (besides --listen), its log in `log`.
+pub(crate) async fn serve_with(args: &[&str], log: &Path, conf: &Path) -> Result<ServeChild, String> {
     let port = free_port();
-    let log = data.with_extension(format!("{port}.log"));
+    let log = log.with_extension(format!("{port}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_kms"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .arg("--config")
-        .arg(config)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .env("SOFTHSM2_CONF", conf)
         .env_remove("KMS_ROOT_KEY")
         .env_remove("KMS_PKCS11_PIN")
@@ -83,7 +92,7 @@ async fn serve(data: &Path, config: &Path, conf: &Path) -> Result<ServeChild, St
     Err("the server did not start".into())
 }
 
-fn admin(data: &Path) -> (String, String) {
+pub(crate) fn admin(data: &Path) -> (String, String) {
     let text = std::fs::read_to_string(data.join("credentials")).unwrap();
     let c = kms::client::read_profile(&text, "default").unwrap();
     (c.access_key_id, c.secret.expose().to_string())

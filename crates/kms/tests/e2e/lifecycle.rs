@@ -106,6 +106,7 @@ async fn rotations_keep_every_ciphertext_across_restarts() {
             deletion_guard_days: 0,
             peers: Default::default(),
             quotas: Default::default(),
+            hsm: None,
         };
         let regions =
             kms_core::service::Regions::open(std::sync::Arc::new(store), root, std::sync::Arc::new(clock), cfg)

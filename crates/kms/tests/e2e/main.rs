@@ -11,6 +11,7 @@ mod backup;
 mod faults;
 mod harness;
 mod hsmroot;
+mod hsmstore;
 mod lifecycle;
 mod mlkem;
 mod model;

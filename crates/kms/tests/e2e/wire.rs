@@ -282,20 +282,26 @@ async fn ed25519_message_types_are_aws_s() {
 }
 
 #[tokio::test]
-async fn operations_not_built_yet_say_so() {
+async fn requests_are_validated_before_the_service_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut ts = TestServer::start(dir.path()).await;
     let kms = ts.sdk();
     let id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
-    let unsupported = |e: (String, String), op: &str| {
-        assert_eq!(e.0, "UnsupportedOperationException", "{op}");
-        assert!(e.1.starts_with(&format!("{op} is not supported by this server yet")), "{op}: {}", e.1);
-    };
-    unsupported(err_of(kms.describe_custom_key_stores().send().await.unwrap_err()), "DescribeCustomKeyStores");
-    unsupported(
-        err_of(kms.connect_custom_key_store().custom_key_store_id("cks-1234567890abcdef0").send().await.unwrap_err()),
-        "ConnectCustomKeyStore",
-    );
+    // Custom key stores: none here, and no HSM configured.
+    let stores = kms.describe_custom_key_stores().send().await.unwrap();
+    assert!(stores.custom_key_stores().is_empty() && !stores.truncated());
+    let e = kms.connect_custom_key_store().custom_key_store_id("cks-1234567890abcdef0").send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "CustomKeyStoreNotFoundException");
+    let e = kms
+        .create_custom_key_store()
+        .custom_key_store_name("s")
+        .cloud_hsm_cluster_id("cluster-234567abcdef")
+        .trust_anchor_certificate("-----BEGIN CERTIFICATE-----")
+        .key_store_password("kmsuser-password")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_of(e).0, "CloudHsmClusterNotFoundException");
     // The request is validated and the key resolved first.
     let e = kms.enable_key_rotation().key_id(&id).rotation_period_in_days(10).send().await.unwrap_err();
     assert_eq!(

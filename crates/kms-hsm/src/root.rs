@@ -1,4 +1,4 @@
-//! A PKCS#11 token (an HSM, or SoftHSM2) that wraps the root key
+//! The PKCS#11 token (an HSM, or SoftHSM2) that wraps the root key
 //! (docs/ROOT-KEY.md, `[root_key.pkcs11]`): a non-extractable AES-256 key
 //! in the token, found by its label (generated in the token on first use),
 //! and AES-GCM run by the token. Every call is blocking work, run off the
@@ -6,13 +6,15 @@
 
 use std::path::PathBuf;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::Pkcs11;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use kms_core::crypto::SecretString;
+
+use crate::token::err;
 
 /// `[root_key.pkcs11]`, validated (the PIN read).
 #[derive(Debug, Clone)]
@@ -30,10 +32,6 @@ pub struct TokenConfig {
 const AAD: &[u8] = b"kms root key v1";
 const IV_LEN: usize = 12;
 
-fn err(what: &str) -> impl Fn(cryptoki::error::Error) -> String + '_ {
-    move |e| format!("PKCS#11 {what}: {e}")
-}
-
 /// An open, logged-in session with the token (finalized when dropped).
 struct Open {
     session: Session,
@@ -41,18 +39,9 @@ struct Open {
 }
 
 fn open(t: &TokenConfig) -> Result<Open, String> {
-    let ctx =
-        Pkcs11::new(&t.module).map_err(|e| format!("cannot load the PKCS#11 module {}: {e}", t.module.display()))?;
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(err("C_Initialize"))?;
-    let mut slot = None;
-    for s in ctx.get_slots_with_token().map_err(err("C_GetSlotList"))? {
-        if ctx.get_token_info(s).map_err(err("C_GetTokenInfo"))?.label() == t.token_label {
-            slot = Some(s);
-            break;
-        }
-    }
-    let slot =
-        slot.ok_or_else(|| format!("no PKCS#11 token labelled '{}' in {}", t.token_label, t.module.display()))?;
+    let ctx = crate::token::load(&t.module)?;
+    let slot = crate::token::slot(&ctx, &t.token_label)?
+        .ok_or_else(|| format!("no PKCS#11 token labelled '{}' in {}", t.token_label, t.module.display()))?;
     let session = ctx.open_rw_session(slot).map_err(err("C_OpenSession"))?;
     let pin = AuthPin::new(t.pin.expose().into());
     session.login(UserType::User, Some(&pin)).map_err(|e| match e {
@@ -75,19 +64,7 @@ fn key(o: &Open, t: &TokenConfig, create: bool) -> Result<ObjectHandle, String> 
         ([k], _) => Ok(*k),
         ([], true) => o
             .session
-            .generate_key(
-                &Mechanism::AesKeyGen,
-                &[
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
-                    Attribute::ValueLen(32.into()),
-                    label,
-                ],
-            )
+            .generate_key(&Mechanism::AesKeyGen, &crate::token::aes_key_template(&t.key_label))
             .map_err(err("C_GenerateKey")),
         ([], false) => Err(format!("PKCS#11 token '{}' has no AES key labelled '{}'", t.token_label, t.key_label)),
         (_, _) => Err(format!("PKCS#11 token '{}' has several AES keys labelled '{}'", t.token_label, t.key_label)),
