@@ -7,6 +7,7 @@
 #   scripts/bench.sh --scale           # also the 100,000-key scale run
 #   scripts/bench.sh --overload        # also the overload run (10x the connections, 30 s)
 #   scripts/bench.sh --overload-only   # only the overload run
+#   scripts/bench.sh --hsm-only        # only the HSM key store run (SoftHSM2)
 #
 # Options:
 #   --duration S          measured seconds per run (5)
@@ -27,6 +28,11 @@
 #                         (baseline), then 10x as many for 30 s, then again at
 #                         --connections, on a server of its own
 #   --overload-only       only the overload run (no load run, no moto)
+#   --hsm                 also the HSM run: encrypt-32, decrypt and
+#                         generate-data-key with keys in a custom key store
+#                         on a SoftHSM2 token, then the same with software
+#                         keys on the same server (docs/HSM.md)
+#   --hsm-only            only the HSM run
 #   --overload-connections N  connections of the overload run (10x --connections)
 #   --overload-duration S seconds of the overload run (30)
 #   --max-in-flight N     the overload run's server max_in_flight (its default)
@@ -48,7 +54,7 @@ ROOT=$PWD
 
 DURATION=5 REPEAT=3 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
 SCALE=0 ROTATION_PASS=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
-OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS="" OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
+HSM=0 OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS="" OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) DURATION=$2; shift 2 ;;
@@ -62,6 +68,8 @@ while [ $# -gt 0 ]; do
     --rotation-pass) ROTATION_PASS=1; shift ;;
     --overload) OVERLOAD=1; shift ;;
     --overload-only) OVERLOAD=1; LOAD=0; MOTO=0; shift ;;
+    --hsm) HSM=1; shift ;;
+    --hsm-only) HSM=1; LOAD=0; MOTO=0; shift ;;
     --overload-connections) OVERLOAD_CONNECTIONS=$2; shift 2 ;;
     --overload-duration) OVERLOAD_DURATION=$2; shift 2 ;;
     --max-in-flight) MAX_IN_FLIGHT=$2; shift 2 ;;
@@ -339,6 +347,31 @@ if [ "$OVERLOAD" = 1 ]; then
   fetch "$KMS_PORT" /metrics >"$OUT/overload-metrics.txt" || echo "bench: no /metrics from the server" >&2
   stop "$KMS_PID"
   tail -n 50 "$WORK/kms-overload.log" >"$OUT/overload-server.log.tail"
+fi
+
+# ---------------------------------------------------------------- HSM key store
+if [ "$HSM" = 1 ]; then
+  command -v softhsm2-util >/dev/null || { echo "bench: --hsm needs SoftHSM2 (apt-get install softhsm2)" >&2; exit 1; }
+  HSM_DIR=$WORK/softhsm
+  mkdir -p "$HSM_DIR/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$HSM_DIR/tokens" >"$HSM_DIR/softhsm2.conf"
+  export SOFTHSM2_CONF=$HSM_DIR/softhsm2.conf
+  run softhsm2-util --init-token --free --label kms-bench --so-pin 0000 --pin kms-bench-pin >/dev/null
+  printf '[[hsm_clusters]]\nid = "cluster-234567abcdefg"\nmodule = "/usr/lib/softhsm/libsofthsm2.so"\ntoken_label = "kms-bench"\n' >"$WORK/hsm.toml"
+  KMS_PORT=$(free_port)
+  start_kms "$WORK/kms-hsm" "$KMS_PORT" "$WORK/kms-hsm.log" --config "$WORK/hsm.toml"
+  wait_http "$KMS_PID" "$KMS_PORT" /health 30
+  for mode in hsm software; do
+    HSM_ARGS=()
+    [ "$mode" = hsm ] && HSM_ARGS=(--hsm-cluster cluster-234567abcdefg --hsm-pin kms-bench-pin)
+    run "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-hsm/credentials" \
+      --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" --repeat "$REPEAT" \
+      --ops encrypt-32,decrypt,generate-data-key --server-pid "$KMS_PID" --label "kms-$mode" \
+      --json "$OUT/hsm-$mode.json" "${HSM_ARGS[@]}" >"$OUT/hsm-$mode.txt"
+    cat "$OUT/hsm-$mode.txt"
+  done
+  stop "$KMS_PID"
+  tail -n 50 "$WORK/kms-hsm.log" >"$OUT/hsm-server.log.tail"
 fi
 
 # ---------------------------------------------------------------- rotation pass

@@ -89,6 +89,14 @@ pub struct LoadArgs {
     /// the run with the median req/s; every run's req/s is listed too.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub repeat: u32,
+    /// Make the symmetric keys in an HSM key store: a custom key store on
+    /// this configured cluster (`[[hsm_clusters]]`), created and connected
+    /// in setup (docs/HSM.md).
+    #[arg(long, requires = "hsm_pin")]
+    pub hsm_cluster: Option<String>,
+    /// The cluster token's user PIN (the store's KeyStorePassword).
+    #[arg(long, requires = "hsm_cluster")]
+    pub hsm_pin: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

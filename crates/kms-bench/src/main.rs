@@ -93,7 +93,7 @@ type Prepared = (Arc<Target>, Vec<(&'static str, client::Call)>);
 /// The target, and the requests of operations `names` with their keys and
 /// ciphertexts created: on a runtime of its own (the load threads run
 /// their own runtimes).
-fn setup(common: &Common, names: &[String]) -> Result<Prepared, String> {
+fn setup(common: &Common, names: &[String], hsm: Option<(&str, &str)>) -> Result<Prepared, String> {
     let specs = names
         .iter()
         .map(|n| ops::find(n).ok_or_else(|| format!("unknown operation '{n}'; known: {}", ops::all_names().join(", "))))
@@ -101,6 +101,9 @@ fn setup(common: &Common, names: &[String]) -> Result<Prepared, String> {
     runtime(common)?.block_on(async {
         let target = target(common).await?;
         let mut setup = ops::Setup::new(Conn::new(target.clone()));
+        if let Some((cluster, pin)) = hsm {
+            setup.use_hsm(cluster, pin).await?;
+        }
         let mut calls = Vec::with_capacity(specs.len());
         for spec in &specs {
             let call = setup.prepare(spec).await.map_err(|e| format!("setup for {}: {e}", spec.name))?;
@@ -118,7 +121,8 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
     if args.connections == 0 {
         return Err("--connections must be at least 1".into());
     }
-    let (target, calls) = setup(&args.common, &names)?;
+    let hsm = args.hsm_cluster.as_deref().zip(args.hsm_pin.as_deref());
+    let (target, calls) = setup(&args.common, &names, hsm)?;
     let params = load::LoadParams {
         connections: args.connections,
         threads: threads(&args.common),
@@ -175,7 +179,7 @@ fn run_overload(args: OverloadArgs) -> Result<(), String> {
     if args.baseline_connections == 0 || args.connections == Some(0) {
         return Err("--baseline-connections and --connections must be at least 1".into());
     }
-    let (target, calls) = setup(&args.common, std::slice::from_ref(&args.op))?;
+    let (target, calls) = setup(&args.common, std::slice::from_ref(&args.op), None)?;
     let (name, call) = calls.into_iter().next().ok_or("no operation")?;
     let params = overload::OverloadParams {
         label: args.common.label.clone(),

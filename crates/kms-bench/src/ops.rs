@@ -184,18 +184,51 @@ pub struct Setup {
     conn: Conn,
     keys: HashMap<KeyKind, String>,
     ciphertexts: HashMap<KeyKind, String>,
+    /// The HSM key store symmetric keys are made in (`--hsm-cluster`).
+    custom_key_store: Option<String>,
 }
 
 impl Setup {
     pub fn new(conn: Conn) -> Self {
-        Setup { conn, keys: HashMap::new(), ciphertexts: HashMap::new() }
+        Setup { conn, keys: HashMap::new(), ciphertexts: HashMap::new(), custom_key_store: None }
+    }
+
+    /// Make symmetric keys in a new custom key store on `cluster`, once it
+    /// is connected.
+    pub async fn use_hsm(&mut self, cluster: &str, pin: &str) -> Result<(), String> {
+        let body = json!({
+            "CustomKeyStoreName": format!("kms-bench-{}", std::process::id()),
+            "CloudHsmClusterId": cluster,
+            "TrustAnchorCertificate": "kms-bench",
+            "KeyStorePassword": pin,
+        });
+        let out = self.conn.call("TrentService.CreateCustomKeyStore", &body).await?;
+        let id = out["CustomKeyStoreId"].as_str().ok_or("CreateCustomKeyStore: no CustomKeyStoreId")?.to_string();
+        self.conn.call("TrentService.ConnectCustomKeyStore", &json!({"CustomKeyStoreId": id})).await?;
+        for _ in 0..1000 {
+            let d = self.conn.call("TrentService.DescribeCustomKeyStores", &json!({"CustomKeyStoreId": id})).await?;
+            match d["CustomKeyStores"][0]["ConnectionState"].as_str() {
+                Some("CONNECTED") => {
+                    self.custom_key_store = Some(id);
+                    return Ok(());
+                }
+                Some("CONNECTING") => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                other => return Err(format!("custom key store {id}: {other:?} ({})", d["CustomKeyStores"][0])),
+            }
+        }
+        Err(format!("custom key store {id} did not connect"))
     }
 
     async fn key(&mut self, kind: KeyKind) -> Result<String, String> {
         if let Some(id) = self.keys.get(&kind) {
             return Ok(id.clone());
         }
-        let out = self.conn.call("TrentService.CreateKey", &kind.create_key_body()).await?;
+        let mut body = kind.create_key_body();
+        if let (Some(store), KeyKind::Symmetric | KeyKind::SymmetricDestination) = (&self.custom_key_store, kind) {
+            body["Origin"] = json!("AWS_CLOUDHSM");
+            body["CustomKeyStoreId"] = json!(store);
+        }
+        let out = self.conn.call("TrentService.CreateKey", &body).await?;
         let id =
             out["KeyMetadata"]["KeyId"].as_str().ok_or("CreateKey: no KeyMetadata.KeyId in the response")?.to_string();
         if kind == KeyKind::SymmetricRotated {
