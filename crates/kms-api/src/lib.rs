@@ -533,7 +533,12 @@ impl Api {
         if req.method() == Method::GET {
             match req.uri().path() {
                 "/health" => {
-                    return response(StatusCode::OK, &request_id, "application/json", br#"{"status":"ok"}"#.to_vec())
+                    let body: &[u8] = if kms_core::FIPS {
+                        br#"{"status":"ok","fips":true}"#
+                    } else {
+                        br#"{"status":"ok","fips":false}"#
+                    };
+                    return response(StatusCode::OK, &request_id, "application/json", body.to_vec());
                 }
                 "/metrics" if peer.is_some_and(|p| p.ip().is_loopback()) => {
                     let text = self.render_metrics().await.into_bytes();

@@ -18,4 +18,7 @@ pub mod types;
 pub mod validate;
 
 pub use error::{Error, Result};
+/// Whether this is the FIPS build (docs/FIPS.md): the AWS-LC FIPS module,
+/// and only the key specs it serves.
+pub const FIPS: bool = kms_crypto::FIPS;
 pub use service::{Kms, RequestContext};

@@ -61,7 +61,7 @@ pub use spec::{
     digest_len, encapsulation_algorithms, encapsulation_ciphertext_len, encryption_algorithms, hmac_key_len,
     key_agreement_algorithms, mac_algorithms, max_plaintext_len, message_types, signing_algorithms,
     EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, KeyUsage, MacAlgorithm, MessageType,
-    SigningAlgorithm, ML_KEM_SHARED_SECRET_LEN,
+    SigningAlgorithm, FIPS, ML_KEM_SHARED_SECRET_LEN,
 };
 
 use KeySpec as K;

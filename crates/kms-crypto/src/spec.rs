@@ -263,7 +263,20 @@ impl KeySpec {
     pub fn is_ml_kem(self) -> bool {
         matches!(self, K::MlKem512 | K::MlKem768 | K::MlKem1024)
     }
+
+    /// Whether a FIPS build serves the spec: every part of it done by the
+    /// AWS-LC FIPS module, with an approved curve. Not SM2, Ed25519 (its
+    /// prehashed form), ML-DSA (external mu) and ML-KEM (seed expansion and
+    /// encodings), partly done with RustCrypto, nor secp256k1, not an
+    /// approved curve.
+    pub fn in_fips_module(self) -> bool {
+        !matches!(self, K::Sm2 | K::EccSecgP256k1 | K::EccNistEdwards25519) && !self.is_ml_dsa() && !self.is_ml_kem()
+    }
 }
+
+/// Whether this build's cryptography is the AWS-LC FIPS module (the `fips`
+/// feature, docs/FIPS.md).
+pub const FIPS: bool = cfg!(feature = "fips");
 
 /// The signing algorithms of a spec, in the order `DescribeKey` lists them
 /// for a `SIGN_VERIFY` key; empty for specs that cannot sign.

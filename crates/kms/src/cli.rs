@@ -8,8 +8,15 @@ use serde_json::{json, Value};
 use crate::client::{self, Client};
 use crate::config::{Config, Overrides};
 
+/// `kms --version`: the FIPS build says so.
+const VERSION: &str = if kms_core::FIPS {
+    concat!(env!("CARGO_PKG_VERSION"), " (FIPS: AWS-LC FIPS module)")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 #[derive(Parser, Debug)]
-#[command(name = "kms", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
+#[command(name = "kms", version = VERSION, about = "A self-hosted key management service that speaks the AWS KMS API")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -20,6 +20,17 @@ pub(super) fn crypto_spec(spec: KeySpec) -> Option<c::KeySpec> {
     c::KeySpec::parse(spec.as_str())
 }
 
+/// A FIPS build refuses the specs outside the AWS-LC FIPS module
+/// (docs/FIPS.md), for new keys and for keys a non-FIPS build made.
+pub(super) fn fips_check(spec: &str) -> Result<()> {
+    match c::KeySpec::parse(spec) {
+        Some(cs) if c::FIPS && !cs.in_fips_module() => Err(Error::UnsupportedOperation(format!(
+            "KeySpec {spec} is not available in this FIPS build of the server: its cryptography is not all in the AWS-LC FIPS module."
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The `kms-crypto` spec of a key that must have one (its usage says so).
 fn spec_of(k: &LiveKey) -> Result<c::KeySpec> {
     crypto_spec(k.record.key_spec).ok_or_else(|| Error::internal(format!("no cryptography for {}", k.record.key_spec)))
@@ -442,6 +453,7 @@ impl Kms {
                 "{operation} does not support KMS keys in a custom key store."
             )));
         }
+        fips_check(&pair_spec)?;
         let spec = c::KeySpec::parse(&pair_spec).filter(|s| s.is_data_key_pair_spec()).ok_or_else(|| {
             Error::UnsupportedOperation(format!("KeyPairSpec {pair_spec} is not supported by this server yet."))
         })?;

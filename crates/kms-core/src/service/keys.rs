@@ -113,6 +113,7 @@ impl Kms {
             (Some(s), None) | (None, Some(s)) => KeySpec::parse(s).ok_or_else(|| Error::internal("validated enum"))?,
             (None, None) => KeySpec::SymmetricDefault,
         };
+        asymmetric::fips_check(spec.as_str())?;
         let usage = Self::key_usage_for(spec, req.key_usage.as_deref())?;
         let origin = match &req.origin {
             Some(o) => Origin::parse(o).ok_or_else(|| Error::internal("validated enum"))?,

@@ -789,6 +789,7 @@ impl Kms {
     /// [`Kms::usable`] for a record: Enabled, else `DisabledException` or
     /// `KMSInvalidStateException` naming the state.
     fn usable_record(r: &KeyRecord, arn: &str) -> Result<()> {
+        asymmetric::fips_check(r.key_spec.as_str())?;
         match r.state {
             KeyState::Enabled => Ok(()),
             // A key whose primary Region is changing still encrypts and

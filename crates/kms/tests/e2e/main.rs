@@ -9,6 +9,7 @@ mod audit;
 mod authz;
 mod backup;
 mod faults;
+mod fips;
 mod harness;
 mod hsmroot;
 mod hsmstore;
