@@ -66,6 +66,10 @@ impl Kms {
         self.custom_key_stores.read().ok()?.get(store_id).and_then(|r| r.cluster_id.clone())
     }
 
+    fn seal_password(&self, id: &str, password: &SecretString) -> Result<Vec<u8>> {
+        self.shared.root.seal(&CustomKeyStoreRecord::secret_binding(id), password.expose().as_bytes())
+    }
+
     fn hsm(&self) -> Result<&Arc<dyn crate::ports::Hsm>> {
         self.shared.hsm.as_ref().ok_or_else(|| {
             Error::CloudHsmClusterNotFound("This server has no HSM cluster configured (hsm_clusters).".into())
@@ -149,10 +153,7 @@ impl Kms {
         crate::crypto::fill_random(&mut raw)?;
         let id = format!("cks-{}", &crate::crypto::hex(&raw)[..17]);
         let record = CustomKeyStoreRecord {
-            sealed_password: self
-                .shared
-                .root
-                .seal(&CustomKeyStoreRecord::secret_binding(&id), password.expose().as_bytes())?,
+            sealed_password: self.seal_password(&id, &password)?,
             id: id.clone(),
             account,
             name,
@@ -269,8 +270,7 @@ impl Kms {
             r.cluster_id = Some(new_cluster);
         }
         if let Some(p) = req.key_store_password {
-            r.sealed_password =
-                self.shared.root.seal(&CustomKeyStoreRecord::secret_binding(&r.id), p.expose().as_bytes())?;
+            r.sealed_password = self.seal_password(&r.id, &p)?;
         }
         self.put_custom_key_store(&r).await?;
         Ok(UpdateCustomKeyStoreResponse {})
@@ -325,11 +325,7 @@ impl Kms {
             if r.state != ConnectionStateType::Connecting {
                 // Disconnected meanwhile.
                 if let Ok(c) = outcome {
-                    blocking(move || {
-                        c.close();
-                        Ok(())
-                    })
-                    .await?;
+                    close(c).await?;
                 }
                 return Ok(());
             }
@@ -406,11 +402,7 @@ impl Kms {
         self.set_keys_available(&r, false).await?;
         let gone = self.hsm_connections.write().map_err(poisoned)?.remove(&id);
         if let Some(c) = gone {
-            blocking(move || {
-                c.close();
-                Ok(())
-            })
-            .await?;
+            close(c).await?;
         }
         r.state = ConnectionStateType::Disconnected;
         r.error_code = None;
@@ -540,6 +532,15 @@ impl Kms {
         }
     }
 
+    /// Log out of every token this region holds (before it is opened afresh).
+    pub(super) async fn close_connections(&self) -> Result<()> {
+        let all: Vec<_> = self.hsm_connections.write().map_err(poisoned)?.drain().map(|(_, c)| c).collect();
+        for c in all {
+            close(c).await?;
+        }
+        Ok(())
+    }
+
     /// The logged-in token of a key's store: `KeyUnavailableException`
     /// (retryable) while this server has not connected it yet.
     pub(super) fn hsm_connection(&self, store_id: &str, arn: &str) -> Result<Arc<dyn HsmConnection>> {
@@ -655,6 +656,15 @@ impl Kms {
 /// Run blocking HSM work off the async runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(Error::internal)?
+}
+
+/// Log out of a token, off the async runtime.
+async fn close(c: Arc<dyn HsmConnection>) -> Result<()> {
+    blocking(move || {
+        c.close();
+        Ok(())
+    })
+    .await
 }
 
 fn name_in_use(name: &str) -> Error {

@@ -222,6 +222,9 @@ impl Regions {
             writers.push(k.write_lock.lock().await);
         }
         self.store.rollback().await?;
+        for (_, k) in &open {
+            k.close_connections().await?;
+        }
         let mut fresh = BTreeMap::new();
         for (name, _) in &open {
             fresh.insert(name.clone(), self.new_region(name).await?);
