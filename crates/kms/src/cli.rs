@@ -38,8 +38,9 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Restore a backup into an empty data directory, offline
-    /// (docs/BACKUP.md). The root key the backup was made under must be
+    /// Restore a backup into an empty store, offline (docs/BACKUP.md): the
+    /// data directory's embedded database, or the PostgreSQL database the
+    /// configuration names. The root key the backup was made under must be
     /// there first: DATA_DIR/root.key (or its wrapped form with the
     /// configuration's [root_key]), root_key_file, or KMS_ROOT_KEY.
     Restore {
@@ -47,9 +48,22 @@ pub enum Command {
         from: PathBuf,
         #[arg(long)]
         data_dir: PathBuf,
-        /// The configuration the server will run with (its root key settings).
+        /// The configuration the server will run with (its store and root key settings).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Move every record between the embedded store and PostgreSQL,
+    /// offline, with the servers stopped (docs/BACKUP.md). A configuration
+    /// without `store` names DATA_DIR's embedded database.
+    Migrate {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The configuration naming the store to read [default: DATA_DIR's embedded one].
+        #[arg(long)]
+        from_config: Option<PathBuf>,
+        /// The configuration naming the empty store to write [default: DATA_DIR's embedded one].
+        #[arg(long)]
+        to_config: Option<PathBuf>,
     },
 }
 
@@ -726,6 +740,9 @@ pub fn run(cli: Cli) -> i32 {
             Command::Backup { conn, out } => crate::backup::backup(&conn.client()?, &out).await,
             Command::Restore { from, data_dir, config } => {
                 crate::backup::restore(&from, &data_dir, config.as_deref()).await
+            }
+            Command::Migrate { data_dir, from_config, to_config } => {
+                crate::backup::migrate(&data_dir, from_config.as_deref(), to_config.as_deref()).await
             }
         }
     });

@@ -76,7 +76,7 @@ async fn a_backup_restores_into_an_empty_data_directory() {
     }
     kms::backup::restore(&file, &b_dir, None).await.unwrap();
     let err = kms::backup::restore(&file, &b_dir, None).await.unwrap_err();
-    assert!(err.contains("needs an empty data directory"), "{err}");
+    assert!(err.contains("must be an empty store"), "{err}");
     a.stop().await;
     let mut b = TestServer::start(&b_dir).await;
     let kms = b.sdk();

@@ -74,3 +74,82 @@ async fn postgres_store_survives_restart() {
     assert_eq!(crate::storage::files_contain(&data, b64(material.expose()).as_bytes()), Vec::<String>::new());
     assert_eq!(crate::storage::files_contain(&data, ts.secret.as_bytes()), Vec::<String>::new());
 }
+
+/// `kms migrate` from the embedded store to PostgreSQL and back, and `kms
+/// restore` of a backup into an empty PostgreSQL database: every
+/// ciphertext made before decrypts after each move.
+#[tokio::test]
+async fn stores_move_between_backends() {
+    let pg = TestPostgres::start();
+    pg.createdb("restored");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("node");
+    let toml = |name: &str, url: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, format!("store = \"{url}\"\n")).unwrap();
+        p.display().to_string()
+    };
+    let to_pg = toml("pg.toml", &pg.url());
+    let restored_pg = toml("restored.toml", &pg.url_of("restored"));
+
+    // On the embedded store first.
+    let mut ts = TestServer::start(&dir).await;
+    let kms = ts.sdk();
+    let id = kms.create_key().description("moved").send().await.unwrap().key_metadata.unwrap().key_id;
+    kms.create_alias().alias_name("alias/moved").target_key_id(&id).send().await.unwrap();
+    let blob = kms.encrypt().key_id(&id).plaintext(Blob::new(b"moved twice")).send().await.unwrap();
+    let blob = blob.ciphertext_blob.unwrap();
+    ts.stop().await;
+    let d = dir.display().to_string();
+    let migrate = |args: Vec<String>| async move {
+        let mut all = vec!["migrate".to_string(), "--data-dir".to_string()];
+        all.extend(args);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        kms_cli(&refs, &[]).await
+    };
+    let out = migrate(vec![d.clone(), "--to-config".into(), to_pg.clone()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrated"), "{}", String::from_utf8_lossy(&out.stdout));
+    // The target must be empty: a second migration is refused.
+    let out = migrate(vec![d.clone(), "--to-config".into(), to_pg.clone()]).await;
+    assert!(!out.status.success());
+    let same = migrate(vec![d.clone()]).await;
+    assert!(String::from_utf8_lossy(&same.stderr).contains("same store"), "{}", String::from_utf8_lossy(&same.stderr));
+
+    // The same data directory (root key, credentials) on PostgreSQL.
+    std::fs::rename(dir.join(kms::server::DB_FILE), tmp.path().join("old.redb")).unwrap();
+    let file = || kms::config::parse_file(&format!("store = \"{}\"", pg.url())).unwrap();
+    let mut ts = TestServer::start_configured(&dir, file(), overrides(&dir)).await;
+    let kms = ts.sdk();
+    let plain = kms.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap().plaintext.unwrap();
+    assert_eq!(plain.as_ref(), b"moved twice");
+    assert_eq!(kms.describe_key().key_id("alias/moved").send().await.unwrap().key_metadata.unwrap().key_id, id);
+    let backup = tmp.path().join("pg.backup");
+    let b = backup.display().to_string();
+    let out = kms_cli(
+        &["backup", "--endpoint-url", &ts.endpoint(), "--out", &b],
+        &[("AWS_ACCESS_KEY_ID", &ts.access_key), ("AWS_SECRET_ACCESS_KEY", &ts.secret)],
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ts.stop().await;
+
+    // The backup into an empty PostgreSQL database; then not again.
+    let out = kms_cli(&["restore", "--from", &b, "--data-dir", &d, "--config", &restored_pg], &[]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kms_cli(&["restore", "--from", &b, "--data-dir", &d, "--config", &restored_pg], &[]).await;
+    assert!(!out.status.success());
+    let restored = || kms::config::parse_file(&format!("store = \"{}\"", pg.url_of("restored"))).unwrap();
+    let mut ts = TestServer::start_configured(&dir, restored(), overrides(&dir)).await;
+    let plain = ts.sdk().decrypt().ciphertext_blob(blob.clone()).send().await.unwrap().plaintext.unwrap();
+    assert_eq!(plain.as_ref(), b"moved twice");
+    ts.stop().await;
+
+    // And back to the embedded store.
+    let out = migrate(vec![d.clone(), "--from-config".into(), restored_pg.clone()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut ts = TestServer::start(&dir).await;
+    let plain = ts.sdk().decrypt().ciphertext_blob(blob).send().await.unwrap().plaintext.unwrap();
+    assert_eq!(plain.as_ref(), b"moved twice");
+    ts.stop().await;
+}
