@@ -31,6 +31,10 @@ pub enum QuotaClass {
     MlKem,
     /// GenerateDataKeyPair(WithoutPlaintext) of one pair spec.
     DataKeyPair(KeySpec),
+    /// Cryptographic operations with the keys of one custom key store, and
+    /// its GenerateRandom: a bucket per store, charged on top of the
+    /// account's (AWS: 1,800/s per store, not adjustable).
+    CustomKeyStore,
     /// One control-plane operation's own quota.
     Operation(Operation),
 }
@@ -45,6 +49,7 @@ impl QuotaClass {
             QuotaClass::MlDsa => "cryptographic-ml-dsa".into(),
             QuotaClass::MlKem => "cryptographic-ml-kem".into(),
             QuotaClass::DataKeyPair(s) => format!("GenerateDataKeyPair-{}", s.as_str()),
+            QuotaClass::CustomKeyStore => "custom-key-store".into(),
             QuotaClass::Operation(op) => op.name().to_string(),
         }
     }
@@ -56,6 +61,7 @@ impl QuotaClass {
             "cryptographic-ecc" => QuotaClass::Ecc,
             "cryptographic-ml-dsa" => QuotaClass::MlDsa,
             "cryptographic-ml-kem" => QuotaClass::MlKem,
+            "custom-key-store" => QuotaClass::CustomKeyStore,
             _ => match name.strip_prefix("GenerateDataKeyPair-") {
                 Some(spec) => QuotaClass::DataKeyPair(KeySpec::parse(spec)?),
                 None => {
@@ -88,6 +94,7 @@ impl QuotaClass {
                 _ => 10_000.0,
             },
             QuotaClass::Rsa | QuotaClass::Ecc | QuotaClass::MlDsa | QuotaClass::MlKem => 1_000.0,
+            QuotaClass::CustomKeyStore => 1_800.0,
             QuotaClass::DataKeyPair(spec) => {
                 let china = region.starts_with("cn-");
                 match spec {

@@ -627,6 +627,9 @@ impl Kms {
                 r.state
             )));
         }
+        if !self.quotas.is_off() {
+            self.quotas.charge(store_id, crate::quota::QuotaClass::CustomKeyStore)?;
+        }
         let c = self.hsm_connection(store_id, store_id)?;
         blocking(move || c.random(n)).await
     }

@@ -602,8 +602,12 @@ impl Kms {
                 ctx.note_key(&k.arn);
                 if !self.quotas.is_off() {
                     if let Some(class) = access.and_then(|a| crypto_quota(a.action, k.record.key_spec)) {
-                        // The caller's account pays (AWS: cross-account calls too).
+                        // The caller's account pays (AWS: cross-account calls too),
+                        // and a key's custom key store too.
                         self.quotas.charge(&ctx.principal.account, class)?;
+                        if let Some(store) = &k.record.custom_key_store {
+                            self.quotas.charge(&store.id, crate::quota::QuotaClass::CustomKeyStore)?;
+                        }
                     }
                 }
                 if let Some(access) = access {

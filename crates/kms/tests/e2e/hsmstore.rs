@@ -283,6 +283,8 @@ async fn deleting_keys_and_stores_and_the_quota() {
         add_token(&conf, &format!("u{i}"), PIN);
         text += &cluster(&format!("cluster-234567abcdea{}", (b'a' + i as u8) as char), &format!("u{i}"), None);
     }
+    // A store's own request quota, on top of the account's.
+    text += "[quotas.rates]\ncustom-key-store = 3\n";
     let config = tmp.path().join("kms.toml");
     std::fs::write(&config, text).unwrap();
     let c = config.display().to_string();
@@ -328,6 +330,15 @@ async fn deleting_keys_and_stores_and_the_quota() {
         .unwrap()
         .key_id;
     assert!(token_objects(&conf, "t0", PIN).contains(&key));
+    let mut throttled = 0;
+    for _ in 0..6 {
+        if let Err(e) = kms.generate_random().number_of_bytes(8).custom_key_store_id(id).send().await {
+            assert_eq!(err_of(e).0, "ThrottlingException");
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 2, "a store allowed 3/s served {} of 6 at once", 6 - throttled);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     // Pending deletion stays so while the store is disconnected; cancelled
     // then, the key waits Unavailable, and comes back Disabled.
     kms.schedule_key_deletion().key_id(&key).pending_window_in_days(7).send().await.unwrap();
