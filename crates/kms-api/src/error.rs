@@ -63,7 +63,7 @@ pub fn to_aws(e: &Error) -> AwsError {
         DependencyTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
         KeyUnavailable(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KeyUnavailableException"),
         PeerUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "DependencyTimeoutException"),
-        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
+        StaleRecord(_) | Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "KMSInternalException"),
     };
     let message = match e {
         UnknownOperation | InvalidCiphertext | KmsInvalidSignature | KmsInvalidMac => None,

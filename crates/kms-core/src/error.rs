@@ -116,6 +116,11 @@ pub enum Error {
     /// the call; the text names it (no secrets).
     #[error("{0}")]
     PeerUnavailable(String),
+    /// A key record changed by another server between the read and the
+    /// write of a read-modify-write (the store's compare on its revision).
+    /// Retried by the service; a client that still sees it retries (500).
+    #[error("{0}")]
+    StaleRecord(String),
     /// An internal fault. The text goes to the log (under the request id),
     /// never to the client.
     #[error("internal error: {0}")]

@@ -28,8 +28,16 @@ pub trait Store: Send + Sync + 'static {
     async fn list_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
 
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>>;
-    /// Insert or replace a key record.
+    /// Insert or replace a key record, if the stored one is the one it was
+    /// made from: its `revision` is `key.revision - 1` (none stored: `key`
+    /// is new, revision 1). Otherwise nothing is written and the answer is
+    /// [`crate::Error::StaleRecord`] (another server changed the key since
+    /// it was read). The stored last usage is kept when it is the later.
     async fn put_key(&self, key: &KeyRecord) -> Result<()>;
+    /// Set a key's last usage, unless the stored one is later (the key's
+    /// revision is not changed, and other servers are not told). Nothing
+    /// happens for a key that is gone.
+    async fn merge_usage(&self, key_id: &str, usage: &crate::types::LastUsage) -> Result<()>;
     /// Remove a key record, its material, its grants and every alias that points at it.
     async fn delete_key(&self, key_id: &str) -> Result<()>;
     /// How many keys are in each key state (for metrics).
@@ -92,6 +100,37 @@ pub trait Store: Send + Sync + 'static {
     /// transaction; refused unless the store holds no key, user or access
     /// key (a restore, or a migration from another backend).
     async fn restore(&self, snapshot: &Snapshot) -> Result<()>;
+
+    /// What other servers sharing this store change, for the caches
+    /// (`None`: no other server can share it, as with the embedded store).
+    /// Called once, on the store itself (not a key space view).
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        None
+    }
+
+    /// Whether this server runs the background job now: the store lets one
+    /// server sharing it at a time (PostgreSQL: an advisory lock held by a
+    /// connection of its own; another server takes it when that one's
+    /// connection ends). Always, for a store no other server can share.
+    async fn lead_jobs(&self) -> Result<bool> {
+        Ok(true)
+    }
+}
+
+/// A change to the store made by some server sharing it ([`Store::changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A key record, or its grants, in key space `space`.
+    Key { space: String, key_id: String },
+    /// An alias of key space `space`.
+    Alias { space: String },
+    /// A user, role or access key.
+    Identity,
+    /// Changes may have been missed from here on (the feed is broken): keep
+    /// nothing cached until [`Change::Resumed`].
+    Lost,
+    /// The feed works (again): drop every cache, then cache again.
+    Resumed,
 }
 
 /// Where audit events go. `record` returns only once the event is durable

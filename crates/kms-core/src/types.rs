@@ -170,6 +170,12 @@ pub struct KeyRecord {
     /// The custom key store the key is in (`None`: AWS KMS's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_key_store: Option<InCustomKeyStore>,
+    /// How many times the record was written (1 when created): the store
+    /// writes a record only over the revision it was made from
+    /// ([`crate::ports::Store::put_key`]), so that two servers sharing a
+    /// store never lose each other's changes. 0 in records older than it.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// A key's place in a custom key store.

@@ -1,5 +1,6 @@
 //! The store conformance suite: every backend runs the same checks.
 
+use kms_core::error::Error;
 use kms_core::ports::Store;
 use kms_core::types::*;
 
@@ -33,7 +34,14 @@ fn key(id: &str, account: &str) -> KeyRecord {
         last_usage: None,
         public_key: None,
         custom_key_store: None,
+        revision: 1,
     }
+}
+
+/// Write `k` as the revision after its own.
+async fn put_next(s: &dyn Store, k: &mut KeyRecord) {
+    k.revision += 1;
+    s.put_key(k).await.unwrap();
 }
 
 async fn suite(s: &dyn Store) {
@@ -65,10 +73,10 @@ async fn suite(s: &dyn Store) {
     assert_eq!(s.list_key_ids("111111111111", None, 10).await.unwrap(), ["a", "c"]);
 
     // The deletion queue follows the key's state.
-    let mut k = key("c", "111111111111");
+    let mut k = s.get_key("c").await.unwrap().unwrap();
     k.state = KeyState::PendingDeletion;
     k.deletion_ms = Some(100);
-    s.put_key(&k).await.unwrap();
+    put_next(s, &mut k).await;
     assert!(s.keys_due(99, 10).await.unwrap().is_empty());
     let mut counts = s.count_keys_by_state().await.unwrap();
     counts.sort_by_key(|(s, _)| s.as_str());
@@ -76,21 +84,54 @@ async fn suite(s: &dyn Store) {
     assert_eq!(s.keys_due(100, 10).await.unwrap(), ["c"]);
     k.state = KeyState::Disabled;
     k.deletion_ms = None;
-    s.put_key(&k).await.unwrap();
+    put_next(s, &mut k).await;
     assert!(s.keys_due(1000, 10).await.unwrap().is_empty());
     // ... and so do rotations and expiries: the earliest job counts.
     k.state = KeyState::Enabled;
     k.auto_rotation = Some(AutoRotation { period_days: 90, next_ms: 500 });
-    s.put_key(&k).await.unwrap();
+    put_next(s, &mut k).await;
     assert!(s.keys_due(499, 10).await.unwrap().is_empty());
     assert_eq!(s.keys_due(500, 10).await.unwrap(), ["c"]);
     k.materials[0].import = Some(ImportRecord { valid_to_ms: Some(300), description: None });
-    s.put_key(&k).await.unwrap();
+    put_next(s, &mut k).await;
     assert_eq!(s.keys_due(300, 10).await.unwrap(), ["c"]);
     k.state = KeyState::Disabled;
     k.materials[0].import = None;
-    s.put_key(&k).await.unwrap();
+    put_next(s, &mut k).await;
     assert!(s.keys_due(10_000, 10).await.unwrap().is_empty());
+
+    // A write over another revision than the stored one is refused, and
+    // so is one that would bring a deleted key back.
+    let stale = k.clone();
+    put_next(s, &mut k).await;
+    let mut again = stale.clone();
+    again.revision += 1;
+    assert!(matches!(s.put_key(&again).await, Err(Error::StaleRecord(_))));
+    assert_eq!(s.get_key("c").await.unwrap().unwrap().revision, k.revision);
+    let mut gone = key("gone", "111111111111");
+    s.put_key(&gone).await.unwrap();
+    assert!(matches!(s.put_key(&gone).await, Err(Error::StaleRecord(_))), "a second new key of the same id");
+    s.delete_key("gone").await.unwrap();
+    gone.revision = 2;
+    assert!(matches!(s.put_key(&gone).await, Err(Error::StaleRecord(_))));
+    assert!(s.get_key("gone").await.unwrap().is_none());
+    // The last usage: merged without a new revision, the later kept, also
+    // over a record written with an older one.
+    let used =
+        |at_ms: i64| LastUsage { operation: "Encrypt".into(), at_ms, request_id: format!("r{at_ms}"), principal: None };
+    s.merge_usage("c", &used(50)).await.unwrap();
+    s.merge_usage("c", &used(40)).await.unwrap();
+    s.merge_usage("nothing", &used(40)).await.unwrap();
+    let got = s.get_key("c").await.unwrap().unwrap();
+    assert_eq!((got.revision, got.last_usage), (k.revision, Some(used(50))));
+    k.last_usage = Some(used(10));
+    k.tags = vec![("t".into(), "v".into())];
+    put_next(s, &mut k).await;
+    let got = s.get_key("c").await.unwrap().unwrap();
+    assert_eq!((got.tags.len(), got.last_usage), (1, Some(used(50))));
+    k.last_usage = Some(used(60));
+    put_next(s, &mut k).await;
+    assert_eq!(s.get_key("c").await.unwrap().unwrap().last_usage, Some(used(60)));
 
     // Grants go with their key.
     let grant = |gid: &str, key: &str| GrantRecord {

@@ -19,3 +19,25 @@ pub const SCHEMA_VERSION: u32 = 2;
 
 #[cfg(test)]
 mod conformance;
+
+use kms_core::error::{Error, Result};
+use kms_core::types::KeyRecord;
+
+/// `Store::put_key`'s compare, for a backend that reads the stored record
+/// in the write's transaction: `new` replaces `old` only if it was made
+/// from it (revision + 1; a new key is revision 1), keeping the stored last
+/// usage when that is the later.
+fn check_revision(old: Option<&KeyRecord>, new: &mut KeyRecord) -> Result<()> {
+    if new.revision != old.map_or(0, |o| o.revision) + 1 {
+        return Err(Error::StaleRecord(format!(
+            "The key {} was changed by another request meanwhile. Retry the request.",
+            new.key_id
+        )));
+    }
+    if let Some(u) = old.and_then(|o| o.last_usage.as_ref()) {
+        if new.last_usage.as_ref().is_none_or(|n| n.at_ms < u.at_ms) {
+            new.last_usage = Some(u.clone());
+        }
+    }
+    Ok(())
+}

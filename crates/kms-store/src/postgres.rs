@@ -39,9 +39,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kms_core::error::{Error, Result};
-use kms_core::ports::Store;
+use kms_core::ports::{Change, Store};
 use kms_core::types::{
-    AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, Snapshot, SpaceSnapshot, UserRecord,
+    AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, LastUsage, RoleRecord, Snapshot, SpaceSnapshot,
+    UserRecord,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -51,7 +52,7 @@ use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Socket, Statement};
 
 /// The schema version this build writes in the `kms_schema` table (the
 /// PostgreSQL store's own numbering, independent of the embedded store's).
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 
 /// Connections open at most, unless the URL says `pool_size=N`.
 const DEFAULT_POOL_SIZE: usize = 8;
@@ -127,13 +128,71 @@ CREATE INDEX kms_access_keys_user ON kms_access_keys (account, user_name);
 INSERT INTO kms_spaces (space) VALUES ('');
 "#;
 
+/// Version 2: several servers on one database. A key row carries its
+/// record's revision (`Store::put_key` writes over the revision it read)
+/// and the last usage apart from the record (`Store::merge_usage` writes
+/// only it, and no other server is told). Every change of a record a server
+/// caches is announced on the channel `kms_changes` at commit (`LISTEN` /
+/// `NOTIFY`): `key <space> <id>` (a key or its grants), `alias <space>`,
+/// `identity`, `resync` (a rollback: everything).
+const SCHEMA_V2: &str = r#"
+ALTER TABLE kms_keys ADD COLUMN revision BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN usage BYTEA, ADD COLUMN usage_ms BIGINT;
+ALTER TABLE IF EXISTS kms_checkpoint_keys ADD COLUMN revision BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN usage BYTEA, ADD COLUMN usage_ms BIGINT;
+CREATE FUNCTION kms_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r RECORD;
+BEGIN
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    IF TG_TABLE_NAME IN ('kms_keys', 'kms_grants') THEN
+        PERFORM pg_notify('kms_changes', 'key ' || r.space || ' ' || r.key_id);
+    ELSIF TG_TABLE_NAME = 'kms_aliases' THEN
+        PERFORM pg_notify('kms_changes', 'alias ' || r.space);
+    ELSE
+        PERFORM pg_notify('kms_changes', 'identity');
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER kms_keys_written AFTER INSERT OR DELETE ON kms_keys
+    FOR EACH ROW EXECUTE FUNCTION kms_notify();
+CREATE TRIGGER kms_keys_changed AFTER UPDATE ON kms_keys
+    FOR EACH ROW WHEN (OLD.revision IS DISTINCT FROM NEW.revision) EXECUTE FUNCTION kms_notify();
+CREATE TRIGGER kms_grants_changed AFTER INSERT OR UPDATE OR DELETE ON kms_grants
+    FOR EACH ROW EXECUTE FUNCTION kms_notify();
+CREATE TRIGGER kms_aliases_changed AFTER INSERT OR UPDATE OR DELETE ON kms_aliases
+    FOR EACH ROW EXECUTE FUNCTION kms_notify();
+CREATE TRIGGER kms_users_changed AFTER INSERT OR UPDATE OR DELETE ON kms_users
+    FOR EACH ROW EXECUTE FUNCTION kms_notify();
+CREATE TRIGGER kms_roles_changed AFTER INSERT OR UPDATE OR DELETE ON kms_roles
+    FOR EACH ROW EXECUTE FUNCTION kms_notify();
+CREATE TRIGGER kms_access_keys_changed AFTER INSERT OR UPDATE OR DELETE ON kms_access_keys
+    FOR EACH ROW EXECUTE FUNCTION kms_notify();
+"#;
+
+/// The channel of [`SCHEMA_V2`]'s announcements.
+const CHANNEL: &str = "kms_changes";
+/// The advisory lock the server running the background job holds ("kmsj").
+const JOBS_LOCK_ID: i64 = 0x6b6d736a;
+
 const PUT_META: &str =
     "INSERT INTO kms_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value";
 const PUT_SPACE: &str = "INSERT INTO kms_spaces (space) VALUES ($1) ON CONFLICT DO NOTHING";
-const PUT_KEY: &str =
-    "INSERT INTO kms_keys (space, key_id, account, state, due_ms, record) VALUES ($1, $2, $3, $4, $5, $6) \
+/// A key record over the revision it was made from (`$7 - 1`; none for a
+/// new key, revision 1): no row when the stored one is another. The later
+/// last usage stays.
+const PUT_KEY: &str = "INSERT INTO kms_keys AS k (space, key_id, account, state, due_ms, record, revision, usage, usage_ms) \
+     SELECT $1, $2, $3, $4, $5, $6, $7::bigint, $8::bytea, $9::bigint WHERE $7::bigint = 1 OR EXISTS \
+       (SELECT 1 FROM kms_keys WHERE space = $1 AND key_id = $2 AND revision = $7::bigint - 1) \
      ON CONFLICT (space, key_id) DO UPDATE SET account = EXCLUDED.account, state = EXCLUDED.state, \
-     due_ms = EXCLUDED.due_ms, record = EXCLUDED.record";
+     due_ms = EXCLUDED.due_ms, record = EXCLUDED.record, revision = EXCLUDED.revision, \
+     usage = CASE WHEN k.usage_ms > EXCLUDED.usage_ms OR EXCLUDED.usage_ms IS NULL THEN k.usage ELSE EXCLUDED.usage END, \
+     usage_ms = GREATEST(k.usage_ms, EXCLUDED.usage_ms) \
+     WHERE k.revision = EXCLUDED.revision - 1 RETURNING 1";
+/// A key record as it is (a restore into an empty store).
+const RESTORE_KEY: &str =
+    "INSERT INTO kms_keys (space, key_id, account, state, due_ms, record, revision, usage, usage_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
 const PUT_GRANT: &str = "INSERT INTO kms_grants (space, key_id, grant_id, retiring_principal, record) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (space, key_id, grant_id) DO UPDATE SET \
      retiring_principal = EXCLUDED.retiring_principal, record = EXCLUDED.record";
@@ -171,6 +230,30 @@ fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
 
 fn records<T: DeserializeOwned>(rows: &[Row]) -> Result<Vec<T>> {
     rows.iter().map(|r| decode(r.try_get::<_, &[u8]>(0).map_err(pg_error)?)).collect()
+}
+
+/// Key records from rows of `record, usage`: the last usage kept beside
+/// the record replaces the record's own when it is the later.
+fn key_records(rows: &[Row]) -> Result<Vec<KeyRecord>> {
+    rows.iter()
+        .map(|r| {
+            let mut rec: KeyRecord = decode(r.try_get::<_, &[u8]>(0).map_err(pg_error)?)?;
+            if let Some(u) = r.try_get::<_, Option<&[u8]>>(1).map_err(pg_error)? {
+                let u: LastUsage = decode(u)?;
+                if rec.last_usage.as_ref().is_none_or(|l| l.at_ms < u.at_ms) {
+                    rec.last_usage = Some(u);
+                }
+            }
+            Ok(rec)
+        })
+        .collect()
+}
+
+/// The columns [`PUT_KEY`] and [`RESTORE_KEY`] write besides the record:
+/// revision, usage, usage time.
+fn key_extras(key: &KeyRecord) -> Result<(i64, Option<Vec<u8>>, Option<i64>)> {
+    let usage = key.last_usage.as_ref().map(encode).transpose()?;
+    Ok((key.revision as i64, usage, key.last_usage.as_ref().map(|u| u.at_ms)))
 }
 
 /// A validated `store = "postgres://..."` setting. Besides tokio-postgres's
@@ -304,6 +387,9 @@ struct Pool {
     tls: Option<RustlsConnect>,
     idle: std::sync::Mutex<Vec<Conn>>,
     permits: tokio::sync::Semaphore,
+    /// The connection that holds, or tries for, the background job's lock
+    /// ([`Store::lead_jobs`]), and whether it holds it.
+    leader: tokio::sync::Mutex<Option<(Conn, bool)>>,
 }
 
 /// A connection taken from the pool; back to it when dropped, unless it
@@ -450,6 +536,7 @@ impl PgStore {
             tls,
             idle: Default::default(),
             permits: tokio::sync::Semaphore::new(cfg.pool_size),
+            leader: Default::default(),
         });
         let store = PgStore { pool, space: "".into() };
         store.pool.timed(CALL_TIMEOUT, store.migrate()).await?;
@@ -475,10 +562,16 @@ impl PgStore {
             )))
             }
             Some(v) if v == PG_SCHEMA_VERSION => {}
-            // Migrations from older versions go here, one step at a time.
+            // Migrations from older versions, one step at a time.
+            Some(1) => {
+                tx.batch_execute(SCHEMA_V2).await.map_err(pg_error)?;
+                tx.execute("UPDATE kms_schema SET version = $1", &[&PG_SCHEMA_VERSION]).await.map_err(pg_error)?;
+                tracing::info!(database = %self.pool.cfg.redacted, "migrated the kms schema to version 2");
+            }
             Some(v) => return Err(Error::Internal(format!("the database has an unknown schema version {v}"))),
             None => {
                 tx.batch_execute(SCHEMA_V1).await.map_err(pg_error)?;
+                tx.batch_execute(SCHEMA_V2).await.map_err(pg_error)?;
                 tx.execute("INSERT INTO kms_schema (version) VALUES ($1)", &[&PG_SCHEMA_VERSION])
                     .await
                     .map_err(pg_error)?;
@@ -549,13 +642,29 @@ impl Store for PgStore {
     }
 
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>> {
-        self.one_record("SELECT record FROM kms_keys WHERE space = $1 AND key_id = $2", &[&self.space(), &key_id]).await
+        const SQL: &str = "SELECT record, usage FROM kms_keys WHERE space = $1 AND key_id = $2";
+        Ok(key_records(&self.pool.query(SQL, &[&self.space(), &key_id]).await?)?.pop())
     }
 
     async fn put_key(&self, key: &KeyRecord) -> Result<()> {
         let record = encode(key)?;
         let (state, due) = (key.state.as_str(), key.next_job_ms());
-        self.pool.execute(PUT_KEY, &[&self.space(), &key.key_id, &key.account, &state, &due, &record]).await
+        let (revision, usage, usage_ms) = key_extras(key)?;
+        let params: [&(dyn ToSql + Sync); 9] =
+            [&self.space(), &key.key_id, &key.account, &state, &due, &record, &revision, &usage, &usage_ms];
+        if self.pool.query(PUT_KEY, &params).await?.is_empty() {
+            return Err(Error::StaleRecord(format!(
+                "The key {} was changed by another request meanwhile. Retry the request.",
+                key.key_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn merge_usage(&self, key_id: &str, usage: &LastUsage) -> Result<()> {
+        const SQL: &str = "UPDATE kms_keys SET usage = $3, usage_ms = $4 \
+             WHERE space = $1 AND key_id = $2 AND (usage_ms IS NULL OR usage_ms < $4)";
+        self.pool.execute(SQL, &[&self.space(), &key_id, &encode(usage)?, &usage.at_ms]).await
     }
 
     async fn delete_key(&self, key_id: &str) -> Result<()> {
@@ -791,6 +900,7 @@ impl Store for PgStore {
         for t in TABLES {
             sql.push_str(&format!("INSERT INTO {t} SELECT * FROM {};\n", shadow(t)));
         }
+        sql.push_str(&format!("SELECT pg_notify('{CHANNEL}', 'resync');\n"));
         self.pool
             .timed(BULK_TIMEOUT, async {
                 let mut lease = self.pool.get(false).await?;
@@ -848,7 +958,7 @@ impl Store for PgStore {
                 }
                 let spaces = tx.query("SELECT space FROM kms_spaces ORDER BY space", &[]).await.map_err(pg_error)?;
                 let keys = tx
-                    .prepare("SELECT record FROM kms_keys WHERE space = $1 ORDER BY key_id")
+                    .prepare("SELECT record, usage FROM kms_keys WHERE space = $1 ORDER BY key_id")
                     .await
                     .map_err(pg_error)?;
                 let grants = tx
@@ -862,7 +972,7 @@ impl Store for PgStore {
                 for r in spaces {
                     let name: String = r.try_get(0).map_err(pg_error)?;
                     s.spaces.push(SpaceSnapshot {
-                        keys: records(&tx.query(&keys, &[&name]).await.map_err(pg_error)?)?,
+                        keys: key_records(&tx.query(&keys, &[&name]).await.map_err(pg_error)?)?,
                         grants: records(&tx.query(&grants, &[&name]).await.map_err(pg_error)?)?,
                         aliases: records(&tx.query(&aliases, &[&name]).await.map_err(pg_error)?)?,
                         name,
@@ -882,6 +992,44 @@ impl Store for PgStore {
             .await
     }
 
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(listen(self.pool.clone(), tx));
+        Some(rx)
+    }
+
+    async fn lead_jobs(&self) -> Result<bool> {
+        let mut leader = self.pool.leader.lock().await;
+        let result = self
+            .pool
+            .timed(PING_TIMEOUT, async {
+                let (conn, held) = match leader.as_mut() {
+                    Some(l) if !l.0.client.is_closed() => l,
+                    _ => leader.insert((self.pool.connect().await?, false)),
+                };
+                if *held {
+                    conn.client.simple_query("SELECT 1").await.map_err(pg_error)?;
+                } else {
+                    let row = conn
+                        .client
+                        .query_one("SELECT pg_try_advisory_lock($1)", &[&JOBS_LOCK_ID])
+                        .await
+                        .map_err(pg_error)?;
+                    *held = row.try_get(0).map_err(pg_error)?;
+                    if *held {
+                        tracing::info!("this server runs the background job now");
+                    }
+                }
+                Ok(*held)
+            })
+            .await;
+        if result.is_err() {
+            // Closed: the lock, if held, goes with the connection.
+            *leader = None;
+        }
+        result
+    }
+
     async fn restore(&self, snapshot: &Snapshot) -> Result<()> {
         // Encoded first; then one transaction, its inserts pipelined.
         let mut keys = vec![];
@@ -889,7 +1037,7 @@ impl Store for PgStore {
         let mut aliases = vec![];
         for sp in &snapshot.spaces {
             for k in &sp.keys {
-                keys.push((sp.name.as_str(), k, k.state.as_str(), k.next_job_ms(), encode(k)?));
+                keys.push((sp.name.as_str(), k, k.state.as_str(), k.next_job_ms(), encode(k)?, key_extras(k)?));
             }
             for g in &sp.grants {
                 grants.push((sp.name.as_str(), g, encode(g)?));
@@ -929,7 +1077,7 @@ impl Store for PgStore {
                 let (meta_st, space_st, key_st, grant_st, alias_st, user_st, role_st, ak_st) = (
                     st(PUT_META).await?,
                     st(PUT_SPACE).await?,
-                    st(PUT_KEY).await?,
+                    st(RESTORE_KEY).await?,
                     st(PUT_GRANT).await?,
                     st(PUT_ALIAS).await?,
                     st(PUT_USER).await?,
@@ -944,8 +1092,11 @@ impl Store for PgStore {
                 for sp in &snapshot.spaces {
                     rows.push((&space_st, vec![&sp.name]));
                 }
-                for (space, k, state, due, rec) in &keys {
-                    rows.push((&key_st, vec![space, &k.key_id, &k.account, state, due, rec]));
+                for (space, k, state, due, rec, (revision, usage, usage_ms)) in &keys {
+                    rows.push((
+                        &key_st,
+                        vec![space, &k.key_id, &k.account, state, due, rec, revision, usage, usage_ms],
+                    ));
                 }
                 for (space, g, rec) in &grants {
                     rows.push((&grant_st, vec![space, &g.key_id, &g.grant_id, &g.retiring_principal, rec]));
@@ -977,6 +1128,125 @@ impl Store for PgStore {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// How often the change feed's connection is checked, and how long the
+/// check (and the job lock's) may take: a connection that stopped
+/// answering is found within about a second and a half.
+const PING_EVERY: Duration = Duration::from_millis(500);
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// The wait between attempts to open the change feed again.
+const LISTEN_RETRY: Duration = Duration::from_millis(250);
+
+/// The change feed ([`Store::changes`]): a connection of its own that
+/// `LISTEN`s on [`CHANNEL`], reopened whenever it breaks or stops answering
+/// (`Lost` then, `Resumed` once it listens again), until the receiver is
+/// dropped.
+async fn listen(pool: Arc<Pool>, tx: tokio::sync::mpsc::Sender<Change>) {
+    let mut listening = false;
+    while !tx.is_closed() {
+        match listen_once(&pool, &tx, &mut listening).await {
+            Ok(()) => tracing::warn!("the PostgreSQL change feed stopped; caches are off until it is back"),
+            Err(e) if listening => {
+                tracing::warn!(error = %e, "the PostgreSQL change feed broke; caches are off until it is back")
+            }
+            Err(e) => tracing::debug!(error = %e, "the PostgreSQL change feed did not open"),
+        }
+        if std::mem::take(&mut listening) && tx.send(Change::Lost).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
+async fn listen_once(pool: &Pool, tx: &tokio::sync::mpsc::Sender<Change>, listening: &mut bool) -> Result<()> {
+    let (ntx, mut nrx) = tokio::sync::mpsc::unbounded_channel();
+    let per_host = pool.cfg.pg.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let limit = per_host * pool.cfg.pg.get_hosts().len().max(1) as u32;
+    let (client, driver) = pool
+        .timed(limit, async {
+            Ok(match &pool.tls {
+                None => {
+                    let (client, connection) = pool.cfg.pg.connect(NoTls).await.map_err(pg_error)?;
+                    (client, tokio::spawn(notifications(connection, ntx)))
+                }
+                Some(tls) => {
+                    let (client, connection) = pool.cfg.pg.connect(tls.clone()).await.map_err(pg_error)?;
+                    (client, tokio::spawn(notifications(connection, ntx)))
+                }
+            })
+        })
+        .await?;
+    let _abort = AbortOnDrop(driver);
+    pool.timed(PING_TIMEOUT, async { client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(pg_error) })
+        .await?;
+    *listening = true;
+    if tx.send(Change::Resumed).await.is_err() {
+        return Ok(());
+    }
+    tracing::info!("following the PostgreSQL change feed");
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return Ok(()),
+            n = nrx.recv() => match n {
+                Some(payload) => match parse_change(&payload) {
+                    Some(c) => if tx.send(c).await.is_err() { return Ok(()) },
+                    None => tracing::warn!(payload, "an unknown change announcement"),
+                },
+                None => return Err(pg_err("the connection closed")),
+            },
+            _ = ping.tick() => {
+                pool.timed(PING_TIMEOUT, async { client.simple_query("SELECT 1").await.map_err(pg_error) }).await?;
+            }
+        }
+    }
+}
+
+/// Drive a connection, passing its notifications' payloads on.
+async fn notifications<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    out: tokio::sync::mpsc::UnboundedSender<String>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt as _;
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    while let Some(m) = messages.next().await {
+        match m {
+            Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                if out.send(n.payload().to_string()).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "the change feed's connection ended");
+                return;
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An announcement of [`SCHEMA_V2`]'s `kms_notify`.
+fn parse_change(payload: &str) -> Option<Change> {
+    let mut parts = payload.splitn(3, ' ');
+    match (parts.next()?, parts.next(), parts.next()) {
+        ("key", Some(space), Some(key_id)) => Some(Change::Key { space: space.into(), key_id: key_id.into() }),
+        ("alias", Some(space), None) => Some(Change::Alias { space: space.into() }),
+        ("identity", None, None) => Some(Change::Identity),
+        ("resync", None, None) => Some(Change::Resumed),
+        _ => None,
     }
 }
 
@@ -1109,6 +1379,73 @@ mod server_tests {
         pg.start_again();
         assert_eq!(s.get_meta("m").await.unwrap().as_deref(), Some(&b"1"[..]));
         s.put_meta("m", b"2").await.unwrap();
+    }
+
+    /// Two stores on one database: what one writes is announced to the
+    /// other (not a usage-only write), the feed comes back after the
+    /// database restarts (Lost, then Resumed), and one store at a time
+    /// runs the background job, the other once the first one's connection
+    /// is gone.
+    async fn next(feed: &mut tokio::sync::mpsc::Receiver<kms_core::ports::Change>) -> kms_core::ports::Change {
+        tokio::time::timeout(Duration::from_secs(5), feed.recv()).await.expect("a change within 5 s").unwrap()
+    }
+
+    #[tokio::test]
+    async fn changes_are_announced_and_jobs_run_on_one_store() {
+        use kms_core::ports::Change;
+        let mut pg = TestPostgres::start();
+        let (a, b) = (open(&pg.url()).await.unwrap(), open(&pg.url()).await.unwrap());
+        let mut feed = a.changes().unwrap();
+        assert_eq!(next(&mut feed).await, Change::Resumed);
+        let west = b.key_space("us-west-2").await.unwrap();
+        let mut k: KeyRecord = serde_json::from_value(serde_json::json!({
+            "key_id": "k1", "account": "111122223333", "created_ms": 1, "description": "",
+            "key_usage": "ENCRYPT_DECRYPT", "key_spec": "SYMMETRIC_DEFAULT", "origin": "AWS_KMS",
+            "state": "Enabled", "policy": "{}", "materials": [], "revision": 1
+        }))
+        .unwrap();
+        west.put_key(&k).await.unwrap();
+        assert_eq!(next(&mut feed).await, Change::Key { space: "us-west-2".into(), key_id: "k1".into() });
+        let usage = LastUsage { operation: "Encrypt".into(), at_ms: 5, request_id: "r".into(), principal: None };
+        west.merge_usage("k1", &usage).await.unwrap();
+        k.revision = 2;
+        west.put_key(&k).await.unwrap();
+        // The usage-only write said nothing: the next announcement is the put.
+        assert_eq!(next(&mut feed).await, Change::Key { space: "us-west-2".into(), key_id: "k1".into() });
+        b.put_alias(&AliasRecord {
+            account: "111122223333".into(),
+            name: "alias/a".into(),
+            target_key_id: "k1".into(),
+            created_ms: 1,
+            updated_ms: 1,
+        })
+        .await
+        .unwrap();
+        assert_eq!(next(&mut feed).await, Change::Alias { space: "".into() });
+        let user: UserRecord = serde_json::from_value(serde_json::json!({
+            "account": "111122223333", "name": "u", "user_id": "AIDAEXAMPLE", "created_ms": 1, "admin": false
+        }))
+        .unwrap();
+        b.put_user(&user).await.unwrap();
+        assert_eq!(next(&mut feed).await, Change::Identity);
+
+        assert!(a.lead_jobs().await.unwrap());
+        assert!(!b.lead_jobs().await.unwrap());
+        assert!(a.lead_jobs().await.unwrap(), "the lock stays with its holder");
+        pg.stop();
+        assert_eq!(next(&mut feed).await, Change::Lost);
+        assert!(a.lead_jobs().await.is_err());
+        pg.start_again();
+        assert_eq!(next(&mut feed).await, Change::Resumed);
+        // Whoever asks first after the restart leads.
+        assert!(b.lead_jobs().await.unwrap());
+        assert!(!a.lead_jobs().await.unwrap());
+        drop((b, west));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !a.lead_jobs().await.unwrap() {
+            assert!(Instant::now() < deadline, "the lock did not move");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// A server that accepts the connection but never answers: the

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use kms_core::error::{Error, Result};
 use kms_core::ports::Store;
 use kms_core::types::{
-    AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, RoleRecord, Snapshot, SpaceSnapshot, UserRecord,
+    AccessKeyRecord, AliasRecord, GrantRecord, KeyRecord, KeyState, LastUsage, RoleRecord, Snapshot, SpaceSnapshot,
+    UserRecord,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::{de::DeserializeOwned, Serialize};
@@ -319,26 +320,45 @@ impl Store for RedbStore {
     }
 
     async fn put_key(&self, key: &KeyRecord) -> Result<()> {
-        let bytes = encode(key)?;
-        let (id, account) = (key.key_id.clone(), key.account.clone());
-        let due = key.next_job_ms();
+        let key = key.clone();
         self.run(move |db, sp| {
             let tx = db.begin_write().map_err(db_err)?;
             {
+                let mut key = key;
+                let id = key.key_id.clone();
                 let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
-                let old =
-                    keys.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
+                let old = keys.get(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value())).transpose()?;
+                crate::check_revision(old.as_ref(), &mut key)?;
+                keys.insert(id.as_str(), encode(&key)?.as_slice()).map_err(db_err)?;
                 let mut jobs = tx.open_table(sp.jobs()).map_err(db_err)?;
-                if let Some(old_due) = old.transpose()?.as_ref().and_then(KeyRecord::next_job_ms) {
+                if let Some(old_due) = old.as_ref().and_then(KeyRecord::next_job_ms) {
                     jobs.remove((old_due, id.as_str())).map_err(db_err)?;
                 }
-                if let Some(due) = due {
+                if let Some(due) = key.next_job_ms() {
                     jobs.insert((due, id.as_str()), ()).map_err(db_err)?;
                 }
                 tx.open_table(sp.account_keys())
                     .map_err(db_err)?
-                    .insert((account.as_str(), id.as_str()), ())
+                    .insert((key.account.as_str(), id.as_str()), ())
                     .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn merge_usage(&self, key_id: &str, usage: &LastUsage) -> Result<()> {
+        let (id, usage) = (key_id.to_string(), usage.clone());
+        self.run(move |db, sp| {
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
+                let rec = keys.get(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value())).transpose()?;
+                let Some(mut rec) = rec.filter(|r| r.last_usage.as_ref().is_none_or(|u| u.at_ms < usage.at_ms)) else {
+                    return Ok(());
+                };
+                rec.last_usage = Some(usage);
+                keys.insert(id.as_str(), encode(&rec)?.as_slice()).map_err(db_err)?;
             }
             tx.commit().map_err(db_err)
         })

@@ -170,6 +170,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     };
     let hsm = (!cfg.hsm_clusters.is_empty())
         .then(|| Arc::new(kms_hsm::Pkcs11Clusters::new(cfg.hsm_clusters.clone())) as Arc<dyn kms_core::ports::Hsm>);
+    let changes = store.changes();
     let regions = Regions::open(
         store,
         root,
@@ -192,6 +193,9 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             "this data directory's original keys stay in the region it was created for"
         );
     }
+    // Other servers on the same database: their changes drop what they
+    // changed from this one's caches (until the server stops).
+    let follow = regions.follow(changes);
     let kms = regions.get(&cfg.region).await.map_err(|e| e.to_string())?.ok_or("the default region is not served")?;
     let fixed = cfg.dev.then_some((DEV_ACCESS_KEY, DEV_SECRET_KEY));
     let admin = if cfg.dev { "test" } else { cfg.admin_user.as_str() };
@@ -264,6 +268,15 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let jobs = tokio::spawn(background_jobs(api.clone(), rx.clone()));
+    if let Some(follow) = follow {
+        let mut stop = rx.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = follow => {}
+                _ = stop.changed() => {}
+            }
+        });
+    }
     let task = tokio::spawn(async move {
         accept_loop(listener, api_for_loop, tls, rx, max_connections).await;
         let _ = jobs.await;

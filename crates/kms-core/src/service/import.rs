@@ -320,7 +320,7 @@ impl Kms {
                         )));
                     }
                 }
-                self.attach_material(r, arn, imported, import, import_type, now)
+                self.attach_material(r, arn, &imported, import.clone(), import_type, now)
             })
             .await?;
         Ok(ImportKeyMaterialResponse { key_id: Some(arn), key_material_id: symmetric.then_some(material_id) })
@@ -332,7 +332,7 @@ impl Kms {
         &self,
         r: &mut KeyRecord,
         arn: &str,
-        imported: Imported,
+        imported: &Imported,
         import: ImportRecord,
         import_type: Option<ImportType>,
         now: i64,
@@ -368,7 +368,7 @@ impl Kms {
                     in_hsm: false,
                 });
                 if !ever {
-                    r.public_key = imported.public_key;
+                    r.public_key = imported.public_key.clone();
                 }
             }
             ImportType::ExistingKeyMaterial => {
@@ -385,7 +385,7 @@ impl Kms {
         {
             r.state = KeyState::Enabled;
         }
-        Ok(imported.id)
+        Ok(imported.id.clone())
     }
 
     pub async fn delete_imported_key_material(

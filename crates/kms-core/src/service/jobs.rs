@@ -126,7 +126,7 @@ impl Kms {
                     attempts: 0,
                     next_ms: now,
                 });
-                self.store.put_key(&rec).await?;
+                self.put_record(&mut rec).await?;
                 return Ok(Pass { changed: true, deliver: true });
             }
             let e = self.destroy(&rec, now).await?;

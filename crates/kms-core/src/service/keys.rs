@@ -210,7 +210,7 @@ impl Kms {
                 (vec![m], public_key)
             }
         };
-        let record = KeyRecord {
+        let mut record = KeyRecord {
             key_id: key_id.clone(),
             account,
             created_ms: now,
@@ -239,13 +239,14 @@ impl Kms {
             last_usage: None,
             public_key,
             custom_key_store: custom_key_store.map(Self::new_place),
+            revision: 0,
         };
         // A key made in an HSM for nothing is destroyed there.
         if let Err(e) = self.reserve_key(&record.account).await {
             self.hsm_destroy(&record).await;
             return Err(e);
         }
-        if let Err(e) = self.store.put_key(&record).await {
+        if let Err(e) = self.put_record(&mut record).await {
             self.release_key(&record.account).await;
             self.hsm_destroy(&record).await;
             return Err(e);
@@ -322,7 +323,7 @@ impl Kms {
             &Access::new("kms:UpdateKeyDescription"),
             |r, arn| {
                 Self::manageable(r, arn)?;
-                r.description = description;
+                r.description = description.clone();
                 Ok(())
             },
         )

@@ -266,6 +266,10 @@ pub(crate) struct Shared {
     regions: std::sync::Weak<Regions>,
     /// The HSM clusters custom key stores may use (none configured: `None`).
     hsm: Option<Arc<dyn crate::ports::Hsm>>,
+    /// Whether the caches may keep what they read: false while the store's
+    /// change feed is down (other servers' changes could be missed), so
+    /// that every call reads the store ([`Regions::follow`]).
+    coherent: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Kms {
@@ -473,6 +477,9 @@ impl Kms {
         let live =
             Arc::new(LiveKey { record, arn, policy, materials, current, usage: Mutex::new((usage, false)), grants });
         let mut keys = self.keys.write().map_err(poisoned)?;
+        if !self.shared.coherent.load(Ordering::Acquire) {
+            return Ok(live);
+        }
         match loaded {
             Some(epoch) if epoch != self.cache_epoch.load(Ordering::Acquire) => return Ok(live),
             Some(_) => {}
@@ -525,6 +532,41 @@ impl Kms {
         let mut keys = self.keys.write().map_err(poisoned)?;
         self.cache_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         keys.remove(key_id);
+        Ok(())
+    }
+
+    /// Drop a key another server changed from the cache (its unflushed
+    /// last usage is written first).
+    async fn drop_changed(&self, key_id: &str) -> Result<()> {
+        let gone = {
+            let mut keys = self.keys.write().map_err(poisoned)?;
+            self.cache_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            keys.remove(key_id)
+        };
+        let dirty = gone.and_then(|k| k.usage.lock().ok().filter(|u| u.1).and_then(|u| u.0.clone()));
+        if let Some(usage) = dirty {
+            self.store.merge_usage(key_id, &usage).await?;
+        }
+        Ok(())
+    }
+
+    /// Drop every cached key (their unflushed last usage is written first,
+    /// if the store takes it).
+    async fn forget_keys(&self) -> Result<()> {
+        if let Err(e) = self.flush_usage().await {
+            tracing::debug!(error = %e, "last usage not written before the cache was dropped");
+        }
+        let mut keys = self.keys.write().map_err(poisoned)?;
+        self.cache_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        keys.clear();
+        Ok(())
+    }
+
+    /// Read every alias of this region again.
+    async fn reload_aliases(&self) -> Result<()> {
+        let all = self.store.list_aliases().await?;
+        *self.aliases.write().map_err(poisoned)? =
+            all.into_iter().map(|a| ((a.account.clone(), a.name.clone()), a)).collect();
         Ok(())
     }
 
@@ -703,35 +745,58 @@ impl Kms {
         ctx: &RequestContext,
         key_id: &str,
         access: &authz::Access<'_>,
-        f: impl FnOnce(&mut KeyRecord, &str) -> Result<T>,
+        mut f: impl FnMut(&mut KeyRecord, &str) -> Result<T>,
     ) -> Result<T> {
-        let w = self.write_lock.lock().await;
-        let live = self.resolve_as(ctx, key_id, Aliases::Refused, Some(access)).await?;
-        let mut rec = live.record.clone();
-        let out = f(&mut rec, &live.arn)?;
-        rec.last_usage = live.last_usage();
-        let outbox = Self::queue_syncs(&live.record, &mut rec, self.clock.now_ms());
-        let targets: Vec<String> =
-            rec.multi_region_set.iter().flat_map(|s| s.outbox.iter().map(|o| o.region.clone())).collect();
-        let id = rec.key_id.clone();
-        self.store.put_key(&rec).await?;
-        self.recache(&live, rec)?;
-        drop(w);
-        if outbox {
-            self.deliver_now(&id, &targets).await;
+        let mut attempts = 0;
+        loop {
+            let w = self.write_lock.lock().await;
+            let live = self.resolve_as(ctx, key_id, Aliases::Refused, Some(access)).await?;
+            let mut rec = live.record.clone();
+            let out = f(&mut rec, &live.arn)?;
+            let outbox = Self::queue_syncs(&live.record, &mut rec, self.clock.now_ms());
+            let targets: Vec<String> =
+                rec.multi_region_set.iter().flat_map(|s| s.outbox.iter().map(|o| o.region.clone())).collect();
+            let id = rec.key_id.clone();
+            match self.put_record(&mut rec).await {
+                // Another server changed the key since this one cached it:
+                // again, from the store.
+                Err(Error::StaleRecord(_)) if attempts < 3 => {
+                    attempts += 1;
+                    self.evict(&id)?;
+                    continue;
+                }
+                r => r?,
+            }
+            self.recache(&live, rec)?;
+            drop(w);
+            if outbox {
+                self.deliver_now(&id, &targets).await;
+            }
+            return Ok(out);
         }
-        Ok(out)
+    }
+
+    /// Write a key record (read from the store, or new) as its next
+    /// revision, with the cached key's last usage when that is the later.
+    /// [`Error::StaleRecord`] when another server wrote the key since.
+    async fn put_record(&self, rec: &mut KeyRecord) -> Result<()> {
+        if let Some(live) = self.keys.read().map_err(poisoned)?.get(&rec.key_id).cloned() {
+            if let Some(u) = live.last_usage() {
+                if rec.last_usage.as_ref().is_none_or(|r| r.at_ms < u.at_ms) {
+                    rec.last_usage = Some(u);
+                }
+            }
+        }
+        rec.revision += 1;
+        self.store.put_key(rec).await
     }
 
     /// Write a key record changed from `old` (under the write lock, by
     /// the service itself): multi-Region syncs queued, the cached key
     /// dropped. Returns whether the key has syncs to deliver.
     async fn write_record(&self, old: &KeyRecord, mut rec: KeyRecord, now: i64) -> Result<bool> {
-        if let Some(live) = self.keys.read().map_err(poisoned)?.get(&rec.key_id).cloned() {
-            rec.last_usage = live.last_usage();
-        }
         let outbox = Self::queue_syncs(old, &mut rec, now);
-        self.store.put_key(&rec).await?;
+        self.put_record(&mut rec).await?;
         self.evict(&rec.key_id)?;
         if outbox {
             self.shared.jobs_wake.notify_one();
@@ -752,8 +817,8 @@ impl Kms {
         Ok(())
     }
 
-    /// Write in-memory last-usage records to the store. Run periodically and
-    /// at shutdown.
+    /// Write in-memory last-usage records to the store (each kept there
+    /// unless another server's is later). Run periodically and at shutdown.
     pub async fn flush_usage(&self) -> Result<usize> {
         let dirty: Vec<Arc<LiveKey>> = self
             .keys
@@ -765,19 +830,19 @@ impl Kms {
             .collect();
         let mut n = 0;
         for k in dirty {
-            let _w = self.write_lock.lock().await;
-            // The cached key may have been replaced or destroyed meanwhile.
-            let current = self.keys.read().map_err(poisoned)?.get(&k.record.key_id).cloned();
-            let Some(current) = current else { continue };
             let usage = {
                 let mut u = k.usage.lock().map_err(poisoned)?;
                 u.1 = false;
                 u.0.clone()
             };
-            let mut rec = current.record.clone();
-            rec.last_usage = usage.clone();
-            self.store.put_key(&rec).await?;
-            self.cache(rec, current.materials.clone(), usage, current.grants.clone(), None)?;
+            let Some(usage) = usage else { continue };
+            if let Err(e) = self.store.merge_usage(&k.record.key_id, &usage).await {
+                // Written with the next flush.
+                if let Ok(mut u) = k.usage.lock() {
+                    u.1 = true;
+                }
+                return Err(e);
+            }
             n += 1;
         }
         Ok(n)

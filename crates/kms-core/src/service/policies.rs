@@ -45,7 +45,7 @@ impl Kms {
         );
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
             Self::manageable(r, arn)?;
-            r.policy = policy;
+            r.policy = policy.clone();
             Ok(())
         })
         .await

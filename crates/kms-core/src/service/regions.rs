@@ -130,6 +130,7 @@ impl Regions {
                 jobs_wake: tokio::sync::Notify::new(),
                 regions: weak.clone(),
                 hsm: cfg.hsm,
+                coherent: std::sync::atomic::AtomicBool::new(true),
             }),
             open: RwLock::new(BTreeMap::new()),
             opening: tokio::sync::Mutex::new(()),
@@ -298,9 +299,80 @@ impl Regions {
         self.shared.jobs_wake.notified().await;
     }
 
+    /// Follow the changes other servers sharing the store make
+    /// ([`Store::changes`]; `None` for a store nobody shares): from now
+    /// until the feed says it works, and whenever it breaks, nothing is
+    /// kept in the key cache (every call reads the store); a change drops
+    /// what it changed (a key with its grants, a region's aliases, the
+    /// credentials). Returns the loop to run (it ends when the feed does).
+    pub fn follow(
+        self: &Arc<Self>,
+        changes: Option<tokio::sync::mpsc::Receiver<crate::ports::Change>>,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let mut changes = changes?;
+        self.set_coherent(false);
+        let regions = Arc::downgrade(self);
+        Some(async move {
+            while let Some(change) = changes.recv().await {
+                let Some(r) = regions.upgrade() else { return };
+                if let Err(e) = r.apply_change(change).await {
+                    tracing::warn!(error = %e, "a change of another server could not be applied; caches dropped");
+                    r.set_coherent(false);
+                    let _ = r.forget_all().await;
+                }
+            }
+        })
+    }
+
+    fn set_coherent(&self, on: bool) {
+        self.shared.coherent.store(on, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Every region's key cache and aliases, and the credentials, afresh.
+    async fn forget_all(&self) -> Result<()> {
+        for k in self.all() {
+            k.forget_keys().await?;
+            k.reload_aliases().await?;
+        }
+        self.shared.reload_credentials(self.store.as_ref(), &self.partition).await
+    }
+
+    async fn apply_change(&self, change: crate::ports::Change) -> Result<()> {
+        use crate::ports::Change;
+        let region = |space: &str| if space.is_empty() { self.home.clone() } else { space.to_string() };
+        match change {
+            Change::Key { space, key_id } => {
+                if let Some(k) = self.get_open(&region(&space)) {
+                    k.drop_changed(&key_id).await?;
+                }
+            }
+            Change::Alias { space } => {
+                if let Some(k) = self.get_open(&region(&space)) {
+                    k.reload_aliases().await?;
+                }
+            }
+            Change::Identity => self.shared.reload_credentials(self.store.as_ref(), &self.partition).await?,
+            Change::Lost => {
+                self.set_coherent(false);
+                for k in self.all() {
+                    k.forget_keys().await?;
+                }
+            }
+            Change::Resumed => {
+                self.set_coherent(true);
+                self.forget_all().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// One pass of the background job over every open region (a region
-    /// that fails does not hold up the others; the first error is returned).
+    /// that fails does not hold up the others; the first error is returned),
+    /// if this server runs the job now ([`Store::lead_jobs`]).
     pub async fn run_jobs(&self) -> Result<usize> {
+        if !self.store.lead_jobs().await? {
+            return Ok(0);
+        }
         let (mut n, mut first_error) = (0, None);
         for k in self.all() {
             match k.run_jobs().await {

@@ -232,7 +232,8 @@ impl Kms {
                     .policy
                     .clone()
                     .unwrap_or_else(|| kms_policy::default_key_policy(&self.loc.partition, &r.account));
-                let new = NewReplica { policy, description: req.description.clone().unwrap_or_default(), tags };
+                let new =
+                    NewReplica { policy, description: req.description.clone().unwrap_or_default(), tags: tags.clone() };
                 set.replica_regions.push(region.clone());
                 set.outbox.push(Outbound {
                     region: region.clone(),
@@ -293,6 +294,7 @@ impl Kms {
             last_usage: None,
             public_key: p.public_key.clone(),
             custom_key_store: None,
+            revision: 0,
         }
     }
 
@@ -438,10 +440,7 @@ impl Kms {
             self.push_events(vec![event]);
             return Ok(());
         }
-        if let Some(live) = self.keys.read().map_err(super::poisoned)?.get(key_id).cloned() {
-            rec.last_usage = live.last_usage();
-        }
-        self.store.put_key(&rec).await?;
+        self.put_record(&mut rec).await?;
         self.evict(key_id)?;
         Ok(())
     }
@@ -501,6 +500,7 @@ impl Kms {
                     last_usage: None,
                     public_key: None,
                     custom_key_store: None,
+                    revision: 0,
                 };
                 let set = MultiRegionSet {
                     region: self.loc.region.clone(),
@@ -558,14 +558,11 @@ impl Kms {
             set.settle = Some((now, prior));
             rec.state = KeyState::Updating;
         }
-        if let Some(live) = self.keys.read().map_err(super::poisoned)?.get(&rec.key_id).cloned() {
-            rec.last_usage = live.last_usage();
-        }
         // A new replica is a key of its region's account like any other.
         if created {
             self.reserve_key(&rec.account).await?;
         }
-        if let Err(e) = self.store.put_key(&rec).await {
+        if let Err(e) = self.put_record(&mut rec).await {
             if created {
                 self.release_key(&rec.account).await;
             }

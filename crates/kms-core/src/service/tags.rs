@@ -64,7 +64,7 @@ impl Kms {
         });
         self.update_key(ctx, req.key_id.as_deref().unwrap_or_default(), &access, |r, arn| {
             Self::manageable(r, arn)?;
-            r.tags = Self::merge_tags(std::mem::take(&mut r.tags), tags)?;
+            r.tags = Self::merge_tags(std::mem::take(&mut r.tags), tags.clone())?;
             Ok(())
         })
         .await
