@@ -154,6 +154,45 @@ impl TestPostgres {
         self.run("createdb", &["-h", &host, "-p", &port, "-U", "kms", name]);
     }
 
+    /// A streaming standby of this server (`pg_basebackup -R`), started,
+    /// on its own port and directory; this server waits for it at every
+    /// commit (`synchronous_standby_names = '*'`, `synchronous_commit = on`).
+    pub fn standby(&self) -> TestPostgres {
+        let parent = if self.run_as.is_some() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+        let dir = tempfile::Builder::new().prefix("kms-pg-standby").tempdir_in(parent).unwrap();
+        if let Some(user) = self.run_as {
+            std::os::unix::fs::chown(dir.path(), Some(id_of("-u", user)), Some(id_of("-g", user))).unwrap();
+        }
+        let mut standby =
+            TestPostgres { dir, bin: self.bin.clone(), port: free_port(), run_as: self.run_as, running: false };
+        let data = standby.data_dir();
+        let (host, port) = (self.dir.path().to_str().unwrap().to_string(), self.port.to_string());
+        standby.run(
+            "pg_basebackup",
+            &["-h", &host, "-p", &port, "-U", "kms", "-D", data.to_str().unwrap(), "-R", "-X", "stream"],
+        );
+        let path = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!(
+            "\nport = {}\nunix_socket_directories = '{}'\n",
+            standby.port,
+            standby.dir.path().display()
+        ));
+        std::fs::write(&path, text).unwrap();
+        standby.start_again();
+        let path = self.data_dir().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("\nsynchronous_standby_names = '*'\nsynchronous_commit = on\n");
+        std::fs::write(&path, text).unwrap();
+        self.run("pg_ctl", &["-D", self.data_dir().to_str().unwrap(), "reload"]);
+        standby
+    }
+
+    /// Make this standby a primary (`pg_ctl promote`, waiting until it takes writes).
+    pub fn promote(&self) {
+        self.run("pg_ctl", &["-D", self.data_dir().to_str().unwrap(), "-w", "promote"]);
+    }
+
     /// Stop the server (fast shutdown: connections are closed).
     pub fn stop(&mut self) {
         let data = self.data_dir();

@@ -45,10 +45,17 @@ pub(crate) struct ServeChild {
     pub(crate) endpoint: String,
 }
 
-impl Drop for ServeChild {
-    fn drop(&mut self) {
+impl ServeChild {
+    /// SIGKILL, and wait for the process to end.
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -16,6 +16,7 @@ mod hsmstore;
 mod lifecycle;
 mod mlkem;
 mod model;
+mod nodes;
 mod postgres;
 mod protocol;
 mod quotas;
