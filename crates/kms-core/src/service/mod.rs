@@ -249,6 +249,11 @@ pub(crate) struct Shared {
     /// Temporary credentials of assumed-role sessions, by access key id
     /// (in memory: a restart ends every session).
     sessions: RwLock<HashMap<String, sts::Session>>,
+    /// Every role, by (account, name): the principals of sessions
+    /// ([`Shared::session_of_token`]).
+    roles: RwLock<HashMap<(String, String), RoleRecord>>,
+    /// The store's session epoch (see `sts::SESSION_EPOCH`).
+    session_epoch: RwLock<String>,
     /// Serialises changes of identities (users, roles, access keys).
     identity_lock: tokio::sync::Mutex<()>,
     /// Safe deletion: ScheduleKeyDeletion refuses a key used within this
@@ -934,12 +939,18 @@ impl Shared {
             );
         }
         *self.creds.write().map_err(poisoned)? = map;
-        Ok(())
+        let epoch = store.get_meta(sts::SESSION_EPOCH).await?.unwrap_or_default();
+        *self.session_epoch.write().map_err(poisoned)? = String::from_utf8_lossy(&epoch).into_owned();
+        let roles = store.list_roles(None).await?;
+        *self.roles.write().map_err(poisoned)? =
+            roles.into_iter().map(|r| ((r.account.clone(), r.name.clone()), r)).collect();
+        self.refresh_all_sessions(partition)
     }
 
     fn resolve_credential(
         &self,
         clock: &Clock,
+        partition: &str,
         access_key_id: &str,
         session_token: Option<&str>,
     ) -> Result<Arc<Credential>> {
@@ -947,7 +958,10 @@ impl Shared {
             None => self.creds.read().map_err(poisoned)?.get(access_key_id).cloned().ok_or(Error::UnrecognizedClient),
             Some(token) => {
                 let sessions = self.sessions.read().map_err(poisoned)?;
-                let s = sessions.get(access_key_id).ok_or(Error::UnrecognizedClient)?;
+                let Some(s) = sessions.get(access_key_id) else {
+                    drop(sessions);
+                    return self.session_of_token(clock.now_ms(), access_key_id, token, partition);
+                };
                 if !crate::crypto::ct_eq(s.token.expose().as_bytes(), token.as_bytes()) {
                     return Err(Error::UnrecognizedClient);
                 }
@@ -962,6 +976,6 @@ impl Shared {
 
 impl CredentialResolver for Kms {
     fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<Arc<Credential>> {
-        self.shared.resolve_credential(&self.clock, access_key_id, session_token)
+        self.shared.resolve_credential(&self.clock, &self.loc.partition, access_key_id, session_token)
     }
 }

@@ -122,6 +122,8 @@ impl Regions {
             shared: Arc::new(Shared {
                 root,
                 creds: RwLock::new(Default::default()),
+                roles: RwLock::new(Default::default()),
+                session_epoch: RwLock::new(String::new()),
                 sessions: RwLock::new(Default::default()),
                 identity_lock: tokio::sync::Mutex::new(()),
                 deletion_guard_days: cfg.deletion_guard_days,
@@ -231,6 +233,10 @@ impl Regions {
             fresh.insert(name.clone(), self.new_region(name).await?);
         }
         *self.open.write().map_err(poisoned)? = fresh;
+        // Every session ends, also the tokens other servers would accept.
+        let mut epoch = [0u8; 16];
+        crate::crypto::fill_random(&mut epoch)?;
+        self.store.put_meta(super::sts::SESSION_EPOCH, crate::crypto::hex(&epoch).as_bytes()).await?;
         self.shared.sessions.write().map_err(poisoned)?.clear();
         self.shared.faults.clear(None)?;
         self.shared.reload_credentials(self.store.as_ref(), &self.partition).await
@@ -398,7 +404,7 @@ impl Regions {
 
 impl CredentialResolver for Regions {
     fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<Arc<Credential>> {
-        self.shared.resolve_credential(&self.clock, access_key_id, session_token)
+        self.shared.resolve_credential(&self.clock, &self.partition, access_key_id, session_token)
     }
 }
 

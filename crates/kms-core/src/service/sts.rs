@@ -2,6 +2,11 @@
 //! access key, a secret and a session token, with an expiry) for a role
 //! whose trust policy lets the caller assume it; `GetCallerIdentity`. The
 //! operator API manages roles and their inline policies.
+//!
+//! A session token carries the session sealed under the root key
+//! ([`SessionClaims`]), so that every server sharing the store and root key
+//! accepts it (several nodes on one database), not only the one that made
+//! it; a role deleted on any of them ends its sessions on all.
 
 use std::sync::Arc;
 
@@ -22,6 +27,111 @@ pub(super) struct Session {
     pub expires_ms: i64,
     /// (account, role name), to refresh the principal when the role changes.
     role: (String, String),
+}
+
+/// What a session token seals (under the root key, bound to the session's
+/// access key id).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SessionClaims {
+    secret: String,
+    account: String,
+    role: String,
+    session: String,
+    expires_ms: i64,
+    /// The store's session epoch when it was made ([`SESSION_EPOCH`]):
+    /// `kms admin reset` changes it, ending every session.
+    epoch: String,
+}
+
+/// The store's metadata entry naming the present session epoch.
+pub(super) const SESSION_EPOCH: &str = "sts-session-epoch";
+
+/// Session tokens start as AWS's do.
+const TOKEN_PREFIX: &str = "FwoGZXIvYXdzE";
+
+fn session_binding(access_key_id: &str) -> String {
+    format!("sts-session/{access_key_id}")
+}
+
+impl super::Shared {
+    /// A session token for `claims`.
+    fn seal_session(&self, access_key_id: &str, claims: &SessionClaims) -> Result<SecretString> {
+        use base64::Engine as _;
+        let json = crate::crypto::SecretBytes::new(serde_json::to_vec(claims).map_err(Error::internal)?);
+        let sealed = self.root.seal(&session_binding(access_key_id), json.expose())?;
+        Ok(SecretString::new(format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(sealed))))
+    }
+
+    /// The session a token made by any server sharing the root key carries
+    /// (`UnrecognizedClient` when it opens to none, or its role is gone;
+    /// `ExpiredToken` after its expiry), remembered for its next call.
+    pub(super) fn session_of_token(
+        &self,
+        now_ms: i64,
+        access_key_id: &str,
+        token: &str,
+        partition: &str,
+    ) -> Result<Arc<Credential>> {
+        use base64::Engine as _;
+        let sealed = token
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+            .ok_or(Error::UnrecognizedClient)?;
+        let json = self.root.open(&session_binding(access_key_id), &sealed).map_err(|_| Error::UnrecognizedClient)?;
+        let claims: SessionClaims = serde_json::from_slice(json.expose()).map_err(|_| Error::UnrecognizedClient)?;
+        if claims.epoch != *self.session_epoch.read().map_err(poisoned)? {
+            return Err(Error::UnrecognizedClient);
+        }
+        if claims.expires_ms <= now_ms {
+            return Err(Error::ExpiredToken);
+        }
+        let role = self
+            .roles
+            .read()
+            .map_err(poisoned)?
+            .get(&(claims.account.clone(), claims.role.clone()))
+            .cloned()
+            .ok_or(Error::UnrecognizedClient)?;
+        let credential = Arc::new(Credential {
+            access_key_id: access_key_id.to_string(),
+            secret: SecretString::new(claims.secret),
+            principal: Arc::new(Principal::from_role_session(&role, &claims.session, partition)),
+        });
+        let mut sessions = self.sessions.write().map_err(poisoned)?;
+        sessions.retain(|_, s| s.expires_ms > now_ms);
+        sessions.insert(
+            access_key_id.to_string(),
+            Session {
+                credential: credential.clone(),
+                token: SecretString::new(token.to_string()),
+                expires_ms: claims.expires_ms,
+                role: (claims.account, claims.role),
+            },
+        );
+        Ok(credential)
+    }
+
+    /// After the roles were read again: every live session's principal
+    /// from its role as it is now, and the sessions of deleted roles ended.
+    pub(super) fn refresh_all_sessions(&self, partition: &str) -> Result<()> {
+        let roles = self.roles.read().map_err(poisoned)?;
+        let mut sessions = self.sessions.write().map_err(poisoned)?;
+        sessions.retain(|_, s| roles.contains_key(&s.role));
+        for s in sessions.values_mut() {
+            if let Some(role) = roles.get(&s.role) {
+                s.credential = Arc::new(Credential {
+                    access_key_id: s.credential.access_key_id.clone(),
+                    secret: s.credential.secret.clone(),
+                    principal: Arc::new(Principal::from_role_session(
+                        role,
+                        &s.credential.principal.user_name,
+                        partition,
+                    )),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What `AssumeRole` asks for.
@@ -106,13 +216,22 @@ impl Kms {
         }
         let access_key_id = identity::new_session_access_key_id()?;
         let secret = identity::new_secret_access_key()?;
-        let token = identity::new_session_token()?;
+        let expires_ms = self.clock.now_ms() + duration * 1000;
+        let claims = SessionClaims {
+            secret: secret.expose().to_string(),
+            account: account.clone(),
+            role: name.clone(),
+            session: session.clone(),
+            expires_ms,
+            epoch: self.shared.session_epoch.read().map_err(poisoned)?.clone(),
+        };
+        let token = self.shared.seal_session(&access_key_id, &claims)?;
         let principal = Arc::new(Principal::from_role_session(&role, &session, &self.loc.partition));
         let out = AssumeRoleOutput {
             access_key_id: access_key_id.clone(),
             secret_access_key: secret.clone(),
             session_token: token.clone(),
-            expiration_ms: self.clock.now_ms() + duration * 1000,
+            expiration_ms: expires_ms,
             assumed_role_id: principal.user_id.clone(),
             arn: principal.arn.clone(),
         };
@@ -129,26 +248,6 @@ impl Kms {
     pub fn get_caller_identity(&self, ctx: &RequestContext) -> (String, String, String) {
         let p = &ctx.principal;
         (p.arn.clone(), p.user_id.clone(), p.account.clone())
-    }
-
-    /// Rebuild the principals of a role's live sessions after the role changed.
-    fn refresh_sessions(&self, role: &RoleRecord) -> Result<()> {
-        let mut sessions = self.shared.sessions.write().map_err(poisoned)?;
-        for s in sessions.values_mut() {
-            if s.role == (role.account.clone(), role.name.clone()) {
-                let principal = Arc::new(Principal::from_role_session(
-                    role,
-                    &s.credential.principal.user_name,
-                    &self.loc.partition,
-                ));
-                s.credential = Arc::new(Credential {
-                    access_key_id: s.credential.access_key_id.clone(),
-                    secret: s.credential.secret.clone(),
-                    principal,
-                });
-            }
-        }
-        Ok(())
     }
 
     fn role_output(&self, r: &RoleRecord) -> RoleOutput {
@@ -216,6 +315,7 @@ impl Kms {
             max_session_secs: req.max_session_duration.unwrap_or(DEFAULT_SESSION_SECS),
         };
         self.store.put_role(&role).await?;
+        self.reload_credentials().await?;
         Ok(self.role_output(&role))
     }
 
@@ -231,7 +331,8 @@ impl Kms {
         let _w = self.shared.identity_lock.lock().await;
         self.get_role(&account, &name).await?;
         self.store.delete_role(&account, &name).await?;
-        self.shared.sessions.write().map_err(poisoned)?.retain(|_, s| s.role != (account.clone(), name.clone()));
+        // Its sessions end with it.
+        self.reload_credentials().await?;
         Ok(Empty {})
     }
 
@@ -247,7 +348,7 @@ impl Kms {
         let mut role = self.get_role(&account, &name).await?;
         f(&mut role)?;
         self.store.put_role(&role).await?;
-        self.refresh_sessions(&role)?;
+        self.reload_credentials().await?;
         Ok(Empty {})
     }
 

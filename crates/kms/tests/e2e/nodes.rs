@@ -129,6 +129,42 @@ async fn two_nodes_on_one_database() {
     let code = refused_within(Instant::now(), "deleted access key", || gen(&app_a)).await;
     assert_eq!(code, "UnrecognizedClientException");
 
+    // A role session made on A works on B; the role deleted on A, B
+    // refuses the session within a second.
+    let raw_a = raw_client(&a.endpoint, &ak, &sk);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+    let r = raw_a
+        .call("KmsAdmin.CreateRole", &serde_json::json!({"RoleName": "worker", "AssumeRolePolicyDocument": trust}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let policy =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:GenerateRandom","Resource":"*"}]}"#;
+    let r = raw_a
+        .call(
+            "KmsAdmin.PutRolePolicy",
+            &serde_json::json!({"RoleName": "worker", "PolicyName": "random", "PolicyDocument": policy}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let form = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fworker&RoleSessionName=w1";
+    let r = raw_a.send(raw_a.signed_query(form, now()).unwrap()).await.unwrap();
+    let xml = String::from_utf8(r.body).unwrap();
+    assert_eq!(r.status, 200, "{xml}");
+    let field = |f: &str| crate::sts::xml_field(&xml, f);
+    let on_b = crate::sts::session_client(
+        &b.endpoint,
+        &field("AccessKeyId"),
+        &field("SecretAccessKey"),
+        &field("SessionToken"),
+    );
+    gen(&on_b).await.unwrap();
+    let r = raw_a.call("KmsAdmin.DeleteRole", &serde_json::json!({"RoleName": "worker"})).await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let code = refused_within(Instant::now(), "deleted role", || gen(&on_b)).await;
+    assert_eq!(code, "UnrecognizedClientException");
+
     // Two writers of one key at once, one on each node: both changes kept
     // (the store writes over the revision read; the loser retries).
     let tags = |kms: aws_sdk_kms::Client, prefix: &'static str, key: String| async move {

@@ -10,7 +10,7 @@ use crate::symmetric::{advance, dev_server};
 
 const ACCOUNT: &str = "000000000000";
 
-fn session_client(endpoint: &str, ak: &str, sk: &str, token: &str) -> aws_sdk_kms::Client {
+pub(crate) fn session_client(endpoint: &str, ak: &str, sk: &str, token: &str) -> aws_sdk_kms::Client {
     let conf = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -21,7 +21,7 @@ fn session_client(endpoint: &str, ak: &str, sk: &str, token: &str) -> aws_sdk_km
     aws_sdk_kms::Client::from_conf(conf)
 }
 
-fn xml_field(xml: &str, tag: &str) -> String {
+pub(crate) fn xml_field(xml: &str, tag: &str) -> String {
     let start = xml.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
     let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
     xml[start..end].to_string()
