@@ -17,7 +17,11 @@ pub async fn backup(c: &Client, out: &Path) -> Result<(), String> {
         return Err(format!("{} exists; refusing to overwrite it", out.display()));
     }
     eprintln!("kms: taking a backup of {} ...", c.endpoint);
-    let reply = c.call("KmsAdmin.Backup", &serde_json::json!({})).await?;
+    let now = kms_core::ports::Clock::real_now_ms() / 1000;
+    let req = c.signed_request("KmsAdmin.Backup", b"{}", now)?;
+    let mut bar = Progress::new();
+    let reply = c.send_with_progress(req, |got, total| bar.show(got, total)).await?;
+    bar.done();
     if let Some((t, m)) = reply.error() {
         return Err(format!("An error occurred ({t}) when calling the Backup operation: {m}"));
     }
@@ -37,6 +41,56 @@ pub async fn backup(c: &Client, out: &Path) -> Result<(), String> {
         reply.body.len()
     );
     Ok(())
+}
+
+/// A progress bar on standard error, while it is a terminal (redrawn at
+/// most every 100 ms).
+struct Progress {
+    tty: bool,
+    last: Option<std::time::Instant>,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal as _;
+        Progress { tty: std::io::stderr().is_terminal(), last: None, drawn: false }
+    }
+
+    fn show(&mut self, got: usize, total: Option<usize>) {
+        let due = self.last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100));
+        if !self.tty || !(due || Some(got) == total) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        self.drawn = true;
+        eprint!("\r{}", Self::line(got, total));
+    }
+
+    /// `[#####.....]  50%  1.0 of 2.0 MB`, or the bytes alone.
+    fn line(got: usize, total: Option<usize>) -> String {
+        let mb = |n: usize| n as f64 / 1_000_000.0;
+        match total.filter(|t| *t > 0) {
+            Some(t) => {
+                let done = (got.min(t) * 30) / t;
+                format!(
+                    "[{}{}] {:3}%  {:.1} of {:.1} MB",
+                    "#".repeat(done),
+                    ".".repeat(30 - done),
+                    got.min(t) * 100 / t,
+                    mb(got),
+                    mb(t)
+                )
+            }
+            None => format!("{:.1} MB", mb(got)),
+        }
+    }
+
+    fn done(&self) {
+        if self.drawn {
+            eprintln!();
+        }
+    }
 }
 
 /// The configuration the server runs with on `data_dir` (`config`'s file).

@@ -247,6 +247,16 @@ impl Client {
 
     /// Send a request as built (possibly altered after signing).
     pub async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<Reply, String> {
+        self.send_with_progress(req, |_, _| {}).await
+    }
+
+    /// [`Client::send`], telling `progress` (bytes received, of how many if
+    /// the server said) as the answer's body arrives.
+    pub async fn send_with_progress(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        mut progress: impl FnMut(usize, Option<usize>),
+    ) -> Result<Reply, String> {
         let resp = match &self.tls {
             None => self.http.request(req).await.map_err(|e| e.to_string()),
             Some(tls) => send_once(&self.endpoint, Some(tls), req).await,
@@ -254,8 +264,16 @@ impl Client {
         .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();
-        Ok(Reply { status, headers, body })
+        let total = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        let mut body = resp.into_body();
+        let mut out = Vec::with_capacity(total.unwrap_or(0).min(1 << 30));
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() {
+                out.extend_from_slice(&data);
+                progress(out.len(), total);
+            }
+        }
+        Ok(Reply { status, headers, body: out })
     }
 
     /// Sign and send one call.

@@ -1,6 +1,7 @@
 //! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant,
 //! RevokeGrant. A grant takes effect on the very next request (the key's
-//! cached grant list is replaced under the write lock).
+//! key is dropped from the cache under the write lock, and read again on
+//! its next use).
 
 use std::sync::Arc;
 
@@ -105,13 +106,6 @@ fn check_grant_operations(k: &LiveKey, operations: &[String], constrained: bool)
 }
 
 impl Kms {
-    /// Replace a key's grant list in the cache, after the store changed.
-    async fn refresh_grants(&self, k: &LiveKey) -> Result<()> {
-        let grants = self.store.list_grants(&k.record.key_id).await?;
-        self.cache(k.record.clone(), k.materials.clone(), k.last_usage(), Arc::new(grants), None)?;
-        Ok(())
-    }
-
     pub async fn create_grant(&self, ctx: &RequestContext, req: CreateGrantRequest) -> Result<CreateGrantResponse> {
         let grantee = match (&req.grantee_principal, &req.grantee_service_principal) {
             (Some(p), _) | (None, Some(p)) => p.clone(),
@@ -201,7 +195,7 @@ impl Kms {
             context_equals: constraints.encryption_context_equals,
         };
         self.store.put_grant(&g).await?;
-        self.refresh_grants(&k).await?;
+        self.uncache(&k.record.key_id).await?;
         Ok(CreateGrantResponse { grant_token: Some(token), grant_id: Some(grant_id) })
     }
 
@@ -252,7 +246,7 @@ impl Kms {
             return Err(Error::DryRunOperation);
         }
         self.store.delete_grant(&k.record.key_id, grant_id).await?;
-        self.refresh_grants(k).await?;
+        self.uncache(&k.record.key_id).await?;
         ctx.note_key(&k.arn);
         Ok(())
     }
@@ -284,6 +278,7 @@ impl Kms {
                 req.grant_id.clone().unwrap_or_default(),
             ),
         };
+        let k = self.with_grant(k, &grant_id).await?;
         let g = Self::find_grant(&k, &grant_id)?;
         // The retiring principal, or the grantee of a grant that includes
         // RetireGrant, may retire it; anyone else needs kms:RetireGrant.
@@ -303,8 +298,19 @@ impl Kms {
         let k =
             self.resolve_as(ctx, req.key_id.as_deref().unwrap_or_default(), Aliases::Refused, Some(&access)).await?;
         let grant_id = req.grant_id.clone().unwrap_or_default();
+        let k = self.with_grant(k, &grant_id).await?;
         Self::find_grant(&k, &grant_id)?;
         self.remove_grant(ctx, &k, &grant_id, req.dry_run == Some(true)).await
+    }
+
+    /// `k`, or, when its cached grants lack `grant_id`, `k` read again from
+    /// the store (another server may have made the grant a moment ago).
+    async fn with_grant(&self, k: Arc<LiveKey>, grant_id: &str) -> Result<Arc<LiveKey>> {
+        if k.grants.iter().any(|g| g.grant_id == grant_id) || !is_grant_id(grant_id) {
+            return Ok(k);
+        }
+        self.uncache(&k.record.key_id).await?;
+        Ok(self.load(&k.record.key_id).await?.unwrap_or(k))
     }
 
     /// The key a grant belongs to (grant ids are unique across keys).

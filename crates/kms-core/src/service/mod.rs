@@ -247,7 +247,8 @@ pub(crate) struct Shared {
     root: RootKey,
     creds: RwLock<HashMap<String, Arc<Credential>>>,
     /// Temporary credentials of assumed-role sessions, by access key id
-    /// (in memory: a restart ends every session).
+    /// (a cache: a token any server sharing the root key made is opened
+    /// on its first use, `Shared::session_of_token`).
     sessions: RwLock<HashMap<String, sts::Session>>,
     /// Every role, by (account, name): the principals of sessions
     /// ([`Shared::session_of_token`]).
@@ -420,7 +421,7 @@ impl Kms {
             materials.push((parse_material_id(&m.id)?, material));
         }
         let usage = record.last_usage.clone();
-        self.cache(record, Arc::new(materials), usage, Arc::new(grants), Some(loaded))
+        self.cache(record, Arc::new(materials), usage, Arc::new(grants), loaded)
     }
 
     /// A new material of `key_id` that KMS made (at creation or by a
@@ -463,17 +464,18 @@ impl Kms {
         materials.iter().rposition(|(id, _)| *id == current)
     }
 
-    /// Put a key in the cache. A writer (`loaded: None`) replaces what is
-    /// there; a load (`Some(epoch)`, the epoch it read before reading the
-    /// store) caches only if no writer changed the cache since, so that a
-    /// record read before a write never outlives it in the cache.
+    /// Put a key just read from the store in the cache: `loaded` is the
+    /// epoch read before reading it; the key is cached only if no write
+    /// dropped a key from the cache since, so that a record read before a
+    /// write never outlives it in the cache. (Writers drop the key, and its
+    /// next use reads it.)
     fn cache(
         &self,
         record: KeyRecord,
         materials: Materials,
         usage: Option<LastUsage>,
         grants: Grants,
-        loaded: Option<u64>,
+        loaded: u64,
     ) -> Result<Arc<LiveKey>> {
         use std::sync::atomic::Ordering;
         let arn = self.loc.key_arn(&record.account, &record.key_id);
@@ -485,12 +487,8 @@ impl Kms {
         if !self.shared.coherent.load(Ordering::Acquire) {
             return Ok(live);
         }
-        match loaded {
-            Some(epoch) if epoch != self.cache_epoch.load(Ordering::Acquire) => return Ok(live),
-            Some(_) => {}
-            None => {
-                self.cache_epoch.fetch_add(1, Ordering::AcqRel);
-            }
+        if loaded != self.cache_epoch.load(Ordering::Acquire) {
+            return Ok(live);
         }
         keys.insert(live.record.key_id.clone(), live.clone());
         if keys.len() > KEY_CACHE_MAX {
@@ -540,9 +538,9 @@ impl Kms {
         Ok(())
     }
 
-    /// Drop a key another server changed from the cache (its unflushed
-    /// last usage is written first).
-    async fn drop_changed(&self, key_id: &str) -> Result<()> {
+    /// Drop a key from the cache, its unflushed last usage written first
+    /// (another server changed it, or its grants changed).
+    async fn uncache(&self, key_id: &str) -> Result<()> {
         let gone = {
             let mut keys = self.keys.write().map_err(poisoned)?;
             self.cache_epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -772,7 +770,10 @@ impl Kms {
                 }
                 r => r?,
             }
-            self.recache(&live, rec)?;
+            // Dropped, not replaced: the next use reads the store, so that
+            // a later write by another server, announced meanwhile, is
+            // never hidden by this one.
+            self.evict(&id)?;
             drop(w);
             if outbox {
                 self.deliver_now(&id, &targets).await;
@@ -807,19 +808,6 @@ impl Kms {
             self.shared.jobs_wake.notify_one();
         }
         Ok(outbox)
-    }
-
-    /// Replace a cached key by its changed record (written already): the
-    /// opened materials are reused unless they changed, in which case the
-    /// key is dropped from the cache and reopened on its next use.
-    fn recache(&self, live: &LiveKey, rec: KeyRecord) -> Result<()> {
-        if rec.materials == live.record.materials {
-            let usage = rec.last_usage.clone();
-            self.cache(rec, live.materials.clone(), usage, live.grants.clone(), None)?;
-        } else {
-            self.evict(&rec.key_id)?;
-        }
-        Ok(())
     }
 
     /// Write in-memory last-usage records to the store (each kept there

@@ -349,7 +349,7 @@ impl Regions {
         match change {
             Change::Key { space, key_id } => {
                 if let Some(k) = self.get_open(&region(&space)) {
-                    k.drop_changed(&key_id).await?;
+                    k.uncache(&key_id).await?;
                 }
             }
             Change::Alias { space } => {

@@ -119,13 +119,22 @@ async fn two_nodes_on_one_database() {
     let code = refused_within(Instant::now(), "revoked grant", || encrypt(&app_a, &key)).await;
     assert_eq!(code, "AccessDeniedException");
 
-    // The user's access key deleted on B: A no longer knows it within a second.
-    let r = raw_b.call("KmsAdmin.DeleteAccessKey", &serde_json::json!({"AccessKeyId": uak})).await.unwrap();
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The user's access key deleted on B: A no longer knows it within a
+    // second (the user may call GenerateRandom, and does through A first).
     let gen = |kms: &aws_sdk_kms::Client| {
         let call = kms.generate_random().number_of_bytes(8);
         async move { call.send().await.map(drop).map_err(|e| err_of(e).0) }
     };
+    let random =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:GenerateRandom","Resource":"*"}]}"#;
+    put_user_policy(&raw_b, "app", None, "random", random).await;
+    let t = Instant::now();
+    while gen(&app_a).await.is_err() {
+        assert!(t.elapsed() <= BOUND, "the user's new policy unknown on A after {:?}", t.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = raw_b.call("KmsAdmin.DeleteAccessKey", &serde_json::json!({"AccessKeyId": uak})).await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let code = refused_within(Instant::now(), "deleted access key", || gen(&app_a)).await;
     assert_eq!(code, "UnrecognizedClientException");
 
@@ -159,7 +168,12 @@ async fn two_nodes_on_one_database() {
         &field("SecretAccessKey"),
         &field("SessionToken"),
     );
-    gen(&on_b).await.unwrap();
+    // (The role's policy, put on A, reaches B within the bound.)
+    let t = Instant::now();
+    while let Err(code) = gen(&on_b).await {
+        assert!(t.elapsed() <= BOUND, "the session on B: {code} after {:?}", t.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let r = raw_a.call("KmsAdmin.DeleteRole", &serde_json::json!({"RoleName": "worker"})).await.unwrap();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let code = refused_within(Instant::now(), "deleted role", || gen(&on_b)).await;
