@@ -278,6 +278,29 @@ async fn database_outage_fails_closed_and_recovers() {
     let kms = sdk_client(&a.endpoint, &ak, &sk);
     let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
     let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(b"kept")).send().await.unwrap().ciphertext_blob.unwrap();
+    // Load through the whole outage: four callers encrypting, each call
+    // timed; what each got, by outcome.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (kms, key, stop) = (kms.clone(), key.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut slowest) = (0, 0, Duration::ZERO);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = Instant::now();
+                    match kms.encrypt().key_id(&key).plaintext(Blob::new(b"load")).send().await {
+                        Ok(_) => ok += 1,
+                        Err(_) => {
+                            failed += 1;
+                            slowest = slowest.max(t.elapsed());
+                        }
+                    }
+                }
+                (ok, failed, slowest)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     pg.stop();
     let stopped = Instant::now();
@@ -315,6 +338,13 @@ async fn database_outage_fails_closed_and_recovers() {
             Err(_) => assert!(t.elapsed() < Duration::from_secs(10), "no recovery after {:?}", t.elapsed()),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in load {
+        let (ok, failed, slowest) = task.await.unwrap();
+        assert!(ok > 0 && failed > 0, "{ok} served, {failed} failed");
+        assert!(slowest < Duration::from_secs(5), "a failure under load took {slowest:?}");
     }
     kms.create_key().send().await.unwrap();
     assert_eq!(kms.list_keys().send().await.unwrap().keys().len(), 2);
