@@ -174,7 +174,8 @@ impl Console {
             (&Method::GET, "/console/icon.svg") => reply(StatusCode::OK, "image/svg+xml", ICON_SVG),
             (&Method::GET, "/console/api/session") => match self.session(&parts.headers) {
                 Ok((cred, csrf)) => json_reply(StatusCode::OK, &whoami(&cred, &csrf)),
-                Err(r) => r,
+                // Not an error: the page asks to know whether to show the sign-in form.
+                Err(_) => json_reply(StatusCode::OK, &json!({"signedIn": false})),
             },
             (&Method::POST, p) if p.starts_with("/console/api/") => {
                 // JSON only: a cross-site form cannot send it without a preflight.
@@ -435,6 +436,7 @@ impl Console {
 
 fn whoami(cred: &Credential, csrf: &str) -> Value {
     json!({
+        "signedIn": true,
         "accessKeyId": cred.access_key_id,
         "arn": cred.principal.arn,
         "account": cred.principal.account,
