@@ -701,12 +701,7 @@ impl Api {
                 if p.query.is_some() {
                     let (code, status, sender) = error::to_sts(&e);
                     let msg = aws.message.clone().unwrap_or_default();
-                    return response(
-                        status,
-                        request_id,
-                        content_type,
-                        sts::error_xml(code, &msg, sender, request_id),
-                    );
+                    return response(status, request_id, content_type, sts::error_xml(code, &msg, sender, request_id));
                 }
                 error_response(&aws, request_id)
             }

@@ -238,7 +238,11 @@ impl Console {
                 || now.duration_since(s.created) > self.settings.absolute_timeout
             {
                 sessions.remove(id);
-                return Err(error(StatusCode::UNAUTHORIZED, "SessionExpired", "Your session has ended. Sign in again."));
+                return Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "SessionExpired",
+                    "Your session has ended. Sign in again.",
+                ));
             }
             s.last_used = now;
             (s.access_key_id.clone(), s.csrf.clone())
@@ -286,7 +290,11 @@ impl Console {
             tokio::time::sleep(delay).await;
         }
         let Ok(req) = serde_json::from_slice::<SignIn>(body) else {
-            return error(StatusCode::BAD_REQUEST, "ValidationException", "Give an access key id and a secret access key.");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "Give an access key id and a secret access key.",
+            );
         };
         let secret = kms_core::crypto::SecretString::new(req.secret_access_key);
         let resolved = self.api.regions().resolve(req.access_key_id.trim(), None).ok();
@@ -349,7 +357,11 @@ impl Console {
     /// One API operation as the session's principal: the API's answer as is.
     async fn call(&self, cred: Arc<Credential>, body: &[u8], peer: Option<SocketAddr>) -> HttpResponse {
         let Ok(call) = serde_json::from_slice::<Call>(body) else {
-            return error(StatusCode::BAD_REQUEST, "SerializationException", "A console call is {\"target\", \"body\"}.");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "SerializationException",
+                "A console call is {\"target\", \"body\"}.",
+            );
         };
         let op_body = serde_json::to_vec(&call.body.unwrap_or_else(|| json!({}))).unwrap_or_default();
         let mut r = self.api.handle_console(cred, &call.target, Bytes::from(op_body), peer).await;
@@ -365,7 +377,10 @@ impl Console {
         Err(error(
             StatusCode::BAD_REQUEST,
             "AccessDeniedException",
-            &format!("User: {} is not authorized to perform: {what} (the console shows it to administrators only)", cred.principal.arn),
+            &format!(
+                "User: {} is not authorized to perform: {what} (the console shows it to administrators only)",
+                cred.principal.arn
+            ),
         ))
     }
 
@@ -404,8 +419,10 @@ impl Console {
             };
             minutes.entry(minute).or_default()[slot] += 1;
         }
-        let timeline: Vec<Value> =
-            minutes.into_iter().map(|(m, [ok, denied, err])| json!({"minute": m, "ok": ok, "denied": denied, "error": err})).collect();
+        let timeline: Vec<Value> = minutes
+            .into_iter()
+            .map(|(m, [ok, denied, err])| json!({"minute": m, "ok": ok, "denied": denied, "error": err}))
+            .collect();
         let total = events.len();
         let newest: Vec<Value> = events.into_iter().rev().take(MAX_EVENTS).collect();
         json_reply(StatusCode::OK, &json!({"total": total, "events": newest, "timeline": timeline}))

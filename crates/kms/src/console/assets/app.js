@@ -47,7 +47,8 @@ async function post(path, body) {
   const text = await r.text();
   let data = {};
   try { data = text ? JSON.parse(text) : {}; } catch (_) { data = { text }; }
-  if (r.status === 401) { S.me = null; signInPage(data.message); throw new ApiError(data.__type || "NotSignedIn", data.message || ""); }
+  // A 401 elsewhere than at sign-in: the session has ended.
+  if (r.status === 401 && path !== "/console/api/signin") { S.me = null; signInPage(data.message); throw new ApiError(data.__type || "NotSignedIn", data.message || ""); }
   if (!r.ok) throw new ApiError(data.__type || ("HTTP " + r.status), data.message || "");
   return data;
 }
@@ -343,7 +344,7 @@ async function keyPage(id) {
         rotation.KeyRotationEnabled ? act("Turn off rotation", () => kms("DisableKeyRotation", { KeyId: m.KeyId })) : act("Turn on rotation", () => kms("EnableKeyRotation", { KeyId: m.KeyId })),
         act("Rotate now", () => kms("RotateKeyOnDemand", { KeyId: m.KeyId })))),
     rotations.error ? null : h("div", {}, h("h3", {}, "History"), (rotations.Rotations || []).length
-      ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Rotated"), h("th", {}, "Type"), h("th", {}, "Material"))),
+      ? h("table", { id: "rotations" }, h("thead", {}, h("tr", {}, h("th", {}, "Rotated"), h("th", {}, "Type"), h("th", {}, "Material"))),
         h("tbody", {}, rotations.Rotations.map((r) => h("tr", {}, h("td", {}, date(r.RotationDate)), h("td", {}, r.RotationType), h("td", { class: "mono" }, (r.KeyMaterialId || "").slice(0, 16))))))
       : h("p", { class: "empty" }, "Not rotated yet.")));
 
@@ -414,7 +415,8 @@ function auditPage() {
   const inp = (name, label, ph) => field(label, h("input", { name, id: "a-" + name, value: q.get(name) || "", placeholder: ph || "" }));
   const since = h("select", { name: "since", id: "a-since" }, [["60", "Last hour"], ["1440", "Last day"], ["10080", "Last 7 days"], ["", "All time"]].map(([v, t]) => h("option", { value: v, selected: (q.get("since") ?? "60") === v }, t)));
   const chart = h("div", { class: "chart" });
-  const results = h("div", { class: "scroll" });
+  const results = h("div", { class: "scroll", id: "audit-results", "aria-busy": "false" });
+  let searches = 0;
   const record = h("div", {});
   const verifySlot = h("div", {});
   const form = h("form", { class: "row", role: "search", onsubmit: (ev) => { ev.preventDefault(); search(); } },
@@ -424,7 +426,12 @@ function auditPage() {
     const f = {};
     for (const el of form.elements) if (el.name && el.name !== "since" && el.value.trim()) f[el.name] = el.value.trim();
     if (since.value) f.start = new Date(Date.now() - Number(since.value) * 60000).toISOString().slice(0, 19) + "Z";
+    // Only the latest search's answer is shown.
+    const mine = ++searches;
+    results.setAttribute("aria-busy", "true");
     const r = await safely(slot, () => post("/console/api/audit", f));
+    if (mine !== searches) return;
+    results.setAttribute("aria-busy", "false");
     if (!r) return;
     timeline(chart, r.timeline);
     record.replaceChildren();
@@ -532,10 +539,11 @@ function healthPage() {
     states.replaceChildren(Object.keys(byState).length ? h("div", { class: "tags" }, Object.entries(byState).map(([s, n]) => h("span", { class: "chip" }, badge(s), String(n)))) : h("p", { class: "empty" }, "No keys."));
   }
   tick();
-  healthTimer = setInterval(tick, 3000);
+  healthTimer = setInterval(tick, 2000);
 }
 function line(el, values, label) {
-  if (values.length < 2) { el.replaceChildren(h("p", { class: "empty" }, "Collecting samples (every 3 s)…")); return; }
+  if (!values.length) { el.replaceChildren(h("p", { class: "empty" }, "Collecting samples (every 2 s)…")); return; }
+  if (values.length === 1) values = [values[0], values[0]];
   const W = 600, H = 160, P = 34;
   const max = Math.max(1e-9, ...values) * 1.1;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H + 6}`, role: "img", "aria-label": label });
