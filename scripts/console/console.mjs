@@ -323,6 +323,7 @@ async function main() {
     await page.locator("#a-key").fill(keyId);
     await page.locator("#audit-search").click();
     await searched();
+    while (await page.locator("#audit-more").isVisible()) await page.locator("#audit-more").click();
     const events = await page.locator("table.events").innerText();
     for (const name of ["CreateKey", "CreateAlias", "PutKeyPolicy", "CreateGrant", "RevokeGrant", "DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion"]) {
       ok(events.includes(name), `the audit search finds the key's ${name}`);
@@ -457,7 +458,7 @@ async function main() {
         await p.goto(CONSOLE + "#/key/" + keyId);
         await p.locator("#schedule-deletion").click();
         await p.locator("dialog#confirm").waitFor();
-        await shot("confirm");
+        await p.screenshot({ path: path.join(SHOTS, `confirm-${width}-${scheme}.png`) });
         await p.keyboard.press("Escape");
         sw.assertClean();
         await ctx.close();

@@ -128,7 +128,7 @@ function matches(k, f) {
   if (!k.meta) return !f.state && !f.spec && !f.alias && !f.tag;
   if (f.state && k.meta.KeyState !== f.state) return false;
   if (f.spec && k.meta.KeySpec !== f.spec) return false;
-  if (f.alias && !k.aliases.some((a) => a.toLowerCase().includes(f.alias.toLowerCase()))) return false;
+  if (f.alias && !k.aliases.some((a) => a.startsWith(f.alias.startsWith("alias/") ? f.alias : "alias/" + f.alias))) return false;
   if (f.tag) {
     const [tk, tv] = f.tag.split("=");
     if (!k.tags.some((t) => t.TagKey === tk.trim() && (tv === undefined || t.TagValue === tv.trim()))) return false;
@@ -149,7 +149,7 @@ function keysPage() {
   } },
     sel("state", "State", ["Enabled", "Disabled", "PendingDeletion", "PendingImport", "Unavailable"]),
     sel("spec", "Key spec", ["SYMMETRIC_DEFAULT", "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "SM2"]),
-    field("Alias contains", h("input", { name: "alias", id: "f-alias", value: f.alias, placeholder: "alias/app" })),
+    field("Alias starts with", h("input", { name: "alias", id: "f-alias", value: f.alias, placeholder: "alias/app" })),
     field("Tag", h("input", { name: "tag", id: "f-tag", value: f.tag, placeholder: "team=payments" })),
     h("button", { type: "submit" }, "Filter"));
   const slot = h("div", {});
@@ -164,9 +164,33 @@ async function loadKeys(f, slot, body, pager) {
   const filtered = f.state || f.spec || f.alias || f.tag;
   await safely(slot, async () => {
     let marker = c.markers[c.index], shown = [], scanned = 0, next = null;
-    // Page through ListKeys; describe only what is shown (and, with a
-    // filter, what is scanned for it: at most SCAN keys per page).
-    do {
+    if (f.alias && f.alias.replace(/^alias\//, "")) {
+      // By alias prefix: ListAliases is sorted by name, so the aliases that
+      // start with it are one stretch, found from a marker just before it
+      // (the cost of a page does not grow with the number of keys).
+      const prefix = f.alias.startsWith("alias/") ? f.alias : "alias/" + f.alias;
+      if (!marker) marker = prefix.slice(0, -1);
+      const seen = new Set();
+      for (;;) {
+        const page = await kms("ListAliases", { Limit: 100, Marker: marker });
+        const hits = [];
+        let done = !page.Truncated;
+        for (const a of page.Aliases || []) {
+          marker = a.AliasName;
+          if (a.AliasName < prefix) continue;
+          if (!a.AliasName.startsWith(prefix)) { done = true; break; }
+          if (a.TargetKeyId && !seen.has(a.TargetKeyId)) { seen.add(a.TargetKeyId); hits.push(a.TargetKeyId); }
+          if (seen.size >= PAGE) break;
+        }
+        scanned += hits.length;
+        for (const k of await describePage(hits)) if (matches(k, f)) shown.push(k);
+        if (done) { next = null; break; }
+        if (seen.size >= PAGE) { next = marker; break; }
+        marker = page.NextMarker || marker;
+      }
+    } else do {
+      // Page through ListKeys; describe only what is shown (and, with a
+      // filter, what is scanned for it: at most SCAN keys per page).
       const page = await kms("ListKeys", { Limit: filtered ? 100 : PAGE, ...(marker ? { Marker: marker } : {}) });
       const ids = page.Keys.map((k) => k.KeyId);
       scanned += ids.length;
@@ -301,7 +325,7 @@ async function keyPage(id) {
       tagInput, h("button", { type: "submit", class: "ghost" }, "Add tag")));
 
   // Policy editor: validated by PutKeyPolicy itself.
-  const policyText = h("textarea", { id: "policy-editor", class: "policy", spellcheck: "false", "aria-label": "Key policy" });
+  const policyText = h("textarea", { id: "policy-editor", class: "policy", spellcheck: "false", wrap: "off", "aria-label": "Key policy" });
   policyText.value = policy.error ? "" : pretty(policy.Policy);
   const policySlot = h("div", {});
   const policyPanel = h("section", { class: "panel" }, h("div", { class: "spread" }, h("h2", {}, "Key policy"),
@@ -344,8 +368,8 @@ async function keyPage(id) {
         rotation.KeyRotationEnabled ? act("Turn off rotation", () => kms("DisableKeyRotation", { KeyId: m.KeyId })) : act("Turn on rotation", () => kms("EnableKeyRotation", { KeyId: m.KeyId })),
         act("Rotate now", () => kms("RotateKeyOnDemand", { KeyId: m.KeyId })))),
     rotations.error ? null : h("div", {}, h("h3", {}, "History"), (rotations.Rotations || []).length
-      ? h("table", { id: "rotations" }, h("thead", {}, h("tr", {}, h("th", {}, "Rotated"), h("th", {}, "Type"), h("th", {}, "Material"))),
-        h("tbody", {}, rotations.Rotations.map((r) => h("tr", {}, h("td", {}, date(r.RotationDate)), h("td", {}, r.RotationType), h("td", { class: "mono" }, (r.KeyMaterialId || "").slice(0, 16))))))
+      ? h("div", { class: "scroll" }, h("table", { id: "rotations" }, h("thead", {}, h("tr", {}, h("th", {}, "Rotated"), h("th", {}, "Type"), h("th", {}, "Material"))),
+        h("tbody", {}, rotations.Rotations.map((r) => h("tr", {}, h("td", {}, date(r.RotationDate)), h("td", {}, r.RotationType), h("td", { class: "mono" }, (r.KeyMaterialId || "").slice(0, 16)))))))
       : h("p", { class: "empty" }, "Not rotated yet.")));
 
   render(h("p", {}, h("a", { href: "#/keys" }, "← Keys")),
@@ -353,6 +377,8 @@ async function keyPage(id) {
     h("div", { class: "grid" }, h("section", { class: "panel" }, h("h2", {}, "Metadata"), meta), h("div", { class: "stack" }, aliasPanel, tagPanel)),
     h("div", { style: null }, h("br")), policyPanel, grantPanel, rotPanel);
 }
+/** A key ARN as `key/<id>` (the full ARN is in the record). */
+const shortArn = (arn) => arn.replace(/^arn:[^:]+:kms:[^:]*:[0-9]*:/, "");
 function pretty(text) { try { return JSON.stringify(JSON.parse(text), null, 2); } catch (_) { return text || ""; } }
 
 // ---------------------------------------------------------------- access
@@ -361,7 +387,7 @@ async function accessPage() {
   const users = h("div", {}, h("p", { class: "empty" }, "Loading…"));
   const roles = h("div", {});
   const sim = simulatorPanel();
-  render(h("h1", {}, "Access"), slot, h("div", { class: "grid" }, h("section", { class: "panel" }, h("h2", {}, "Users"), users), h("section", { class: "panel" }, h("h2", {}, "Roles"), roles)), h("br"), sim.panel);
+  render(h("h1", {}, "Access"), slot, h("section", { class: "panel" }, h("h2", {}, "Users"), users), h("section", { class: "panel" }, h("h2", {}, "Roles"), roles), sim.panel);
   const [u, r] = await Promise.all([admin("ListUsers", {}).catch((e) => ({ error: e })), admin("ListRoles", {}).catch((e) => ({ error: e }))]);
   const policyView = h("div", {});
   if (u.error) users.replaceChildren(errorBox(u.error));
@@ -432,16 +458,30 @@ function auditPage() {
     const r = await safely(slot, () => post("/console/api/audit", f));
     if (mine !== searches) return;
     results.setAttribute("aria-busy", "false");
-    if (!r) return;
+    if (!r) { chartPanel.hidden = resultsPanel.hidden = true; return; }
+    chartPanel.hidden = resultsPanel.hidden = false;
     timeline(chart, r.timeline);
     record.replaceChildren();
-    results.replaceChildren(h("p", { class: "muted" }, `${r.total} events` + (r.total > r.events.length ? `, the newest ${r.events.length} shown` : "")),
-      r.events.length ? h("table", { class: "events" }, h("thead", {}, h("tr", {}, ["Time", "Operation", "Principal", "Outcome", "Key"].map((t, i) => h("th", { class: i > 3 ? "hide-sm" : null }, t)))),
-        h("tbody", {}, r.events.map((e) => h("tr", { class: "clickable", tabindex: 0, onclick: () => showRecord(e), onkeydown: (ev) => { if (ev.key === "Enter") showRecord(e); } },
-          h("td", { class: "mono" }, (e.eventTime || "").replace("T", " ")), h("td", {}, e.eventName, e.sessionCredentialFromConsole ? h("span", { class: "muted" }, " · console") : null),
-          h("td", { class: "mono" }, (e.userIdentity && (e.userIdentity.arn || e.userIdentity.type)) || ""),
-          h("td", {}, e.errorCode ? badge(e.errorCode, e.errorCode === "AccessDeniedException" ? "warn" : "bad") : badge("ok")),
-          h("td", { class: "mono hide-sm" }, ((e.resources || [])[0] || {}).ARN || ""))))) : h("p", { class: "empty" }, "No events match."));
+    const row = (e) => h("tr", { class: "clickable", tabindex: 0, onclick: () => showRecord(e), onkeydown: (ev) => { if (ev.key === "Enter") showRecord(e); } },
+      h("td", { class: "mono" }, (e.eventTime || "").replace("T", " ").replace("Z", "")), h("td", {}, e.eventName, e.sessionCredentialFromConsole ? h("span", { class: "muted" }, " · console") : null),
+      h("td", { class: "mono principal" }, (e.userIdentity && (e.userIdentity.arn || e.userIdentity.type)) || ""),
+      h("td", {}, e.errorCode ? badge(e.errorCode, e.errorCode === "AccessDeniedException" ? "warn" : "bad") : badge("ok")),
+      h("td", { class: "mono hide-sm" }, shortArn(((e.resources || [])[0] || {}).ARN || "")));
+    const tbody = h("tbody", {});
+    let shown = 0;
+    const more = h("button", { type: "button", class: "ghost more", id: "audit-more", onclick: () => page() }, "Show more");
+    const count = h("p", { class: "muted" });
+    // Rows 50 at a time: the answer holds up to 500 (the newest).
+    function page() {
+      tbody.append(...r.events.slice(shown, shown + 50).map(row));
+      shown = Math.min(r.events.length, shown + 50);
+      more.hidden = shown >= r.events.length;
+      count.textContent = `${r.total} events` + (r.total > r.events.length ? `; the newest ${r.events.length} can be listed` : "") + `; ${shown} shown, newest first`;
+    }
+    page();
+    results.replaceChildren(count, r.events.length
+      ? h("table", { class: "events" }, h("thead", {}, h("tr", {}, ["Time (UTC)", "Operation", "Principal", "Outcome", "Key"].map((t, i) => h("th", { class: i > 3 ? "hide-sm" : null }, t)))), tbody)
+      : h("p", { class: "empty" }, "No events match."), more);
   }
   function showRecord(e) {
     record.replaceChildren(h("section", { class: "panel" }, h("div", { class: "spread" }, h("h2", {}, e.eventName + " · " + e.eventID), h("button", { type: "button", class: "ghost small", onclick: () => record.replaceChildren() }, "Close")), h("pre", { id: "audit-record" }, JSON.stringify(e, null, 2))));
@@ -452,8 +492,10 @@ function auditPage() {
     if (r) show(verifySlot, r.ok ? h("div", { class: "notice", role: "status" }, `The trail verifies: ${r.records} records in ${r.files} files, ${r.digests} signed digests, unbroken.`)
       : h("div", { class: "error", role: "alert" }, h("strong", {}, "The trail does not verify"), r.problem));
   } }, "Verify the trail");
+  const chartPanel = h("section", { class: "panel", hidden: true }, h("h2", {}, "Calls per minute"), chart);
+  const resultsPanel = h("section", { class: "panel", hidden: true }, results);
   render(h("div", { class: "spread" }, h("h1", {}, "Audit"), verifyBtn), verifySlot, slot,
-    h("section", { class: "panel" }, form), h("section", { class: "panel" }, h("h2", {}, "Calls per minute"), chart), record, h("section", { class: "panel" }, results));
+    h("section", { class: "panel" }, form), chartPanel, record, resultsPanel);
   search();
 }
 function timeline(el, points) {
@@ -500,7 +542,7 @@ function parseMetrics(text) {
 const sum = (ms, name, pred) => ms.filter((m) => m.name === name && (!pred || pred(m.labels))).reduce((a, m) => a + m.value, 0);
 function healthPage() {
   const slot = h("div", {});
-  const stats = h("div", { class: "grid" });
+  const stats = h("div", { class: "stats" });
   const rate = h("div", { class: "chart" }), lat = h("div", { class: "chart" });
   const states = h("div", {});
   render(h("h1", {}, "Health"), slot, stats, h("br"),
@@ -551,7 +593,7 @@ function line(el, values, label) {
   const pts = values.map((v, i) => `${P + (i * (W - P)) / (values.length - 1)},${H - (v / max) * (H - 10)}`).join(" ");
   s.append(svg("polyline", { points: pts, class: "c-line" }));
   const t = svg("text", { x: 0, y: 12 }); t.textContent = (max / 1.1).toFixed(max < 10 ? 2 : 0); s.append(t);
-  el.replaceChildren(s, h("p", { class: "muted" }, "Now: " + values[values.length - 1].toFixed(2)));
+  el.replaceChildren(s, h("p", { class: "muted" }, `Now: ${values[values.length - 1].toFixed(2)} · the last ${values.length * 2} s, a sample every 2 s`));
 }
 
 // ---------------------------------------------------------------- start
