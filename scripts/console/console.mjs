@@ -451,6 +451,7 @@ async function main() {
         await p.locator("table.events tbody tr").first().waitFor();
         await p.locator("table.events tbody tr").first().click();
         await p.locator("#audit-record").waitFor();
+        await p.evaluate(() => window.scrollTo(0, 0));
         await shot("audit");
         await p.goto(CONSOLE + "#/health");
         await p.locator("svg[aria-label='requests per second']").waitFor({ timeout: 15_000 });

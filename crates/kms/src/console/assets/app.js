@@ -460,10 +460,10 @@ function auditPage() {
     results.setAttribute("aria-busy", "false");
     if (!r) { chartPanel.hidden = resultsPanel.hidden = true; return; }
     chartPanel.hidden = resultsPanel.hidden = false;
-    timeline(chart, r.timeline);
+    timeline(chart, r.timeline, Number(since.value) || 0);
     record.replaceChildren();
     const row = (e) => h("tr", { class: "clickable", tabindex: 0, onclick: () => showRecord(e), onkeydown: (ev) => { if (ev.key === "Enter") showRecord(e); } },
-      h("td", { class: "mono" }, (e.eventTime || "").replace("T", " ").replace("Z", "")), h("td", {}, e.eventName, e.sessionCredentialFromConsole ? h("span", { class: "muted" }, " · console") : null),
+      h("td", { class: "mono nowrap" }, (e.eventTime || "").replace("T", " ").replace("Z", "")), h("td", {}, e.eventName, e.sessionCredentialFromConsole ? h("span", { class: "muted" }, " · console") : null),
       h("td", { class: "mono principal" }, (e.userIdentity && (e.userIdentity.arn || e.userIdentity.type)) || ""),
       h("td", {}, e.errorCode ? badge(e.errorCode, e.errorCode === "AccessDeniedException" ? "warn" : "bad") : badge("ok")),
       h("td", { class: "mono hide-sm" }, shortArn(((e.resources || [])[0] || {}).ARN || "")));
@@ -498,29 +498,56 @@ function auditPage() {
     h("section", { class: "panel" }, form), chartPanel, record, resultsPanel);
   search();
 }
-function timeline(el, points) {
+/**
+ * Calls over time by outcome, from the server's per-minute counts: every
+ * minute of the range is a slot (empty ones too), grouped into at most 120
+ * bars, so that the chart reads as time, whatever the number of calls.
+ */
+function timeline(el, points, sinceMinutes) {
   if (!points.length) { el.replaceChildren(h("p", { class: "empty" }, "No calls in this range.")); return; }
-  const W = 900, H = 200, P = 30;
-  const max = Math.max(1, ...points.map((p) => p.ok + p.denied + p.error));
-  const bw = Math.max(2, (W - P - 10) / points.length);
+  const toMs = (m) => Date.parse(m + ":00Z");
+  const lastMs = Math.max(toMs(points[points.length - 1].minute), Math.floor(Date.now() / 60000) * 60000);
+  let firstMs = sinceMinutes ? lastMs - (sinceMinutes - 1) * 60000 : toMs(points[0].minute);
+  firstMs = Math.min(firstMs, toMs(points[0].minute));
+  const minutes = Math.round((lastMs - firstMs) / 60000) + 1;
+  const per = Math.max(1, Math.ceil(minutes / 120));
+  const bars = Array.from({ length: Math.ceil(minutes / per) }, (_, i) => ({ start: firstMs + i * per * 60000, ok: 0, denied: 0, error: 0 }));
+  for (const p of points) {
+    const b = bars[Math.floor((toMs(p.minute) - firstMs) / 60000 / per)];
+    if (b) { b.ok += p.ok; b.denied += p.denied; b.error += p.error; }
+  }
+  const W = 900, H = 180, P = 36;
+  const max = Math.max(1, ...bars.map((b) => b.ok + b.denied + b.error));
+  const bw = (W - P - 4) / bars.length;
+  const label = per === 1 ? "Calls per minute by outcome" : `Calls per ${per} minutes by outcome`;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H + 24}`, role: "img", "aria-label": "Calls per minute by outcome" });
+  const desc = svg("title", {}); desc.textContent = label; s.append(desc);
   s.append(svg("line", { x1: P, y1: H, x2: W, y2: H, class: "axis" }), svg("line", { x1: P, y1: 4, x2: P, y2: H, class: "axis" }));
-  const t = svg("text", { x: 2, y: 12 }); t.textContent = String(max); s.append(t);
-  points.forEach((p, i) => {
+  for (const v of [max, Math.round(max / 2)]) {
+    const y = H - (v / max) * (H - 8);
+    s.append(svg("line", { x1: P, y1: y, x2: W, y2: y, class: "axis grid-line" }));
+    const t = svg("text", { x: P - 6, y: y + 4, "text-anchor": "end" }); t.textContent = String(v); s.append(t);
+  }
+  const hhmm = (ms) => new Date(ms).toISOString().slice(per >= 60 ? 5 : 11, 16).replace("T", " ");
+  bars.forEach((b, i) => {
     let y = H;
     for (const [k, cls] of [["ok", "c-ok"], ["denied", "c-denied"], ["error", "c-error"]]) {
-      const bh = (p[k] / max) * (H - 8);
+      const bh = (b[k] / max) * (H - 8);
       if (bh > 0) {
-        const r = svg("rect", { x: P + 2 + i * bw, y: y - bh, width: Math.max(1, bw - 2), height: bh, class: cls });
-        const title = svg("title", {}); title.textContent = `${p.minute}: ${p[k]} ${k}`; r.append(title);
+        const r = svg("rect", { x: P + 2 + i * bw, y: y - bh, width: Math.max(1, Math.min(bw - 2, 40)), height: bh, class: cls });
+        const title = svg("title", {}); title.textContent = `${hhmm(b.start)} UTC: ${b[k]} ${k}`; r.append(title);
         s.append(r); y -= bh;
       }
     }
   });
-  for (const i of [0, points.length - 1]) {
-    const lbl = svg("text", { x: i ? W - 4 : P, y: H + 16, "text-anchor": i ? "end" : "start" }); lbl.textContent = points[i].minute.replace("T", " "); s.append(lbl);
+  const ticks = 6;
+  for (let i = 0; i <= ticks; i++) {
+    const idx = Math.min(bars.length - 1, Math.round((i * (bars.length - 1)) / ticks));
+    const x = P + 2 + idx * bw;
+    const lbl = svg("text", { x, y: H + 16, "text-anchor": i === 0 ? "start" : i === ticks ? "end" : "middle" });
+    lbl.textContent = hhmm(bars[idx].start); s.append(lbl);
   }
-  el.replaceChildren(s, h("div", { class: "legend" }, h("span", {}, h("i", { class: "c-ok" }), "succeeded"), h("span", {}, h("i", { class: "c-denied" }), "access denied"), h("span", {}, h("i", { class: "c-error" }), "other errors")));
+  el.replaceChildren(s, h("div", { class: "legend" }, h("span", {}, label.replace(" by outcome", "") + " (UTC):"), h("span", {}, h("i", { class: "c-ok" }), "succeeded"), h("span", {}, h("i", { class: "c-denied" }), "access denied"), h("span", {}, h("i", { class: "c-error" }), "other errors")));
 }
 
 // ---------------------------------------------------------------- health
