@@ -462,6 +462,8 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     pub dev: bool,
     pub seed_file: Option<PathBuf>,
+    /// `--no-console`: the console is off whatever the file says.
+    pub no_console: bool,
 }
 
 pub fn parse_file(text: &str) -> Result<FileConfig, String> {
@@ -593,7 +595,10 @@ impl Config {
         if deletion_guard_days > 3650 {
             return Err("deletion.refuse_if_used_within_days: must be at most 3650".into());
         }
-        let console = file.console.unwrap_or_default().validate(&listen)?;
+        let mut console = file.console.unwrap_or_default().validate(&listen)?;
+        if o.no_console {
+            console.enabled = false;
+        }
         let root_wrapper = file.root_key.map(RootKeyFileConfig::validate).transpose()?.flatten();
         let hsm_clusters: Vec<kms_hsm::ClusterConfig> = file
             .hsm_clusters
@@ -722,6 +727,8 @@ mod tests {
             .unwrap_err()
             .contains("absolute_timeout_secs"));
         assert!(parse_file("[console]\nenable = true").unwrap_err().contains("unknown field"));
+        let off = Overrides { no_console: true, ..Default::default() };
+        assert!(!Config::build(parse_file("[console]\nenabled = true").unwrap(), &off).unwrap().console.enabled);
     }
 
     #[test]
