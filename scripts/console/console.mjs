@@ -426,7 +426,10 @@ async function main() {
         current = p;
         sw.attach(p);
         p.setDefaultTimeout(10_000);
-        const shot = (name) => p.screenshot({ path: path.join(SHOTS, `${name}-${width}-${scheme}.png`), fullPage: true });
+        const shot = async (name) => {
+          await p.evaluate(() => window.scrollTo(0, 0));
+          await p.screenshot({ path: path.join(SHOTS, `${name}-${width}-${scheme}.png`), fullPage: true });
+        };
         await p.goto(CONSOLE);
         await p.locator("#access-key-id").waitFor();
         await shot("signin");
@@ -451,9 +454,18 @@ async function main() {
         await p.locator("table.events tbody tr").first().waitFor();
         await p.locator("table.events tbody tr").first().click();
         await p.locator("#audit-record").waitFor();
-        await p.evaluate(() => window.scrollTo(0, 0));
         await shot("audit");
         await p.goto(CONSOLE + "#/health");
+        // Some traffic while the samples are taken, so that the charts show it.
+        await p.evaluate(async () => {
+          const { csrfToken } = await (await fetch("/console/api/session")).json();
+          const until = Date.now() + 4500;
+          for (let i = 0; Date.now() < until; i++) {
+            await fetch("/console/api/call", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+              body: JSON.stringify({ target: "TrentService.GenerateRandom", body: { NumberOfBytes: 32 } }) });
+            if (i % 3 === 0) await new Promise((r) => setTimeout(r, 15));
+          }
+        });
         await p.locator("svg[aria-label='requests per second']").waitFor({ timeout: 15_000 });
         await shot("health");
         await p.goto(CONSOLE + "#/key/" + keyId);

@@ -378,7 +378,7 @@ async function keyPage(id) {
     h("div", { style: null }, h("br")), policyPanel, grantPanel, rotPanel);
 }
 /** A key ARN as `key/<id>` (the full ARN is in the record). */
-const shortArn = (arn) => arn.replace(/^arn:[^:]+:kms:[^:]*:[0-9]*:/, "");
+const shortArn = (arn) => arn.replace(/^arn:[^:]+:kms:[^:]*:[0-9]*:key\//, "");
 function pretty(text) { try { return JSON.stringify(JSON.parse(text), null, 2); } catch (_) { return text || ""; } }
 
 // ---------------------------------------------------------------- access
@@ -391,9 +391,9 @@ async function accessPage() {
   const [u, r] = await Promise.all([admin("ListUsers", {}).catch((e) => ({ error: e })), admin("ListRoles", {}).catch((e) => ({ error: e }))]);
   const policyView = h("div", {});
   if (u.error) users.replaceChildren(errorBox(u.error));
-  else users.replaceChildren(h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "User"), h("th", {}, "Access keys"), h("th", {}, ""))),
+  else users.replaceChildren(h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "User"), h("th", { class: "hide-sm" }, "Access keys"), h("th", {}, ""))),
     h("tbody", {}, u.Users.map((x) => h("tr", {}, h("td", {}, x.UserName, " ", x.Admin ? badge("admin", "warn") : null, h("div", { class: "muted mono" }, x.Arn)),
-      h("td", { class: "mono" }, x.AccessKeyIds.join(" ")),
+      h("td", { class: "mono hide-sm" }, x.AccessKeyIds.join(" ")),
       h("td", {}, h("button", { type: "button", class: "ghost small", onclick: () => showUserPolicies(x, policyView) }, "Policies"))))))), policyView);
   if (r.error) roles.replaceChildren(errorBox(r.error));
   else roles.replaceChildren(r.Roles.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Role"), h("th", {}, "Policies"))),
@@ -463,10 +463,10 @@ function auditPage() {
     timeline(chart, r.timeline, Number(since.value) || 0);
     record.replaceChildren();
     const row = (e) => h("tr", { class: "clickable", tabindex: 0, onclick: () => showRecord(e), onkeydown: (ev) => { if (ev.key === "Enter") showRecord(e); } },
-      h("td", { class: "mono nowrap" }, (e.eventTime || "").replace("T", " ").replace("Z", "")), h("td", {}, e.eventName, e.sessionCredentialFromConsole ? h("span", { class: "muted" }, " · console") : null),
-      h("td", { class: "mono principal" }, (e.userIdentity && (e.userIdentity.arn || e.userIdentity.type)) || ""),
+      h("td", { class: "mono nowrap" }, h("span", { class: "hide-sm" }, (e.eventTime || "").slice(0, 10) + " "), (e.eventTime || "").slice(11, 19)), h("td", {}, e.eventName, e.sessionCredentialFromConsole ? h("span", { class: "muted hide-sm" }, " · console") : null),
+      h("td", { class: "mono principal hide-sm" }, (e.userIdentity && (e.userIdentity.arn || e.userIdentity.type)) || ""),
       h("td", {}, e.errorCode ? badge(e.errorCode, e.errorCode === "AccessDeniedException" ? "warn" : "bad") : badge("ok")),
-      h("td", { class: "mono hide-sm" }, shortArn(((e.resources || [])[0] || {}).ARN || "")));
+      h("td", { class: "mono hide-sm nowrap" }, shortArn(((e.resources || [])[0] || {}).ARN || "")));
     const tbody = h("tbody", {});
     let shown = 0;
     const more = h("button", { type: "button", class: "ghost more", id: "audit-more", onclick: () => page() }, "Show more");
@@ -480,7 +480,7 @@ function auditPage() {
     }
     page();
     results.replaceChildren(count, r.events.length
-      ? h("table", { class: "events" }, h("thead", {}, h("tr", {}, ["Time (UTC)", "Operation", "Principal", "Outcome", "Key"].map((t, i) => h("th", { class: i > 3 ? "hide-sm" : null }, t)))), tbody)
+      ? h("table", { class: "events" }, h("thead", {}, h("tr", {}, ["Time (UTC)", "Operation", "Principal", "Outcome", "Key"].map((t, i) => h("th", { class: i === 2 || i === 4 ? "hide-sm" : null }, t)))), tbody)
       : h("p", { class: "empty" }, "No events match."), more);
   }
   function showRecord(e) {
@@ -516,7 +516,8 @@ function timeline(el, points, sinceMinutes) {
     const b = bars[Math.floor((toMs(p.minute) - firstMs) / 60000 / per)];
     if (b) { b.ok += p.ok; b.denied += p.denied; b.error += p.error; }
   }
-  const W = 900, H = 180, P = 36;
+  // The drawing is as wide as its box, so that its text stays legible.
+  const W = Math.max(320, Math.min(1400, el.clientWidth || 900)), H = 180, P = 36;
   const max = Math.max(1, ...bars.map((b) => b.ok + b.denied + b.error));
   const bw = (W - P - 4) / bars.length;
   const label = per === 1 ? "Calls per minute by outcome" : `Calls per ${per} minutes by outcome`;
@@ -540,7 +541,7 @@ function timeline(el, points, sinceMinutes) {
       }
     }
   });
-  const ticks = 6;
+  const ticks = W < 500 ? 3 : 6;
   for (let i = 0; i <= ticks; i++) {
     const idx = Math.min(bars.length - 1, Math.round((i * (bars.length - 1)) / ticks));
     const x = P + 2 + idx * bw;
@@ -572,9 +573,11 @@ function healthPage() {
   const stats = h("div", { class: "stats" });
   const rate = h("div", { class: "chart" }), lat = h("div", { class: "chart" });
   const states = h("div", {});
+  const ops = h("div", { class: "scroll" });
   render(h("h1", {}, "Health"), slot, stats, h("br"),
     h("div", { class: "grid" }, h("section", { class: "panel" }, h("h2", {}, "Requests per second"), rate), h("section", { class: "panel" }, h("h2", {}, "Mean latency (ms)"), lat)), h("br"),
-    h("section", { class: "panel" }, h("h2", {}, "Keys by state"), states));
+    h("section", { class: "panel" }, h("h2", {}, "Keys by state"), states),
+    h("section", { class: "panel" }, h("h2", {}, "Requests by operation"), ops));
   async function tick() {
     let text;
     try {
@@ -603,6 +606,19 @@ function healthPage() {
       stat("Audit fsync, mean", fsync.toFixed(2) + " ms", "h-fsync"), stat("Audit records", String(sum(ms, "kms_audit_records_total")), "h-records"));
     line(rate, history.filter((s) => s.rate !== undefined).map((s) => s.rate), "requests per second");
     line(lat, history.filter((s) => s.lat !== undefined).map((s) => s.lat), "mean latency in ms");
+    const byOp = {};
+    for (const m of ms.filter((m) => m.name === "kms_requests_total")) {
+      const o = (byOp[m.labels.operation] ||= { ok: 0, client_error: 0, server_error: 0, sum: 0, count: 0 });
+      o[m.labels.outcome] = (o[m.labels.outcome] || 0) + m.value;
+    }
+    for (const m of ms.filter((m) => m.name === "kms_request_duration_seconds_sum" || m.name === "kms_request_duration_seconds_count")) {
+      const o = byOp[m.labels.operation];
+      if (o) o[m.name.endsWith("_sum") ? "sum" : "count"] = m.value;
+    }
+    const rows = Object.entries(byOp).sort((a, b) => (b[1].ok + b[1].client_error + b[1].server_error) - (a[1].ok + a[1].client_error + a[1].server_error));
+    ops.replaceChildren(rows.length ? h("table", { id: "ops" }, h("thead", {}, h("tr", {}, ["Operation", "Succeeded", "Errors", "Mean latency"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows.slice(0, 15).map(([name, o]) => h("tr", {}, h("td", {}, name), h("td", {}, String(o.ok)),
+        h("td", { title: `${o.client_error} client, ${o.server_error} server` }, String(o.client_error + o.server_error)), h("td", { class: "nowrap" }, o.count ? ((o.sum / o.count) * 1000).toFixed(2) + " ms" : "—"))))) : h("p", { class: "empty" }, "No requests yet."));
     const byState = {};
     for (const m of ms.filter((m) => m.name === "kms_keys")) byState[m.labels.state] = (byState[m.labels.state] || 0) + m.value;
     states.replaceChildren(Object.keys(byState).length ? h("div", { class: "tags" }, Object.entries(byState).map(([s, n]) => h("span", { class: "chip" }, badge(s), String(n)))) : h("p", { class: "empty" }, "No keys."));
@@ -613,7 +629,7 @@ function healthPage() {
 function line(el, values, label) {
   if (!values.length) { el.replaceChildren(h("p", { class: "empty" }, "Collecting samples (every 2 s)…")); return; }
   if (values.length === 1) values = [values[0], values[0]];
-  const W = 600, H = 160, P = 34;
+  const W = Math.max(300, Math.min(1000, el.clientWidth || 600)), H = 160, P = 34;
   const max = Math.max(1e-9, ...values) * 1.1;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H + 6}`, role: "img", "aria-label": label });
   s.append(svg("line", { x1: P, y1: H, x2: W, y2: H, class: "axis" }));
