@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and end-to-end tests, then the real-client
-# smoke tests (boto3, aws CLI) against the release binary.
+# smoke tests (boto3, aws CLI) against the release binary, then the web
+# console in a browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,3 +42,6 @@ cargo build --release
 "$VENV/bin/python" scripts/testing.py
 "$VENV/bin/python" scripts/clients.py
 "$VENV/bin/python" scripts/audit_check.py
+# The web console in headless Chromium (docs/CONSOLE.md); screenshots in
+# target/console-screenshots.
+scripts/console/run.sh

@@ -109,6 +109,9 @@ pub struct Call<'a> {
     pub claimed_access_key: Option<&'a str>,
     pub source_ip: Option<IpAddr>,
     pub user_agent: Option<&'a str>,
+    /// The call came from a web console session (CloudTrail's
+    /// `sessionCredentialFromConsole`).
+    pub console: bool,
     /// The request members.
     pub request: Body<'a>,
     /// The response members (success only; never read for cryptographic operations).
@@ -427,6 +430,9 @@ pub fn event(c: &Call<'_>) -> Vec<u8> {
         None => ev.raw("sourceIPAddress", b"null"),
     }
     ev.opt_str("userAgent", c.user_agent);
+    if c.console {
+        ev.str("sessionCredentialFromConsole", "true");
+    }
     if let Some(e) = c.error {
         ev.str("errorCode", e.type_name);
         if let Some(m) = &e.message {
@@ -578,6 +584,7 @@ mod tests {
             claimed_access_key: Some("AKIAEXAMPLE"),
             source_ip: Some(IpAddr::from([127, 0, 0, 1])),
             user_agent: Some("aws-cli/2"),
+            console: false,
             request: Body::Json(request),
             response,
             error: None,

@@ -339,6 +339,19 @@ impl RequestIds {
     }
 }
 
+/// The `userAgent` of the console's calls in their audit records.
+pub const CONSOLE_USER_AGENT: &str = "kms-console";
+
+/// Where a call came from, for its audit record.
+struct Caller<'a> {
+    peer: Option<SocketAddr>,
+    user_agent: Option<&'a str>,
+    /// The access key id an Authorization header named that did not authenticate.
+    claimed_access_key: Option<&'a str>,
+    /// A web console session made the call.
+    console: bool,
+}
+
 /// What processing a call produced, before it is audited.
 struct Processed {
     /// The service of the request's region (`None` before it is known: the
@@ -456,7 +469,8 @@ impl Api {
         self.regions.get(region).await?.ok_or_else(|| Error::internal(format!("region {region} is not served")))
     }
 
-    async fn render_metrics(&self) -> String {
+    /// The `/metrics` text (also shown by the console's health page).
+    pub async fn render_metrics(&self) -> String {
         use std::fmt::Write as _;
         use std::sync::atomic::Ordering::Relaxed;
         let mut out = String::with_capacity(4096);
@@ -563,6 +577,54 @@ impl Api {
             return self.handle_peer(&parts, body, &target, &request_id).await;
         }
         let p = self.process(&parts, body, &request_id, peer).await;
+        let claimed = if p.cred.is_none() { claimed_access_key(&parts.headers) } else { None };
+        let from = Caller { peer, user_agent: header("user-agent"), claimed_access_key: claimed, console: false };
+        self.finish(p, &target, &request_id, started, &from).await
+    }
+
+    /// Run `target` (`TrentService.<name>` or `KmsAdmin.<name>`) with `body`
+    /// as `cred`, for the web console: the credential comes from a console
+    /// session instead of a SigV4 signature; everything after (quota,
+    /// decoding, the service method, authorization, the audit record, the
+    /// answer) is the API's own path. The record is marked as coming from
+    /// the console (`sessionCredentialFromConsole`).
+    pub async fn handle_console(
+        &self,
+        cred: Arc<Credential>,
+        target: &str,
+        body: Bytes,
+        peer: Option<SocketAddr>,
+    ) -> HttpResponse {
+        let request_id = self.ids.next();
+        let started = Instant::now();
+        let in_flight = self.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _in_flight = InFlight(&self.in_flight);
+        if in_flight >= self.max_in_flight {
+            self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.observe(None, 400, 0);
+            return error_response(&error::to_aws(&Error::Throttling), &request_id);
+        }
+        let region = self.regions.home().to_string();
+        let p = match self.region_kms(&region).await {
+            Ok(kms) => self.process_as(kms, cred, target, body, &request_id, peer).await,
+            Err(e) => Processed::failed(e, body),
+        };
+        let from = Caller { peer, user_agent: Some(CONSOLE_USER_AGENT), claimed_access_key: None, console: true };
+        self.finish(p, target, &request_id, started, &from).await
+    }
+
+    /// After a call: its audit record (the answer waits until it is
+    /// durable), metrics, the log line, the HTTP answer.
+    async fn finish(
+        &self,
+        p: Processed,
+        target: &str,
+        request_id: &str,
+        started: Instant,
+        from: &Caller<'_>,
+    ) -> HttpResponse {
+        let peer = from.peer;
+        let target = target.to_string();
         let mut result = p.result;
         if let Some(sink) = &self.audit {
             let aws_err = result.as_ref().err().map(error::to_aws);
@@ -588,16 +650,17 @@ impl Api {
                 ),
             };
             let event = audit::event(&audit::Call {
-                request_id: &request_id,
+                request_id,
                 event_id: &event_id,
                 time: &time,
                 region: p.service.as_ref().map_or(self.regions.home(), |k| k.location().region.as_str()),
                 event_source,
                 event_name,
                 cred: p.cred.as_deref(),
-                claimed_access_key: if p.cred.is_none() { claimed_access_key(&parts.headers) } else { None },
+                claimed_access_key: from.claimed_access_key,
                 source_ip: peer.map(|p| p.ip()),
-                user_agent: header("user-agent"),
+                user_agent: from.user_agent,
+                console: from.console,
                 request,
                 response,
                 error: aws_err.as_ref(),
@@ -626,7 +689,7 @@ impl Api {
             Ok(body) => {
                 self.metrics.observe(p.op, 200, elapsed_us);
                 tracing::debug!(request_id = %request_id, target = %target, principal = %who, status = 200, elapsed_us, "request");
-                response(StatusCode::OK, &request_id, content_type, body)
+                response(StatusCode::OK, request_id, content_type, body)
             }
             Err(e) => {
                 let aws = error::to_aws(&e);
@@ -638,14 +701,9 @@ impl Api {
                 if p.query.is_some() {
                     let (code, status, sender) = error::to_sts(&e);
                     let msg = aws.message.clone().unwrap_or_default();
-                    return response(
-                        status,
-                        &request_id,
-                        content_type,
-                        sts::error_xml(code, &msg, sender, &request_id),
-                    );
+                    return response(status, request_id, content_type, sts::error_xml(code, &msg, sender, request_id));
                 }
-                error_response(&aws, &request_id)
+                error_response(&aws, request_id)
             }
         }
     }
@@ -768,6 +826,20 @@ impl Api {
             Err(e) => return Processed::failed(e, body),
         };
         let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+        self.process_as(kms, cred, target, body, request_id, peer).await
+    }
+
+    /// An authenticated call: target, quota, dispatch (shared by SigV4
+    /// requests and the console).
+    async fn process_as(
+        &self,
+        kms: Arc<Kms>,
+        cred: Arc<Credential>,
+        target: &str,
+        body: Bytes,
+        request_id: &str,
+        peer: Option<SocketAddr>,
+    ) -> Processed {
         let Some(op) = Operation::from_target(target) else {
             return Processed {
                 service: Some(kms),

@@ -247,6 +247,9 @@ pub struct ServeArgs {
     /// start when they are not there yet.
     #[arg(long)]
     pub seed: Option<PathBuf>,
+    /// Turn the web console at /console/ off (docs/CONSOLE.md).
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 #[derive(Args, Debug)]
@@ -531,6 +534,7 @@ impl ServeArgs {
             tls_key: self.tls_key.clone(),
             dev: self.dev,
             seed_file: self.seed.clone(),
+            no_console: self.no_console,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct FileConfig {
     pub root_key: Option<RootKeyFileConfig>,
     /// The HSM clusters custom key stores may use (docs/HSM.md).
     pub hsm_clusters: Option<Vec<HsmClusterFileConfig>>,
+    /// The web console (docs/CONSOLE.md).
+    pub console: Option<ConsoleFileConfig>,
 }
 
 /// `[[hsm_clusters]]`: a PKCS#11 token that `AWS_CLOUDHSM` custom key
@@ -81,6 +83,44 @@ impl HsmClusterFileConfig {
             })
             .transpose()?;
         Ok(kms_hsm::ClusterConfig { id: self.id, module: self.module, token_label: self.token_label, trust_anchor })
+    }
+}
+
+/// `[console]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleFileConfig {
+    /// Unset: on when the listener is on loopback, off otherwise.
+    pub enabled: Option<bool>,
+    pub idle_timeout_secs: Option<u64>,
+    pub absolute_timeout_secs: Option<u64>,
+}
+
+/// The validated console settings.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    pub enabled: bool,
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_timeout: Duration,
+}
+
+impl ConsoleFileConfig {
+    fn validate(self, listen: &SocketAddr) -> Result<ConsoleSettings, String> {
+        let idle = self.idle_timeout_secs.unwrap_or(15 * 60);
+        if !(60..=24 * 3600).contains(&idle) {
+            return Err("console.idle_timeout_secs: must be between 60 and 86400".into());
+        }
+        let absolute = self.absolute_timeout_secs.unwrap_or(8 * 3600);
+        if !(idle..=7 * 24 * 3600).contains(&absolute) {
+            return Err("console.absolute_timeout_secs: must be at least idle_timeout_secs and at most 604800".into());
+        }
+        Ok(ConsoleSettings {
+            enabled: self.enabled.unwrap_or(listen.ip().is_loopback()),
+            idle_timeout: Duration::from_secs(idle),
+            absolute_timeout: Duration::from_secs(absolute),
+        })
     }
 }
 
@@ -406,6 +446,7 @@ pub struct Config {
     pub seed_file: Option<PathBuf>,
     /// The HSM clusters of custom key stores.
     pub hsm_clusters: Vec<kms_hsm::ClusterConfig>,
+    pub console: ConsoleSettings,
 }
 
 /// Command-line overrides of `kms serve`.
@@ -421,6 +462,8 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     pub dev: bool,
     pub seed_file: Option<PathBuf>,
+    /// `--no-console`: the console is off whatever the file says.
+    pub no_console: bool,
 }
 
 pub fn parse_file(text: &str) -> Result<FileConfig, String> {
@@ -552,6 +595,10 @@ impl Config {
         if deletion_guard_days > 3650 {
             return Err("deletion.refuse_if_used_within_days: must be at most 3650".into());
         }
+        let mut console = file.console.unwrap_or_default().validate(&listen)?;
+        if o.no_console {
+            console.enabled = false;
+        }
         let root_wrapper = file.root_key.map(RootKeyFileConfig::validate).transpose()?.flatten();
         let hsm_clusters: Vec<kms_hsm::ClusterConfig> = file
             .hsm_clusters
@@ -596,6 +643,7 @@ impl Config {
             dev: o.dev,
             seed_file: o.seed_file.clone().or(file.seed),
             hsm_clusters,
+            console,
         })
     }
 
@@ -662,6 +710,25 @@ mod tests {
         let dev = Config::build(FileConfig::default(), &Overrides { dev: true, ..Default::default() }).unwrap();
         assert_eq!(dev.storage, Storage::Ephemeral);
         assert_eq!(dev.default_account, DEV_ACCOUNT);
+    }
+
+    #[test]
+    fn console_setting() {
+        let build = |t: &str| Config::build(parse_file(t).unwrap(), &Overrides::default());
+        let c = build("").unwrap().console;
+        assert!(c.enabled, "on by default on loopback");
+        assert_eq!(c.idle_timeout, Duration::from_secs(900));
+        assert_eq!(c.absolute_timeout, Duration::from_secs(8 * 3600));
+        assert!(!build("listen = \"0.0.0.0:4599\"").unwrap().console.enabled);
+        assert!(build("listen = \"0.0.0.0:4599\"\n[console]\nenabled = true").unwrap().console.enabled);
+        assert!(!build("[console]\nenabled = false").unwrap().console.enabled);
+        assert!(build("[console]\nidle_timeout_secs = 5").unwrap_err().contains("idle_timeout_secs"));
+        assert!(build("[console]\nidle_timeout_secs = 600\nabsolute_timeout_secs = 300")
+            .unwrap_err()
+            .contains("absolute_timeout_secs"));
+        assert!(parse_file("[console]\nenable = true").unwrap_err().contains("unknown field"));
+        let off = Overrides { no_console: true, ..Default::default() };
+        assert!(!Config::build(parse_file("[console]\nenabled = true").unwrap(), &off).unwrap().console.enabled);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod peer;
 pub mod root;
 pub mod seed;

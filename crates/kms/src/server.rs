@@ -262,6 +262,15 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     }
     let api = Arc::new(api);
     let api_for_loop = api.clone();
+    let console = cfg.console.enabled.then(|| {
+        Arc::new(crate::console::Console::new(
+            api.clone(),
+            cfg.console.clone(),
+            cfg.tls.is_some(),
+            audit_dir.clone(),
+            cfg.max_body_bytes,
+        ))
+    });
     let max_connections = max_connections(cfg.max_in_flight, cfg.max_connections);
     let ephemeral_audit = (cfg.audit.dir.is_none() && data_dir.is_none()).then(|| audit_dir.clone());
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -278,7 +287,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         });
     }
     let task = tokio::spawn(async move {
-        accept_loop(listener, api_for_loop, tls, rx, max_connections).await;
+        accept_loop(listener, api_for_loop, console, tls, rx, max_connections).await;
         let _ = jobs.await;
         // Every request has finished: write the final digest and stop the writer.
         let _ = tokio::task::spawn_blocking(move || audit.close()).await;
@@ -416,6 +425,7 @@ fn max_connections(max_in_flight: usize, configured: Option<usize>) -> usize {
 async fn accept_loop(
     listener: TcpListener,
     api: Arc<Api>,
+    console: Option<Arc<crate::console::Console>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
     max_connections: usize,
@@ -446,9 +456,17 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let api = api.clone();
-        let svc = service_fn(move |req| {
+        let console = console.clone();
+        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let api = api.clone();
-            async move { Ok::<_, Infallible>(api.handle(req, Some(peer)).await) }
+            let console = console.clone();
+            async move {
+                let answer = match &console {
+                    Some(c) if crate::console::Console::owns(req.uri().path()) => c.handle(req, Some(peer)).await,
+                    _ => api.handle(req, Some(peer)).await,
+                };
+                Ok::<_, Infallible>(answer)
+            }
         });
         match &tls {
             None => {

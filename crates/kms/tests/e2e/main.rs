@@ -8,6 +8,7 @@ mod asymmetric;
 mod audit;
 mod authz;
 mod backup;
+mod console;
 mod faults;
 mod fips;
 mod harness;
