@@ -179,8 +179,7 @@ impl KeyStore {
     fn read(&self) -> std::result::Result<StoreFile, String> {
         match std::fs::read(&self.path) {
             Ok(b) => {
-                let f: StoreFile =
-                    serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", self.path.display()))?;
+                let f: StoreFile = serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", self.path.display()))?;
                 if f.version != VERSION {
                     return Err(format!("{}: unknown version {}", self.path.display(), f.version));
                 }

@@ -230,9 +230,8 @@ pub fn parse(op: Operation, body: &[u8]) -> Result<Request> {
     match op {
         Operation::GetKeyMetadata => Ok(Request::GetKeyMetadata { metadata }),
         Operation::Encrypt => {
-            let plaintext = Zeroizing::new(
-                base64(&body, "plaintext")?.ok_or_else(|| validation("plaintext is required"))?,
-            );
+            let plaintext =
+                Zeroizing::new(base64(&body, "plaintext")?.ok_or_else(|| validation("plaintext is required"))?);
             algorithm(&body)?;
             let aad = aad(&body)?;
             let cdiv = match string(&body, "ciphertextDataIntegrityValueAlgorithm", "")? {
@@ -252,14 +251,11 @@ pub fn parse(op: Operation, body: &[u8]) -> Result<Request> {
             algorithm(&body)?;
             let aad = aad(&body)?;
             let ciphertext_metadata = base64(&body, "ciphertextMetadata")?;
-            let iv = base64(&body, "initializationVector")?
-                .ok_or_else(|| validation("initializationVector is required"))?;
-            let tag =
-                base64(&body, "authenticationTag")?.ok_or_else(|| validation("authenticationTag is required"))?;
+            let iv =
+                base64(&body, "initializationVector")?.ok_or_else(|| validation("initializationVector is required"))?;
+            let tag = base64(&body, "authenticationTag")?.ok_or_else(|| validation("authenticationTag is required"))?;
             if ciphertext_metadata.as_ref().is_some_and(|m| m.len() > MAX_CIPHERTEXT_METADATA) {
-                return Err(validation(format!(
-                    "ciphertextMetadata must be at most {MAX_CIPHERTEXT_METADATA} bytes"
-                )));
+                return Err(validation(format!("ciphertextMetadata must be at most {MAX_CIPHERTEXT_METADATA} bytes")));
             }
             if iv.len() != 12 && iv.len() != 16 {
                 return Err(validation("initializationVector must be 12 or 16 bytes"));
@@ -293,7 +289,13 @@ pub fn gcm_aad(aad: Option<&[u8]>, ciphertext_metadata: Option<&[u8]>) -> Vec<u8
 
 /// The ciphertext data integrity value (spec, Appendix C): SHA-256 over
 /// AAD || ciphertextMetadata || IV || ciphertext || tag, no lengths.
-pub fn cdiv(aad: Option<&[u8]>, ciphertext_metadata: Option<&[u8]>, iv: &[u8], ciphertext: &[u8], tag: &[u8]) -> [u8; 32] {
+pub fn cdiv(
+    aad: Option<&[u8]>,
+    ciphertext_metadata: Option<&[u8]>,
+    iv: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> [u8; 32] {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for part in [aad.unwrap_or_default(), ciphertext_metadata.unwrap_or_default(), iv, ciphertext, tag] {
         ctx.update(part);
@@ -344,7 +346,9 @@ mod tests {
         assert!(!format!("{r:?}").contains("Hello"));
         let md = br#"{"requestMetadata":{"awsPrincipalArn":"arn:aws:iam::123456789012:user/Alice","kmsOperation":"CreateKey","kmsRequestId":"4112f4d6"}}"#;
         assert!(parse(Operation::GetKeyMetadata, md).is_ok());
-        assert!(matches!(parse(Operation::Encrypt, md), Err(XksError::Validation(m)) if m == "requestMetadata.kmsKeyArn is required"));
+        assert!(
+            matches!(parse(Operation::Encrypt, md), Err(XksError::Validation(m)) if m == "requestMetadata.kmsKeyArn is required")
+        );
     }
 
     #[test]
@@ -362,7 +366,10 @@ mod tests {
             r#"{{"requestMetadata":{{"awsPrincipalArn":"a","kmsKeyArn":"k","kmsOperation":"Encrypt","kmsRequestId":"r"}},"plaintext":"{}","encryptionAlgorithm":"AES_GCM"}}"#,
             b64(&[0u8; MAX_PLAINTEXT + 1])
         );
-        assert_eq!(parse(Operation::Encrypt, big.as_bytes()).unwrap_err().name_and_status(), ("UnsupportedOperationException", 501));
+        assert_eq!(
+            parse(Operation::Encrypt, big.as_bytes()).unwrap_err().name_and_status(),
+            ("UnsupportedOperationException", 501)
+        );
         assert!(parse(Operation::GetHealthStatus, b"junk").is_ok());
     }
 

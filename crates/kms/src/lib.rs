@@ -9,3 +9,4 @@ pub mod peer;
 pub mod root;
 pub mod seed;
 pub mod server;
+pub mod xks;

@@ -29,3 +29,4 @@ mod storage;
 mod sts;
 mod symmetric;
 mod wire;
+mod xksproxy;
