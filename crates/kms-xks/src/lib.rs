@@ -6,12 +6,14 @@
 //!   one exhaustive mapping.
 //! * [`wire`]: the four operations' request and response bodies, and their
 //!   validation.
+//! * [`client`]: the KMS side: kms-core's `XksProxy` port over HTTPS.
 //! * [`keys`]: the proxy's own AES-256 keys, sealed under the root key in
 //!   `<data_dir>/xks-keys.json`, with their status (the kill switch).
 //! * [`proxy`]: the listener (HTTPS, or plain HTTP only with
 //!   `insecure_http`), routing, SigV4, policy, the operations and the audit
 //!   trail.
 
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod keys;

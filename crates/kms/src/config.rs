@@ -47,6 +47,20 @@ pub struct FileConfig {
     pub root_key: Option<RootKeyFileConfig>,
     /// The HSM clusters custom key stores may use (docs/HSM.md).
     pub hsm_clusters: Option<Vec<HsmClusterFileConfig>>,
+    /// The client of XKS proxies, for external key stores (docs/XKS.md).
+    pub xks: Option<XksFileConfig>,
+}
+
+/// `[xks]`: how the server reaches the XKS proxies of external key stores.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XksFileConfig {
+    /// The CA certificates (PEM) the proxies' certificates must chain to.
+    pub ca_file: PathBuf,
+    /// Host names of XksProxyUriEndpoint reached at another address than
+    /// `<host>:443`, e.g. `{ "xks.example.com" = "127.0.0.1:8443" }`.
+    #[serde(default)]
+    pub resolve: std::collections::BTreeMap<String, String>,
 }
 
 /// `[[hsm_clusters]]`: a PKCS#11 token that `AWS_CLOUDHSM` custom key
@@ -406,6 +420,8 @@ pub struct Config {
     pub seed_file: Option<PathBuf>,
     /// The HSM clusters of custom key stores.
     pub hsm_clusters: Vec<kms_hsm::ClusterConfig>,
+    /// `[xks]`: the CA file and the addresses of proxy hosts.
+    pub xks: Option<(PathBuf, std::collections::HashMap<String, std::net::SocketAddr>)>,
 }
 
 /// Command-line overrides of `kms serve`.
@@ -564,6 +580,17 @@ impl Config {
                 return Err(format!("hsm_clusters: cluster {} is listed twice", c.id));
             }
         }
+        let xks = match file.xks {
+            None => None,
+            Some(x) => {
+                let mut resolve = std::collections::HashMap::new();
+                for (host, addr) in x.resolve {
+                    let a = addr.parse().map_err(|_| format!("xks.resolve.{host}: '{addr}' is not an address:port"))?;
+                    resolve.insert(host, a);
+                }
+                Some((x.ca_file, resolve))
+            }
+        };
         let store = match file.store {
             None => None,
             Some(_) if o.dev => return Err("store: --dev keeps every record in memory; leave store unset".into()),
@@ -596,6 +623,7 @@ impl Config {
             dev: o.dev,
             seed_file: o.seed_file.clone().or(file.seed),
             hsm_clusters,
+            xks,
         })
     }
 

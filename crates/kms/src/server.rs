@@ -170,6 +170,12 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     };
     let hsm = (!cfg.hsm_clusters.is_empty())
         .then(|| Arc::new(kms_hsm::Pkcs11Clusters::new(cfg.hsm_clusters.clone())) as Arc<dyn kms_core::ports::Hsm>);
+    let xks = match &cfg.xks {
+        Some((ca, resolve)) => {
+            Some(Arc::new(kms_xks::client::XksClient::new(ca, resolve.clone())?) as Arc<dyn kms_core::ports::XksProxy>)
+        }
+        None => None,
+    };
     let regions = Regions::open(
         store,
         root,
@@ -182,6 +188,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             peers,
             quotas: cfg.quotas.clone(),
             hsm,
+            xks,
         },
     )
     .await

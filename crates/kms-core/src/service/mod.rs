@@ -35,7 +35,9 @@ pub use sts::{AssumeRoleInput, AssumeRoleOutput};
 mod coverage;
 pub mod regions;
 mod tags;
+mod xks;
 pub use regions::{Regions, RegionsConfig, Served};
+pub use xks::XKS_TIMEOUT;
 mod replication;
 pub use replication::PeerMessage;
 
@@ -266,6 +268,8 @@ pub(crate) struct Shared {
     regions: std::sync::Weak<Regions>,
     /// The HSM clusters custom key stores may use (none configured: `None`).
     hsm: Option<Arc<dyn crate::ports::Hsm>>,
+    /// The client of XKS proxies (external key stores).
+    xks: Option<Arc<dyn crate::ports::XksProxy>>,
 }
 
 impl std::fmt::Debug for Kms {

@@ -79,6 +79,8 @@ pub struct RegionsConfig {
     pub quotas: crate::quota::QuotaConfig,
     /// The HSM clusters custom key stores may use.
     pub hsm: Option<Arc<dyn crate::ports::Hsm>>,
+    /// The client of XKS proxies (external key stores).
+    pub xks: Option<Arc<dyn crate::ports::XksProxy>>,
 }
 
 impl Regions {
@@ -130,6 +132,7 @@ impl Regions {
                 jobs_wake: tokio::sync::Notify::new(),
                 regions: weak.clone(),
                 hsm: cfg.hsm,
+                xks: cfg.xks,
             }),
             open: RwLock::new(BTreeMap::new()),
             opening: tokio::sync::Mutex::new(()),
