@@ -172,6 +172,7 @@ impl Kms {
     /// standard library can also make with the public key, for an asymmetric
     /// one. Returns the ciphertext and the key material id (empty for
     /// asymmetric keys). With `dry_run`, stops once everything is checked.
+    #[allow(clippy::too_many_arguments)]
     async fn encrypt_under(
         &self,
         ctx: &RequestContext,

@@ -193,7 +193,6 @@ impl Kms {
         self.check_new_store(&account, &name)?;
         let id = new_store_id()?;
         let (x, sealed) = self.xks_members(
-            ctx,
             &id,
             req.xks_proxy_uri_endpoint,
             req.xks_proxy_uri_path,
@@ -400,7 +399,6 @@ impl Kms {
                 }
             };
             let (x, sealed) = self.xks_members(
-                ctx,
                 &id,
                 req.xks_proxy_uri_endpoint.or(Some(old.uri_endpoint.clone())),
                 req.xks_proxy_uri_path.or(Some(old.uri_path.clone())),

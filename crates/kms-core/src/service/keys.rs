@@ -75,7 +75,6 @@ impl Kms {
                 .as_ref()
                 .and_then(|c| c.xks_key_id.clone())
                 .map(|id| XksKeyConfiguration { id: Some(id) }),
-            ..Default::default()
         }
     }
 

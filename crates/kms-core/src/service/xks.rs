@@ -205,9 +205,9 @@ impl Kms {
 
     /// The XKS members of CreateCustomKeyStore, checked: the record to keep
     /// and the secret access key.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn xks_members(
         &self,
-        ctx: &RequestContext,
         id: &str,
         endpoint: Option<String>,
         path: Option<String>,
@@ -243,7 +243,6 @@ impl Kms {
                 }
             }
         }
-        let _ = ctx;
         let access_key_id = cred.access_key_id.map(|s| s.expose().to_string()).unwrap_or_default();
         let secret = cred.raw_secret_access_key.ok_or_else(|| Error::internal("validated member"))?;
         let sealed = self.shared.root.seal(&CustomKeyStoreRecord::secret_binding(id), secret.expose().as_bytes())?;
@@ -427,7 +426,9 @@ impl Kms {
 }
 
 /// IV, tag, metadata and ciphertext of the proxy's layer.
-fn split_outer(b: &[u8]) -> Option<(&[u8], &[u8], &[u8], &[u8])> {
+type Outer<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8]);
+
+fn split_outer(b: &[u8]) -> Option<Outer<'_>> {
     let (&iv_len, rest) = b.split_first()?;
     let iv_len = iv_len as usize;
     if iv_len != 12 && iv_len != 16 {

@@ -30,3 +30,4 @@ mod sts;
 mod symmetric;
 mod wire;
 mod xksproxy;
+mod xksstore;
