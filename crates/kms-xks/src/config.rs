@@ -46,6 +46,25 @@ pub struct FileConfig {
     #[serde(default, rename = "path")]
     pub paths: Vec<PathFile>,
     pub testing: Option<Testing>,
+    /// Keys in a PKCS#11 token (`keys create --pkcs11`).
+    pub pkcs11: Option<Pkcs11File>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11File {
+    pub module: PathBuf,
+    pub token_label: String,
+    pub pin_file: Option<PathBuf>,
+    pub pin_env: Option<String>,
+}
+
+/// The token, validated, with its user PIN.
+#[derive(Debug)]
+pub struct Pkcs11Config {
+    pub module: PathBuf,
+    pub token_label: String,
+    pub pin: SecretString,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +121,7 @@ pub struct ProxyConfig {
     pub audit_file: PathBuf,
     pub paths: Vec<PathConfig>,
     pub testing: Testing,
+    pub pkcs11: Option<Pkcs11Config>,
 }
 
 #[derive(Debug, Clone)]
@@ -223,7 +243,25 @@ impl ProxyConfig {
                 allowed_key_arns: p.allowed_key_arns,
             });
         }
+        let pkcs11 = match f.pkcs11 {
+            None => None,
+            Some(p) => {
+                let pin = match (&p.pin_file, &p.pin_env) {
+                    (Some(f), None) => std::fs::read_to_string(f)
+                        .map_err(|e| format!("pkcs11.pin_file {}: {e}", f.display()))?
+                        .trim()
+                        .to_string(),
+                    (None, Some(v)) => std::env::var(v).map_err(|_| format!("pkcs11.pin_env: {v} is not set"))?,
+                    _ => return Err("pkcs11: give exactly one of pin_file and pin_env".into()),
+                };
+                if p.token_label.is_empty() || p.token_label.len() > 32 {
+                    return Err("pkcs11.token_label must be 1 to 32 characters".into());
+                }
+                Some(Pkcs11Config { module: p.module, token_label: p.token_label, pin: SecretString::new(pin) })
+            }
+        };
         Ok(ProxyConfig {
+            pkcs11,
             listen: f.listen.unwrap_or_else(|| "127.0.0.1:8443".into()),
             audit_file: f.audit_file.unwrap_or_else(|| data_dir.join("xks-audit.jsonl")),
             data_dir,

@@ -4,6 +4,11 @@
 //! then renamed over, under a lock file); the running proxy notices the
 //! change on its next call (the file's inode, size and mtime), so disabling
 //! a key (the kill switch) takes effect within one call, without a restart.
+//!
+//! A key may instead live in a PKCS#11 token (the proxy's `[pkcs11]`):
+//! its record then holds no material, only `in_token`, and the token's
+//! AES-256 key labelled with the key's id does the AES-GCM; its status is
+//! kept here all the same.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,6 +18,7 @@ use std::sync::{Arc, RwLock};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use base64::Engine as _;
 use kms_core::crypto::{fill_random, KeyMaterial, RootKey, SecretBytes};
+use kms_core::ports::HsmConnection;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -47,8 +53,13 @@ struct Record {
     status: KeyStatus,
     /// Epoch seconds.
     created: i64,
-    /// The key, sealed under the root key with binding `xks-key/<id>`, base64.
+    /// The key, sealed under the root key with binding `xks-key/<id>`,
+    /// base64; empty for a key in the token.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     material: String,
+    /// The key is in the PKCS#11 token, labelled with its id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    in_token: bool,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -64,13 +75,15 @@ pub struct KeyInfo {
     pub id: String,
     pub status: KeyStatus,
     pub created: i64,
+    pub in_token: bool,
 }
 
 /// An opened key, ready for AES-GCM.
 pub struct OpenKey {
     pub id: String,
     pub status: KeyStatus,
-    aes: LessSafeKey,
+    /// `None`: the key is in the token.
+    aes: Option<LessSafeKey>,
 }
 
 impl std::fmt::Debug for OpenKey {
@@ -84,12 +97,32 @@ pub const TAG_LEN: usize = 16;
 
 impl OpenKey {
     /// AES-256-GCM under a fresh random 96-bit IV: (iv, ciphertext, tag).
-    pub fn encrypt(&self, aad: &[u8], plaintext: &[u8]) -> Result<([u8; IV_LEN], Vec<u8>, [u8; TAG_LEN])> {
+    /// Whether the key is in the PKCS#11 token (its calls block).
+    pub fn in_token(&self) -> bool {
+        self.aes.is_none()
+    }
+
+    pub fn encrypt(
+        &self,
+        token: Option<&dyn HsmConnection>,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<([u8; IV_LEN], Vec<u8>, [u8; TAG_LEN])> {
         let mut iv = [0u8; IV_LEN];
         fill_random(&mut iv).map_err(|e| XksError::Internal(e.to_string()))?;
+        let Some(aes) = &self.aes else {
+            let t = token.ok_or_else(no_token)?;
+            let mut out = t.encrypt(&self.id, &iv, aad, plaintext).map_err(token_error)?;
+            if out.len() < TAG_LEN {
+                return Err(XksError::Internal("the token's AES-GCM answer is too short".into()));
+            }
+            let tag_bytes = out.split_off(out.len() - TAG_LEN);
+            let mut tag = [0u8; TAG_LEN];
+            tag.copy_from_slice(&tag_bytes);
+            return Ok((iv, out, tag));
+        };
         let mut buf = plaintext.to_vec();
-        let tag = self
-            .aes
+        let tag = aes
             .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(aad), &mut buf)
             .map_err(|_| XksError::Internal("AES-GCM seal failed".into()))?;
         let mut t = [0u8; TAG_LEN];
@@ -100,21 +133,64 @@ impl OpenKey {
     /// The inverse; `InvalidCiphertextException` when it does not
     /// authenticate. This proxy makes 96-bit IVs only, so a 128-bit IV
     /// cannot be one of its ciphertexts.
-    pub fn decrypt(&self, aad: &[u8], iv: &[u8], ciphertext: &[u8], tag: &[u8]) -> Result<SecretBytes> {
+    pub fn decrypt(
+        &self,
+        token: Option<&dyn HsmConnection>,
+        aad: &[u8],
+        iv: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Result<SecretBytes> {
         let invalid = || {
             XksError::InvalidCiphertext(
                 "The ciphertext, initialization vector, additional authenticated data or authentication tag is invalid"
                     .into(),
             )
         };
+        let Some(aes) = &self.aes else {
+            let t = token.ok_or_else(no_token)?;
+            if iv.len() != IV_LEN {
+                return Err(invalid());
+            }
+            let mut sealed = Vec::with_capacity(ciphertext.len() + tag.len());
+            sealed.extend_from_slice(ciphertext);
+            sealed.extend_from_slice(tag);
+            return t.decrypt(&self.id, iv, aad, &sealed).map_err(|e| match e {
+                kms_core::error::Error::InvalidCiphertext => invalid(),
+                e => token_error(e),
+            });
+        };
         let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| invalid())?;
         let mut buf = Zeroizing::new(Vec::with_capacity(ciphertext.len() + tag.len()));
         buf.extend_from_slice(ciphertext);
         buf.extend_from_slice(tag);
-        let n = self.aes.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| invalid())?.len();
+        let n = aes.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| invalid())?.len();
         buf.truncate(n);
         Ok(SecretBytes::new(std::mem::take(&mut *buf)))
     }
+}
+
+/// Log in to the proxy's token.
+pub fn open_token(p: &crate::config::Pkcs11Config) -> std::result::Result<Arc<dyn HsmConnection>, String> {
+    use kms_core::ports::Hsm as _;
+    const ID: &str = "xks-proxy";
+    let clusters = kms_hsm::Pkcs11Clusters::new(vec![kms_hsm::ClusterConfig {
+        id: ID.into(),
+        module: p.module.clone(),
+        token_label: p.token_label.clone(),
+        trust_anchor: None,
+    }]);
+    clusters.check(ID)?;
+    clusters.connect(ID, &p.pin).map_err(|e| format!("PKCS#11 token {}: {} ({})", p.token_label, e.message, e.code))
+}
+
+fn no_token() -> XksError {
+    XksError::Internal("the key is in a PKCS#11 token, but the proxy has no [pkcs11] configured".into())
+}
+
+/// A token that fails: the backing key manager failed (500).
+fn token_error(e: kms_core::error::Error) -> XksError {
+    XksError::Internal(format!("PKCS#11 token: {e}"))
 }
 
 /// The file's identity, to notice a change.
@@ -191,6 +267,9 @@ impl KeyStore {
     }
 
     fn open_record(&self, r: &Record) -> std::result::Result<OpenKey, String> {
+        if r.in_token {
+            return Ok(OpenKey { id: r.id.clone(), status: r.status, aes: None });
+        }
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(&r.material)
             .map_err(|_| format!("key {}: its sealed material is not base64", r.id))?;
@@ -201,7 +280,7 @@ impl KeyStore {
         let aes = LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, m.expose()).map_err(|_| format!("key {}: bad key length", r.id))?,
         );
-        Ok(OpenKey { id: r.id.clone(), status: r.status, aes })
+        Ok(OpenKey { id: r.id.clone(), status: r.status, aes: Some(aes) })
     }
 
     /// Read the file again if it changed since the last read.
@@ -238,11 +317,22 @@ impl KeyStore {
     }
 
     pub fn list(&self) -> std::result::Result<Vec<KeyInfo>, String> {
-        Ok(self.read()?.keys.into_iter().map(|r| KeyInfo { id: r.id, status: r.status, created: r.created }).collect())
+        Ok(self
+            .read()?
+            .keys
+            .into_iter()
+            .map(|r| KeyInfo { id: r.id, status: r.status, created: r.created, in_token: r.in_token })
+            .collect())
     }
 
-    /// Make a new key `id` (enabled).
-    pub fn create(&self, id: &str, now: i64) -> std::result::Result<KeyInfo, String> {
+    /// Make a new key `id` (enabled): here, sealed, or (with `token`) in
+    /// the PKCS#11 token.
+    pub fn create(
+        &self,
+        id: &str,
+        now: i64,
+        token: Option<&dyn HsmConnection>,
+    ) -> std::result::Result<KeyInfo, String> {
         if !crate::wire::valid_key_id(id) {
             return Err(format!("'{id}' is not a valid external key id: 1 to 128 of A-Z a-z 0-9 - . _"));
         }
@@ -250,15 +340,25 @@ impl KeyStore {
             if f.keys.iter().any(|r| r.id == id) {
                 return Err(format!("key {id} exists already"));
             }
-            let m = KeyMaterial::generate().map_err(|e| e.to_string())?;
-            let sealed = self.root.seal(&binding(id), m.expose()).map_err(|e| e.to_string())?;
+            let material = match token {
+                Some(t) => {
+                    t.generate_key(id).map_err(|e| format!("PKCS#11 token: {e}"))?;
+                    String::new()
+                }
+                None => {
+                    let m = KeyMaterial::generate().map_err(|e| e.to_string())?;
+                    let sealed = self.root.seal(&binding(id), m.expose()).map_err(|e| e.to_string())?;
+                    base64::engine::general_purpose::STANDARD.encode(sealed)
+                }
+            };
             let r = Record {
                 id: id.to_string(),
                 status: KeyStatus::Enabled,
                 created: now,
-                material: base64::engine::general_purpose::STANDARD.encode(sealed),
+                material,
+                in_token: token.is_some(),
             };
-            let info = KeyInfo { id: r.id.clone(), status: r.status, created: r.created };
+            let info = KeyInfo { id: r.id.clone(), status: r.status, created: r.created, in_token: r.in_token };
             f.keys.push(r);
             Ok(info)
         })
@@ -269,7 +369,7 @@ impl KeyStore {
         self.change(|f| {
             let r = f.keys.iter_mut().find(|r| r.id == id).ok_or_else(|| format!("no key {id}"))?;
             r.status = status;
-            Ok(KeyInfo { id: r.id.clone(), status: r.status, created: r.created })
+            Ok(KeyInfo { id: r.id.clone(), status: r.status, created: r.created, in_token: r.in_token })
         })
     }
 
@@ -325,14 +425,14 @@ mod tests {
         let r = root();
         let s = KeyStore::open(&dir, r.clone()).unwrap();
         assert!(s.get("k1").unwrap().is_none());
-        s.create("k1", 1).unwrap();
-        assert!(s.create("k1", 1).is_err());
-        assert!(s.create("bad/id", 1).is_err());
+        s.create("k1", 1, None).unwrap();
+        assert!(s.create("k1", 1, None).is_err());
+        assert!(s.create("bad/id", 1, None).is_err());
         let k = s.get("k1").unwrap().unwrap();
-        let (iv, ct, tag) = k.encrypt(b"aad", b"hello").unwrap();
-        assert_eq!(k.decrypt(b"aad", &iv, &ct, &tag).unwrap().expose(), b"hello");
-        assert!(matches!(k.decrypt(b"aaX", &iv, &ct, &tag), Err(XksError::InvalidCiphertext(_))));
-        assert!(matches!(k.decrypt(b"aad", &[0u8; 16], &ct, &tag), Err(XksError::InvalidCiphertext(_))));
+        let (iv, ct, tag) = k.encrypt(None, b"aad", b"hello").unwrap();
+        assert_eq!(k.decrypt(None, b"aad", &iv, &ct, &tag).unwrap().expose(), b"hello");
+        assert!(matches!(k.decrypt(None, b"aaX", &iv, &ct, &tag), Err(XksError::InvalidCiphertext(_))));
+        assert!(matches!(k.decrypt(None, b"aad", &[0u8; 16], &ct, &tag), Err(XksError::InvalidCiphertext(_))));
         // Another handle (the CLI) disables it; this one sees it on the next get.
         KeyStore::open(&dir, r.clone()).unwrap().set_status("k1", KeyStatus::Disabled).unwrap();
         assert_eq!(s.get("k1").unwrap().unwrap().status, KeyStatus::Disabled);

@@ -59,6 +59,8 @@ impl CredentialResolver for PathAuth {
 /// The proxy: its paths, keys, verifier and audit trail.
 pub struct Proxy {
     paths: Vec<PathAuth>,
+    /// The PKCS#11 token, when configured (logged in at start).
+    token: Option<Arc<dyn kms_core::ports::HsmConnection>>,
     regions: Vec<String>,
     keys: KeyStore,
     verifier: Verifier,
@@ -111,6 +113,7 @@ fn json_response(status: u16, body: Vec<u8>) -> HttpResponse {
 impl Proxy {
     pub fn new(cfg: &mut ProxyConfig, root: Arc<RootKey>) -> std::result::Result<Proxy, String> {
         let keys = KeyStore::open(&cfg.data_dir, root)?;
+        let token = cfg.pkcs11.as_ref().map(crate::keys::open_token).transpose()?;
         let audit = Audit::open(&cfg.audit_file)?;
         let paths = std::mem::take(&mut cfg.paths)
             .into_iter()
@@ -130,6 +133,7 @@ impl Proxy {
             })
             .collect();
         Ok(Proxy {
+            token,
             paths,
             regions: cfg.regions.clone(),
             keys,
@@ -207,7 +211,7 @@ impl Proxy {
             self.authorize(auth, request.metadata(), out)?;
         }
         if let XksRequest::GetHealthStatus { .. } = request {
-            return Ok(Some((200, self.health())));
+            return Ok(Some((200, self.health().await)));
         }
         let id = key_id.unwrap_or_default();
         if !wire::valid_key_id(&id) {
@@ -224,7 +228,13 @@ impl Proxy {
             XksRequest::Encrypt(r) => {
                 enabled(key.status, &id)?;
                 let aad = wire::gcm_aad(r.aad.as_deref(), None);
-                let (iv, mut ct, tag) = key.encrypt(&aad, &r.plaintext)?;
+                let (iv, mut ct, tag) = match key.in_token() {
+                    false => key.encrypt(None, &aad, &r.plaintext)?,
+                    true => {
+                        let (k, t, pt) = (key.clone(), self.token.clone(), r.plaintext.clone());
+                        blocking(move || k.encrypt(t.as_deref(), &aad, &pt)).await?
+                    }
+                };
                 let mut resp = json!({
                     "authenticationTag": b64(&tag),
                     "initializationVector": b64(&iv),
@@ -244,10 +254,16 @@ impl Proxy {
             XksRequest::Decrypt(r) => {
                 enabled(key.status, &id)?;
                 let aad = wire::gcm_aad(r.aad.as_deref(), r.ciphertext_metadata.as_deref());
-                let pt = key.decrypt(&aad, &r.iv, &r.ciphertext, &r.tag)?;
+                let pt = match key.in_token() {
+                    false => key.decrypt(None, &aad, &r.iv, &r.ciphertext, &r.tag)?,
+                    true => {
+                        let (k, t) = (key.clone(), self.token.clone());
+                        blocking(move || k.decrypt(t.as_deref(), &aad, &r.iv, &r.ciphertext, &r.tag)).await?
+                    }
+                };
                 serde_json::to_vec(&json!({"plaintext": b64(pt.expose())}))
             }
-            XksRequest::GetHealthStatus { .. } => return Ok(Some((200, self.health()))),
+            XksRequest::GetHealthStatus { .. } => return Ok(Some((200, self.health().await))),
         };
         Ok(Some((200, body.map_err(|e| XksError::Internal(e.to_string()))?)))
     }
@@ -304,7 +320,7 @@ impl Proxy {
 
     /// GetHealthStatus: a deep check of the key store (it reads, its keys
     /// open, the root key seals and opens).
-    fn health(&self) -> Vec<u8> {
+    async fn health(&self) -> Vec<u8> {
         let status = match self.keys.check() {
             Ok(()) => "ACTIVE",
             Err(e) => {
@@ -312,15 +328,28 @@ impl Proxy {
                 "UNAVAILABLE"
             }
         };
+        let mut fleet =
+            vec![json!({"id": "sealed-key-store", "model": "kms sealed key store", "healthStatus": status})];
+        if let Some(t) = self.token.clone() {
+            // Deep: the token answers a call.
+            let ok = blocking(move || t.random(16).map_err(|e| XksError::Internal(e.to_string()))).await.is_ok();
+            let status = if ok { "ACTIVE" } else { "UNAVAILABLE" };
+            fleet.push(json!({"id": "pkcs11-token", "model": "PKCS#11 token", "healthStatus": status}));
+        }
         serde_json::to_vec(&json!({
             "xksProxyFleetSize": 1,
             "xksProxyVendor": "kms",
             "xksProxyModel": format!("kms xks-proxy {}", env!("CARGO_PKG_VERSION")),
             "ekmVendor": "kms",
-            "ekmFleetDetails": [{"id": "sealed-key-store", "model": "kms sealed key store", "healthStatus": status}],
+            "ekmFleetDetails": fleet,
         }))
         .unwrap_or_default()
     }
+}
+
+/// Token calls block: off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| XksError::Internal(e.to_string()))?
 }
 
 fn enabled(status: KeyStatus, id: &str) -> Result<()> {

@@ -15,11 +15,15 @@ pub enum XksCommand {
         #[arg(long)]
         config: PathBuf,
     },
-    /// The proxy's keys, in DATA_DIR's sealed key store. A running proxy
+    /// The proxy's keys, in the sealed key store of its data directory
+    /// (`--data-dir`, or the `data_dir` of `--config`). A running proxy
     /// sees a change on its next call.
     Keys {
+        #[arg(long, required_unless_present = "config")]
+        data_dir: Option<PathBuf>,
+        /// The proxy's configuration: its data directory and `[pkcs11]` token.
         #[arg(long)]
-        data_dir: PathBuf,
+        config: Option<PathBuf>,
         #[command(subcommand)]
         command: KeysCommand,
     },
@@ -32,6 +36,9 @@ pub enum KeysCommand {
     /// Make a new AES-256 key (enabled).
     Create {
         id: String,
+        /// In the configuration's `[pkcs11]` token rather than sealed here.
+        #[arg(long)]
+        pkcs11: bool,
     },
     List,
     Enable {
@@ -64,16 +71,32 @@ pub async fn run(cmd: XksCommand) -> Result<(), String> {
             running.wait().await;
             Ok(())
         }
-        XksCommand::Keys { data_dir, command } => {
-            let store = KeyStore::open(&data_dir, root(&data_dir, None).await?)?;
+        XksCommand::Keys { data_dir, config, command } => {
+            let cfg = config.as_deref().map(ProxyConfig::load).transpose()?;
+            let data_dir = match (data_dir, &cfg) {
+                (Some(d), _) => d,
+                (None, Some(c)) => c.data_dir.clone(),
+                (None, None) => return Err("give --data-dir or --config".into()),
+            };
+            let root_file = cfg.as_ref().and_then(|c| c.root_key_file.clone());
+            let store = KeyStore::open(&data_dir, root(&data_dir, root_file.as_deref()).await?)?;
             let now = kms_core::ports::Clock::real_now_ms() / 1000;
             let info = match command {
-                KeysCommand::Create { id } => store.create(&id, now)?,
+                KeysCommand::Create { id, pkcs11: false } => store.create(&id, now, None)?,
+                KeysCommand::Create { id, pkcs11: true } => {
+                    let p =
+                        cfg.as_ref().and_then(|c| c.pkcs11.as_ref()).ok_or("--pkcs11 needs --config with [pkcs11]")?;
+                    let token = kms_xks::keys::open_token(p)?;
+                    let info = store.create(&id, now, Some(token.as_ref()));
+                    token.close();
+                    info?
+                }
                 KeysCommand::Enable { id } => store.set_status(&id, KeyStatus::Enabled)?,
                 KeysCommand::Disable { id } => store.set_status(&id, KeyStatus::Disabled)?,
                 KeysCommand::List => {
                     for k in store.list()? {
-                        println!("{}\t{}\t{}", k.id, k.status.as_str(), k.created);
+                        let place = if k.in_token { "pkcs11" } else { "sealed" };
+                        println!("{}\t{}\t{place}\t{}", k.id, k.status.as_str(), k.created);
                     }
                     return Ok(());
                 }

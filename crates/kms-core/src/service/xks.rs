@@ -350,7 +350,6 @@ impl Kms {
         inner: &[u8],
     ) -> Result<Vec<u8>> {
         let (r, id) = self.xks_place(k)?;
-        self.charge_store(&r.id)?;
         let body = json!({
             "requestMetadata": Self::xks_metadata(ctx, k, operation),
             "additionalAuthenticatedData": b64(aad),
@@ -398,7 +397,6 @@ impl Kms {
     ) -> Result<Vec<u8>> {
         let (iv, tag, meta, ct) = split_outer(outer).ok_or(Error::InvalidCiphertext)?;
         let (r, id) = self.xks_place(k)?;
-        self.charge_store(&r.id)?;
         let mut body = json!({
             "requestMetadata": Self::xks_metadata(ctx, k, operation),
             "additionalAuthenticatedData": b64(aad),
@@ -415,13 +413,6 @@ impl Kms {
             unb64(&v, "plaintext")
         };
         answer.await.map_err(|e| map_error(&e, XksUse::Crypto))
-    }
-
-    fn charge_store(&self, store_id: &str) -> Result<()> {
-        if !self.quotas.is_off() {
-            self.quotas.charge(store_id, crate::quota::QuotaClass::CustomKeyStore)?;
-        }
-        Ok(())
     }
 }
 

@@ -66,6 +66,7 @@ pub(crate) struct ProxyChild {
     pub(crate) port: u16,
     pub(crate) config: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl ProxyChild {
@@ -79,7 +80,7 @@ impl ProxyChild {
     /// Start it again on the same port and configuration.
     pub(crate) async fn restart(&mut self) {
         self.stop();
-        let c = spawn_proxy(&self.config, &self.log).await.unwrap();
+        let c = spawn_proxy(&self.config, &self.log, &self.env).await.unwrap();
         self.child = Some(c);
     }
 }
@@ -94,7 +95,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn spawn_proxy(config: &Path, log: &Path) -> Result<Child, String> {
+async fn spawn_proxy(config: &Path, log: &Path, env: &[(String, String)]) -> Result<Child, String> {
     let text = std::fs::read_to_string(config).unwrap();
     let port: u16 = text
         .lines()
@@ -105,6 +106,7 @@ async fn spawn_proxy(config: &Path, log: &Path) -> Result<Child, String> {
         .args(["xks-proxy", "serve", "--config"])
         .arg(config)
         .env_remove("KMS_ROOT_KEY")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -127,6 +129,12 @@ async fn spawn_proxy(config: &Path, log: &Path) -> Result<Child, String> {
 /// Write the proxy's configuration in `dir` (certificates from
 /// `make_ca(dir/"ca")`) with `extra` appended, and start it.
 pub(crate) async fn start_proxy(dir: &Path, extra: &str) -> ProxyChild {
+    start_proxy_env(dir, extra, &[]).await
+}
+
+/// [`start_proxy`] with more environment variables.
+pub(crate) async fn start_proxy_env(dir: &Path, extra: &str, env: &[(&str, &str)]) -> ProxyChild {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let port = free_port();
     let ca = dir.join("ca");
     std::fs::write(dir.join("sk1"), SK).unwrap();
@@ -159,8 +167,8 @@ secret_access_key_file = "{dir}/sk2"
     );
     std::fs::write(&config, text).unwrap();
     let log = dir.join("xks-proxy.log");
-    let child = spawn_proxy(&config, &log).await.unwrap();
-    ProxyChild { child: Some(child), port, config, log }
+    let child = spawn_proxy(&config, &log, &env).await.unwrap();
+    ProxyChild { child: Some(child), port, config, log, env }
 }
 
 /// `kms xks-proxy keys ...` on the proxy's data directory.
@@ -582,4 +590,73 @@ pub(crate) fn client_tls(ca: &Path, name: &str) -> tokio_rustls::TlsConnector {
         .with_client_auth_cert(certs, key)
         .unwrap();
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+}
+
+/// Keys in a PKCS#11 token (SoftHSM2): made there by `keys create
+/// --pkcs11` (the object checked with opensc's `pkcs11-tool`), AES-GCM
+/// run there, disabled and enabled like the sealed keys; the health check
+/// lists the token.
+#[tokio::test]
+async fn xks_proxy_keys_in_a_pkcs11_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_ca(&dir.join("ca"), "cks.kms.us-east-1.amazonaws.com");
+    let conf = crate::hsmroot::softhsm(dir, "xks-token", "xks-pin-1");
+    let conf_s = conf.display().to_string();
+    std::fs::write(dir.join("pin"), "xks-pin-1").unwrap();
+    let extra = format!(
+        "[pkcs11]\nmodule = \"{}\"\ntoken_label = \"xks-token\"\npin_file = \"{}\"\n",
+        crate::hsmroot::MODULE,
+        dir.join("pin").display()
+    );
+    let env = [("SOFTHSM2_CONF", conf_s.as_str())];
+    let mut proxy = start_proxy_env(dir, &extra, &env).await;
+    let config = proxy.config.display().to_string();
+    let out =
+        crate::harness::kms_cli(&["xks-proxy", "keys", "--config", &config, "create", "tk-1", "--pkcs11"], &env).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = crate::harness::kms_cli(&["xks-proxy", "keys", "--config", &config, "list"], &env).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tk-1\tENABLED\tpkcs11"));
+    // The object is in the token (an independent PKCS#11 client says so).
+    let objects = std::process::Command::new("pkcs11-tool")
+        .args(["--module", crate::hsmroot::MODULE, "--token-label", "xks-token", "--login", "--pin", "xks-pin-1"])
+        .args(["--list-objects", "--type", "secrkey"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("pkcs11-tool (apt-get install opensc)");
+    assert!(String::from_utf8_lossy(&objects.stdout).contains("tk-1"), "{}", String::from_utf8_lossy(&objects.stdout));
+    // The proxy was started before the key was made: it sees it at once.
+    let raw = Raw::new(proxy.port, &dir.join("ca"));
+    let (s, v) = raw
+        .send(
+            "/kms/xks/v1/health",
+            &json!({"requestMetadata": {"kmsRequestId": "r", "kmsOperation": "KmsHealthCheck"}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["ekmFleetDetails"][1]["healthStatus"], "ACTIVE", "{v}");
+    let aad = b"aad";
+    let (s, e) = raw
+        .send("/kms/xks/v1/keys/tk-1/encrypt", &json!({"requestMetadata": md("Encrypt"), "additionalAuthenticatedData": b64(aad), "plaintext": b64(b"in the token"), "encryptionAlgorithm": "AES_GCM", "ciphertextDataIntegrityValueAlgorithm": "SHA_256"}))
+        .await;
+    assert_eq!(s, 200, "{e}");
+    let (ct, iv, tag) = (
+        unb64(e["ciphertext"].as_str().unwrap()),
+        unb64(e["initializationVector"].as_str().unwrap()),
+        unb64(e["authenticationTag"].as_str().unwrap()),
+    );
+    assert_eq!(unb64(e["ciphertextDataIntegrityValue"].as_str().unwrap()), sha256(&[aad, &iv, &ct, &tag]));
+    let decrypt = |aad: &[u8]| {
+        json!({"requestMetadata": md("Decrypt"), "additionalAuthenticatedData": b64(aad), "ciphertext": b64(&ct),
+               "encryptionAlgorithm": "AES_GCM", "initializationVector": b64(&iv), "authenticationTag": b64(&tag)})
+    };
+    let (s, d) = raw.send("/kms/xks/v1/keys/tk-1/decrypt", &decrypt(aad)).await;
+    assert_eq!((s, unb64(d["plaintext"].as_str().unwrap())), (200, b"in the token".to_vec()));
+    let (s, v) = raw.send("/kms/xks/v1/keys/tk-1/decrypt", &decrypt(b"other")).await;
+    assert_eq!((s, error_name(&v)), (400, "InvalidCiphertextException"));
+    let out = crate::harness::kms_cli(&["xks-proxy", "keys", "--config", &config, "disable", "tk-1"], &env).await;
+    assert!(out.status.success());
+    let (s, v) = raw.send("/kms/xks/v1/keys/tk-1/decrypt", &decrypt(aad)).await;
+    assert_eq!((s, error_name(&v)), (400, "InvalidStateException"));
+    proxy.stop();
 }
