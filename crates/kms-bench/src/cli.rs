@@ -97,6 +97,14 @@ pub struct LoadArgs {
     /// The cluster token's user PIN (the store's KeyStorePassword).
     #[arg(long, requires = "hsm_cluster")]
     pub hsm_pin: Option<String>,
+    /// Make the symmetric keys in this (connected) external key store
+    /// (docs/XKS.md), over the external keys of --xks-keys.
+    #[arg(long, requires = "xks_keys", conflicts_with = "hsm_cluster")]
+    pub xks_store: Option<String>,
+    /// Two external key ids at the store's proxy: the symmetric key's and
+    /// the ReEncrypt destination key's.
+    #[arg(long, value_delimiter = ',', requires = "xks_store")]
+    pub xks_keys: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -186,11 +186,19 @@ pub struct Setup {
     ciphertexts: HashMap<KeyKind, String>,
     /// The HSM key store symmetric keys are made in (`--hsm-cluster`).
     custom_key_store: Option<String>,
+    /// The external key store (and its external key ids) symmetric keys
+    /// are made in (`--xks-store`).
+    xks: Option<(String, Vec<String>)>,
 }
 
 impl Setup {
     pub fn new(conn: Conn) -> Self {
-        Setup { conn, keys: HashMap::new(), ciphertexts: HashMap::new(), custom_key_store: None }
+        Setup { conn, keys: HashMap::new(), ciphertexts: HashMap::new(), custom_key_store: None, xks: None }
+    }
+
+    /// Make the symmetric keys in an external key store over `keys`.
+    pub fn use_xks(&mut self, store: String, keys: Vec<String>) {
+        self.xks = Some((store, keys));
     }
 
     /// Make symmetric keys in a new custom key store on `cluster`, once it
@@ -227,6 +235,13 @@ impl Setup {
         if let (Some(store), KeyKind::Symmetric | KeyKind::SymmetricDestination) = (&self.custom_key_store, kind) {
             body["Origin"] = json!("AWS_CLOUDHSM");
             body["CustomKeyStoreId"] = json!(store);
+        }
+        if let (Some((store, ids)), KeyKind::Symmetric | KeyKind::SymmetricDestination) = (&self.xks, kind) {
+            let i = usize::from(kind == KeyKind::SymmetricDestination);
+            let xks_key = ids.get(i).ok_or("--xks-keys needs two external key ids")?;
+            body["Origin"] = json!("EXTERNAL_KEY_STORE");
+            body["CustomKeyStoreId"] = json!(store);
+            body["XksKeyId"] = json!(xks_key);
         }
         let out = self.conn.call("TrentService.CreateKey", &body).await?;
         let id =

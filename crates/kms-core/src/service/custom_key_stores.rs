@@ -763,6 +763,12 @@ impl Kms {
     /// cluster), and the log says so.
     pub(super) async fn hsm_destroy(&self, key: &KeyRecord) {
         let Some(place) = &key.custom_key_store else { return };
+        // A key of an external key store: its material here goes with the
+        // record; the external key stays at the proxy (AWS: it is the
+        // owner's to delete there).
+        if key.origin == Origin::ExternalKeyStore {
+            return;
+        }
         let Some(c) = self.hsm_connections.read().ok().and_then(|m| m.get(&place.id).cloned()) else {
             tracing::warn!(key_id = %key.key_id, custom_key_store = %place.id, "key deleted while its custom key store is not connected: its material stays in the HSM (label = the key id)");
             return;
