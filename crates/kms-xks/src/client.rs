@@ -34,8 +34,18 @@ pub struct XksClient {
 impl XksClient {
     /// A client that trusts the certificates in `ca_file` (PEM).
     pub fn new(ca_file: &std::path::Path, resolve: HashMap<String, SocketAddr>) -> Result<XksClient, String> {
+        Self::with_client_cert(ca_file, resolve, None)
+    }
+
+    /// [`XksClient::new`], presenting a client certificate (`cert`, `key`:
+    /// PEM files) to proxies that ask for one (mTLS).
+    pub fn with_client_cert(
+        ca_file: &std::path::Path,
+        resolve: HashMap<String, SocketAddr>,
+        client: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<XksClient, String> {
         use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let bad = |e: &dyn std::fmt::Display| format!("xks.ca_file {}: {e}", ca_file.display());
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| bad(&e))? {
@@ -45,11 +55,23 @@ impl XksClient {
             return Err(bad(&"no certificate found"));
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let mut cfg = match client {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let bad = |e: &dyn std::fmt::Display| format!("xks.client_cert_file {}: {e}", cert.display());
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                    .map_err(|e| bad(&e))?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| bad(&e))?;
+                let key = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("xks.client_key_file {}: {e}", key.display()))?;
+                builder.with_client_auth_cert(certs, key).map_err(|e| bad(&e))?
+            }
+        };
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(XksClient {
             tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),

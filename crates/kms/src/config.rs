@@ -61,6 +61,17 @@ pub struct XksFileConfig {
     /// `<host>:443`, e.g. `{ "xks.example.com" = "127.0.0.1:8443" }`.
     #[serde(default)]
     pub resolve: std::collections::BTreeMap<String, String>,
+    /// A client certificate and key (PEM) for proxies that require mTLS.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// `[xks]`, validated.
+#[derive(Debug, Clone)]
+pub struct XksConfig {
+    pub ca_file: PathBuf,
+    pub resolve: std::collections::HashMap<String, std::net::SocketAddr>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 /// `[[hsm_clusters]]`: a PKCS#11 token that `AWS_CLOUDHSM` custom key
@@ -421,7 +432,7 @@ pub struct Config {
     /// The HSM clusters of custom key stores.
     pub hsm_clusters: Vec<kms_hsm::ClusterConfig>,
     /// `[xks]`: the CA file and the addresses of proxy hosts.
-    pub xks: Option<(PathBuf, std::collections::HashMap<String, std::net::SocketAddr>)>,
+    pub xks: Option<XksConfig>,
 }
 
 /// Command-line overrides of `kms serve`.
@@ -588,7 +599,12 @@ impl Config {
                     let a = addr.parse().map_err(|_| format!("xks.resolve.{host}: '{addr}' is not an address:port"))?;
                     resolve.insert(host, a);
                 }
-                Some((x.ca_file, resolve))
+                let client_cert = match (x.client_cert_file, x.client_key_file) {
+                    (Some(c), Some(k)) => Some((c, k)),
+                    (None, None) => None,
+                    _ => return Err("xks: client_cert_file and client_key_file go together".into()),
+                };
+                Some(XksConfig { ca_file: x.ca_file, resolve, client_cert })
             }
         };
         let store = match file.store {

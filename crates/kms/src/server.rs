@@ -171,9 +171,11 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     let hsm = (!cfg.hsm_clusters.is_empty())
         .then(|| Arc::new(kms_hsm::Pkcs11Clusters::new(cfg.hsm_clusters.clone())) as Arc<dyn kms_core::ports::Hsm>);
     let xks = match &cfg.xks {
-        Some((ca, resolve)) => {
-            Some(Arc::new(kms_xks::client::XksClient::new(ca, resolve.clone())?) as Arc<dyn kms_core::ports::XksProxy>)
-        }
+        Some(x) => Some(Arc::new(kms_xks::client::XksClient::with_client_cert(
+            &x.ca_file,
+            x.resolve.clone(),
+            x.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )?) as Arc<dyn kms_core::ports::XksProxy>),
         None => None,
     };
     let regions = Regions::open(

@@ -670,7 +670,14 @@ impl Kms {
             .read()
             .map(|m| {
                 m.values()
-                    .filter(|r| matches!(r.state, ConnectionStateType::Connected | ConnectionStateType::Connecting))
+                    .filter(|r| match r.store_type {
+                        // Nothing to log in to: a CONNECTED external key
+                        // store stays so (its calls fail one by one while
+                        // the proxy is down); one caught CONNECTING
+                        // finishes its health check.
+                        CustomKeyStoreType::ExternalKeyStore => r.state == ConnectionStateType::Connecting,
+                        _ => matches!(r.state, ConnectionStateType::Connected | ConnectionStateType::Connecting),
+                    })
                     .map(|r| r.id.clone())
                     .collect()
             })

@@ -70,7 +70,12 @@ async fn kms_server(dir: &Path, port: u16) -> TestServer {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     resolve.insert("down.test".to_string(), format!("127.0.0.1:{closed}"));
     let file = kms::config::FileConfig {
-        xks: Some(kms::config::XksFileConfig { ca_file: dir.join("ca").join("ca.pem"), resolve }),
+        xks: Some(kms::config::XksFileConfig {
+            ca_file: dir.join("ca").join("ca.pem"),
+            resolve,
+            client_cert_file: Some(dir.join("ca").join("client.pem")),
+            client_key_file: Some(dir.join("ca").join("client.key")),
+        }),
         ..Default::default()
     };
     TestServer::start_configured(&data, file, overrides(&data)).await
@@ -85,7 +90,10 @@ async fn xks_external_key_store_through_our_proxy() {
     proxy_keys(dir, &["create", "ext-key-2"]).await;
     proxy_keys(dir, &["create", "ext-key-off"]).await;
     proxy_keys(dir, &["disable", "ext-key-off"]).await;
-    let mut proxy = start_proxy(dir, "").await;
+    // The proxy requires the client certificate, with the subject AWS KMS presents.
+    let ca = dir.join("ca").display().to_string();
+    let mtls = format!("client_ca_file = \"{ca}/ca.pem\"\nclient_subject = \"cks.kms.us-east-1.amazonaws.com\"\n");
+    let mut proxy = start_proxy(dir, &mtls).await;
     let mut server = kms_server(dir, proxy.port).await;
     let kms = server.sdk();
 
