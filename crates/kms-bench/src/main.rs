@@ -97,7 +97,7 @@ fn setup(
     common: &Common,
     names: &[String],
     hsm: Option<(&str, &str)>,
-    xks: Option<(String, Vec<String>)>,
+    xks: Option<ops::XksBench>,
 ) -> Result<Prepared, String> {
     let specs = names
         .iter()
@@ -109,8 +109,8 @@ fn setup(
         if let Some((cluster, pin)) = hsm {
             setup.use_hsm(cluster, pin).await?;
         }
-        if let Some((store, keys)) = xks {
-            setup.use_xks(store, keys);
+        if let Some(x) = xks {
+            setup.use_xks(x).await?;
         }
         let mut calls = Vec::with_capacity(specs.len());
         for spec in &specs {
@@ -130,7 +130,13 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
         return Err("--connections must be at least 1".into());
     }
     let hsm = args.hsm_cluster.as_deref().zip(args.hsm_pin.as_deref());
-    let xks = args.xks_store.clone().map(|s| (s, args.xks_keys.clone()));
+    let xks = args.xks_endpoint.clone().map(|endpoint| ops::XksBench {
+        endpoint,
+        path: args.xks_path.clone(),
+        access_key: args.xks_access_key.clone().unwrap_or_default(),
+        secret: args.xks_secret.clone().unwrap_or_default(),
+        keys: args.xks_keys.clone(),
+    });
     let (target, calls) = setup(&args.common, &names, hsm, xks)?;
     let params = load::LoadParams {
         connections: args.connections,
