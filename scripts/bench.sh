@@ -8,6 +8,7 @@
 #   scripts/bench.sh --overload        # also the overload run (10x the connections, 30 s)
 #   scripts/bench.sh --overload-only   # only the overload run
 #   scripts/bench.sh --hsm-only        # only the HSM key store run (SoftHSM2)
+#   scripts/bench.sh --xks-only        # only the external key store run (kms xks-proxy)
 #
 # Options:
 #   --duration S          measured seconds per run (5)
@@ -33,6 +34,12 @@
 #                         on a SoftHSM2 token, then the same with software
 #                         keys on the same server (docs/HSM.md)
 #   --hsm-only            only the HSM run
+#   --xks                 also the XKS run: kms xks-proxy alone (Encrypt and
+#                         Decrypt through the KMS side's client, HTTPS), then
+#                         encrypt-32, decrypt and generate-data-key with keys in
+#                         an external key store on it and with software keys,
+#                         at 1 connection and at --connections (docs/XKS.md)
+#   --xks-only            only the XKS run
 #   --overload-connections N  connections of the overload run (10x --connections)
 #   --overload-duration S seconds of the overload run (30)
 #   --max-in-flight N     the overload run's server max_in_flight (its default)
@@ -54,7 +61,7 @@ ROOT=$PWD
 
 DURATION=5 REPEAT=3 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
 SCALE=0 ROTATION_PASS=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
-HSM=0 OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS="" OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
+HSM=0 XKS=0 OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS="" OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) DURATION=$2; shift 2 ;;
@@ -70,6 +77,8 @@ while [ $# -gt 0 ]; do
     --overload-only) OVERLOAD=1; LOAD=0; MOTO=0; shift ;;
     --hsm) HSM=1; shift ;;
     --hsm-only) HSM=1; LOAD=0; MOTO=0; shift ;;
+    --xks) XKS=1; shift ;;
+    --xks-only) XKS=1; LOAD=0; MOTO=0; shift ;;
     --overload-connections) OVERLOAD_CONNECTIONS=$2; shift 2 ;;
     --overload-duration) OVERLOAD_DURATION=$2; shift 2 ;;
     --max-in-flight) MAX_IN_FLIGHT=$2; shift 2 ;;
@@ -79,7 +88,7 @@ while [ $# -gt 0 ]; do
     --log-level) LOG_LEVEL=$2; shift 2 ;;
     --profile) PROFILE=1; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -201,6 +210,7 @@ machine() {
 
 echo "bench: building release binaries" >&2
 run cargo build --release --quiet -p kms -p kms-bench
+[ "$XKS" = 1 ] && run cargo build --release --quiet -p kms-xks --example xks_load
 BENCH=$ROOT/target/release/kms-bench
 # BENCH_COMMIT names the source when it is not a git checkout (an export).
 COMMIT=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
@@ -372,6 +382,82 @@ if [ "$HSM" = 1 ]; then
   done
   stop "$KMS_PID"
   tail -n 50 "$WORK/kms-hsm.log" >"$OUT/hsm-server.log.tail"
+fi
+
+# ---------------------------------------------------------------- external key store
+if [ "$XKS" = 1 ]; then
+  XD=$WORK/xks
+  mkdir -p "$XD"
+  (
+    cd "$XD"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=kms-bench CA" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out proxy.csr -subj "/CN=xks.bench" 2>/dev/null
+    echo "subjectAltName=DNS:xks.bench" >san.cnf
+    openssl x509 -req -in proxy.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile san.cnf 2>/dev/null
+  )
+  XKS_AK=AKIAXKSBENCHAAAAAAAA
+  head -c 36 /dev/urandom | base64 | tr -d '\n' >"$XD/secret"
+  XKS_PORT=$(free_port)
+  {
+    echo "listen = \"127.0.0.1:$XKS_PORT\""
+    echo "data_dir = \"$XD/data\""
+    echo 'regions = ["us-east-1"]'
+    echo "tls_cert_file = \"$XD/cert.pem\""
+    echo "tls_key_file = \"$XD/key.pem\""
+    echo '[[path]]'
+    echo 'uri_path = "/kms/xks/v1"'
+    echo '[[path.credentials]]'
+    echo "access_key_id = \"$XKS_AK\""
+    echo "secret_access_key_file = \"$XD/secret\""
+  } >"$XD/proxy.toml"
+  for k in bench-1 bench-2 bench-3 bench-4; do
+    run "$ROOT/target/release/kms" xks-proxy keys --data-dir "$XD/data" create "$k" >/dev/null
+  done
+  start xks-proxy "$WORK/xks-proxy.log" "$ROOT/target/release/kms" xks-proxy serve --config "$XD/proxy.toml"
+  XKS_PID=$STARTED_PID
+  for _ in $(seq 300); do
+    if { exec 3<>"/dev/tcp/127.0.0.1/$XKS_PORT"; } 2>/dev/null; then
+      exec 3<&- 3>&-
+      break
+    fi
+    sleep 0.01
+  done
+  : >"$OUT/xks-proxy.txt"
+  for op in encrypt decrypt; do
+    run "$ROOT/target/release/examples/xks_load" --endpoint https://xks.bench --resolve "127.0.0.1:$XKS_PORT" \
+      --ca "$XD/ca.pem" --access-key "$XKS_AK" --secret-file "$XD/secret" --key bench-1 --op "$op" \
+      --connections "$CONNECTIONS" --seconds "$DURATION" >>"$OUT/xks-proxy.txt"
+  done
+  echo "xks proxy after the proxy runs: CPU $(awk '{print $14 + $15}' "/proc/$XKS_PID/stat") ticks, VmHWM $(status_kb "$XKS_PID" VmHWM) kB" >>"$OUT/xks-proxy.txt"
+  cat "$OUT/xks-proxy.txt"
+  {
+    echo '[xks]'
+    echo "ca_file = \"$XD/ca.pem\""
+    echo "resolve = { \"xks.bench\" = \"127.0.0.1:$XKS_PORT\" }"
+  } >"$WORK/xks.toml"
+  KMS_PORT=$(free_port)
+  start_kms "$WORK/kms-xks" "$KMS_PORT" "$WORK/kms-xks.log" --config "$WORK/xks.toml"
+  wait_http "$KMS_PID" "$KMS_PORT" /health 30
+  # The XKS runs share one store; an external key backs one KMS key in it.
+  XKS_KEYS=(bench-1,bench-2 bench-3,bench-4)
+  i=0
+  for conns in 1 "$CONNECTIONS"; do
+    for mode in xks software; do
+      XKS_ARGS=()
+      if [ "$mode" = xks ]; then
+        XKS_ARGS=(--xks-endpoint https://xks.bench --xks-access-key "$XKS_AK" --xks-secret "$(cat "$XD/secret")" --xks-keys "${XKS_KEYS[$i]}")
+        i=$((i + 1))
+      fi
+      run "$BENCH" --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$WORK/kms-xks/credentials" \
+        --connections "$conns" --duration "$DURATION" --warmup "$WARMUP" --repeat "$REPEAT" \
+        --ops encrypt-32,decrypt,generate-data-key --server-pid "$KMS_PID" --label "kms-$mode-c$conns" \
+        --json "$OUT/xks-$mode-c$conns.json" "${XKS_ARGS[@]}" >"$OUT/xks-$mode-c$conns.txt"
+      cat "$OUT/xks-$mode-c$conns.txt"
+    done
+  done
+  stop "$KMS_PID"
+  stop "$XKS_PID"
+  tail -n 50 "$WORK/kms-xks.log" >"$OUT/xks-server.log.tail"
 fi
 
 # ---------------------------------------------------------------- rotation pass

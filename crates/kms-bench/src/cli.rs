@@ -97,6 +97,23 @@ pub struct LoadArgs {
     /// The cluster token's user PIN (the store's KeyStorePassword).
     #[arg(long, requires = "hsm_cluster")]
     pub hsm_pin: Option<String>,
+    /// Make the symmetric keys in an external key store (docs/XKS.md) on
+    /// the XKS proxy at this XksProxyUriEndpoint (`https://<host>`),
+    /// created and connected in setup, over the external keys of --xks-keys.
+    #[arg(long, requires_all = ["xks_keys", "xks_access_key", "xks_secret"], conflicts_with = "hsm_cluster")]
+    pub xks_endpoint: Option<String>,
+    /// The store's XksProxyUriPath.
+    #[arg(long, default_value = "/kms/xks/v1")]
+    pub xks_path: String,
+    /// The proxy's SigV4 credential.
+    #[arg(long, requires = "xks_endpoint")]
+    pub xks_access_key: Option<String>,
+    #[arg(long, requires = "xks_endpoint")]
+    pub xks_secret: Option<String>,
+    /// Two external key ids at the proxy: the symmetric key's and the
+    /// ReEncrypt destination key's.
+    #[arg(long, value_delimiter = ',', requires = "xks_endpoint")]
+    pub xks_keys: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -93,7 +93,12 @@ type Prepared = (Arc<Target>, Vec<(&'static str, client::Call)>);
 /// The target, and the requests of operations `names` with their keys and
 /// ciphertexts created: on a runtime of its own (the load threads run
 /// their own runtimes).
-fn setup(common: &Common, names: &[String], hsm: Option<(&str, &str)>) -> Result<Prepared, String> {
+fn setup(
+    common: &Common,
+    names: &[String],
+    hsm: Option<(&str, &str)>,
+    xks: Option<ops::XksBench>,
+) -> Result<Prepared, String> {
     let specs = names
         .iter()
         .map(|n| ops::find(n).ok_or_else(|| format!("unknown operation '{n}'; known: {}", ops::all_names().join(", "))))
@@ -103,6 +108,9 @@ fn setup(common: &Common, names: &[String], hsm: Option<(&str, &str)>) -> Result
         let mut setup = ops::Setup::new(Conn::new(target.clone()));
         if let Some((cluster, pin)) = hsm {
             setup.use_hsm(cluster, pin).await?;
+        }
+        if let Some(x) = xks {
+            setup.use_xks(x).await?;
         }
         let mut calls = Vec::with_capacity(specs.len());
         for spec in &specs {
@@ -122,7 +130,14 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
         return Err("--connections must be at least 1".into());
     }
     let hsm = args.hsm_cluster.as_deref().zip(args.hsm_pin.as_deref());
-    let (target, calls) = setup(&args.common, &names, hsm)?;
+    let xks = args.xks_endpoint.clone().map(|endpoint| ops::XksBench {
+        endpoint,
+        path: args.xks_path.clone(),
+        access_key: args.xks_access_key.clone().unwrap_or_default(),
+        secret: args.xks_secret.clone().unwrap_or_default(),
+        keys: args.xks_keys.clone(),
+    });
+    let (target, calls) = setup(&args.common, &names, hsm, xks)?;
     let params = load::LoadParams {
         connections: args.connections,
         threads: threads(&args.common),
@@ -179,7 +194,7 @@ fn run_overload(args: OverloadArgs) -> Result<(), String> {
     if args.baseline_connections == 0 || args.connections == Some(0) {
         return Err("--baseline-connections and --connections must be at least 1".into());
     }
-    let (target, calls) = setup(&args.common, std::slice::from_ref(&args.op), None)?;
+    let (target, calls) = setup(&args.common, std::slice::from_ref(&args.op), None, None)?;
     let (name, call) = calls.into_iter().next().ok_or("no operation")?;
     let params = overload::OverloadParams {
         label: args.common.label.clone(),

@@ -179,6 +179,15 @@ pub fn all_names() -> Vec<&'static str> {
 /// On-demand rotations of [`KeyKind::SymmetricRotated`].
 const ROTATIONS: usize = 25;
 
+/// An external key store to make keys in (`--xks-endpoint`).
+pub struct XksBench {
+    pub endpoint: String,
+    pub path: String,
+    pub access_key: String,
+    pub secret: String,
+    pub keys: Vec<String>,
+}
+
 /// Creates keys and ciphertexts once and shares them between operations.
 pub struct Setup {
     conn: Conn,
@@ -186,11 +195,58 @@ pub struct Setup {
     ciphertexts: HashMap<KeyKind, String>,
     /// The HSM key store symmetric keys are made in (`--hsm-cluster`).
     custom_key_store: Option<String>,
+    /// The external key store (and its external key ids) symmetric keys
+    /// are made in (`--xks-store`).
+    xks: Option<(String, Vec<String>)>,
 }
 
 impl Setup {
     pub fn new(conn: Conn) -> Self {
-        Setup { conn, keys: HashMap::new(), ciphertexts: HashMap::new(), custom_key_store: None }
+        Setup { conn, keys: HashMap::new(), ciphertexts: HashMap::new(), custom_key_store: None, xks: None }
+    }
+
+    /// Make the symmetric keys in a new external key store on the proxy
+    /// of `x`, once it is connected.
+    pub async fn use_xks(&mut self, x: XksBench) -> Result<(), String> {
+        let body = json!({
+            "CustomKeyStoreName": format!("kms-bench-xks-{}", std::process::id()),
+            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+            "XksProxyUriEndpoint": x.endpoint,
+            "XksProxyUriPath": x.path,
+            "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+            "XksProxyAuthenticationCredential": {"AccessKeyId": x.access_key, "RawSecretAccessKey": x.secret},
+        });
+        // A store on this proxy made by an earlier run is used again (the
+        // endpoint and path of a store are unique in an account).
+        let all = self.conn.call("TrentService.DescribeCustomKeyStores", &json!({})).await?;
+        let existing = all["CustomKeyStores"].as_array().and_then(|a| {
+            a.iter().find(|s| {
+                s["XksProxyConfiguration"]["UriEndpoint"] == x.endpoint.as_str()
+                    && s["XksProxyConfiguration"]["UriPath"] == x.path.as_str()
+            })
+        });
+        let id = match existing {
+            Some(s) => s["CustomKeyStoreId"].as_str().unwrap_or_default().to_string(),
+            None => {
+                let out = self.conn.call("TrentService.CreateCustomKeyStore", &body).await?;
+                let id =
+                    out["CustomKeyStoreId"].as_str().ok_or("CreateCustomKeyStore: no CustomKeyStoreId")?.to_string();
+                self.conn.call("TrentService.ConnectCustomKeyStore", &json!({"CustomKeyStoreId": id})).await?;
+                id
+            }
+        };
+        for _ in 0..1000 {
+            let d = self.conn.call("TrentService.DescribeCustomKeyStores", &json!({"CustomKeyStoreId": id})).await?;
+            match d["CustomKeyStores"][0]["ConnectionState"].as_str() {
+                Some("CONNECTED") => {
+                    self.xks = Some((id, x.keys));
+                    return Ok(());
+                }
+                Some("CONNECTING") => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                other => return Err(format!("custom key store {id}: {other:?} ({})", d["CustomKeyStores"][0])),
+            }
+        }
+        Err(format!("custom key store {id} did not connect"))
     }
 
     /// Make symmetric keys in a new custom key store on `cluster`, once it
@@ -227,6 +283,13 @@ impl Setup {
         if let (Some(store), KeyKind::Symmetric | KeyKind::SymmetricDestination) = (&self.custom_key_store, kind) {
             body["Origin"] = json!("AWS_CLOUDHSM");
             body["CustomKeyStoreId"] = json!(store);
+        }
+        if let (Some((store, ids)), KeyKind::Symmetric | KeyKind::SymmetricDestination) = (&self.xks, kind) {
+            let i = usize::from(kind == KeyKind::SymmetricDestination);
+            let xks_key = ids.get(i).ok_or("--xks-keys needs two external key ids")?;
+            body["Origin"] = json!("EXTERNAL_KEY_STORE");
+            body["CustomKeyStoreId"] = json!(store);
+            body["XksKeyId"] = json!(xks_key);
         }
         let out = self.conn.call("TrentService.CreateKey", &body).await?;
         let id =

@@ -87,6 +87,28 @@ pub enum Error {
     #[error("{0}")]
     IncorrectTrustAnchor(String),
     #[error("{0}")]
+    XksKeyAlreadyInUse(String),
+    #[error("{0}")]
+    XksKeyInvalidConfiguration(String),
+    #[error("{0}")]
+    XksKeyNotFound(String),
+    #[error("{0}")]
+    XksProxyIncorrectAuthenticationCredential(String),
+    #[error("{0}")]
+    XksProxyInvalidConfiguration(String),
+    #[error("{0}")]
+    XksProxyInvalidResponse(String),
+    #[error("{0}")]
+    XksProxyUriInUse(String),
+    #[error("{0}")]
+    XksProxyUriEndpointInUse(String),
+    #[error("{0}")]
+    XksProxyUriUnreachable(String),
+    #[error("{0}")]
+    XksProxyVpcEndpointServiceInUse(String),
+    #[error("{0}")]
+    XksProxyVpcEndpointServiceNotFound(String),
+    #[error("{0}")]
     NotAuthorized(String),
     #[error("{0}")]
     InvalidGrantToken(String),

@@ -246,3 +246,47 @@ pub trait HsmConnection: Send + Sync + 'static {
     /// Log out and close the sessions.
     fn close(&self);
 }
+
+/// The HTTP client of XKS proxies (custom key stores of type
+/// `EXTERNAL_KEY_STORE`, docs/XKS.md). An implementation POSTs a JSON body
+/// over HTTPS to `<endpoint><uri_path>/<suffix>`, signed with SigV4
+/// (service `kms-xks-proxy`, the caller's region) with the store's
+/// credential, and gives back the body of a 200 or why there was none. The
+/// service bounds each call by the spec's 250 ms budget itself.
+#[async_trait]
+pub trait XksProxy: Send + Sync + 'static {
+    async fn call(
+        &self,
+        target: &XksTarget<'_>,
+        suffix: &str,
+        body: &serde_json::Value,
+    ) -> std::result::Result<serde_json::Value, XksCallError>;
+}
+
+/// Where and as whom a proxy call goes.
+#[derive(Debug)]
+pub struct XksTarget<'a> {
+    /// `https://<host>` (`XksProxyUriEndpoint`).
+    pub endpoint: &'a str,
+    /// `[/<prefix>]/kms/xks/v1` (`XksProxyUriPath`).
+    pub uri_path: &'a str,
+    pub access_key_id: &'a str,
+    pub secret: &'a crate::crypto::SecretString,
+    pub region: &'a str,
+}
+
+/// Why a proxy call gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XksCallError {
+    /// The proxy answered with a status other than 200: its `errorName`,
+    /// when the body is the spec's error shape.
+    Proxy { status: u16, error_name: Option<String> },
+    /// No TCP connection.
+    Connect(String),
+    /// No TLS session (the certificate, the protocol).
+    Tls(String),
+    /// No answer in time.
+    Timeout,
+    /// A 200 whose body is not JSON, or a broken exchange.
+    Malformed(String),
+}

@@ -186,6 +186,9 @@ pub struct InCustomKeyStore {
     /// pending deletion); this is the state it returns to on connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected_state: Option<KeyState>,
+    /// `EXTERNAL_KEY_STORE`: the external key's id at the proxy (`XksKeyId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<String>,
 }
 
 /// A custom key store (`CreateCustomKeyStore`), kept in the store's
@@ -210,6 +213,23 @@ pub struct CustomKeyStoreRecord {
     /// (bound to `CustomKeyStoreRecord::secret_binding`).
     #[serde(default, with = "crate::model::b64", skip_serializing_if = "Vec::is_empty")]
     pub sealed_password: Vec<u8>,
+    /// `EXTERNAL_KEY_STORE`: the proxy (its secret access key is sealed in
+    /// `sealed_password`, bound the same way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks: Option<XksProxyRecord>,
+}
+
+/// The proxy of an external key store, as configured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct XksProxyRecord {
+    pub connectivity: crate::model::XksProxyConnectivityType,
+    pub uri_endpoint: String,
+    pub uri_path: String,
+    pub access_key_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_owner: Option<String>,
 }
 
 impl CustomKeyStoreRecord {

@@ -30,6 +30,9 @@ pub enum Command {
     Admin(AdminArgs),
     /// The audit log, offline: verify, query, export.
     Audit(AuditArgs),
+    /// The XKS proxy of external key stores (docs/XKS.md).
+    #[command(subcommand)]
+    XksProxy(crate::xks::XksCommand),
     /// Take a backup of a running server's whole store (docs/BACKUP.md).
     Backup {
         #[command(flatten)]
@@ -583,7 +586,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return std::future::pending().await;
@@ -595,7 +598,7 @@ async fn wait_for_signal() {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
@@ -741,6 +744,7 @@ pub fn run(cli: Cli) -> i32 {
             Command::Serve(a) => serve(a).await,
             Command::Admin(a) => admin(a).await,
             Command::Audit(a) => audit(a),
+            Command::XksProxy(c) => crate::xks::run(c).await,
             Command::Backup { conn, out } => crate::backup::backup(&conn.client()?, &out).await,
             Command::Restore { from, data_dir, config } => {
                 crate::backup::restore(&from, &data_dir, config.as_deref()).await

@@ -49,6 +49,31 @@ pub struct FileConfig {
     pub hsm_clusters: Option<Vec<HsmClusterFileConfig>>,
     /// The web console (docs/CONSOLE.md).
     pub console: Option<ConsoleFileConfig>,
+    /// The client of XKS proxies, for external key stores (docs/XKS.md).
+    pub xks: Option<XksFileConfig>,
+}
+
+/// `[xks]`: how the server reaches the XKS proxies of external key stores.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XksFileConfig {
+    /// The CA certificates (PEM) the proxies' certificates must chain to.
+    pub ca_file: PathBuf,
+    /// Host names of XksProxyUriEndpoint reached at another address than
+    /// `<host>:443`, e.g. `{ "xks.example.com" = "127.0.0.1:8443" }`.
+    #[serde(default)]
+    pub resolve: std::collections::BTreeMap<String, String>,
+    /// A client certificate and key (PEM) for proxies that require mTLS.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// `[xks]`, validated.
+#[derive(Debug, Clone)]
+pub struct XksConfig {
+    pub ca_file: PathBuf,
+    pub resolve: std::collections::HashMap<String, std::net::SocketAddr>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 /// `[[hsm_clusters]]`: a PKCS#11 token that `AWS_CLOUDHSM` custom key
@@ -447,6 +472,8 @@ pub struct Config {
     /// The HSM clusters of custom key stores.
     pub hsm_clusters: Vec<kms_hsm::ClusterConfig>,
     pub console: ConsoleSettings,
+    /// `[xks]`: the CA file and the addresses of proxy hosts.
+    pub xks: Option<XksConfig>,
 }
 
 /// Command-line overrides of `kms serve`.
@@ -611,6 +638,22 @@ impl Config {
                 return Err(format!("hsm_clusters: cluster {} is listed twice", c.id));
             }
         }
+        let xks = match file.xks {
+            None => None,
+            Some(x) => {
+                let mut resolve = std::collections::HashMap::new();
+                for (host, addr) in x.resolve {
+                    let a = addr.parse().map_err(|_| format!("xks.resolve.{host}: '{addr}' is not an address:port"))?;
+                    resolve.insert(host, a);
+                }
+                let client_cert = match (x.client_cert_file, x.client_key_file) {
+                    (Some(c), Some(k)) => Some((c, k)),
+                    (None, None) => None,
+                    _ => return Err("xks: client_cert_file and client_key_file go together".into()),
+                };
+                Some(XksConfig { ca_file: x.ca_file, resolve, client_cert })
+            }
+        };
         let store = match file.store {
             None => None,
             Some(_) if o.dev => return Err("store: --dev keeps every record in memory; leave store unset".into()),
@@ -644,6 +687,7 @@ impl Config {
             seed_file: o.seed_file.clone().or(file.seed),
             hsm_clusters,
             console,
+            xks,
         })
     }
 

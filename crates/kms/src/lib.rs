@@ -10,3 +10,4 @@ pub mod peer;
 pub mod root;
 pub mod seed;
 pub mod server;
+pub mod xks;

@@ -256,15 +256,26 @@ const WRAPPED_FILES: [&str; 2] = [WRAPPED_ROOT_KEY_FILE, TOKEN_ROOT_KEY_FILE];
 /// the configured [`Wrapper`]; else the root key file (`root_key_file`, or
 /// `<data_dir>/root.key`).
 pub async fn load(cfg: &Config, data_dir: &Path, fresh: bool) -> Result<RootKey, String> {
+    load_from(cfg.root_key_file.as_deref(), cfg.root_wrapper.as_ref(), data_dir, fresh).await
+}
+
+/// [`load`] with the two settings it reads given directly (the XKS proxy's
+/// data directory keeps its root key the same way as the server's).
+pub async fn load_from(
+    root_key_file: Option<&Path>,
+    root_wrapper: Option<&Wrapper>,
+    data_dir: &Path,
+    fresh: bool,
+) -> Result<RootKey, String> {
     if let Ok(v) = std::env::var(ROOT_KEY_ENV) {
         return RootKey::from_encoded(&v).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
     }
-    let (path, configured) = match &cfg.root_key_file {
-        Some(p) => (p.clone(), true),
+    let (path, configured) = match root_key_file {
+        Some(p) => (p.to_path_buf(), true),
         None => (data_dir.join(ROOT_KEY_FILE), false),
     };
     let present = WRAPPED_FILES.iter().map(|f| data_dir.join(f)).find(|p| p.exists());
-    if let Some(w) = &cfg.root_wrapper {
+    if let Some(w) = root_wrapper {
         let wrapped = data_dir.join(w.file_name());
         if wrapped.exists() {
             return RootKey::from_encoded(&w.unwrap(&wrapped).await?);

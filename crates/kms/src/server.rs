@@ -171,6 +171,14 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
     let hsm = (!cfg.hsm_clusters.is_empty())
         .then(|| Arc::new(kms_hsm::Pkcs11Clusters::new(cfg.hsm_clusters.clone())) as Arc<dyn kms_core::ports::Hsm>);
     let changes = store.changes();
+    let xks = match &cfg.xks {
+        Some(x) => Some(Arc::new(kms_xks::client::XksClient::with_client_cert(
+            &x.ca_file,
+            x.resolve.clone(),
+            x.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )?) as Arc<dyn kms_core::ports::XksProxy>),
+        None => None,
+    };
     let regions = Regions::open(
         store,
         root,
@@ -183,6 +191,7 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
             peers,
             quotas: cfg.quotas.clone(),
             hsm,
+            xks,
         },
     )
     .await

@@ -465,7 +465,7 @@ impl Kms {
         }
         let pair = generate(spec).await?;
         let public_key = pair.public_key.clone().ok_or_else(|| Error::internal("key pair without a public key"))?;
-        let (blob, material_id) = self.seal(ctx, &k, &ec, pair.private_key.expose()).await?;
+        let (blob, material_id) = self.seal(ctx, &k, &ec, pair.private_key.expose(), "GenerateDataKeyPair").await?;
         k.record_use(operation, self.clock.now_ms(), ctx);
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: Some(blob),

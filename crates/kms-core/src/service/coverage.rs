@@ -24,6 +24,7 @@ const SERVICE: &[(&str, &str)] = &[
     ("rotation.rs", include_str!("rotation.rs")),
     ("tags.rs", include_str!("tags.rs")),
     ("custom_key_stores.rs", include_str!("custom_key_stores.rs")),
+    ("xks.rs", include_str!("xks.rs")),
 ];
 
 /// `(wire name, field)` of each member of the generated struct `name`.

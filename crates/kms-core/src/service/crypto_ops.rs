@@ -63,11 +63,22 @@ impl Kms {
         k: &LiveKey,
         ctx_map: &EncryptionContext,
         plaintext: &[u8],
+        operation: &str,
     ) -> Result<(Vec<u8>, String)> {
         let (mid, material) = k.current_material().ok_or_else(|| Error::internal("key has no current material"))?;
         let mid_hex = hex(mid);
         ctx.note_material(&mid_hex);
         let blob = match material {
+            // Double encryption: under the material held here, then by the
+            // external key through the proxy.
+            Material::Aes(aes) if k.record.origin == Origin::ExternalKeyStore => {
+                let (mut blob, aad) = ciphertext::begin(&k.record.key_id, mid, ctx_map, plaintext.len())?;
+                let mut inner = Vec::with_capacity(plaintext.len() + 28);
+                aes.seal_into(&aad, plaintext, &mut inner)?;
+                let outer = self.xks_encrypt(ctx, k, operation, &aad, &inner).await?;
+                blob.extend_from_slice(&outer);
+                blob
+            }
             Material::Aes(aes) => ciphertext::seal(aes, &k.record.key_id, mid, ctx_map, plaintext)?,
             Material::Hsm(store) => {
                 let (mut blob, aad) = ciphertext::begin(&k.record.key_id, mid, ctx_map, plaintext.len())?;
@@ -140,6 +151,11 @@ impl Kms {
         Self::usable(&key)?;
         Self::check_encrypt_decrypt(&key, operation, algorithm)?;
         let plaintext = match key.material(&header.material_id) {
+            Some(Material::Aes(aes)) if key.record.origin == Origin::ExternalKeyStore => {
+                let (aad, outer) = ciphertext::parts(blob, enc_ctx)?;
+                let inner = self.xks_decrypt(ctx, &key, operation, &aad, outer).await?;
+                aes.open(&aad, &inner).ok_or(Error::InvalidCiphertext)?
+            }
             Some(Material::Aes(aes)) => ciphertext::open(aes, blob, enc_ctx)?,
             Some(Material::Hsm(store)) => {
                 let (aad, sealed) = ciphertext::parts(blob, enc_ctx)?;
@@ -156,6 +172,7 @@ impl Kms {
     /// standard library can also make with the public key, for an asymmetric
     /// one. Returns the ciphertext and the key material id (empty for
     /// asymmetric keys). With `dry_run`, stops once everything is checked.
+    #[allow(clippy::too_many_arguments)]
     async fn encrypt_under(
         &self,
         ctx: &RequestContext,
@@ -164,6 +181,7 @@ impl Kms {
         ec: &EncryptionContext,
         plaintext: &[u8],
         dry_run: bool,
+        operation: &str,
     ) -> Result<(Vec<u8>, String)> {
         if k.record.key_spec != KeySpec::SymmetricDefault {
             asymmetric::no_context(ec)?;
@@ -172,7 +190,7 @@ impl Kms {
         if dry_run {
             return Err(Error::DryRunOperation);
         }
-        self.seal(ctx, k, ec, plaintext).await
+        self.seal(ctx, k, ec, plaintext, operation).await
     }
 
     pub async fn encrypt(&self, ctx: &RequestContext, req: EncryptRequest) -> Result<EncryptResponse> {
@@ -181,7 +199,8 @@ impl Kms {
         let access = Access::new("kms:Encrypt").context(&ec).encryption_algorithm(alg);
         let k = self.encryption_key(ctx, req.key_id.as_deref().unwrap_or_default(), "Encrypt", alg, &access).await?;
         let plaintext = req.plaintext.unwrap_or_default();
-        let (blob, _) = self.encrypt_under(ctx, &k, alg, &ec, plaintext.expose(), req.dry_run == Some(true)).await?;
+        let (blob, _) =
+            self.encrypt_under(ctx, &k, alg, &ec, plaintext.expose(), req.dry_run == Some(true), "Encrypt").await?;
         k.record_use("Encrypt", self.clock.now_ms(), ctx);
         Ok(EncryptResponse {
             ciphertext_blob: Some(blob),
@@ -240,7 +259,15 @@ impl Kms {
             .encryption_key(ctx, req.destination_key_id.as_deref().unwrap_or_default(), "ReEncrypt", dest_alg, &to)
             .await?;
         let (new_blob, dest_mid) = self
-            .encrypt_under(ctx, &dest, dest_alg, &dest_ctx, opened.plaintext.expose(), req.dry_run == Some(true))
+            .encrypt_under(
+                ctx,
+                &dest,
+                dest_alg,
+                &dest_ctx,
+                opened.plaintext.expose(),
+                req.dry_run == Some(true),
+                "ReEncrypt",
+            )
             .await?;
         let now = self.clock.now_ms();
         opened.key.record_use("ReEncrypt", now, ctx);
@@ -277,7 +304,7 @@ impl Kms {
         }
         let mut data_key = SecretBytes::new(vec![0u8; n]);
         fill_random(data_key.expose_mut())?;
-        let (blob, mid) = self.seal(ctx, &k, &ec, data_key.expose()).await?;
+        let (blob, mid) = self.seal(ctx, &k, &ec, data_key.expose(), operation).await?;
         k.record_use(operation, self.clock.now_ms(), ctx);
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Some(blob),

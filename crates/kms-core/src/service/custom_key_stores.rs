@@ -51,7 +51,7 @@ impl Kms {
     }
 
     /// A store of the caller's account (cross-account use: no, as AWS).
-    fn custom_key_store(&self, ctx: &RequestContext, id: &str) -> Result<CustomKeyStoreRecord> {
+    pub(super) fn custom_key_store(&self, ctx: &RequestContext, id: &str) -> Result<CustomKeyStoreRecord> {
         self.custom_key_stores
             .read()
             .map_err(poisoned)?
@@ -87,9 +87,7 @@ impl Kms {
             None => CustomKeyStoreType::AwsCloudhsm,
         };
         if store_type == CustomKeyStoreType::ExternalKeyStore {
-            return Err(Error::UnsupportedOperation(
-                "Custom key stores of type EXTERNAL_KEY_STORE are not supported by this server yet.".into(),
-            ));
+            return self.create_external_key_store(ctx, req).await;
         }
         no_xks_members(
             store_type,
@@ -112,18 +110,7 @@ impl Kms {
         let name = req.custom_key_store_name.unwrap_or_default();
         let account = ctx.principal.account.clone();
         let _w = self.write_lock.lock().await;
-        {
-            let stores = self.custom_key_stores.read().map_err(poisoned)?;
-            if stores.values().any(|s| s.account == account && s.name == name) {
-                return Err(name_in_use(&name));
-            }
-            if stores.values().filter(|s| s.account == account).count() >= CUSTOM_KEY_STORES_PER_ACCOUNT {
-                return Err(Error::LimitExceeded(format!(
-                    "The request was rejected because account {account} already has {CUSTOM_KEY_STORES_PER_ACCOUNT} custom key stores in {}, the most it may have.",
-                    self.loc.region
-                )));
-            }
-        }
+        self.check_new_store(&account, &name)?;
         let hsm = self.hsm()?.clone();
         let cluster = hsm.cluster(&cluster_id).ok_or_else(|| cluster_not_found(&cluster_id))?;
         if cluster.trust_anchor.as_deref().is_some_and(|t| !same_certificate(t, &anchor)) {
@@ -149,9 +136,7 @@ impl Kms {
             tracing::warn!(cluster = %cluster_id, error = %why, "HSM cluster not reachable");
             Error::CloudHsmClusterNotActive(format!("Cluster {cluster_id} is not active: {why}"))
         })?;
-        let mut raw = [0u8; 9];
-        crate::crypto::fill_random(&mut raw)?;
-        let id = format!("cks-{}", &crate::crypto::hex(&raw)[..17]);
+        let id = new_store_id()?;
         let record = CustomKeyStoreRecord {
             sealed_password: self.seal_password(&id, &password)?,
             id: id.clone(),
@@ -163,7 +148,76 @@ impl Kms {
             error_code: None,
             cluster_id: Some(cluster_id),
             trust_anchor: Some(anchor),
+            xks: None,
         };
+        self.put_custom_key_store(&record).await?;
+        Ok(CreateCustomKeyStoreResponse { custom_key_store_id: Some(id) })
+    }
+
+    /// The name is free and the account below its quota (under the write lock).
+    fn check_new_store(&self, account: &str, name: &str) -> Result<()> {
+        let stores = self.custom_key_stores.read().map_err(poisoned)?;
+        if stores.values().any(|s| s.account == account && s.name == name) {
+            return Err(name_in_use(name));
+        }
+        if stores.values().filter(|s| s.account == account).count() >= CUSTOM_KEY_STORES_PER_ACCOUNT {
+            return Err(Error::LimitExceeded(format!(
+                "The request was rejected because account {account} already has {CUSTOM_KEY_STORES_PER_ACCOUNT} custom key stores in {}, the most it may have.",
+                self.loc.region
+            )));
+        }
+        Ok(())
+    }
+
+    /// CreateCustomKeyStore of type EXTERNAL_KEY_STORE: the proxy must
+    /// answer GetHealthStatus first (PUBLIC_ENDPOINT connectivity).
+    async fn create_external_key_store(
+        &self,
+        ctx: &RequestContext,
+        req: CreateCustomKeyStoreRequest,
+    ) -> Result<CreateCustomKeyStoreResponse> {
+        for (member, given) in [
+            ("CloudHsmClusterId", req.cloud_hsm_cluster_id.is_some()),
+            ("TrustAnchorCertificate", req.trust_anchor_certificate.is_some()),
+            ("KeyStorePassword", req.key_store_password.is_some()),
+        ] {
+            if given {
+                return Err(Error::Validation(format!(
+                    "{member} is valid only for custom key stores of type AWS_CLOUDHSM."
+                )));
+            }
+        }
+        let name = req.custom_key_store_name.unwrap_or_default();
+        let account = ctx.principal.account.clone();
+        let _w = self.write_lock.lock().await;
+        self.check_new_store(&account, &name)?;
+        let id = new_store_id()?;
+        let (x, sealed) = self.xks_members(
+            &id,
+            req.xks_proxy_uri_endpoint,
+            req.xks_proxy_uri_path,
+            req.xks_proxy_connectivity,
+            req.xks_proxy_vpc_endpoint_service_name,
+            req.xks_proxy_vpc_endpoint_service_owner,
+            req.xks_proxy_authentication_credential,
+        )?;
+        self.xks_uri_in_use(&account, &id, &x)?;
+        let record = CustomKeyStoreRecord {
+            sealed_password: sealed,
+            id: id.clone(),
+            account,
+            name,
+            store_type: CustomKeyStoreType::ExternalKeyStore,
+            created_ms: self.clock.now_ms(),
+            state: ConnectionStateType::Disconnected,
+            error_code: None,
+            cluster_id: None,
+            trust_anchor: None,
+            xks: Some(x),
+        };
+        self.xks_health(&record, &ctx.request_id, "CreateCustomKeyStore")
+            .await
+            .map_err(|e| super::xks::map_error(&e, super::xks::XksUse::Store))?;
         self.put_custom_key_store(&record).await?;
         Ok(CreateCustomKeyStoreResponse { custom_key_store_id: Some(id) })
     }
@@ -220,7 +274,7 @@ impl Kms {
         req: UpdateCustomKeyStoreRequest,
     ) -> Result<UpdateCustomKeyStoreResponse> {
         self.authorize_identity(ctx, &Access::new("kms:UpdateCustomKeyStore"))?;
-        let id = req.custom_key_store_id.unwrap_or_default();
+        let id = req.custom_key_store_id.clone().unwrap_or_default();
         let _w = self.write_lock.lock().await;
         let mut r = self.custom_key_store(ctx, &id)?;
         no_xks_members(
@@ -234,6 +288,9 @@ impl Kms {
                 ("XksProxyConnectivity", req.xks_proxy_connectivity.is_some()),
             ],
         )?;
+        if r.store_type == CustomKeyStoreType::ExternalKeyStore {
+            return self.update_external_key_store(ctx, r, req).await;
+        }
         let name_only = req.key_store_password.is_none() && req.cloud_hsm_cluster_id.is_none();
         let allowed = match r.state {
             ConnectionStateType::Disconnected => true,
@@ -271,6 +328,91 @@ impl Kms {
         }
         if let Some(p) = req.key_store_password {
             r.sealed_password = self.seal_password(&r.id, &p)?;
+        }
+        self.put_custom_key_store(&r).await?;
+        Ok(UpdateCustomKeyStoreResponse {})
+    }
+
+    /// UpdateCustomKeyStore of an external key store (under the write
+    /// lock). While CONNECTED, the name, the credential and the URI path
+    /// may change; the rest needs DISCONNECTED. A changed proxy setting is
+    /// checked with GetHealthStatus before it is kept.
+    async fn update_external_key_store(
+        &self,
+        ctx: &RequestContext,
+        mut r: CustomKeyStoreRecord,
+        req: UpdateCustomKeyStoreRequest,
+    ) -> Result<UpdateCustomKeyStoreResponse> {
+        let id = r.id.clone();
+        for (member, given) in [
+            ("CloudHsmClusterId", req.cloud_hsm_cluster_id.is_some()),
+            ("KeyStorePassword", req.key_store_password.is_some()),
+        ] {
+            if given {
+                return Err(Error::Validation(format!(
+                    "{member} is valid only for custom key stores of type AWS_CLOUDHSM."
+                )));
+            }
+        }
+        let needs_disconnected = req.xks_proxy_uri_endpoint.is_some()
+            || req.xks_proxy_connectivity.is_some()
+            || req.xks_proxy_vpc_endpoint_service_name.is_some()
+            || req.xks_proxy_vpc_endpoint_service_owner.is_some();
+        let allowed = match r.state {
+            ConnectionStateType::Disconnected => true,
+            ConnectionStateType::Connected => !needs_disconnected,
+            _ => false,
+        };
+        if !allowed {
+            return Err(Error::CustomKeyStoreInvalidState(format!(
+                "Custom key store {id} is {}: only a DISCONNECTED custom key store can be updated (a CONNECTED external key store: its name, credential and URI path only).",
+                r.state
+            )));
+        }
+        if let Some(name) = req.new_custom_key_store_name {
+            let taken = self
+                .custom_key_stores
+                .read()
+                .map_err(poisoned)?
+                .values()
+                .any(|s| s.account == r.account && s.name == name && s.id != r.id);
+            if taken {
+                return Err(name_in_use(&name));
+            }
+            r.name = name;
+        }
+        let old = r.xks.clone().ok_or_else(|| Error::internal("external key store without proxy settings"))?;
+        let proxy_changed =
+            needs_disconnected || req.xks_proxy_uri_path.is_some() || req.xks_proxy_authentication_credential.is_some();
+        if proxy_changed {
+            let connectivity = req.xks_proxy_connectivity.or_else(|| Some(old.connectivity.as_str().to_string()));
+            let cred = match req.xks_proxy_authentication_credential {
+                Some(c) => c,
+                None => {
+                    let s = self.shared.root.open(&CustomKeyStoreRecord::secret_binding(&id), &r.sealed_password)?;
+                    XksProxyAuthenticationCredential {
+                        access_key_id: Some(SecretString::new(old.access_key_id.clone())),
+                        raw_secret_access_key: Some(SecretString::new(
+                            String::from_utf8_lossy(s.expose()).into_owned(),
+                        )),
+                    }
+                }
+            };
+            let (x, sealed) = self.xks_members(
+                &id,
+                req.xks_proxy_uri_endpoint.or(Some(old.uri_endpoint.clone())),
+                req.xks_proxy_uri_path.or(Some(old.uri_path.clone())),
+                connectivity,
+                req.xks_proxy_vpc_endpoint_service_name,
+                req.xks_proxy_vpc_endpoint_service_owner,
+                Some(cred),
+            )?;
+            self.xks_uri_in_use(&r.account, &id, &x)?;
+            r.xks = Some(x);
+            r.sealed_password = sealed;
+            self.xks_health(&r, &ctx.request_id, "UpdateCustomKeyStore")
+                .await
+                .map_err(|e| super::xks::map_error(&e, super::xks::XksUse::Store))?;
         }
         self.put_custom_key_store(&r).await?;
         Ok(UpdateCustomKeyStoreResponse {})
@@ -316,7 +458,14 @@ impl Kms {
     /// Log in to a `CONNECTING` store's token: `CONNECTED` and its keys
     /// available, or `FAILED` with the reason's `ConnectionErrorCode`.
     pub(super) async fn finish_connect(&self, id: &str) {
-        let outcome = self.try_connect(id).await;
+        let external = self
+            .custom_key_stores
+            .read()
+            .is_ok_and(|m| m.get(id).is_some_and(|r| r.store_type == CustomKeyStoreType::ExternalKeyStore));
+        let outcome = match external {
+            true => self.try_connect_xks(id).await.map(|()| None),
+            false => self.try_connect(id).await.map(Some),
+        };
         let result = async {
             let _w = self.write_lock.lock().await;
             let Some(mut r) = self.custom_key_stores.read().map_err(poisoned)?.get(id).cloned() else {
@@ -324,14 +473,16 @@ impl Kms {
             };
             if r.state != ConnectionStateType::Connecting {
                 // Disconnected meanwhile.
-                if let Ok(c) = outcome {
+                if let Ok(Some(c)) = outcome {
                     close(c).await?;
                 }
                 return Ok(());
             }
             match outcome {
                 Ok(c) => {
-                    self.hsm_connections.write().map_err(poisoned)?.insert(id.to_string(), c);
+                    if let Some(c) = c {
+                        self.hsm_connections.write().map_err(poisoned)?.insert(id.to_string(), c);
+                    }
                     self.set_keys_available(&r, true).await?;
                     r.state = ConnectionStateType::Connected;
                     tracing::info!(custom_key_store = %id, "custom key store connected");
@@ -349,6 +500,18 @@ impl Kms {
         if let Err(e) = result {
             tracing::error!(custom_key_store = %id, error = %e, "custom key store connection not recorded");
         }
+    }
+
+    /// An external key store connects when its proxy answers GetHealthStatus.
+    async fn try_connect_xks(&self, id: &str) -> std::result::Result<(), crate::ports::HsmConnectError> {
+        let r = self.custom_key_stores.read().ok().and_then(|m| m.get(id).cloned()).ok_or_else(|| {
+            crate::ports::HsmConnectError { code: ConnectionErrorCodeType::InternalError, message: "gone".into() }
+        })?;
+        let request_id = crate::ids::new_key_id().unwrap_or_default();
+        self.xks_health(&r, &request_id, "ConnectCustomKeyStore").await.map_err(|e| crate::ports::HsmConnectError {
+            code: super::xks::connection_code(&e),
+            message: format!("{e:?}"),
+        })
     }
 
     async fn try_connect(
@@ -436,7 +599,7 @@ impl Kms {
     }
 
     /// Every key of the store `r` (its account's keys, read from the store).
-    async fn keys_in_store(&self, r: &CustomKeyStoreRecord) -> Result<Vec<KeyRecord>> {
+    pub(super) async fn keys_in_store(&self, r: &CustomKeyStoreRecord) -> Result<Vec<KeyRecord>> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -507,7 +670,14 @@ impl Kms {
             .read()
             .map(|m| {
                 m.values()
-                    .filter(|r| matches!(r.state, ConnectionStateType::Connected | ConnectionStateType::Connecting))
+                    .filter(|r| match r.store_type {
+                        // Nothing to log in to: a CONNECTED external key
+                        // store stays so (its calls fail one by one while
+                        // the proxy is down); one caught CONNECTING
+                        // finishes its health check.
+                        CustomKeyStoreType::ExternalKeyStore => r.state == ConnectionStateType::Connecting,
+                        _ => matches!(r.state, ConnectionStateType::Connected | ConnectionStateType::Connecting),
+                    })
                     .map(|r| r.id.clone())
                     .collect()
             })
@@ -600,6 +770,12 @@ impl Kms {
     /// cluster), and the log says so.
     pub(super) async fn hsm_destroy(&self, key: &KeyRecord) {
         let Some(place) = &key.custom_key_store else { return };
+        // A key of an external key store: its material here goes with the
+        // record; the external key stays at the proxy (AWS: it is the
+        // owner's to delete there).
+        if key.origin == Origin::ExternalKeyStore {
+            return;
+        }
         let Some(c) = self.hsm_connections.read().ok().and_then(|m| m.get(&place.id).cloned()) else {
             tracing::warn!(key_id = %key.key_id, custom_key_store = %place.id, "key deleted while its custom key store is not connected: its material stays in the HSM (label = the key id)");
             return;
@@ -636,7 +812,7 @@ impl Kms {
 
     /// Where a new key in a custom key store goes (CreateKey).
     pub(super) fn new_place(store_id: &str) -> InCustomKeyStore {
-        InCustomKeyStore { id: store_id.to_string(), connected_state: None }
+        InCustomKeyStore { id: store_id.to_string(), connected_state: None, xks_key_id: None }
     }
 
     /// The store of `store_id` must be of the type the origin names.
@@ -713,6 +889,20 @@ fn list_entry(r: &CustomKeyStoreRecord) -> CustomKeyStoresListEntry {
             .flatten(),
         creation_date: Some(epoch_seconds(r.created_ms)),
         custom_key_store_type: Some(r.store_type.as_str().to_string()),
-        xks_proxy_configuration: None,
+        xks_proxy_configuration: r.xks.as_ref().map(|x| XksProxyConfiguration {
+            connectivity: Some(x.connectivity.as_str().to_string()),
+            access_key_id: Some(SecretString::new(x.access_key_id.clone())),
+            uri_endpoint: Some(x.uri_endpoint.clone()),
+            uri_path: Some(x.uri_path.clone()),
+            vpc_endpoint_service_name: x.vpc_endpoint_service_name.clone(),
+            vpc_endpoint_service_owner: x.vpc_endpoint_service_owner.clone(),
+        }),
     }
+}
+
+/// `cks-` and 17 hex digits.
+fn new_store_id() -> Result<String> {
+    let mut raw = [0u8; 9];
+    crate::crypto::fill_random(&mut raw)?;
+    Ok(format!("cks-{}", &crate::crypto::hex(&raw)[..17]))
 }

@@ -70,7 +70,11 @@ impl Kms {
             valid_to: valid_to.map(epoch_seconds),
             custom_key_store_id: k.custom_key_store.as_ref().map(|c| c.id.clone()),
             cloud_hsm_cluster_id: k.custom_key_store.as_ref().and_then(|c| self.cluster_of(&c.id)),
-            ..Default::default()
+            xks_key_configuration: k
+                .custom_key_store
+                .as_ref()
+                .and_then(|c| c.xks_key_id.clone())
+                .map(|id| XksKeyConfiguration { id: Some(id) }),
         }
     }
 
@@ -146,8 +150,18 @@ impl Kms {
             }
             _ => {}
         }
-        if origin == Origin::ExternalKeyStore || req.xks_key_id.is_some() {
-            return Err(Error::UnsupportedOperation(format!("Origin {origin} is not supported by this server yet.")));
+        let xks_key_id = match (origin, req.xks_key_id) {
+            (Origin::ExternalKeyStore, Some(x)) => Some(x),
+            (Origin::ExternalKeyStore, None) => {
+                return Err(Error::Validation("XksKeyId is required when Origin is EXTERNAL_KEY_STORE.".into()))
+            }
+            (_, Some(_)) => {
+                return Err(Error::Validation("XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE.".into()))
+            }
+            (_, None) => None,
+        };
+        if let (Some(x), Some(store)) = (&xks_key_id, custom_key_store) {
+            self.xks_check_key(ctx, store, x).await?;
         }
         if origin == Origin::External && matches!(crypto_spec(spec), Some(cs) if cs.is_ml_kem() || cs.is_ml_dsa()) {
             return Err(Error::UnsupportedOperation(format!("KeySpec {spec} is not supported for Origin {origin}.")));
@@ -238,7 +252,11 @@ impl Kms {
             on_demand_rotation_ms: None,
             last_usage: None,
             public_key,
-            custom_key_store: custom_key_store.map(Self::new_place),
+            custom_key_store: custom_key_store.map(|s| {
+                let mut place = Self::new_place(s);
+                place.xks_key_id = xks_key_id;
+                place
+            }),
             revision: 0,
         };
         // A key made in an HSM for nothing is destroyed there.

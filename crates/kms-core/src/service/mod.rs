@@ -35,7 +35,9 @@ pub use sts::{AssumeRoleInput, AssumeRoleOutput};
 mod coverage;
 pub mod regions;
 mod tags;
+mod xks;
 pub use regions::{Regions, RegionsConfig, Served};
+pub use xks::XKS_TIMEOUT;
 mod replication;
 pub use replication::PeerMessage;
 
@@ -276,6 +278,8 @@ pub(crate) struct Shared {
     /// change feed is down (other servers' changes could be missed), so
     /// that every call reads the store ([`Regions::follow`]).
     coherent: std::sync::atomic::AtomicBool,
+    /// The client of XKS proxies (external key stores).
+    xks: Option<Arc<dyn crate::ports::XksProxy>>,
 }
 
 impl std::fmt::Debug for Kms {

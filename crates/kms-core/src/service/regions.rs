@@ -79,6 +79,8 @@ pub struct RegionsConfig {
     pub quotas: crate::quota::QuotaConfig,
     /// The HSM clusters custom key stores may use.
     pub hsm: Option<Arc<dyn crate::ports::Hsm>>,
+    /// The client of XKS proxies (external key stores).
+    pub xks: Option<Arc<dyn crate::ports::XksProxy>>,
 }
 
 impl Regions {
@@ -133,6 +135,7 @@ impl Regions {
                 regions: weak.clone(),
                 hsm: cfg.hsm,
                 coherent: std::sync::atomic::AtomicBool::new(true),
+                xks: cfg.xks,
             }),
             open: RwLock::new(BTreeMap::new()),
             opening: tokio::sync::Mutex::new(()),

@@ -107,6 +107,7 @@ async fn rotations_keep_every_ciphertext_across_restarts() {
             peers: Default::default(),
             quotas: Default::default(),
             hsm: None,
+            xks: None,
         };
         let regions =
             kms_core::service::Regions::open(std::sync::Arc::new(store), root, std::sync::Arc::new(clock), cfg)

@@ -31,3 +31,5 @@ mod storage;
 mod sts;
 mod symmetric;
 mod wire;
+mod xksproxy;
+mod xksstore;
