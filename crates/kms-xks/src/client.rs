@@ -19,8 +19,9 @@ use kms_core::ports::{XksCallError, XksProxy, XksTarget};
 
 use crate::proxy::SERVICE;
 
-/// Idle connections kept per host.
-const IDLE_PER_HOST: usize = 32;
+/// Idle connections kept per host (as many as calls in flight at once, so
+/// that a busy server does not open and close TLS connections).
+const IDLE_PER_HOST: usize = 1024;
 
 /// The client.
 pub struct XksClient {

@@ -1,4 +1,4 @@
-//! The proxy's configuration: one TOML file, unknown keys rejected,
+//! The proxy's configuration (`kms-xks-proxy.example.toml`): one TOML file, unknown keys rejected,
 //! validated into a [`ProxyConfig`] before anything starts. Secrets (the
 //! SigV4 secret access keys) come from files or environment variables,
 //! never from the file itself.
@@ -17,7 +17,7 @@
 //! allowed_principals = ["arn:aws:iam::111122223333:*"]   # optional
 //! allowed_key_arns = ["arn:aws:kms:us-east-1:111122223333:key/*"]
 //! [[path.credentials]]
-//! access_key_id = "AKIAXKSPROXYTENANTA01"
+//! access_key_id = "AKIAXKSPROXYTENANTAA"
 //! secret_access_key_file = "/etc/kms-xks/tenant-a.secret"
 //! ```
 
@@ -294,6 +294,14 @@ mod tests {
         for bad in ["/kms/xks/v", "kms/xks/v1", "/a b/kms/xks/v1", "/kms/xks/v123", "/x/kms/xks/v1/", "/kms/xks/w1"] {
             assert!(!valid_uri_path(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let f: FileConfig = toml::from_str(include_str!("../../../kms-xks-proxy.example.toml")).unwrap();
+        assert_eq!(f.paths[0].uri_path, "/kms/xks/v1");
+        assert_eq!(f.regions, ["us-east-1"]);
+        assert!(valid_access_key_id(&f.paths[0].credentials[0].access_key_id));
     }
 
     #[test]

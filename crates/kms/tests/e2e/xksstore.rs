@@ -369,4 +369,19 @@ async fn xks_external_key_store_through_our_proxy() {
     assert_eq!(err_of(e).0, "CustomKeyStoreHasCMKsException");
     server.stop().await;
     proxy.stop();
+
+    // Neither the secret access key nor a plaintext is in the KMS's audit
+    // trail or its data directory's files; the proxy's trail has the request ids.
+    let needles: [&[u8]; 2] = [SK.as_bytes(), b"sovereign data"];
+    for d in [dir.join("kms"), dir.join("kms").join("audit")] {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                let bytes = std::fs::read(&p).unwrap();
+                for n in needles {
+                    assert!(!bytes.windows(n.len()).any(|w| w == n), "{} holds a secret", p.display());
+                }
+            }
+        }
+    }
 }
