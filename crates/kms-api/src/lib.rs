@@ -563,13 +563,9 @@ impl Api {
         }
         // Overload protection: a full server answers at once, before reading
         // the body.
-        let in_flight = self.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        let _in_flight = InFlight(&self.in_flight);
-        if in_flight >= self.max_in_flight {
-            self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.metrics.observe(None, 400, 0);
+        let Some(_in_flight) = self.enter() else {
             return error_response(&error::to_aws(&Error::Throttling), &request_id);
-        }
+        };
         let (parts, body) = req.into_parts();
         let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
         let target = header("x-amz-target").unwrap_or("").to_string();
@@ -580,6 +576,20 @@ impl Api {
         let claimed = if p.cred.is_none() { claimed_access_key(&parts.headers) } else { None };
         let from = Caller { peer, user_agent: header("user-agent"), claimed_access_key: claimed, console: false };
         self.finish(p, &target, &request_id, started, &from).await
+    }
+
+    /// Count a request in flight until the guard drops; `None` (counted
+    /// as overloaded) when the server is full: the caller answers
+    /// `ThrottlingException` at once.
+    fn enter(&self) -> Option<InFlight<'_>> {
+        let in_flight = self.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let guard = InFlight(&self.in_flight);
+        if in_flight >= self.max_in_flight {
+            self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.observe(None, 400, 0);
+            return None;
+        }
+        Some(guard)
     }
 
     /// Run `target` (`TrentService.<name>` or `KmsAdmin.<name>`) with `body`
@@ -597,13 +607,9 @@ impl Api {
     ) -> HttpResponse {
         let request_id = self.ids.next();
         let started = Instant::now();
-        let in_flight = self.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        let _in_flight = InFlight(&self.in_flight);
-        if in_flight >= self.max_in_flight {
-            self.overloaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.metrics.observe(None, 400, 0);
+        let Some(_in_flight) = self.enter() else {
             return error_response(&error::to_aws(&Error::Throttling), &request_id);
-        }
+        };
         let region = self.regions.home().to_string();
         let p = match self.region_kms(&region).await {
             Ok(kms) => self.process_as(kms, cred, target, body, &request_id, peer).await,

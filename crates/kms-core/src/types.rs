@@ -261,6 +261,16 @@ pub struct AliasRecord {
 }
 
 impl KeyRecord {
+    /// Take `usage` as the key's last usage if it is the later (two
+    /// servers' records of uses merge so); whether it was.
+    pub fn note_usage(&mut self, usage: LastUsage) -> bool {
+        let later = self.last_usage.as_ref().is_none_or(|u| u.at_ms < usage.at_ms);
+        if later {
+            self.last_usage = Some(usage);
+        }
+        later
+    }
+
     /// The current material: the newest one not pending rotation (it may
     /// be absent, when imported material was deleted or expired).
     pub fn current_material(&self) -> Option<&MaterialRecord> {

@@ -34,10 +34,8 @@ fn check_revision(old: Option<&KeyRecord>, new: &mut KeyRecord) -> Result<()> {
             new.key_id
         )));
     }
-    if let Some(u) = old.and_then(|o| o.last_usage.as_ref()) {
-        if new.last_usage.as_ref().is_none_or(|n| n.at_ms < u.at_ms) {
-            new.last_usage = Some(u.clone());
-        }
+    if let Some(u) = old.and_then(|o| o.last_usage.clone()) {
+        new.note_usage(u);
     }
     Ok(())
 }

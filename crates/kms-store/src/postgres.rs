@@ -239,10 +239,7 @@ fn key_records(rows: &[Row]) -> Result<Vec<KeyRecord>> {
         .map(|r| {
             let mut rec: KeyRecord = decode(r.try_get::<_, &[u8]>(0).map_err(pg_error)?)?;
             if let Some(u) = r.try_get::<_, Option<&[u8]>>(1).map_err(pg_error)? {
-                let u: LastUsage = decode(u)?;
-                if rec.last_usage.as_ref().is_none_or(|l| l.at_ms < u.at_ms) {
-                    rec.last_usage = Some(u);
-                }
+                rec.note_usage(decode::<LastUsage>(u)?);
             }
             Ok(rec)
         })

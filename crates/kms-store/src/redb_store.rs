@@ -354,10 +354,10 @@ impl Store for RedbStore {
             {
                 let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
                 let rec = keys.get(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value())).transpose()?;
-                let Some(mut rec) = rec.filter(|r| r.last_usage.as_ref().is_none_or(|u| u.at_ms < usage.at_ms)) else {
+                let Some(mut rec) = rec else { return Ok(()) };
+                if !rec.note_usage(usage) {
                     return Ok(());
-                };
-                rec.last_usage = Some(usage);
+                }
                 keys.insert(id.as_str(), encode(&rec)?.as_slice()).map_err(db_err)?;
             }
             tx.commit().map_err(db_err)

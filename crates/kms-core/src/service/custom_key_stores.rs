@@ -50,6 +50,22 @@ impl Kms {
         Ok(())
     }
 
+    /// UpdateCustomKeyStore's `NewCustomKeyStoreName`: unique in the account.
+    fn rename(&self, r: &mut CustomKeyStoreRecord, name: Option<String>) -> Result<()> {
+        let Some(name) = name else { return Ok(()) };
+        let taken = self
+            .custom_key_stores
+            .read()
+            .map_err(poisoned)?
+            .values()
+            .any(|s| s.account == r.account && s.name == name && s.id != r.id);
+        if taken {
+            return Err(name_in_use(&name));
+        }
+        r.name = name;
+        Ok(())
+    }
+
     /// A store of the caller's account (cross-account use: no, as AWS).
     pub(super) fn custom_key_store(&self, ctx: &RequestContext, id: &str) -> Result<CustomKeyStoreRecord> {
         self.custom_key_stores
@@ -303,18 +319,7 @@ impl Kms {
                 r.state
             )));
         }
-        if let Some(name) = req.new_custom_key_store_name {
-            let taken = self
-                .custom_key_stores
-                .read()
-                .map_err(poisoned)?
-                .values()
-                .any(|s| s.account == r.account && s.name == name && s.id != r.id);
-            if taken {
-                return Err(name_in_use(&name));
-            }
-            r.name = name;
-        }
+        self.rename(&mut r, req.new_custom_key_store_name)?;
         if let Some(new_cluster) = req.cloud_hsm_cluster_id {
             let hsm = self.hsm()?;
             let to = hsm.cluster(&new_cluster).ok_or_else(|| cluster_not_found(&new_cluster))?;
@@ -369,18 +374,7 @@ impl Kms {
                 r.state
             )));
         }
-        if let Some(name) = req.new_custom_key_store_name {
-            let taken = self
-                .custom_key_stores
-                .read()
-                .map_err(poisoned)?
-                .values()
-                .any(|s| s.account == r.account && s.name == name && s.id != r.id);
-            if taken {
-                return Err(name_in_use(&name));
-            }
-            r.name = name;
-        }
+        self.rename(&mut r, req.new_custom_key_store_name)?;
         let old = r.xks.clone().ok_or_else(|| Error::internal("external key store without proxy settings"))?;
         let proxy_changed =
             needs_disconnected || req.xks_proxy_uri_path.is_some() || req.xks_proxy_authentication_credential.is_some();

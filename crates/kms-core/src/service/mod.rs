@@ -792,9 +792,7 @@ impl Kms {
     async fn put_record(&self, rec: &mut KeyRecord) -> Result<()> {
         if let Some(live) = self.keys.read().map_err(poisoned)?.get(&rec.key_id).cloned() {
             if let Some(u) = live.last_usage() {
-                if rec.last_usage.as_ref().is_none_or(|r| r.at_ms < u.at_ms) {
-                    rec.last_usage = Some(u);
-                }
+                rec.note_usage(u);
             }
         }
         rec.revision += 1;
