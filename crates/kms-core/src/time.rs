@@ -38,10 +38,27 @@ pub fn amz_date(epoch_secs: i64) -> String {
     format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (CloudTrail's `eventTime`).
+/// `YYYY-MM-DDTHH:MM:SSZ` (CloudTrail's `eventTime`; every audit record
+/// has one, so the digits are written directly rather than formatted).
 pub fn rfc3339(epoch_ms: i64) -> String {
     let (y, m, d, hh, mm, ss) = split(epoch_ms.div_euclid(1000));
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z");
+    }
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, hh);
+    put(14, 2, mm);
+    put(17, 2, ss);
+    std::str::from_utf8(&b).map(str::to_owned).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -52,6 +69,10 @@ mod tests {
     fn round_trips() {
         assert_eq!(amz_date(1440938160), "20150830T123600Z");
         assert_eq!(rfc3339(1_795_459_255_661), "2026-11-23T18:40:55Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(253_402_300_799_999), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(253_402_300_800_000), "10000-01-01T00:00:00Z");
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         for z in [-1000, 0, 59, 60, 365, 11016, 20000, 100000] {
             let (y, m, d) = civil_from_days(z);

@@ -3,11 +3,14 @@
 //! request supplies. The decision (and the statement or grant that decided)
 //! goes into the request's facts for the audit record.
 
+use std::sync::{Arc, Mutex, Weak};
+
 use kms_policy::{ConditionContext, Decision, RequestContext as PolicyRequest};
 
 use super::{Kms, LiveKey, RequestContext};
 use crate::ciphertext::EncryptionContext;
 use crate::error::{Error, Result};
+use crate::identity::Principal;
 
 /// What a call asks to do, with the request values that condition keys see.
 #[derive(Default)]
@@ -35,6 +38,47 @@ impl<'a> Access<'a> {
     pub fn with(mut self, key: &str, values: Vec<String>) -> Self {
         self.extra.push((key.to_string(), values));
         self
+    }
+}
+
+/// The policy decisions made on one cached key that no condition key took
+/// part in: (caller, action) -> the statement that allowed it. Such a
+/// decision is a function of the key policy, the caller's identity policies
+/// and the action alone, and each of those is fixed for an entry: the key
+/// policy is this cached key's own (a new policy makes a new cached key),
+/// and a caller is its [`Principal`] object, which is built anew whenever
+/// its identity policies or tags change (it is never changed in place).
+/// An entry holds a `Weak` of its principal, so that the address it is
+/// compared by cannot be reused while the entry exists. Only allows are
+/// kept; a denial is evaluated every time (grants may still allow it).
+#[derive(Default)]
+pub(super) struct Decisions(Mutex<Vec<Remembered>>);
+
+struct Remembered {
+    principal: Weak<Principal>,
+    action: Box<str>,
+    /// What the audit record says decided.
+    decided: Arc<str>,
+}
+
+/// Decisions remembered per key (callers x actions); beyond it the oldest goes.
+const DECISIONS_PER_KEY: usize = 8;
+
+impl Decisions {
+    fn get(&self, principal: &Arc<Principal>, action: &str) -> Option<Arc<str>> {
+        let d = self.0.lock().ok()?;
+        d.iter()
+            .find(|r| std::ptr::eq(r.principal.as_ptr(), Arc::as_ptr(principal)) && &*r.action == action)
+            .map(|r| r.decided.clone())
+    }
+
+    fn put(&self, principal: &Arc<Principal>, action: &str, decided: Arc<str>) {
+        let Ok(mut d) = self.0.lock() else { return };
+        d.retain(|r| r.principal.strong_count() > 0);
+        if d.len() >= DECISIONS_PER_KEY {
+            d.remove(0);
+        }
+        d.push(Remembered { principal: Arc::downgrade(principal), action: action.into(), decided });
     }
 }
 
@@ -106,15 +150,23 @@ impl Kms {
         ctx.principal.policies.iter().any(|(_, p)| p.uses_context())
     }
 
-    fn record_decision(ctx: &RequestContext, d: &Decision) {
-        if let Ok(mut f) = ctx.facts.lock() {
-            f.decision = Some(match d {
-                Decision::Allow(s) => format!("allowed by {s}"),
-                Decision::ExplicitDeny(s) => format!("denied by {s}"),
-                Decision::NoResourcePolicyAllows => "denied: no key policy statement allows".to_string(),
-                Decision::NoIdentityPolicyAllows => "denied: no identity policy statement allows".to_string(),
-            });
+    fn decision_text(d: &Decision) -> String {
+        match d {
+            Decision::Allow(s) => format!("allowed by {s}"),
+            Decision::ExplicitDeny(s) => format!("denied by {s}"),
+            Decision::NoResourcePolicyAllows => "denied: no key policy statement allows".to_string(),
+            Decision::NoIdentityPolicyAllows => "denied: no identity policy statement allows".to_string(),
         }
+    }
+
+    fn note_decision(ctx: &RequestContext, text: String) {
+        if let Ok(mut f) = ctx.facts.lock() {
+            f.decision = Some(text);
+        }
+    }
+
+    fn record_decision(ctx: &RequestContext, d: &Decision) {
+        Self::note_decision(ctx, Self::decision_text(d));
     }
 
     fn denied(ctx: &RequestContext, d: &Decision, action: &str, resource: &str) -> Error {
@@ -123,8 +175,15 @@ impl Kms {
 
     /// Authorize `access` on key `k`: key policy + identity policies.
     pub(super) fn authorize(&self, ctx: &RequestContext, k: &LiveKey, access: &Access<'_>) -> Result<()> {
-        // Condition keys are built only when some policy reads them.
+        // Condition keys are built only when some policy reads them; when
+        // none does, an allow is remembered for the key.
         let needed = k.policy.as_ref().is_some_and(|p| p.uses_context()) || Self::identity_uses_context(ctx);
+        if !needed {
+            if let Some(decided) = k.decisions.get(&ctx.principal, access.action) {
+                Self::note_decision(ctx, decided.to_string());
+                return Ok(());
+            }
+        }
         let c = if needed {
             let mut c = self.base_conditions(ctx, access);
             self.key_conditions(&mut c, k);
@@ -144,10 +203,15 @@ impl Kms {
             Some(policy) => kms_policy::authorize(policy, &identity, &req),
             None => Decision::NoResourcePolicyAllows,
         };
-        Self::record_decision(ctx, &decision);
         if decision.is_allowed() {
+            let text = Self::decision_text(&decision);
+            if !needed {
+                k.decisions.put(&ctx.principal, access.action, Arc::from(text.as_str()));
+            }
+            Self::note_decision(ctx, text);
             return Ok(());
         }
+        Self::record_decision(ctx, &decision);
         // A grant allows what the policies do not, but never against an explicit deny.
         if !matches!(decision, Decision::ExplicitDeny(_)) {
             let p = &ctx.principal.policy_principal;

@@ -155,6 +155,8 @@ pub struct LiveKey {
     usage: Mutex<(Option<LastUsage>, bool)>,
     /// The key's grants.
     grants: Grants,
+    /// Policy decisions on this key that no condition key can change.
+    decisions: authz::Decisions,
 }
 
 /// A key's grants, shared between cached versions of the key.
@@ -485,8 +487,16 @@ impl Kms {
         let arn = self.loc.key_arn(&record.account, &record.key_id);
         let policy = self.parsed_policy(&record.policy, &arn)?;
         let current = Self::current_index(&record, &materials);
-        let live =
-            Arc::new(LiveKey { record, arn, policy, materials, current, usage: Mutex::new((usage, false)), grants });
+        let live = Arc::new(LiveKey {
+            record,
+            arn,
+            policy,
+            materials,
+            current,
+            usage: Mutex::new((usage, false)),
+            grants,
+            decisions: Default::default(),
+        });
         let mut keys = self.keys.write().map_err(poisoned)?;
         if !self.shared.coherent.load(Ordering::Acquire) {
             return Ok(live);

@@ -173,6 +173,41 @@ async fn key_policies_identity_policies_and_both_must_allow() {
     // 8. Identity-only operations.
     let e = bob.list_keys().send().await.unwrap_err();
     assert!(err_of(e).1.contains("kms:ListKeys on resource: *"));
+
+    // 8b. Remembered allows end with what made them: alice's Encrypt on k1 is allowed
+    //     (many times, so the server remembers it), then denied once her identity
+    //     policy no longer allows it, and allowed again; then denied by a new key policy.
+    let k8 = admin.create_key().send().await.unwrap().key_metadata.unwrap();
+    for _ in 0..3 {
+        alice.encrypt().key_id(k8.key_id()).plaintext(pt()).send().await.unwrap();
+    }
+    put_user_policy(
+        &admin_raw,
+        "alice",
+        None,
+        "no-encrypt",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}"#,
+    )
+    .await;
+    let e = alice.encrypt().key_id(k8.key_id()).plaintext(pt()).send().await.unwrap_err();
+    assert!(err_of(e).1.ends_with("with an explicit deny in an identity-based policy"));
+    put_user_policy(
+        &admin_raw,
+        "alice",
+        None,
+        "no-encrypt",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}]}"#,
+    )
+    .await;
+    for _ in 0..3 {
+        alice.encrypt().key_id(k8.key_id()).plaintext(pt()).send().await.unwrap();
+    }
+    let p8 = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"kms:*","Resource":"*"}},{{"Sid":"NoAliceEncrypt","Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::{A}:user/alice"}},"Action":"kms:Encrypt","Resource":"*"}}]}}"#
+    );
+    admin.put_key_policy().key_id(k8.key_id()).policy(p8).send().await.unwrap();
+    let e = alice.encrypt().key_id(k8.key_id()).plaintext(pt()).send().await.unwrap_err();
+    assert!(err_of(e).1.ends_with("with an explicit deny in a resource-based policy"));
     ts.stop().await;
 
     // 9. The audit record names the deciding statement.
