@@ -568,14 +568,14 @@ impl Api {
         };
         let (parts, body) = req.into_parts();
         let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
-        let target = header("x-amz-target").unwrap_or("").to_string();
+        let target = header("x-amz-target").unwrap_or("");
         if target.starts_with(peer::TARGET_PREFIX) {
-            return self.handle_peer(&parts, body, &target, &request_id).await;
+            return self.handle_peer(&parts, body, target, &request_id).await;
         }
         let p = self.process(&parts, body, &request_id, peer).await;
         let claimed = if p.cred.is_none() { claimed_access_key(&parts.headers) } else { None };
         let from = Caller { peer, user_agent: header("user-agent"), claimed_access_key: claimed, console: false };
-        self.finish(p, &target, &request_id, started, &from).await
+        self.finish(p, target, &request_id, started, &from).await
     }
 
     /// Count a request in flight until the guard drops; `None` (counted
@@ -630,7 +630,6 @@ impl Api {
         from: &Caller<'_>,
     ) -> HttpResponse {
         let peer = from.peer;
-        let target = target.to_string();
         let mut result = p.result;
         if let Some(sink) = &self.audit {
             let aws_err = result.as_ref().err().map(error::to_aws);
@@ -686,9 +685,9 @@ impl Api {
         }
         let who = p.cred.as_ref().map(|c| c.access_key_id.as_str()).unwrap_or("");
         let elapsed_us = started.elapsed().as_micros() as u64;
-        let target = match &p.query {
-            Some(q) => format!("sts.{}", q.action),
-            None => target,
+        let target: std::borrow::Cow<'_, str> = match &p.query {
+            Some(q) => format!("sts.{}", q.action).into(),
+            None => target.into(),
         };
         let content_type = if p.query.is_some() { sts::CONTENT_TYPE } else { JSON_CONTENT_TYPE };
         match result {
@@ -858,12 +857,20 @@ impl Api {
             };
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
-            .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
+            .from_connection(peer.map(|p| p.ip()), self.secure_transport);
         let result = match Self::admit(&kms, &ctx, op, &body).await {
             Ok(()) => dispatch(&kms, &ctx, op, &body).await,
             Err(e) => Err(e),
         };
-        Processed { service: Some(kms), result, op: Some(op), cred: Some(cred), body, facts: ctx.facts(), query: None }
+        Processed {
+            service: Some(kms),
+            result,
+            op: Some(op),
+            cred: Some(cred),
+            body,
+            facts: ctx.into_facts(),
+            query: None,
+        }
     }
 
     /// Before a KMS call is decoded: an injected fault (`--dev`; the body is
@@ -915,7 +922,7 @@ impl Api {
             }
         };
         let ctx = RequestContext::new(request_id.to_string(), cred.principal.clone(), cred.access_key_id.clone())
-            .from_connection(peer.map(|p| p.ip().to_string()), self.secure_transport);
+            .from_connection(peer.map(|p| p.ip()), self.secure_transport);
         let result = match sts::dispatch(&kms, &ctx, &form).await {
             Ok((xml, audit)) => {
                 query.response = Some(audit).filter(|v| !v.is_null());
@@ -929,7 +936,7 @@ impl Api {
             op: None,
             cred: Some(cred),
             body: body.clone(),
-            facts: ctx.facts(),
+            facts: ctx.into_facts(),
             query: Some(query),
         }
     }

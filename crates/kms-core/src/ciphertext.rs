@@ -52,31 +52,47 @@ impl Header {
 }
 
 fn encode_key_id(key_id: &str, out: &mut Vec<u8>) -> Result<()> {
-    let (kind, hexpart) = match key_id.strip_prefix("mrk-") {
-        Some(h) => (1u8, h.to_string()),
-        None => (0u8, key_id.replace('-', "")),
+    let bad = || Error::internal("key id cannot be encoded in a ciphertext");
+    // A key id is 32 hex digits, with dashes (UUIDs) or after `mrk-`.
+    let (kind, digits, dashes) = match key_id.strip_prefix("mrk-") {
+        Some(h) => (1u8, h, false),
+        None => (0u8, key_id, true),
     };
-    // Hex digits only: the slices below must fall on character boundaries,
-    // and `from_str_radix` would also take a sign ("+f").
-    if hexpart.len() != 32 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::internal("key id cannot be encoded in a ciphertext"));
+    let mut id = [0u8; 16];
+    let mut n = 0;
+    for b in digits.bytes() {
+        if dashes && b == b'-' {
+            continue;
+        }
+        let v = char::from(b).to_digit(16).ok_or_else(bad)? as u8;
+        let slot = id.get_mut(n / 2).ok_or_else(bad)?;
+        *slot |= if n % 2 == 0 { v << 4 } else { v };
+        n += 1;
+    }
+    if n != 32 {
+        return Err(bad());
     }
     out.push(kind);
-    for i in 0..16 {
-        let byte = u8::from_str_radix(&hexpart[2 * i..2 * i + 2], 16)
-            .map_err(|_| Error::internal("key id cannot be encoded in a ciphertext"))?;
-        out.push(byte);
-    }
+    out.extend_from_slice(&id);
     Ok(())
 }
 
 fn decode_key_id(kind: u8, b: &[u8]) -> Option<String> {
-    let h = hex(b);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
     match kind {
-        0 => Some(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])),
-        1 => Some(format!("mrk-{h}")),
-        _ => None,
+        0 => {}
+        1 => s.push_str("mrk-"),
+        _ => return None,
     }
+    for (i, byte) in b.iter().enumerate() {
+        if kind == 0 && matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(byte >> 4)]));
+        s.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    Some(s)
 }
 
 /// Append the [`HEADER_LEN`] header bytes of a version-1 blob: the inverse
@@ -206,5 +222,24 @@ mod tests {
         out.clear();
         encode_header("1234abcd-12ab-34cd-56ef-1234567890ab", &[0; 32], &mut out).unwrap();
         assert_eq!(out.len(), HEADER_LEN);
+        for wrong in [
+            "",
+            "mrk-",
+            "1234abcd-12ab-34cd-56ef-1234567890a",
+            "1234abcd-12ab-34cd-56ef-1234567890abc",
+            "mrk-1234abcd-12ab34cd56ef1234567890ab",
+        ] {
+            assert!(encode_header(wrong, &[0; 32], &mut vec![]).is_err(), "{wrong}");
+        }
+        // Upper-case digits are read, and come back as AWS spells key ids.
+        out.clear();
+        encode_header("ABCDEF01-2345-6789-abcd-ef0123456789", &[0; 32], &mut out).unwrap();
+        assert_eq!(
+            &out[1..18],
+            &[0, 0xab, 0xcd, 0xef, 1, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 1, 0x23, 0x45, 0x67, 0x89]
+        );
+        assert_eq!(decode_key_id(0, &out[2..18]).unwrap(), "abcdef01-2345-6789-abcd-ef0123456789");
+        assert_eq!(decode_key_id(1, &out[2..18]).unwrap(), "mrk-abcdef0123456789abcdef0123456789");
+        assert_eq!(decode_key_id(2, &out[2..18]), None);
     }
 }

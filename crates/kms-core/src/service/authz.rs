@@ -91,8 +91,8 @@ impl Kms {
         c.set("aws:CurrentTime", crate::time::rfc3339(now));
         c.set("aws:EpochTime", (now / 1000).to_string());
         c.set("aws:SecureTransport", ctx.secure_transport.to_string());
-        if let Some(ip) = &ctx.source_ip {
-            c.set("aws:SourceIp", ip.clone());
+        if let Some(ip) = ctx.source_ip {
+            c.set("aws:SourceIp", ip.to_string());
         }
         c.set("aws:userid", p.user_id.clone());
         if p.is_user() {
@@ -115,7 +115,7 @@ impl Kms {
         for (k, v) in &access.extra {
             c.set_many(k, v.iter().cloned());
         }
-        if let Some(alias) = ctx.facts().request_alias {
+        if let Some(alias) = ctx.facts.lock().ok().and_then(|f| f.request_alias.clone()) {
             c.set("kms:RequestAlias", alias);
         }
         c

@@ -61,7 +61,7 @@ pub struct RequestContext {
     pub principal: Arc<Principal>,
     pub access_key_id: String,
     /// The client's address (`aws:SourceIp`).
-    pub source_ip: Option<String>,
+    pub source_ip: Option<std::net::IpAddr>,
     /// Whether the request came over TLS (`aws:SecureTransport`).
     pub secure_transport: bool,
     pub facts: Mutex<Facts>,
@@ -95,7 +95,7 @@ impl RequestContext {
     }
 
     /// Attach what the connection tells: the client's address and TLS.
-    pub fn from_connection(mut self, source_ip: Option<String>, secure_transport: bool) -> Self {
+    pub fn from_connection(mut self, source_ip: Option<std::net::IpAddr>, secure_transport: bool) -> Self {
         self.source_ip = source_ip;
         self.secure_transport = secure_transport;
         self
@@ -120,6 +120,10 @@ impl RequestContext {
     }
     pub fn facts(&self) -> Facts {
         self.facts.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+    /// What the call learned, once it is over.
+    pub fn into_facts(self) -> Facts {
+        self.facts.into_inner().unwrap_or_default()
     }
 }
 

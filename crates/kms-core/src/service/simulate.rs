@@ -43,7 +43,7 @@ impl Kms {
         v.finish()?;
         let principal = self.principal_for_arn(req.principal_arn.as_deref().unwrap_or_default()).await?;
         let sim = RequestContext::new(ctx.request_id.clone(), Arc::new(principal), "simulation".into())
-            .from_connection(ctx.source_ip.clone(), ctx.secure_transport);
+            .from_connection(ctx.source_ip, ctx.secure_transport);
         let action = req.action.unwrap_or_default();
         let ec = req.encryption_context.unwrap_or_default();
         let mut access = Access::new(&action);

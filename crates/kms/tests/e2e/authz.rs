@@ -143,6 +143,15 @@ async fn key_policies_identity_policies_and_both_must_allow() {
         .unwrap_err();
     assert_eq!(err_of(e).0, "AccessDeniedException");
 
+    // 6b. aws:SourceIp is the connection's address: loopback here.
+    let p6b = key_policy(&format!(
+        r#"{{"Sid":"BobLoopback","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:user/bob"}},"Action":"kms:Encrypt","Resource":"*","Condition":{{"IpAddress":{{"aws:SourceIp":"127.0.0.0/8"}}}}}},{{"Sid":"BobElsewhere","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:user/bob"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"IpAddress":{{"aws:SourceIp":"10.0.0.0/8"}}}}}}"#
+    ));
+    let k6b = admin.create_key().policy(p6b).send().await.unwrap().key_metadata.unwrap();
+    let blob6b = bob.encrypt().key_id(k6b.key_id()).plaintext(pt()).send().await.unwrap().ciphertext_blob.unwrap();
+    let e = bob.decrypt().ciphertext_blob(blob6b).send().await.unwrap_err();
+    assert_eq!(err_of(e).0, "AccessDeniedException");
+
     // 7. The simulator answers without making the call, naming the statement.
     let sim = |principal: String, action: &'static str, key: String, ec: serde_json::Value| {
         let admin_raw = &admin_raw;
