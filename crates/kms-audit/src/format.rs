@@ -4,7 +4,7 @@ use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
 };
 use base64::Engine as _;
-use kms_core::crypto::{hex, sha256};
+
 use serde::{Deserialize, Serialize};
 
 /// The `prev` of the very first record.
@@ -36,18 +36,30 @@ pub fn file_number(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
 
 /// The chain hash of a record.
 pub fn record_hash(prev: &[u8; 32], event: &[u8]) -> [u8; 32] {
-    let mut buf = Vec::with_capacity(32 + event.len());
-    buf.extend_from_slice(prev);
-    buf.extend_from_slice(event);
-    sha256(&buf)
+    // SHA-256 of `prev || event`, without copying the event.
+    let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    h.update(prev);
+    h.update(event);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
+}
+
+/// Appends the 64 lowercase hex digits of `b`.
+fn push_hex(out: &mut Vec<u8>, b: &[u8; 32]) {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    for x in b {
+        out.push(H[usize::from(x >> 4)]);
+        out.push(H[usize::from(x & 15)]);
+    }
 }
 
 /// Append one line: `{"prev":"..","hash":"..","event":<event>}\n`.
 pub fn write_line(out: &mut Vec<u8>, prev: &[u8; 32], hash: &[u8; 32], event: &[u8]) {
     out.extend_from_slice(HEAD_PREV);
-    out.extend_from_slice(hex(prev).as_bytes());
+    push_hex(out, prev);
     out.extend_from_slice(HEAD_HASH);
-    out.extend_from_slice(hex(hash).as_bytes());
+    push_hex(out, hash);
     out.extend_from_slice(HEAD_EVENT);
     out.extend_from_slice(event);
     out.extend_from_slice(b"}\n");
@@ -210,6 +222,22 @@ mod tests {
     /// Found by fuzzing (fuzz/seeds/audit_record/uppercase-hex): a hash
     /// spelled in uppercase hex was read as the same hash, so that a changed
     /// line still verified.
+    /// Trails written before are read with the same hash: SHA-256 of the
+    /// previous hash's 32 bytes followed by the event.
+    #[test]
+    fn record_hash_is_sha256_of_prev_and_event() {
+        let prev = [7u8; 32];
+        let ev = br#"{"eventName":"Encrypt"}"#;
+        assert_eq!(record_hash(&prev, ev), kms_core::crypto::sha256(&[&prev[..], ev].concat()));
+        let mut buf = vec![];
+        write_line(&mut buf, &prev, &[0xab; 32], ev);
+        let line = String::from_utf8(buf).unwrap();
+        assert!(
+            line.starts_with(&format!("{{\"prev\":\"{}\",\"hash\":\"{}\"", "07".repeat(32), "ab".repeat(32))),
+            "{line}"
+        );
+    }
+
     #[test]
     fn only_lowercase_hex() {
         let prev = [0u8; 32];
