@@ -44,8 +44,9 @@
 #   --stall-only          only the stall run: encrypt-32 for 60 s (--duration),
 #                         one run, the signing generator; the per-second
 #                         timeline, the slowest requests with their times, the
-#                         audit fsync histogram, vmstat and the audit files
-##   --no-moto             skip moto (no Python venv needed)
+#                         audit fsync histogram, vmstat, the server's page faults,
+#                         the audit files and the writer's slow batches
+#   --no-moto             skip moto (no Python venv needed)
 #   --scale               also run the scale run
 #   --rotation-pass       also the background job's pass: KEYS keys with
 #                         rotation enabled on a --dev server, the clock moved
