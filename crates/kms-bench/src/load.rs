@@ -281,8 +281,7 @@ fn thread_main(
     call: Arc<Call>,
     thread: u64,
     connections: usize,
-    throttle_pause: Duration,
-    replay: Option<usize>,
+    (throttle_pause, replay): (Duration, Option<usize>),
     ready: Arc<Barrier>,
     clock: Arc<OnceLock<(Instant, Instant)>>,
 ) -> Result<Vec<WorkerResult>, String> {
@@ -349,7 +348,7 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
             let (pause, replay) = (p.throttle_pause, p.replay);
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
-                .spawn(move || thread_main(target, call, t as u64, n, pause, replay, ready, clock))
+                .spawn(move || thread_main(target, call, t as u64, n, (pause, replay), ready, clock))
                 .map_err(|e| format!("cannot start a load thread: {e}"))
         })
         .collect::<Result<_, _>>()?;
