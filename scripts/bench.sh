@@ -9,6 +9,10 @@
 #   scripts/bench.sh --overload-only   # only the overload run
 #   scripts/bench.sh --hsm-only        # only the HSM key store run (SoftHSM2)
 #   scripts/bench.sh --xks-only        # only the external key store run (kms xks-proxy)
+#   scripts/bench.sh --generators      # health, Encrypt, Decrypt, GenerateDataKey with all three
+#                                      # load generators (signing, --replay, wrk) side by side
+#   scripts/bench.sh --sign-only       # Sign against raw aws-lc-rs (crypto-baseline) and Encrypt
+#   scripts/bench.sh --stall-only      # one 60-second Encrypt run: p99.9, max, per-second timeline
 #
 # Options:
 #   --duration S          measured seconds per run (5)
@@ -17,7 +21,31 @@
 #   --connections N       kms connections (64)
 #   --moto-connections N  moto connections (8: moto serves ~300-400 req/s
 #                         whatever the concurrency, more only adds queueing)
-#   --ops a,b,c           kms operations (every default one, health included)
+#   --ops a,b,c           kms operations (every default one, health included;
+#                         the replay and wrk runs: health,encrypt-32,decrypt,generate-data-key)
+#   --replay              also a load run on the same server with `kms-bench
+#                         --replay`: each connection signs a pool of requests
+#                         once and sends them as raw bytes (almost no generator
+#                         cost per request)
+#   --replay-only         only the replay run (no signing run, no moto)
+#   --wrk                 also the same operations measured with wrk and one
+#                         pre-signed request (`kms-bench wrk-script`); wrk is
+#                         Debian's package `wrk`, installed with apt-get if missing
+#   --wrk-only            only the wrk run
+#   --generators          only the generators side by side: the replay and wrk
+#                         operations with the signing generator, --replay and
+#                         wrk, on one server (no moto)
+#   --crypto-baseline     also `kms-bench crypto-baseline`: what aws-lc-rs signs
+#                         per second on every CPU outside the server (RSA-2048,
+#                         P-256), for the Sign targets
+#   --sign-only           only the Sign comparison: crypto-baseline, then
+#                         encrypt-32, sign-p256 and sign-rsa2048 with the
+#                         signing generator and with --replay, on one server
+#   --stall-only          only the stall run: encrypt-32 for 60 s (--duration),
+#                         one run, the signing generator; the per-second
+#                         timeline, the slowest requests with their times, the
+#                         audit fsync histogram, vmstat, the server's page faults,
+#                         the audit files and the writer's slow batches
 #   --no-moto             skip moto (no Python venv needed)
 #   --scale               also run the scale run
 #   --rotation-pass       also the background job's pass: KEYS keys with
@@ -61,16 +89,25 @@ ROOT=$PWD
 
 DURATION=5 REPEAT=3 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
 SCALE=0 ROTATION_PASS=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
-HSM=0 XKS=0 OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS="" OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
+HSM=0 XKS=0 OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS=""
+REPLAY=0 WRK=0 CRYPTO=0 SIGN=0 STALL=0 DURATION_SET=0 GEN_SIGNING=0 OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
 while [ $# -gt 0 ]; do
   case $1 in
-    --duration) DURATION=$2; shift 2 ;;
+    --duration) DURATION=$2; DURATION_SET=1; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --moto-connections) MOTO_CONNECTIONS=$2; shift 2 ;;
     --ops) OPS=$2; shift 2 ;;
     --no-moto) MOTO=0; shift ;;
+    --replay) REPLAY=1; shift ;;
+    --replay-only) REPLAY=1; LOAD=0; MOTO=0; shift ;;
+    --wrk) WRK=1; shift ;;
+    --wrk-only) WRK=1; LOAD=0; MOTO=0; shift ;;
+    --generators) GEN_SIGNING=1; REPLAY=1; WRK=1; LOAD=0; MOTO=0; shift ;;
+    --crypto-baseline) CRYPTO=1; shift ;;
+    --sign-only) SIGN=1; CRYPTO=1; LOAD=0; MOTO=0; shift ;;
+    --stall-only) STALL=1; LOAD=0; MOTO=0; shift ;;
     --scale) SCALE=1; shift ;;
     --rotation-pass) ROTATION_PASS=1; shift ;;
     --overload) OVERLOAD=1; shift ;;
@@ -88,7 +125,7 @@ while [ $# -gt 0 ]; do
     --log-level) LOG_LEVEL=$2; shift 2 ;;
     --profile) PROFILE=1; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^# on exit/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -275,9 +312,140 @@ if [ "$LOAD" = 1 ]; then
   tail -n 50 "$WORK/kms.log" >"$OUT/kms-server.log.tail"
 fi
 
-# ---------------------------------------------------------------- moto
+# ---------------------------------------------------------------- crypto baseline
 COMPARE=()
 [ "$LOAD" = 1 ] && COMPARE=(--kms "$OUT/kms.json" --kms-metrics "$OUT/kms-metrics.txt")
+if [ "$CRYPTO" = 1 ]; then
+  run "$BENCH" crypto-baseline --duration "$DURATION" --json "$OUT/crypto.json" >"$OUT/crypto.txt"
+  cat "$OUT/crypto.txt"
+  COMPARE+=(--crypto "$OUT/crypto.json")
+fi
+
+# cpu_ticks PID: user + system CPU of PID in clock ticks (1/100 s).
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# ensure_wrk: wrk (Debian's package) for --wrk, installed if missing.
+ensure_wrk() {
+  command -v wrk >/dev/null && return 0
+  echo "bench: --wrk needs wrk (Debian package 'wrk'); installing it with apt-get" >&2
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y -q wrk >/dev/null 2>&1 ||
+    { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q wrk >/dev/null; } ||
+    { echo "bench: cannot install wrk; install it (apt-get install wrk) or leave out --wrk" >&2; return 1; }
+}
+
+# wrk_runs PORT CREDENTIALS OPS: each operation with wrk and a request
+# signed once by `kms-bench wrk-script` (a fresh script per run: the
+# signature is valid for 15 minutes), a warm-up, then REPEAT runs; the
+# server's CPU from /proc, wrk's from `time`. Writes $OUT/wrk.json.
+wrk_runs() {
+  local port=$1 creds=$2 op r s0 s1 secs warm
+  secs=$(printf '%.0f' "$DURATION")
+  warm=$(printf '%.0f' "$WARMUP")
+  : >"$WORK/wrk-runs.jsonl"
+  for op in ${3//,/ }; do
+    echo "kms-wrk: $op: $CONNECTIONS connections, $warm s warm-up + $secs s, $REPEAT run(s), wrk -t$(nproc)" >&2
+    for r in $(seq 0 "$REPEAT"); do
+      run "$BENCH" wrk-script --endpoint "http://127.0.0.1:$port" --credentials-file "$creds" \
+        --op "$op" --out "$WORK/wrk-$op.lua"
+      if [ "$r" = 0 ]; then
+        [ "$warm" -gt 0 ] && wrk -t"$(nproc)" -c"$CONNECTIONS" -d"${warm}s" -s "$WORK/wrk-$op.lua" "http://127.0.0.1:$port" >/dev/null
+        continue
+      fi
+      s0=$(cpu_ticks "$KMS_PID")
+      { TIMEFORMAT='%U %S'; time wrk -t"$(nproc)" -c"$CONNECTIONS" -d"${secs}s" -s "$WORK/wrk-$op.lua" \
+        "http://127.0.0.1:$port" >"$WORK/wrk.out"; } 2>"$WORK/wrk.time"
+      s1=$(cpu_ticks "$KMS_PID")
+      python3 scripts/bench_wrk.py run --op "$op" --wrk-output "$WORK/wrk.out" --time "$WORK/wrk.time" \
+        --server-ticks "$s0" "$s1" >>"$WORK/wrk-runs.jsonl"
+    done
+  done
+  python3 scripts/bench_wrk.py report --runs "$WORK/wrk-runs.jsonl" --connections "$CONNECTIONS" \
+    --duration "$secs" --warmup "$warm" --threads "$(nproc)" --json "$OUT/wrk.json" >"$OUT/wrk.txt"
+  cat "$OUT/wrk.txt"
+}
+
+# ---------------------------------------------------------------- replay, wrk, sign, stall
+if [ "$GEN_SIGNING" = 1 ] || [ "$REPLAY" = 1 ] || [ "$WRK" = 1 ] || [ "$SIGN" = 1 ] || [ "$STALL" = 1 ]; then
+  [ "$WRK" = 1 ] && ensure_wrk
+  GEN_DIR=$WORK/kms-gen
+  KMS_PORT=$(free_port)
+  start_kms "$GEN_DIR" "$KMS_PORT" "$WORK/kms-gen.log"
+  wait_http "$KMS_PID" "$KMS_PORT" /health 30
+  GEN=(--endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$GEN_DIR/credentials"
+    --connections "$CONNECTIONS" --warmup "$WARMUP" --server-pid "$KMS_PID")
+  GEN_OPS=${OPS:-health,encrypt-32,decrypt,generate-data-key}
+  if [ "$STALL" = 1 ]; then
+    STALL_DURATION=$DURATION
+    [ "$DURATION_SET" = 1 ] || STALL_DURATION=60
+    fetch "$KMS_PORT" /metrics >"$OUT/stall-metrics-before.txt" || true
+    cat /proc/stat >"$OUT/stall-proc-stat-before.txt"
+    vmstat -t 1 >"$OUT/stall-vmstat.txt" 2>&1 &
+    VMSTAT=$!
+    PIDS+=("$VMSTAT")
+    # Every second: time, the server's page faults (minor, major), CPU ticks
+    # (user, system), threads, and the machine's load average.
+    while kill -0 "$KMS_PID" 2>/dev/null; do
+      echo "$(date -u +%H:%M:%S.%N | cut -c1-12) $(awk '{ print $10, $12, $14, $15, $20 }' "/proc/$KMS_PID/stat") $(cut -d' ' -f1-4 /proc/loadavg)"
+      sleep 1
+    done >"$OUT/stall-server-samples.txt" 2>/dev/null &
+    SAMPLER=$!
+    PIDS+=("$SAMPLER")
+    run "$BENCH" "${GEN[@]}" --duration "$STALL_DURATION" --repeat 1 --ops "${OPS:-encrypt-32}" \
+      --label kms-stall --json "$OUT/stall.json" >"$OUT/stall.txt"
+    kill "$VMSTAT" "$SAMPLER" 2>/dev/null || true
+    cat /proc/stat >"$OUT/stall-proc-stat-after.txt"
+    fetch "$KMS_PORT" /metrics >"$OUT/stall-metrics.txt" || true
+    ls -l --time-style=full-iso "$GEN_DIR/audit" >"$OUT/stall-audit-files.txt"
+    # The writer's own account: every file switch, and every batch whose
+    # oldest event waited over 50 ms.
+    grep -a -e 'audit log: next file' -e 'audit log: slow batch' "$WORK/kms-gen.log" | sed 's/\x1b\[[0-9;]*m//g' >"$OUT/stall-audit-log.txt" || true
+    cat "$OUT/stall.txt"
+    grep '^kms_audit_fsync_seconds_bucket' "$OUT/stall-metrics.txt" || true
+    # Context: the machine's run queue and disk writes (the server's audit
+    # trail writes about 1 KB per request; more is someone else's), and the
+    # writer's slow batches.
+    awk '$1 ~ /^[0-9]+$/ { n++; if ($1 > r) r = $1; if ($10 > 100000) big++; if ($10 > bo) bo = $10 }
+      END { printf "vmstat over the run: %d samples, run queue up to %d, disk writes up to %.0f MB/s, %d second(s) over 100 MB/s\n", n, r, bo / 1024, big }' \
+      "$OUT/stall-vmstat.txt" | tee -a "$OUT/stall.txt"
+    echo "audit writer: $(grep -c 'slow batch' "$OUT/stall-audit-log.txt") slow batch(es) (oldest event waited over 50 ms), $(grep -c 'next file' "$OUT/stall-audit-log.txt") file switch(es); see stall-audit-log.txt" | tee -a "$OUT/stall.txt"
+    COMPARE+=(--report "$OUT/stall.json")
+  fi
+  if [ "$SIGN" = 1 ]; then
+    for mode in signing replay; do
+      MODE_ARGS=()
+      [ "$mode" = replay ] && MODE_ARGS=(--replay)
+      run "$BENCH" "${GEN[@]}" --duration "$DURATION" --repeat "$REPEAT" --ops encrypt-32,sign-p256,sign-rsa2048 \
+        --label "kms-sign-$mode" --json "$OUT/sign-$mode.json" "${MODE_ARGS[@]}" >"$OUT/sign-$mode.txt"
+      cat "$OUT/sign-$mode.txt"
+      COMPARE+=(--report "$OUT/sign-$mode.json")
+    done
+  fi
+  if [ "$GEN_SIGNING" = 1 ]; then
+    run "$BENCH" "${GEN[@]}" --duration "$DURATION" --repeat "$REPEAT" --ops "$GEN_OPS" \
+      --label kms-signing --json "$OUT/signing.json" >"$OUT/signing.txt"
+    cat "$OUT/signing.txt"
+    COMPARE+=(--report "$OUT/signing.json")
+  fi
+  if [ "$REPLAY" = 1 ]; then
+    run "$BENCH" "${GEN[@]}" --duration "$DURATION" --repeat "$REPEAT" --ops "$GEN_OPS" --replay \
+      --label kms-replay --json "$OUT/replay.json" >"$OUT/replay.txt"
+    cat "$OUT/replay.txt"
+    COMPARE+=(--report "$OUT/replay.json")
+  fi
+  if [ "$WRK" = 1 ]; then
+    wrk_runs "$KMS_PORT" "$GEN_DIR/credentials" "$GEN_OPS"
+    COMPARE+=(--report "$OUT/wrk.json")
+  fi
+  fetch "$KMS_PORT" /metrics >"$OUT/gen-metrics.txt" || true
+  stop "$KMS_PID"
+  tail -n 200 "$WORK/kms-gen.log" >"$OUT/gen-server.log.tail"
+fi
+
+# ---------------------------------------------------------------- moto
 if [ "$MOTO" = 1 ]; then
   VENV=$ROOT/.venv-bench
   REQ="moto[server]"
@@ -474,7 +642,7 @@ if [ "$ROTATION_PASS" = 1 ]; then
 fi
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/info.txt"
-if [ "$LOAD" = 1 ]; then
+if [ "${#COMPARE[@]}" -gt 0 ]; then
   echo
   python3 scripts/bench_compare.py "${COMPARE[@]}" --connections "$CONNECTIONS" | tee "$OUT/summary.txt"
 fi

@@ -17,6 +17,14 @@ P99_CONNECTIONS = 64
 SCALE_KEYS = 100_000
 SCALE_MAX_RSS_MB = 200
 LIST_FLAT_MAX_RATIO = 1.5
+# Sign RSA-2048 >= 80 % of aws-lc-rs's own rate on every CPU (crypto-baseline);
+# Sign P-256 >= 80 % of the Encrypt rate of the same run.
+SIGN_RSA_MIN_OF_RAW = 0.80
+SIGN_P256_MIN_OF_ENCRYPT = 0.80
+# A run of at least 60 s: Encrypt p99.9 and max.
+STALL_RUN_S = 60
+STALL_P999_MAX_MS = 20
+STALL_MAX_MS = 50
 
 
 def load(path):
@@ -70,9 +78,72 @@ def audit_summary(path):
     print()
 
 
+def generators(reports, crypto, checks):
+    """Side by side per load generator: Encrypt and the others against
+    /health (rate and server CPU), Sign against raw aws-lc-rs and Encrypt,
+    and the stall target for runs of 60 s or more."""
+    rows = [["run (generator)", "operation", "req/s", "x health req/s", "srv CPU us/req", "x health CPU",
+             "gen CPU us/req", "p99.9 ms", "max ms"]]
+    raw = {r["operation"]: r for r in crypto["results"]} if crypto else {}
+    for rep in reports:
+        ops = by_op(rep)
+        gen = rep.get("generator", "signing")
+        name = f"{rep['label']} ({gen.split(' (')[0]})"
+        health = ops.get("health")
+        for op, r in ops.items():
+            x_rate = x_cpu = "-"
+            cpu, gcpu = r.get("server_cpu_us_per_request"), r.get("client_cpu_us_per_request")
+            if health and op != "health" and health["rps"]:
+                x_rate = f"{r['rps'] / health['rps']:.2f}"
+                if cpu and health.get("server_cpu_us_per_request"):
+                    x_cpu = f"{cpu / health['server_cpu_us_per_request']:.2f}"
+            rows.append([name, op, f"{r['rps']:,.0f}", x_rate, "-" if cpu is None else f"{cpu:.1f}", x_cpu,
+                         "-" if gcpu is None else f"{gcpu:.1f}", f"{r['latency_ms']['p99_9']:.2f}",
+                         f"{r['latency_ms']['max']:.2f}"])
+        enc = ops.get("encrypt-32")
+        # The main load run's own ceiling check is below.
+        if enc and health and health["rps"] and rep.get("label") != "kms":
+            ratio = enc["rps"] / health["rps"]
+            checks.append((f"encrypt-32 >= {ENCRYPT_MIN_CEILING_PCT}% of health, {name}", f"{100 * ratio:.0f}%",
+                           100 * ratio >= ENCRYPT_MIN_CEILING_PCT))
+        if enc and ops.get("sign-p256") and enc["rps"]:
+            ratio = ops["sign-p256"]["rps"] / enc["rps"]
+            checks.append((f"sign-p256 >= {SIGN_P256_MIN_OF_ENCRYPT:.0%} of encrypt-32, {name}", f"{ratio:.0%}",
+                           ratio >= SIGN_P256_MIN_OF_ENCRYPT))
+        if ops.get("sign-rsa2048") and raw.get("sign-rsa2048"):
+            base = raw["sign-rsa2048"]["per_second"]
+            srv = ops["sign-rsa2048"]
+            ratio = srv["rps"] / base
+            # The same ratio from CPU time (what it would be on two otherwise
+            # idle cores): aws-lc-rs's CPU per signature over the server's and
+            # the generator's per request.
+            by_cpu = ""
+            per_req = (srv.get("server_cpu_us_per_request") or 0) + (srv.get("client_cpu_us_per_request") or 0)
+            if per_req and raw["sign-rsa2048"].get("cpu_us_per_signature"):
+                by_cpu = f" (by CPU: {raw['sign-rsa2048']['cpu_us_per_signature'] / per_req:.0%})"
+            checks.append((f"sign-rsa2048 >= {SIGN_RSA_MIN_OF_RAW:.0%} of aws-lc-rs ({base:,.0f}/s), {name}",
+                           f"{ratio:.0%}{by_cpu}", ratio >= SIGN_RSA_MIN_OF_RAW))
+        if enc and rep.get("duration_s", 0) >= STALL_RUN_S:
+            lat = enc["latency_ms"]
+            checks.append((f"encrypt-32 over {rep['duration_s']:.0f} s: p99.9 <= {STALL_P999_MAX_MS} ms, "
+                           f"max <= {STALL_MAX_MS} ms, {name}", f"{lat['p99_9']:.1f} / {lat['max']:.1f} ms",
+                           lat["p99_9"] <= STALL_P999_MAX_MS and lat["max"] <= STALL_MAX_MS))
+    if len(rows) > 1:
+        print("# load generators side by side (x health: the operation over /health in the same run)")
+        print(table(rows))
+        print()
+    if crypto:
+        print("# aws-lc-rs outside the server: " + ", ".join(
+            f"{r['operation']} {r['per_second']:,.0f}/s on {r['threads']} threads" for r in crypto["results"]))
+        print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--kms", required=True)
+    ap.add_argument("--kms", help="the load run's report (signing generator)")
+    ap.add_argument("--report", action="append", default=[],
+                    help="another kms-bench (or bench_wrk.py) report: replay, wrk, sign, stall runs")
+    ap.add_argument("--crypto", help="kms-bench crypto-baseline's report")
     ap.add_argument("--kms-metrics", help="the server's /metrics after the load run")
     ap.add_argument("--moto")
     ap.add_argument("--scale")
@@ -80,9 +151,11 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     a = ap.parse_args()
 
-    kms = by_op(load(a.kms))
+    kms = by_op(load(a.kms)) if a.kms else {}
     audit_summary(a.kms_metrics)
     checks = []  # (target, measured, ok: True, False or None for n/a)
+    reports = ([load(a.kms)] if a.kms else []) + [load(p) for p in a.report]
+    generators(reports, load(a.crypto) if a.crypto else None, checks)
 
     if a.moto:
         moto_report = load(a.moto)

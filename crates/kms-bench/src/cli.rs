@@ -30,6 +30,15 @@ pub enum Command {
     Overload(OverloadArgs),
     /// List the known operations (* = in the default set).
     ListOps,
+    /// The raw signing rate of aws-lc-rs outside the server: RSA-2048
+    /// PKCS#1 v1.5 SHA-256 and ECDSA P-256 SHA-256 over a 32-byte message
+    /// (what sign-rsa2048 and sign-p256 ask the server for), one thread per
+    /// CPU (docs/PERFORMANCE.md, "Signing against raw aws-lc-rs").
+    CryptoBaseline(CryptoArgs),
+    /// Set up an operation (its key, its ciphertext) and write a wrk Lua
+    /// script with its request signed once, now: valid for SigV4's 15
+    /// minutes (docs/PERFORMANCE.md, "Replay and wrk").
+    WrkScript(WrkArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -89,6 +98,16 @@ pub struct LoadArgs {
     /// the run with the median req/s; every run's req/s is listed too.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub repeat: u32,
+    /// Replay: each connection signs a pool of requests once, before the
+    /// clock starts, and sends them as raw HTTP/1.1 bytes (signed again
+    /// every 5 minutes): the load generator's cost per request almost
+    /// removed. The server verifies every signature as usual.
+    #[arg(long)]
+    pub replay: bool,
+    /// Requests in each connection's replay pool, signed one second apart
+    /// (at most 300).
+    #[arg(long, default_value_t = crate::replay::DEFAULT_POOL, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=300))]
+    pub replay_pool: usize,
     /// Make the symmetric keys in an HSM key store: a custom key store on
     /// this configured cluster (`[[hsm_clusters]]`), created and connected
     /// in setup (docs/HSM.md).
@@ -171,6 +190,31 @@ pub struct OverloadArgs {
     pub sample_every: Duration,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct CryptoArgs {
+    /// Measured seconds per algorithm.
+    #[arg(long, default_value = "5", value_parser = seconds)]
+    pub duration: Duration,
+    /// Signing threads [default: number of CPUs].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WrkArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The operation (see list-ops).
+    #[arg(long)]
+    pub op: String,
+    /// Where to write the script.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 fn seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(v).map_err(|e| format!("'{s}': {e}"))
@@ -200,5 +244,12 @@ mod tests {
         assert_eq!((o.duration, o.throttle_pause), (Duration::from_secs(30), Duration::from_millis(100)));
         let cli = Cli::try_parse_from(["kms-bench", "overload", "--throttle-pause", "0"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Overload(OverloadArgs { throttle_pause: Duration::ZERO, .. }))));
+        assert!(!Cli::try_parse_from(["kms-bench"]).unwrap().load.replay);
+        let cli = Cli::try_parse_from(["kms-bench", "--replay", "--replay-pool", "10"]).unwrap();
+        assert!(cli.load.replay && cli.load.replay_pool == 10);
+        assert!(Cli::try_parse_from(["kms-bench", "--replay", "--replay-pool", "301"]).is_err());
+        let cli = Cli::try_parse_from(["kms-bench", "crypto-baseline", "--duration", "1"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::CryptoBaseline(CryptoArgs { threads: None, .. }))));
+        assert!(Cli::try_parse_from(["kms-bench", "wrk-script", "--op", "encrypt-32"]).is_err());
     }
 }

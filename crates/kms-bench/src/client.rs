@@ -128,32 +128,42 @@ fn header(v: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(v).map_err(|e| format!("invalid header value: {e}"))
 }
 
-fn now_epoch_secs() -> i64 {
+pub fn now_epoch_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Build the HTTP request for `call`, signing it now.
 pub fn build(target: &Target, call: &Call) -> Result<Request<Full<Bytes>>, String> {
-    let mut headers = HeaderMap::with_capacity(8);
-    headers.insert(http::header::HOST, target.host.clone());
-    let (method, path, body) = match call {
-        Call::Get(path) => (Method::GET, *path, Bytes::new()),
-        Call::Kms { target: op, body } => {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(kms_api::JSON_CONTENT_TYPE));
-            headers.insert("x-amz-target", op.clone());
-            let auth = target
-                .signer
-                .sign("POST", "/", &mut headers, body, now_epoch_secs())
-                .map_err(|e| format!("cannot sign: {e}"))?;
-            headers.insert(http::header::AUTHORIZATION, header(&auth)?);
-            (Method::POST, "/", body.clone())
-        }
-    };
+    build_at(target, call, now_epoch_secs())
+}
+
+/// Build the HTTP request for `call`, signed as at `now` (seconds since
+/// the epoch): the replay pool signs requests ahead of time.
+pub fn build_at(target: &Target, call: &Call, now: i64) -> Result<Request<Full<Bytes>>, String> {
+    let (method, path, headers, body) = parts(target, call, now)?;
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = method;
     *req.uri_mut() = http::Uri::from_static(path);
     *req.headers_mut() = headers;
     Ok(req)
+}
+
+/// Method, path, headers (signed as at `now` for a KMS call) and body of
+/// `call`'s request, without `content-length`.
+pub fn parts(target: &Target, call: &Call, now: i64) -> Result<(Method, &'static str, HeaderMap, Bytes), String> {
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(http::header::HOST, target.host.clone());
+    match call {
+        Call::Get(path) => Ok((Method::GET, path, headers, Bytes::new())),
+        Call::Kms { target: op, body } => {
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(kms_api::JSON_CONTENT_TYPE));
+            headers.insert("x-amz-target", op.clone());
+            let auth =
+                target.signer.sign("POST", "/", &mut headers, body, now).map_err(|e| format!("cannot sign: {e}"))?;
+            headers.insert(http::header::AUTHORIZATION, header(&auth)?);
+            Ok((Method::POST, "/", headers, body.clone()))
+        }
+    }
 }
 
 /// Drives a connection's I/O. It never completes: once the connection has

@@ -3,13 +3,20 @@
 //! the measurement window (after the warm-up) count. The connections are
 //! spread over T threads, each with its own single-threaded runtime, so a
 //! connection's I/O, signing and bookkeeping never hop between threads.
+//! With `replay`, each connection sends requests signed once before the
+//! clock starts ([`crate::replay`]) instead of signing each one.
+//!
+//! Besides the histograms, every run keeps a per-second timeline (requests,
+//! slowest, how many over 20 and 50 ms) and its slowest requests with the
+//! time they were sent, to line stalls up with the server's events.
 
 use std::sync::{Arc, Barrier, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::client::{Call, Conn, Reply, Target};
 use crate::hist::Histogram;
 use crate::procstat::{self, CpuWindow};
+use crate::replay::{Pool, RawConn};
 
 pub struct LoadParams {
     pub connections: usize,
@@ -23,6 +30,51 @@ pub struct LoadParams {
     /// [0, 2 x this] (jittered, as the SDKs do, so that the connections
     /// refused together do not come back together). Zero: at once.
     pub throttle_pause: Duration,
+    /// Replay: each connection's pool of requests signed ahead of time
+    /// (its size), sent as raw bytes; `None`: sign every request with hyper's client.
+    pub replay: Option<usize>,
+}
+
+/// One second of the measured window (by completion time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Second {
+    pub requests: u64,
+    pub max_ns: u64,
+    pub over_20ms: u64,
+    pub over_50ms: u64,
+}
+
+/// One of the slowest requests of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slow {
+    pub latency_ns: u64,
+    /// When it was sent, from the start of the measured window.
+    pub sent_at: Duration,
+}
+
+/// Slow requests kept per connection and per run.
+pub const SLOWEST: usize = 10;
+
+/// Keep `s` among the `SLOWEST` slowest of `list` (slowest first).
+fn keep_slowest(list: &mut Vec<Slow>, s: Slow) {
+    if list.len() == SLOWEST && list.last().is_some_and(|l| l.latency_ns >= s.latency_ns) {
+        return;
+    }
+    let at = list.partition_point(|l| l.latency_ns >= s.latency_ns);
+    list.insert(at, s);
+    list.truncate(SLOWEST);
+}
+
+fn merge_timeline(into: &mut Vec<Second>, from: &[Second]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), Second::default());
+    }
+    for (a, b) in into.iter_mut().zip(from) {
+        a.requests += b.requests;
+        a.max_ns = a.max_ns.max(b.max_ns);
+        a.over_20ms += b.over_20ms;
+        a.over_50ms += b.over_50ms;
+    }
 }
 
 /// What one operation's run measured.
@@ -47,6 +99,14 @@ pub struct OpResult {
     /// With `--repeat`: the req/s of every run, lowest first (this result
     /// is the median one).
     pub runs_rps: Vec<f64>,
+    /// The measured window, second by second.
+    pub timeline: Vec<Second>,
+    /// The slowest successes, slowest first.
+    pub slowest: Vec<Slow>,
+    /// Wall-clock start of the measured window, milliseconds since the epoch.
+    pub measure_start_unix_ms: f64,
+    /// Replay pools signed again during the run (`--replay`).
+    pub resigned: u64,
 }
 
 impl OpResult {
@@ -68,6 +128,59 @@ struct WorkerResult {
     latency: Histogram,
     throttle_latency: Histogram,
     reopened: u64,
+    timeline: Vec<Second>,
+    slowest: Vec<Slow>,
+    resigned: u64,
+}
+
+impl WorkerResult {
+    fn success(&mut self, nanos: u64, sent_at: Duration, done_at: Duration) {
+        self.ok += 1;
+        self.latency.record(nanos);
+        let i = done_at.as_secs() as usize;
+        if self.timeline.len() <= i {
+            self.timeline.resize(i + 1, Second::default());
+        }
+        let s = &mut self.timeline[i];
+        s.requests += 1;
+        s.max_ns = s.max_ns.max(nanos);
+        s.over_20ms += u64::from(nanos > 20_000_000);
+        s.over_50ms += u64::from(nanos > 50_000_000);
+        keep_slowest(&mut self.slowest, Slow { latency_ns: nanos, sent_at });
+    }
+}
+
+/// A connection and what it sends: a request signed at every send through
+/// hyper's client, or pre-signed bytes over a raw connection.
+enum Link {
+    Signing(Conn, Arc<Call>),
+    Replay(RawConn, Pool, Arc<Target>, Arc<Call>),
+}
+
+impl Link {
+    async fn send(&mut self) -> Result<Reply, String> {
+        match self {
+            Link::Signing(conn, call) => conn.send(call).await,
+            Link::Replay(conn, pool, target, call) => {
+                let req = pool.next(target, call)?;
+                conn.send(&req).await
+            }
+        }
+    }
+
+    fn opened(&self) -> u64 {
+        match self {
+            Link::Signing(c, _) => c.opened,
+            Link::Replay(c, ..) => c.opened,
+        }
+    }
+
+    fn resigned(&self) -> u64 {
+        match self {
+            Link::Signing(..) => 0,
+            Link::Replay(_, pool, ..) => pool.resigned,
+        }
+    }
 }
 
 /// The pause after a failure other than throttling: do not spin on a dead endpoint.
@@ -112,8 +225,7 @@ impl Jitter {
 }
 
 async fn worker(
-    mut conn: Conn,
-    call: Arc<Call>,
+    mut conn: Link,
     measure_from: Instant,
     end: Instant,
     throttle_pause: Duration,
@@ -126,7 +238,7 @@ async fn worker(
         if sent >= end {
             break;
         }
-        let outcome = classify(conn.send(&call).await);
+        let outcome = classify(conn.send().await);
         let done = Instant::now();
         let nanos = (done - sent).as_nanos() as u64;
         // Warm-up, or completed after the window closed: not counted.
@@ -134,8 +246,7 @@ async fn worker(
         match outcome {
             Outcome::Ok => {
                 if counted {
-                    r.ok += 1;
-                    r.latency.record(nanos);
+                    r.success(nanos, sent.saturating_duration_since(measure_from), done - measure_from);
                 }
             }
             Outcome::Throttled => {
@@ -157,7 +268,8 @@ async fn worker(
         }
     }
     // The first connection was opened before the clock started.
-    r.reopened = conn.opened.saturating_sub(1);
+    r.reopened = conn.opened().saturating_sub(1);
+    r.resigned = conn.resigned();
     r
 }
 
@@ -169,7 +281,7 @@ fn thread_main(
     call: Arc<Call>,
     thread: u64,
     connections: usize,
-    throttle_pause: Duration,
+    (throttle_pause, replay): (Duration, Option<usize>),
     ready: Arc<Barrier>,
     clock: Arc<OnceLock<(Instant, Instant)>>,
 ) -> Result<Vec<WorkerResult>, String> {
@@ -180,10 +292,22 @@ fn thread_main(
     let connected = rt.as_ref().map_err(Clone::clone).and_then(|rt| {
         rt.block_on(async {
             let mut conns = Vec::with_capacity(connections);
-            for _ in 0..connections {
-                let mut c = Conn::new(target.clone());
-                c.connect().await?;
-                conns.push(c);
+            for i in 0..connections {
+                let link = match replay {
+                    None => {
+                        let mut c = Conn::new(target.clone());
+                        c.connect().await?;
+                        Link::Signing(c, call.clone())
+                    }
+                    Some(size) => {
+                        let mut c = RawConn::new(&target);
+                        c.connect().await?;
+                        // Connections start at different places in their pools.
+                        let pool = Pool::new(&target, &call, size, i * 7 + thread as usize)?;
+                        Link::Replay(c, pool, target.clone(), call.clone())
+                    }
+                };
+                conns.push(link);
             }
             Ok::<_, String>(conns)
         })
@@ -198,7 +322,7 @@ fn thread_main(
             .enumerate()
             .map(|(i, c)| {
                 let seed = (thread << 32) ^ i as u64;
-                tokio::spawn(worker(c, call.clone(), measure_from, end, throttle_pause, seed))
+                tokio::spawn(worker(c, measure_from, end, throttle_pause, seed))
             })
             .collect();
         let mut out = Vec::with_capacity(tasks.len());
@@ -221,16 +345,17 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
             // Connections t, t + threads, ...: as even as it gets.
             let n = p.connections / threads + usize::from(t < p.connections % threads);
             let (target, call, ready, clock) = (target.clone(), call.clone(), ready.clone(), clock.clone());
-            let pause = p.throttle_pause;
+            let (pause, replay) = (p.throttle_pause, p.replay);
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
-                .spawn(move || thread_main(target, call, t as u64, n, pause, ready, clock))
+                .spawn(move || thread_main(target, call, t as u64, n, (pause, replay), ready, clock))
                 .map_err(|e| format!("cannot start a load thread: {e}"))
         })
         .collect::<Result<_, _>>()?;
     // Every connection is open: start the clock.
     ready.wait();
     let start = Instant::now();
+    let start_wall = SystemTime::now();
     let measure_from = start + p.warmup;
     let end = measure_from + p.duration;
     let _ = clock.set((measure_from, end));
@@ -244,6 +369,7 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
     cpu.server_end = p.server_pid.and_then(procstat::cpu_seconds);
     let (mut latency, mut throttle_latency) = (Histogram::new(), Histogram::new());
     let (mut requests, mut throttled, mut errors, mut reopened, mut first_error) = (0, 0, 0, 0, None);
+    let (mut timeline, mut slowest, mut resigned) = (Vec::new(), Vec::new(), 0);
     let mut failure = None;
     for h in handles {
         match h.join().map_err(|_| "a load thread panicked".to_string()).and_then(|r| r) {
@@ -253,6 +379,11 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
                     throttled += r.throttled;
                     errors += r.errors;
                     reopened += r.reopened;
+                    resigned += r.resigned;
+                    merge_timeline(&mut timeline, &r.timeline);
+                    for s in r.slowest {
+                        keep_slowest(&mut slowest, s);
+                    }
                     latency.merge(&r.latency);
                     throttle_latency.merge(&r.throttle_latency);
                     if first_error.is_none() {
@@ -278,6 +409,13 @@ pub fn run(target: &Arc<Target>, name: &str, call: Call, p: &LoadParams) -> Resu
         reopened,
         cpu,
         runs_rps: vec![],
+        timeline,
+        slowest,
+        measure_start_unix_ms: (start_wall + p.warmup)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(0.0),
+        resigned,
     })
 }
 
@@ -315,5 +453,25 @@ mod tests {
         assert!(draws.iter().any(|d| *d < Duration::from_millis(10)));
         assert!(draws.iter().any(|d| *d > Duration::from_millis(190)));
         assert_eq!(Jitter::new(1).around(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn timeline_and_slowest() {
+        let mut r = WorkerResult::default();
+        for i in 0..100u64 {
+            let ms = if i == 42 { 300 } else { i % 30 };
+            let at = Duration::from_millis(i * 25);
+            r.success(ms * 1_000_000, at, at + Duration::from_millis(ms));
+        }
+        assert_eq!(r.timeline.len(), 3);
+        assert_eq!(r.timeline.iter().map(|s| s.requests).sum::<u64>(), 100);
+        assert_eq!(r.timeline[1].max_ns, 300_000_000);
+        assert_eq!(r.timeline[1].over_50ms, 1);
+        assert_eq!(r.slowest.len(), SLOWEST);
+        assert_eq!(r.slowest[0], Slow { latency_ns: 300_000_000, sent_at: Duration::from_millis(1050) });
+        assert!(r.slowest.windows(2).all(|w| w[0].latency_ns >= w[1].latency_ns));
+        let mut all = vec![Second { requests: 1, ..Default::default() }];
+        merge_timeline(&mut all, &r.timeline);
+        assert_eq!((all.len(), all[0].requests), (3, r.timeline[0].requests + 1));
     }
 }

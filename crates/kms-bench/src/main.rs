@@ -4,20 +4,23 @@
 
 mod cli;
 mod client;
+mod crypto;
 mod hist;
 mod load;
 mod ops;
 mod overload;
 mod procstat;
+mod replay;
 mod report;
 mod scale;
+mod wrk;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 
-use cli::{Cli, Command, Common, LoadArgs, OverloadArgs, ScaleArgs};
+use cli::{Cli, Command, Common, CryptoArgs, LoadArgs, OverloadArgs, ScaleArgs, WrkArgs};
 use client::{Conn, Target};
 
 fn main() -> ExitCode {
@@ -27,6 +30,8 @@ fn main() -> ExitCode {
         Some(Command::Load(args)) => run_load(args),
         Some(Command::Scale(args)) => run_scale(args),
         Some(Command::Overload(args)) => run_overload(args),
+        Some(Command::CryptoBaseline(args)) => run_crypto(args),
+        Some(Command::WrkScript(args)) => run_wrk_script(args),
         Some(Command::ListOps) => {
             list_ops();
             Ok(())
@@ -80,7 +85,11 @@ async fn target(c: &Common) -> Result<Arc<Target>, String> {
 }
 
 fn write_json(c: &Common, value: &serde_json::Value) -> Result<(), String> {
-    if let Some(path) = &c.json {
+    write_json_to(c.json.as_deref(), value)
+}
+
+fn write_json_to(path: Option<&std::path::Path>, value: &serde_json::Value) -> Result<(), String> {
+    if let Some(path) = path {
         let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
         std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
@@ -146,16 +155,18 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
         server_pid: args.common.server_pid,
         // As after any other error.
         throttle_pause: load::ERROR_PAUSE,
+        replay: args.replay.then_some(args.replay_pool),
     };
     let mut results = Vec::with_capacity(calls.len());
     for (name, call) in calls {
         eprintln!(
-            "{}: {name}: {} connections, {:.1} s warm-up + {:.1} s, {} run(s)",
+            "{}: {name}: {} connections, {:.1} s warm-up + {:.1} s, {} run(s){}",
             args.common.label,
             args.connections,
             args.warmup.as_secs_f64(),
             args.duration.as_secs_f64(),
-            args.repeat
+            args.repeat,
+            if args.replay { ", replayed" } else { "" }
         );
         results.push(load::run_repeated(&target, name, &call, &params, args.repeat as usize)?);
     }
@@ -166,9 +177,28 @@ fn run_load(args: LoadArgs) -> Result<(), String> {
         warmup_s: args.warmup.as_secs_f64(),
         duration_s: args.duration.as_secs_f64(),
         client_threads: params.threads,
+        generator: match args.replay {
+            true => format!("replay (pool of {} per connection)", args.replay_pool),
+            false => "signing".into(),
+        },
     };
     print!("{}", report::table(&info, &results));
     write_json(&args.common, &report::json(&info, &results))
+}
+
+fn run_crypto(args: CryptoArgs) -> Result<(), String> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    eprintln!("crypto-baseline: {threads} thread(s), {:.1} s per algorithm", args.duration.as_secs_f64());
+    let results = crypto::run(threads, args.duration)?;
+    print!("{}", crypto::table(&results));
+    write_json_to(args.json.as_deref(), &crypto::json(&results))
+}
+
+fn run_wrk_script(args: WrkArgs) -> Result<(), String> {
+    let (target, calls) = setup(&args.common, std::slice::from_ref(&args.op), None, None)?;
+    let (name, call) = calls.into_iter().next().ok_or("no operation")?;
+    let text = wrk::script(&target, name, &call, client::now_epoch_secs())?;
+    std::fs::write(&args.out, text).map_err(|e| format!("cannot write {}: {e}", args.out.display()))
 }
 
 fn run_scale(args: ScaleArgs) -> Result<(), String> {

@@ -215,6 +215,7 @@ fn run_phase(
         duration,
         server_pid: p.server_pid,
         throttle_pause: p.throttle_pause,
+        replay: None,
     };
     let sampler = Sampler::start(target.clone(), p)?;
     let result = load::run(target, p.op, call.clone(), &params);
@@ -455,6 +456,10 @@ mod tests {
             reopened: 0,
             cpu: procstat::CpuWindow { server_start: Some(1.0), server_end: Some(1.4), ..Default::default() },
             runs_rps: vec![],
+            timeline: vec![],
+            slowest: vec![],
+            measure_start_unix_ms: 0.0,
+            resigned: 0,
         };
         let ph = Phase {
             name: "overload",

@@ -13,7 +13,20 @@ pub struct RunInfo {
     pub warmup_s: f64,
     pub duration_s: f64,
     pub client_threads: usize,
+    /// How requests are made: "signing" (each one signed when sent) or replay.
+    pub generator: String,
 }
+
+/// `HH:MM:SS.mmm` UTC of a time in milliseconds since the epoch.
+fn utc(unix_ms: f64) -> String {
+    let ms = unix_ms.max(0.0) as u64;
+    let (s, milli) = (ms / 1000, ms % 1000);
+    let day = s % 86_400;
+    format!("{:02}:{:02}:{:02}.{milli:03}", day / 3600, day / 60 % 60, day % 60)
+}
+
+/// Below this, a run's slowest requests are not listed in the table.
+const SLOW_LISTED_MS: f64 = 20.0;
 
 fn per_request_us(cpu_s: Option<f64>, requests: u64) -> Option<f64> {
     let cpu = cpu_s?;
@@ -63,13 +76,42 @@ pub fn table(info: &RunInfo, results: &[OpResult]) -> String {
         ]);
     }
     let mut out = format!(
-        "# {}: {} | {} connections | {} s after {} s warm-up | load generator: {} threads\n",
-        info.label, info.endpoint, info.connections, info.duration_s, info.warmup_s, info.client_threads
+        "# {}: {} | {} connections | {} s after {} s warm-up | load generator: {} threads, {}\n",
+        info.label,
+        info.endpoint,
+        info.connections,
+        info.duration_s,
+        info.warmup_s,
+        info.client_threads,
+        info.generator
     );
     out.push_str(&align(&rows));
     for r in results.iter().filter(|r| r.runs_rps.len() > 1) {
         let runs: Vec<String> = r.runs_rps.iter().map(|v| format!("{v:.0}")).collect();
         out.push_str(&format!("{}: median of {} runs (req/s: {})\n", r.name, runs.len(), runs.join(", ")));
+    }
+    for r in results.iter().filter(|r| ms(r.latency.max()) > SLOW_LISTED_MS) {
+        let slow: Vec<String> = r
+            .slowest
+            .iter()
+            .take(5)
+            .map(|s| {
+                let at = s.sent_at.as_secs_f64();
+                format!(
+                    "{:.1} ms sent at +{at:.3} s ({} UTC)",
+                    ms(s.latency_ns),
+                    utc(r.measure_start_unix_ms + at * 1e3)
+                )
+            })
+            .collect();
+        let seconds: Vec<String> =
+            r.timeline.iter().enumerate().filter(|(_, s)| s.over_20ms > 0).map(|(i, _)| i.to_string()).collect();
+        out.push_str(&format!(
+            "{}: slowest: {}; seconds with requests over 20 ms: {}\n",
+            r.name,
+            slow.join(", "),
+            if seconds.is_empty() { "none".to_string() } else { seconds.join(" ") }
+        ));
     }
     for r in results {
         if let Some(e) = &r.first_error {
@@ -127,6 +169,22 @@ pub fn json(info: &RunInfo, results: &[OpResult]) -> Value {
                 "server_cpu_us_per_request": per_request_us(r.cpu.server_seconds(), r.requests),
                 "client_cpu_us_per_request": per_request_us(r.cpu.client_seconds(), r.requests),
                 "runs_rps": r.runs_rps,
+                "measure_start_unix_ms": r.measure_start_unix_ms,
+                "replay_resigned": r.resigned,
+                // Seconds of the measured window by completion time.
+                "timeline": r.timeline.iter().enumerate().map(|(i, s)| json!({
+                    "second": i,
+                    "requests": s.requests,
+                    "max_ms": ms(s.max_ns),
+                    "over_20ms": s.over_20ms,
+                    "over_50ms": s.over_50ms,
+                })).collect::<Vec<_>>(),
+                "slowest": r.slowest.iter().map(|s| json!({
+                    "latency_ms": ms(s.latency_ns),
+                    "sent_at_s": s.sent_at.as_secs_f64(),
+                    "sent_unix_ms": r.measure_start_unix_ms + s.sent_at.as_secs_f64() * 1e3,
+                    "sent_utc": utc(r.measure_start_unix_ms + s.sent_at.as_secs_f64() * 1e3),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -138,6 +196,7 @@ pub fn json(info: &RunInfo, results: &[OpResult]) -> Value {
         "warmup_s": info.warmup_s,
         "duration_s": info.duration_s,
         "client_threads": info.client_threads,
+        "generator": info.generator,
         "results": ops,
     })
 }
@@ -153,5 +212,11 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "op          req/s");
         assert_eq!(lines[1], "encrypt-32     12");
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc(1_700_000_000_123.0), "22:13:20.123");
+        assert_eq!(utc(0.0), "00:00:00.000");
     }
 }
