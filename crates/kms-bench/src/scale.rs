@@ -34,7 +34,8 @@ const SCALE_USER: &str = "kms-bench-scale";
 /// targets, in account order.
 async fn make_accounts(target: &Arc<Target>, p: &ScaleParams) -> Result<Vec<Arc<Target>>, String> {
     let mut admin = Conn::new(target.clone());
-    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]});
+    let policy =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]});
     let mut targets = Vec::with_capacity(p.accounts);
     for i in 0..p.accounts as u64 {
         let account = (FIRST_ACCOUNT + i).to_string();
@@ -54,7 +55,12 @@ async fn make_accounts(target: &Arc<Target>, p: &ScaleParams) -> Result<Vec<Arc<
         };
         let signer = kms_api::sigv4::Signer::new(ak, sk, None, &p.region, "kms")
             .map_err(|e| format!("cannot sign as {ak}: {e}"))?;
-        targets.push(Arc::new(Target { host: target.host.clone(), addr: target.addr, signer, timeout: target.timeout }));
+        targets.push(Arc::new(Target {
+            host: target.host.clone(),
+            addr: target.addr,
+            signer,
+            timeout: target.timeout,
+        }));
     }
     Ok(targets)
 }
@@ -344,12 +350,7 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
             make_accounts(target, p).await?
         }
     };
-    eprintln!(
-        "scale: creating {} keys with {} connections in {} account(s)",
-        p.keys,
-        p.concurrency,
-        targets.len()
-    );
+    eprintln!("scale: creating {} keys with {} connections in {} account(s)", p.keys, p.concurrency, targets.len());
     let created = create_keys(&targets, p).await?;
     let c = &created.result;
     // The last account's keys (all of them with one account).

@@ -281,16 +281,16 @@ mod tests {
         assert_eq!(b[0], PLAIN);
         assert!(b.len() < 200, "{}", b.len());
         assert!(same(&decode_key(&k.key_id, &b).unwrap(), &k));
-        let changes: Vec<Box<dyn Fn(&mut KeyRecord)>> = vec![
-            Box::new(|k| k.policy.push(' ')),
-            Box::new(|k| k.tags.push(("a".into(), "b".into()))),
-            Box::new(|k| k.materials[0].created_ms += 1),
-            Box::new(|k| k.materials[0].id = k.materials[0].id.to_uppercase()),
-            Box::new(|k| k.materials.push(k.materials[0].clone())),
-            Box::new(|k| k.deletion_ms = Some(5)),
-            Box::new(|k| k.multi_region = true),
-            Box::new(|k| k.public_key = Some(vec![1])),
-            Box::new(|k| {
+        let changes: Vec<fn(&mut KeyRecord)> = vec![
+            (|k: &mut KeyRecord| k.policy.push(' ')),
+            (|k: &mut KeyRecord| k.tags.push(("a".into(), "b".into()))),
+            (|k: &mut KeyRecord| k.materials[0].created_ms += 1),
+            (|k: &mut KeyRecord| k.materials[0].id = k.materials[0].id.to_uppercase()),
+            (|k: &mut KeyRecord| k.materials.push(k.materials[0].clone())),
+            (|k: &mut KeyRecord| k.deletion_ms = Some(5)),
+            (|k: &mut KeyRecord| k.multi_region = true),
+            (|k: &mut KeyRecord| k.public_key = Some(vec![1])),
+            (|k: &mut KeyRecord| {
                 k.last_usage = Some(kms_core::types::LastUsage {
                     operation: "Encrypt".into(),
                     at_ms: 1,

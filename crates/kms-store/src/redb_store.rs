@@ -967,8 +967,8 @@ impl Store for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kms_core::types::{KeyState, MaterialRecord};
     use kms_core::types::{KeySpec, KeyUsage, Origin};
+    use kms_core::types::{KeyState, MaterialRecord};
 
     /// A key record exactly as main's store wrote it (before the compact
     /// form of `record.rs`): the whole JSON, key id and default policy in it.
