@@ -5,6 +5,7 @@
 #   scripts/bench.sh                   # every operation, 3 runs of 5 s each after 2 s warm-up
 #   scripts/bench.sh --repeat 1        # one run per operation
 #   scripts/bench.sh --scale           # also the 100,000-key scale run
+#   scripts/bench.sh --scale-only --keys 1000000 --accounts 100   # only the scale run, 1,000,000 keys in 100 accounts
 #   scripts/bench.sh --overload        # also the overload run (10x the connections, 30 s)
 #   scripts/bench.sh --overload-only   # only the overload run
 #   scripts/bench.sh --hsm-only        # only the HSM key store run (SoftHSM2)
@@ -51,7 +52,11 @@
 #   --rotation-pass       also the background job's pass: KEYS keys with
 #                         rotation enabled on a --dev server, the clock moved
 #                         past their rotation date, Encrypt measured meanwhile
+#   --scale-only          only the scale run (no load run, no moto)
 #   --keys K              keys in the scale run (100000)
+#   --accounts N          spread the scale run's keys over N accounts, a user
+#                         made in each through the operator API (0: the
+#                         bootstrap admin's account only; the default)
 #   --scale-concurrency C CreateKey connections in the scale run (64)
 #   --overload            also the overload run: encrypt-32 at --connections
 #                         (baseline), then 10x as many for 30 s, then again at
@@ -88,7 +93,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 DURATION=5 REPEAT=3 WARMUP=2 CONNECTIONS=64 MOTO_CONNECTIONS=8 OPS="" MOTO=1
-SCALE=0 ROTATION_PASS=0 KEYS=100000 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
+SCALE=0 ROTATION_PASS=0 KEYS=100000 ACCOUNTS=0 SCALE_CONCURRENCY=64 LOG_LEVEL="" OUT="" PROFILE=0
 HSM=0 XKS=0 OVERLOAD=0 LOAD=1 OVERLOAD_CONNECTIONS=""
 REPLAY=0 WRK=0 CRYPTO=0 SIGN=0 STALL=0 DURATION_SET=0 GEN_SIGNING=0 OVERLOAD_DURATION=30 MAX_IN_FLIGHT="" THROTTLE_PAUSE=0.1
 while [ $# -gt 0 ]; do
@@ -109,6 +114,8 @@ while [ $# -gt 0 ]; do
     --sign-only) SIGN=1; CRYPTO=1; LOAD=0; MOTO=0; shift ;;
     --stall-only) STALL=1; LOAD=0; MOTO=0; shift ;;
     --scale) SCALE=1; shift ;;
+    --scale-only) SCALE=1; LOAD=0; MOTO=0; shift ;;
+    --accounts) ACCOUNTS=$2; shift 2 ;;
     --rotation-pass) ROTATION_PASS=1; shift ;;
     --overload) OVERLOAD=1; shift ;;
     --overload-only) OVERLOAD=1; LOAD=0; MOTO=0; shift ;;
@@ -476,12 +483,18 @@ if [ "$SCALE" = 1 ]; then
   start_kms "$SCALE_DIR" "$KMS_PORT" "$WORK/kms-scale.log"
   wait_http "$KMS_PID" "$KMS_PORT" /health 30
   run "$BENCH" scale --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$SCALE_DIR/credentials" \
-    --keys "$KEYS" --concurrency "$SCALE_CONCURRENCY" --label kms --json "$OUT/scale.json" >"$OUT/scale.txt"
+    --keys "$KEYS" --accounts "$ACCOUNTS" --concurrency "$SCALE_CONCURRENCY" --timeout 3600 --label kms \
+    --json "$OUT/scale.json" >"$OUT/scale.txt"
   cat "$OUT/scale.txt"
   RSS_LOADED=$(status_kb "$KMS_PID" VmRSS)
   HWM_LOADED=$(status_kb "$KMS_PID" VmHWM)
   stop "$KMS_PID"
-  DB_BYTES=$(du -sb "$SCALE_DIR" | cut -f1)
+  # The data directory without the audit trail (kms.redb, the root key,
+  # the credentials), apparent size and blocks on disk (kms.redb is
+  # sparse: redb grows the file ahead of use); the audit trail apart.
+  DB_BYTES=$(du -sb --exclude=audit "$SCALE_DIR" | cut -f1)
+  DB_DISK_BYTES=$(( $(du -s --block-size=1 --exclude=audit "$SCALE_DIR" | cut -f1) ))
+  AUDIT_BYTES=$(du -sb "$SCALE_DIR/audit" | cut -f1)
   # Start-up on the populated data directory: process start to /health.
   T0=$EPOCHREALTIME
   start_kms "$SCALE_DIR" "$KMS_PORT" "$WORK/kms-restart.log"
@@ -492,10 +505,12 @@ if [ "$SCALE" = 1 ]; then
   stop "$KMS_PID"
   cat >"$OUT/scale-server.json" <<EOF
 {"rss_kb_after_create": $RSS_LOADED, "hwm_kb_after_create": $HWM_LOADED,
- "data_dir_bytes": $DB_BYTES, "startup_ms": $STARTUP_MS, "rss_kb_after_restart": $RSS_STARTED}
+ "data_dir_bytes": $DB_BYTES, "data_dir_disk_bytes": $DB_DISK_BYTES, "audit_bytes": $AUDIT_BYTES,
+ "startup_ms": $STARTUP_MS, "rss_kb_after_restart": $RSS_STARTED}
 EOF
   {
-    echo "server after creating the keys: VmRSS $RSS_LOADED kB (peak VmHWM $HWM_LOADED kB); data directory $DB_BYTES bytes"
+    echo "server after creating the keys: VmRSS $RSS_LOADED kB (peak VmHWM $HWM_LOADED kB)"
+    echo "data directory without audit/: $DB_BYTES bytes ($DB_DISK_BYTES on disk); audit/: $AUDIT_BYTES bytes"
     echo "restart on the populated data directory: /health after $STARTUP_MS ms; VmRSS then $RSS_STARTED kB"
   } | tee -a "$OUT/scale.txt"
   COMPARE+=(--scale "$OUT/scale.json" --scale-server "$OUT/scale-server.json")

@@ -25,6 +25,13 @@ SIGN_P256_MIN_OF_ENCRYPT = 0.80
 STALL_RUN_S = 60
 STALL_P999_MAX_MS = 20
 STALL_MAX_MS = 50
+# The 1,000,000-key targets (issue 19): RSS, start-up, CreateKey rate at
+# the scale run's connections, bytes of data directory (without audit/) per key.
+BIG_SCALE_KEYS = 1_000_000
+BIG_SCALE_MAX_RSS_MB = 600
+BIG_SCALE_MAX_STARTUP_MS = 2000
+BIG_SCALE_MIN_CREATE_RPS = 5000
+BIG_SCALE_MAX_BYTES_PER_KEY = 1024
 
 
 def load(path):
@@ -206,6 +213,25 @@ def main():
         ratio = s["list"]["end_to_start_p50_ratio"]
         checks.append((f"{SCALE_KEYS:,} keys: ListKeys page p50 end/start <= {LIST_FLAT_MAX_RATIO}",
                        f"{ratio:.2f} ({created:,} keys)", full and ratio <= LIST_FLAT_MAX_RATIO))
+        big = None if created < BIG_SCALE_KEYS else True
+        n = f"{BIG_SCALE_KEYS:,} keys"
+        rps = s["create"]["keys_per_second"]
+        checks.append((f"{n}: CreateKey >= {BIG_SCALE_MIN_CREATE_RPS:,}/s", f"{rps:,.0f} ({created:,} keys)",
+                       big and rps >= BIG_SCALE_MIN_CREATE_RPS))
+        checks.append((f"{n}: ListKeys page p50 end/start <= {LIST_FLAT_MAX_RATIO}", f"{ratio:.2f}",
+                       big and ratio <= LIST_FLAT_MAX_RATIO))
+        if a.scale_server:
+            srv = load(a.scale_server)
+            rss_mb = srv["rss_kb_after_create"] / 1024
+            checks.append((f"{n}: RSS <= {BIG_SCALE_MAX_RSS_MB} MB", f"{rss_mb:.0f} MB",
+                           big and rss_mb <= BIG_SCALE_MAX_RSS_MB))
+            ms = srv["startup_ms"]
+            checks.append((f"{n}: start-up <= {BIG_SCALE_MAX_STARTUP_MS} ms", f"{ms:.0f} ms",
+                           big and ms <= BIG_SCALE_MAX_STARTUP_MS))
+            per_key = srv["data_dir_bytes"] / max(created, 1)
+            disk = srv.get("data_dir_disk_bytes", srv["data_dir_bytes"]) / max(created, 1)
+            checks.append((f"{n}: data directory (without audit/) <= {BIG_SCALE_MAX_BYTES_PER_KEY} B/key",
+                           f"{per_key:.0f} B/key ({disk:.0f} on disk)", big and per_key <= BIG_SCALE_MAX_BYTES_PER_KEY))
 
     rows = [["target", "measured", "met"]]
     rows += [[t, m, "n/a" if ok is None else "yes" if ok else "NO"] for t, m, ok in checks]

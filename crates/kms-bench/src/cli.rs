@@ -148,6 +148,15 @@ pub struct ScaleArgs {
     /// ListKeys calls measured at each position (start, middle, end).
     #[arg(long, default_value_t = 200)]
     pub list_samples: usize,
+    /// Spread the keys over N accounts: before creating keys, the
+    /// benchmark's identity (an admin) creates a user `kms-bench-scale` in
+    /// each of the accounts 200000000001, 200000000002, ... (operator API:
+    /// `KmsAdmin.CreateUser`, then `KmsAdmin.PutUserPolicy` allowing
+    /// `kms:*`), and key i is created as the user of account i mod N
+    /// (every account gets its share). ListKeys is then measured in the last account. 0: every key
+    /// in the benchmark identity's own account.
+    #[arg(long, default_value_t = 0)]
+    pub accounts: usize,
     /// Also enable rotation (90 days) on every key, then move the clock 91
     /// days (`KmsAdmin.AdvanceClock`: a `--dev` server) so that the
     /// background job rotates them all, measuring Encrypt meanwhile. Give a

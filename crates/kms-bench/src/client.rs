@@ -185,6 +185,12 @@ impl Conn {
         Conn { target, link: None, opened: 0 }
     }
 
+    /// Sign the next requests as `target`'s identity (same server, same
+    /// connection).
+    pub fn sign_as(&mut self, target: &Arc<Target>) {
+        self.target = target.clone();
+    }
+
     /// Open the connection now (rather than on the first request).
     pub async fn connect(&mut self) -> Result<(), String> {
         if self.link.as_ref().is_some_and(|(s, _)| !s.is_closed()) {

@@ -212,6 +212,8 @@ fn run_scale(args: ScaleArgs) -> Result<(), String> {
             keys: args.keys,
             concurrency: args.concurrency,
             list_samples: args.list_samples,
+            accounts: args.accounts,
+            region: args.common.region.clone(),
             rotation_pass: args.rotation_pass,
         };
         let report = scale::run(&target, &args.common.label, &params).await?;

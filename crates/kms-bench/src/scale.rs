@@ -19,6 +19,50 @@ pub struct ScaleParams {
     pub list_samples: usize,
     /// Enable rotation on every key and measure the background job's pass.
     pub rotation_pass: bool,
+    /// Accounts to spread the keys over (0: the caller's own).
+    pub accounts: usize,
+    /// The region requests are signed for (the accounts' users sign too).
+    pub region: String,
+}
+
+/// The first account `--accounts` makes; the others follow it.
+const FIRST_ACCOUNT: u64 = 200_000_000_001;
+const SCALE_USER: &str = "kms-bench-scale";
+
+/// One user per account, allowed every KMS action by an identity policy,
+/// made through the operator API by `target`'s identity (an admin); their
+/// targets, in account order.
+async fn make_accounts(target: &Arc<Target>, p: &ScaleParams) -> Result<Vec<Arc<Target>>, String> {
+    let mut admin = Conn::new(target.clone());
+    let policy =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]});
+    let mut targets = Vec::with_capacity(p.accounts);
+    for i in 0..p.accounts as u64 {
+        let account = (FIRST_ACCOUNT + i).to_string();
+        let out = admin
+            .call("KmsAdmin.CreateUser", &json!({"UserName": SCALE_USER, "AccountId": account}))
+            .await
+            .map_err(|e| format!("KmsAdmin.CreateUser in account {account} (the identity must be an admin): {e}"))?;
+        admin
+            .call(
+                "KmsAdmin.PutUserPolicy",
+                &json!({"UserName": SCALE_USER, "AccountId": account, "PolicyName": "kms-all",
+                        "PolicyDocument": policy.to_string()}),
+            )
+            .await?;
+        let (Some(ak), Some(sk)) = (out["AccessKeyId"].as_str(), out["SecretAccessKey"].as_str()) else {
+            return Err(format!("KmsAdmin.CreateUser in account {account}: no access key in the answer"));
+        };
+        let signer = kms_api::sigv4::Signer::new(ak, sk, None, &p.region, "kms")
+            .map_err(|e| format!("cannot sign as {ak}: {e}"))?;
+        targets.push(Arc::new(Target {
+            host: target.host.clone(),
+            addr: target.addr,
+            signer,
+            timeout: target.timeout,
+        }));
+    }
+    Ok(targets)
 }
 
 const PAGE: u64 = 100;
@@ -40,6 +84,7 @@ struct CreateResult {
 
 async fn creator(
     mut conn: Conn,
+    targets: Vec<Arc<Target>>,
     next: Arc<AtomicU64>,
     done: Arc<AtomicU64>,
     total: u64,
@@ -47,7 +92,13 @@ async fn creator(
 ) -> CreateResult {
     let mut r = CreateResult::default();
     let body = json!({"Description": "kms-bench scale"});
-    while next.fetch_add(1, Ordering::Relaxed) < total {
+    loop {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        if n >= total {
+            break;
+        }
+        // Key n goes to account n mod N: every account gets its share.
+        conn.sign_as(&targets[(n % targets.len() as u64) as usize]);
         let sent = Instant::now();
         let mut created = conn.call("TrentService.CreateKey", &body).await;
         if let (true, Ok(out)) = (rotation, &created) {
@@ -80,14 +131,14 @@ struct CreatePhase {
     progress: Vec<(f64, u64)>,
 }
 
-async fn create_keys(target: &Arc<Target>, p: &ScaleParams) -> Result<CreatePhase, String> {
+async fn create_keys(targets: &[Arc<Target>], p: &ScaleParams) -> Result<CreatePhase, String> {
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::with_capacity(p.concurrency);
     for _ in 0..p.concurrency {
-        let mut c = Conn::new(target.clone());
+        let mut c = Conn::new(targets[0].clone());
         c.connect().await?;
-        tasks.push(tokio::spawn(creator(c, next.clone(), done.clone(), p.keys, p.rotation_pass)));
+        tasks.push(tokio::spawn(creator(c, targets.to_vec(), next.clone(), done.clone(), p.keys, p.rotation_pass)));
     }
     let start = Instant::now();
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
@@ -292,10 +343,19 @@ pub struct ScaleReport {
 }
 
 pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<ScaleReport, String> {
-    eprintln!("scale: creating {} keys with {} connections", p.keys, p.concurrency);
-    let created = create_keys(target, p).await?;
+    let targets = match p.accounts {
+        0 => vec![target.clone()],
+        n => {
+            eprintln!("scale: making {n} accounts, a user in each");
+            make_accounts(target, p).await?
+        }
+    };
+    eprintln!("scale: creating {} keys with {} connections in {} account(s)", p.keys, p.concurrency, targets.len());
+    let created = create_keys(&targets, p).await?;
     let c = &created.result;
-    let mut conn = Conn::new(target.clone());
+    // The last account's keys (all of them with one account).
+    let listed = targets.last().unwrap_or(target);
+    let mut conn = Conn::new(listed.clone());
     eprintln!("scale: listing every key (ListKeys, Limit {PAGE})");
     let walk = walk(&mut conn).await?;
     eprintln!("scale: measuring ListKeys at start, middle and end ({} calls each)", p.list_samples);
@@ -316,8 +376,15 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
     let flatness = if start_p50 > 0.0 { end_p50 / start_p50 } else { 0.0 };
 
     let mut text = format!(
-        "# {label}: scale: {} keys requested, {} created, {} errors, {:.1} s\n",
-        p.keys, c.ok, c.errors, created.seconds
+        "# {label}: scale: {} keys requested, {} created, {} errors, {:.1} s{}\n",
+        p.keys,
+        c.ok,
+        c.errors,
+        created.seconds,
+        match p.accounts {
+            0 => String::new(),
+            n => format!(", over {n} accounts (ListKeys in the last one)"),
+        }
     );
     text.push_str(&format!(
         "CreateKey: {:.0} keys/s | latency p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms ({} connections)\n",
@@ -392,6 +459,7 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
         "label": label,
         "endpoint": format!("http://{}", target.host.to_str().unwrap_or("")),
         "keys_requested": p.keys,
+        "accounts": p.accounts,
         "concurrency": p.concurrency,
         "create": {
             "created": c.ok,

@@ -5,6 +5,7 @@
 //! conformance suite (`tests` below, run once per backend).
 
 mod postgres;
+mod record;
 mod redb_store;
 
 pub use postgres::{PgConfig, PgStore, PG_SCHEMA_VERSION};

@@ -14,6 +14,8 @@ use kms_core::types::{
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::record::{decode_key, encode_key};
+
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Schema 1's queue, of keys pending deletion only (migrated into `jobs`).
 const DELETIONS_V1: TableDefinition<(i64, &str), ()> = TableDefinition::new("deletions");
@@ -85,7 +87,7 @@ impl Space {
 
 const SCHEMA_KEY: &str = "schema-version";
 
-fn db_err(e: impl std::fmt::Display) -> Error {
+pub(crate) fn db_err(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("store: {e}"))
 }
 
@@ -105,6 +107,115 @@ pub struct RedbStore {
     /// The checkpoint ([`Store::checkpoint`]): a redb savepoint, shared by
     /// every key space's view.
     checkpoint: Arc<std::sync::Mutex<Option<redb::Savepoint>>>,
+    /// The group commit of key writes, shared by every key space's view.
+    commits: Arc<GroupCommit>,
+}
+
+/// A write of a group commit: applied in the batch's transaction. `Err`:
+/// the transaction failed (it is aborted, and every write of the batch
+/// fails with it); `Ok(Err)`: this write is refused (`StaleRecord`, ...),
+/// decided before it changed anything, and the others go on.
+type GroupWrite = Box<dyn FnOnce(&redb::WriteTransaction) -> Result<Result<()>> + Send>;
+
+struct GroupJob {
+    write: GroupWrite,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// Most writes in one transaction.
+const MAX_GROUP: usize = 1024;
+
+/// Group commit (as the audit writer's): one thread takes the writes
+/// queued meanwhile, applies them in order in one write transaction and
+/// commits it once (one fsync), then answers each caller. While one commit
+/// is being made, the next batch gathers, so concurrent CreateKeys share
+/// fsyncs and nobody waits on purpose. Writes of one batch apply in the
+/// order they came, each seeing the ones before (revisions stay exact).
+struct GroupCommit {
+    tx: std::sync::Mutex<Option<std::sync::mpsc::Sender<GroupJob>>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl GroupCommit {
+    fn start(db: Arc<Database>) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<GroupJob>();
+        let thread = std::thread::Builder::new()
+            .name("kms-store-commit".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    Self::commit(&db, batch);
+                }
+            })
+            .map_err(db_err)?;
+        Ok(GroupCommit { tx: std::sync::Mutex::new(Some(tx)), thread: std::sync::Mutex::new(Some(thread)) })
+    }
+
+    fn commit(db: &Database, batch: Vec<GroupJob>) {
+        let fail = |batch: Vec<tokio::sync::oneshot::Sender<Result<()>>>, e: &Error| {
+            for done in batch {
+                let _ = done.send(Err(Error::Internal(e.to_string())));
+            }
+        };
+        let tx = match db.begin_write().map_err(db_err) {
+            Ok(tx) => tx,
+            Err(e) => return fail(batch.into_iter().map(|j| j.done).collect(), &e),
+        };
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut jobs = batch.into_iter();
+        for job in jobs.by_ref() {
+            match (job.write)(&tx) {
+                Ok(answer) => answers.push((job.done, answer)),
+                Err(e) => {
+                    // Nothing of the batch is kept.
+                    let _ = tx.abort();
+                    let mut all: Vec<_> = answers.into_iter().map(|(d, _)| d).collect();
+                    all.push(job.done);
+                    all.extend(jobs.map(|j| j.done));
+                    return fail(all, &e);
+                }
+            }
+        }
+        match tx.commit().map_err(db_err) {
+            Ok(()) => {
+                for (done, answer) in answers {
+                    let _ = done.send(answer);
+                }
+            }
+            Err(e) => fail(answers.into_iter().map(|(d, _)| d).collect(), &e),
+        }
+    }
+
+    /// Apply `write` in the next group's transaction; `Ok` once that
+    /// transaction is durably committed.
+    async fn write(&self, write: GroupWrite) -> Result<()> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        {
+            let tx = self.tx.lock().map_err(db_err)?;
+            let tx = tx.as_ref().ok_or_else(|| db_err("the store is closed"))?;
+            tx.send(GroupJob { write, done }).map_err(|_| db_err("the store's commit thread stopped"))?;
+        }
+        answer.await.map_err(|_| db_err("the store's commit thread stopped"))?
+    }
+}
+
+impl Drop for GroupCommit {
+    /// Stop the thread and wait for it, so that the database is closed
+    /// (and can be opened again) when the last handle is gone.
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl RedbStore {
@@ -147,7 +258,7 @@ impl RedbStore {
                     let mut jobs = tx.open_table(space.jobs()).map_err(db_err)?;
                     for item in keys.iter().map_err(db_err)? {
                         let (id, v) = item.map_err(db_err)?;
-                        if let Some(due) = decode::<KeyRecord>(v.value())?.next_job_ms() {
+                        if let Some(due) = decode_key(id.value(), v.value())?.next_job_ms() {
                             jobs.insert((due, id.value()), ()).map_err(db_err)?;
                         }
                     }
@@ -162,7 +273,9 @@ impl RedbStore {
             tx.open_table(ROLES).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
-        Ok(RedbStore { db: Arc::new(db), space: Arc::new(Space::new("")), checkpoint: Default::default() })
+        let db = Arc::new(db);
+        let commits = Arc::new(GroupCommit::start(db.clone())?);
+        Ok(RedbStore { db, space: Arc::new(Space::new("")), checkpoint: Default::default(), commits })
     }
 
     /// A JSON record in a table keyed by (account, name).
@@ -258,7 +371,12 @@ impl Store for RedbStore {
         })
         .await
         .map_err(db_err)??;
-        Ok(Arc::new(RedbStore { db: self.db.clone(), space: Arc::new(space), checkpoint: self.checkpoint.clone() }))
+        Ok(Arc::new(RedbStore {
+            db: self.db.clone(),
+            space: Arc::new(space),
+            checkpoint: self.checkpoint.clone(),
+            commits: self.commits.clone(),
+        }))
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
@@ -314,37 +432,45 @@ impl Store for RedbStore {
         self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
             let t = tx.open_table(sp.keys()).map_err(db_err)?;
-            t.get(key_id.as_str()).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+            t.get(key_id.as_str()).map_err(db_err)?.map(|v| decode_key(&key_id, v.value())).transpose()
         })
         .await
     }
 
     async fn put_key(&self, key: &KeyRecord) -> Result<()> {
-        let key = key.clone();
-        self.run(move |db, sp| {
-            let tx = db.begin_write().map_err(db_err)?;
-            {
+        let (key, space) = (key.clone(), self.space.clone());
+        self.commits
+            .write(Box::new(move |tx| {
                 let mut key = key;
                 let id = key.key_id.clone();
-                let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
-                let old = keys.get(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value())).transpose()?;
-                crate::check_revision(old.as_ref(), &mut key)?;
-                keys.insert(id.as_str(), encode(&key)?.as_slice()).map_err(db_err)?;
-                let mut jobs = tx.open_table(sp.jobs()).map_err(db_err)?;
+                let mut keys = tx.open_table(space.keys()).map_err(db_err)?;
+                // Refusals first, before this write changes anything: the
+                // other writes of the batch go on without it.
+                let old = match keys.get(id.as_str()).map_err(db_err)?.map(|v| decode_key(&id, v.value())) {
+                    Some(Ok(old)) => Some(old),
+                    Some(Err(e)) => return Ok(Err(e)),
+                    None => None,
+                };
+                if let Err(e) = crate::check_revision(old.as_ref(), &mut key) {
+                    return Ok(Err(e));
+                }
+                keys.insert(id.as_str(), encode_key(&key)?.as_slice()).map_err(db_err)?;
+                let mut jobs = tx.open_table(space.jobs()).map_err(db_err)?;
                 if let Some(old_due) = old.as_ref().and_then(KeyRecord::next_job_ms) {
                     jobs.remove((old_due, id.as_str())).map_err(db_err)?;
                 }
                 if let Some(due) = key.next_job_ms() {
                     jobs.insert((due, id.as_str()), ()).map_err(db_err)?;
                 }
-                tx.open_table(sp.account_keys())
-                    .map_err(db_err)?
-                    .insert((key.account.as_str(), id.as_str()), ())
-                    .map_err(db_err)?;
-            }
-            tx.commit().map_err(db_err)
-        })
-        .await
+                if old.is_none() {
+                    tx.open_table(space.account_keys())
+                        .map_err(db_err)?
+                        .insert((key.account.as_str(), id.as_str()), ())
+                        .map_err(db_err)?;
+                }
+                Ok(Ok(()))
+            }))
+            .await
     }
 
     async fn merge_usage(&self, key_id: &str, usage: &LastUsage) -> Result<()> {
@@ -353,12 +479,12 @@ impl Store for RedbStore {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
-                let rec = keys.get(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value())).transpose()?;
+                let rec = keys.get(id.as_str()).map_err(db_err)?.map(|v| decode_key(&id, v.value())).transpose()?;
                 let Some(mut rec) = rec else { return Ok(()) };
                 if !rec.note_usage(usage) {
                     return Ok(());
                 }
-                keys.insert(id.as_str(), encode(&rec)?.as_slice()).map_err(db_err)?;
+                keys.insert(id.as_str(), encode_key(&rec)?.as_slice()).map_err(db_err)?;
             }
             tx.commit().map_err(db_err)
         })
@@ -371,7 +497,7 @@ impl Store for RedbStore {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
-                let old = keys.remove(id.as_str()).map_err(db_err)?.map(|v| decode::<KeyRecord>(v.value()));
+                let old = keys.remove(id.as_str()).map_err(db_err)?.map(|v| decode_key(&id, v.value()));
                 if let Some(old) = old.transpose()? {
                     tx.open_table(sp.account_keys())
                         .map_err(db_err)?
@@ -418,8 +544,8 @@ impl Store for RedbStore {
             let t = tx.open_table(sp.keys()).map_err(db_err)?;
             let mut counts: Vec<(KeyState, u64)> = vec![];
             for item in t.iter().map_err(db_err)? {
-                let (_, v) = item.map_err(db_err)?;
-                let state = decode::<KeyRecord>(v.value())?.state;
+                let (k, v) = item.map_err(db_err)?;
+                let state = decode_key(k.value(), v.value())?.state;
                 match counts.iter_mut().find(|(s, _)| *s == state) {
                     Some(c) => c.1 += 1,
                     None => counts.push((state, 1)),
@@ -726,8 +852,13 @@ impl Store for RedbStore {
             }
             for name in names {
                 let sp = Space::new(&name);
+                let mut keys = vec![];
+                for item in tx.open_table(sp.keys()).map_err(db_err)?.iter().map_err(db_err)? {
+                    let (k, v) = item.map_err(db_err)?;
+                    keys.push(decode_key(k.value(), v.value())?);
+                }
                 s.spaces.push(SpaceSnapshot {
-                    keys: values(&tx, sp.keys())?,
+                    keys,
                     grants: values(&tx, sp.grants())?,
                     aliases: values(&tx, sp.aliases())?,
                     name,
@@ -749,7 +880,7 @@ impl Store for RedbStore {
             let keys: Vec<_> = sp
                 .keys
                 .iter()
-                .map(|k| Ok((k.key_id.clone(), k.account.clone(), k.next_job_ms(), encode(k)?)))
+                .map(|k| Ok((k.key_id.clone(), k.account.clone(), k.next_job_ms(), encode_key(k)?)))
                 .collect::<Result<_>>()?;
             let grants: Vec<_> = sp
                 .grants
@@ -830,5 +961,159 @@ impl Store for RedbStore {
             tx.commit().map_err(db_err)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_core::types::{KeySpec, KeyUsage, Origin};
+    use kms_core::types::{KeyState, MaterialRecord};
+
+    /// A key record exactly as main's store wrote it (before the compact
+    /// form of `record.rs`): the whole JSON, key id and default policy in it.
+    const OLD_RECORD: &str = r#"{"key_id":"f711087d-0ca2-4e78-8e7f-db320270dada","account":"111122223333","created_ms":1796286485673,"description":"kms-bench scale","key_usage":"ENCRYPT_DECRYPT","key_spec":"SYMMETRIC_DEFAULT","origin":"AWS_KMS","state":"Enabled","deletion_ms":null,"pending_window_days":null,"policy":"{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}","tags":[],"multi_region":false,"materials":[{"id":"605941f4d9d61ff9e9d0940b138ed01e8d910cfde954c553e80be78fa3f5982e","sealed":"AW+yxNVsTni6e04X41X7GxXtLKffjBKl9QM4gyVVU6CqzAMkU+J9NlgPVlCU53zHf9f+fhnh9+dEud0iIg==","created_ms":1796286485673}],"last_usage":null,"revision":1}"#;
+    const OLD_ID: &str = "f711087d-0ca2-4e78-8e7f-db320270dada";
+
+    fn key(id: &str, policy: String) -> KeyRecord {
+        KeyRecord {
+            key_id: id.into(),
+            account: "111122223333".into(),
+            created_ms: 1,
+            description: "d".into(),
+            key_usage: KeyUsage::EncryptDecrypt,
+            key_spec: KeySpec::SymmetricDefault,
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            deletion_ms: None,
+            pending_window_days: None,
+            policy,
+            tags: vec![],
+            multi_region: false,
+            multi_region_set: None,
+            materials: vec![MaterialRecord {
+                id: "00".repeat(32),
+                sealed: vec![1, 2, 3],
+                created_ms: 1,
+                rotation: None,
+                pending_rotation: false,
+                import: None,
+                in_hsm: false,
+            }],
+            auto_rotation: None,
+            on_demand_rotation_ms: None,
+            last_usage: None,
+            public_key: None,
+            custom_key_store: None,
+            revision: 1,
+        }
+    }
+
+    fn raw(path: &Path, id: &str) -> Vec<u8> {
+        let db = Database::open(path).unwrap();
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(Space::new("").keys()).unwrap();
+        let v = t.get(id).unwrap().unwrap().value().to_vec();
+        v
+    }
+
+    /// A data directory written before the compact key records opens, and
+    /// its keys read, list, snapshot and change as before.
+    #[tokio::test]
+    async fn reads_records_of_the_older_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.redb");
+        drop(RedbStore::open(&path).unwrap());
+        {
+            let db = Database::open(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            let sp = Space::new("");
+            tx.open_table(sp.keys()).unwrap().insert(OLD_ID, OLD_RECORD.as_bytes()).unwrap();
+            tx.open_table(sp.account_keys()).unwrap().insert(("111122223333", OLD_ID), ()).unwrap();
+            tx.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        let want: KeyRecord = serde_json::from_str(OLD_RECORD).unwrap();
+        let got = s.get_key(OLD_ID).await.unwrap().unwrap();
+        assert_eq!(serde_json::to_string(&got).unwrap(), serde_json::to_string(&want).unwrap());
+        assert_eq!(got.policy, kms_policy::default_key_policy("aws", "111122223333"));
+        assert_eq!(s.list_key_ids("111122223333", None, 10).await.unwrap(), [OLD_ID]);
+        assert_eq!(s.count_keys("111122223333").await.unwrap(), 1);
+        assert_eq!(s.count_keys_by_state().await.unwrap(), [(KeyState::Enabled, 1)]);
+        let snap = s.snapshot().await.unwrap();
+        assert_eq!(serde_json::to_string(&snap.spaces[0].keys[0]).unwrap(), serde_json::to_string(&want).unwrap());
+        // A write over it: the next revision, now in the compact form.
+        let mut next = got.clone();
+        next.description = "changed".into();
+        next.revision = 2;
+        s.put_key(&next).await.unwrap();
+        let stale = s.put_key(&next).await.unwrap_err();
+        assert!(matches!(stale, Error::StaleRecord(_)), "{stale:?}");
+        drop(s);
+        let stored = raw(&path, OLD_ID);
+        assert!(stored.len() < OLD_RECORD.len() - 300, "{}", String::from_utf8_lossy(&stored));
+        let s = RedbStore::open(&path).unwrap();
+        let again = s.get_key(OLD_ID).await.unwrap().unwrap();
+        assert_eq!(again.description, "changed");
+        assert_eq!(again.policy, want.policy);
+        assert_eq!(again.revision, 2);
+    }
+
+    /// The default key policy is kept as a marker and comes back byte for
+    /// byte; any other policy (even one a byte away) is kept as written.
+    #[tokio::test]
+    async fn default_policy_as_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.redb");
+        let s = RedbStore::open(&path).unwrap();
+        let default = kms_policy::default_key_policy("aws-cn", "111122223333");
+        let near = default.replace("\"Resource\" : \"*\"", "\"Resource\":\"*\"");
+        s.put_key(&key("d", default.clone())).await.unwrap();
+        s.put_key(&key("n", near.clone())).await.unwrap();
+        drop(s);
+        let d = raw(&path, "d");
+        assert!(!String::from_utf8_lossy(&d).contains("Statement"), "{}", String::from_utf8_lossy(&d));
+        assert!(String::from_utf8_lossy(&raw(&path, "n")).contains("Statement"));
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.get_key("d").await.unwrap().unwrap().policy, default);
+        assert_eq!(s.get_key("n").await.unwrap().unwrap().policy, near);
+        assert_eq!(s.get_key("d").await.unwrap().unwrap().key_id, "d");
+    }
+
+    /// Concurrent writes share commits: every one answered is durable, and
+    /// of two writes over the same revision exactly one wins.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn group_commit_keeps_revisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.redb");
+        let s = RedbStore::open(&path).unwrap();
+        let mut tasks = vec![];
+        for i in 0..200 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let k = key(&format!("k{i:03}"), "{}".into());
+                s.put_key(&k).await.unwrap();
+                // Two writers of revision 2 at once: one is stale.
+                let (mut a, mut b) = (k.clone(), k);
+                a.revision = 2;
+                a.description = "a".into();
+                b.revision = 2;
+                b.description = "b".into();
+                let (ra, rb) = tokio::join!(s.put_key(&a), s.put_key(&b));
+                assert!(ra.is_ok() != rb.is_ok(), "{ra:?} {rb:?}");
+                let lost = if ra.is_ok() { rb } else { ra };
+                assert!(matches!(lost, Err(Error::StaleRecord(_))));
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        drop(s);
+        let s = RedbStore::open(&path).unwrap();
+        let ids = s.list_key_ids("111122223333", None, 1000).await.unwrap();
+        assert_eq!(ids.len(), 200);
+        for id in ids {
+            assert_eq!(s.get_key(&id).await.unwrap().unwrap().revision, 2);
+        }
     }
 }
