@@ -4,7 +4,8 @@ use kms_core::error::Error;
 use kms_core::ports::Store;
 use kms_core::types::*;
 
-fn key(id: &str, account: &str) -> KeyRecord {
+/// A symmetric key record with one material (the store tests' own).
+pub(crate) fn key(id: &str, account: &str) -> KeyRecord {
     KeyRecord {
         key_id: id.into(),
         account: account.into(),

@@ -967,8 +967,7 @@ impl Store for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kms_core::types::{KeySpec, KeyUsage, Origin};
-    use kms_core::types::{KeyState, MaterialRecord};
+    use kms_core::types::KeyState;
 
     /// A key record exactly as main's store wrote it (before the compact
     /// form of `record.rs`): the whole JSON, key id and default policy in it.
@@ -976,37 +975,7 @@ mod tests {
     const OLD_ID: &str = "f711087d-0ca2-4e78-8e7f-db320270dada";
 
     fn key(id: &str, policy: String) -> KeyRecord {
-        KeyRecord {
-            key_id: id.into(),
-            account: "111122223333".into(),
-            created_ms: 1,
-            description: "d".into(),
-            key_usage: KeyUsage::EncryptDecrypt,
-            key_spec: KeySpec::SymmetricDefault,
-            origin: Origin::AwsKms,
-            state: KeyState::Enabled,
-            deletion_ms: None,
-            pending_window_days: None,
-            policy,
-            tags: vec![],
-            multi_region: false,
-            multi_region_set: None,
-            materials: vec![MaterialRecord {
-                id: "00".repeat(32),
-                sealed: vec![1, 2, 3],
-                created_ms: 1,
-                rotation: None,
-                pending_rotation: false,
-                import: None,
-                in_hsm: false,
-            }],
-            auto_rotation: None,
-            on_demand_rotation_ms: None,
-            last_usage: None,
-            public_key: None,
-            custom_key_store: None,
-            revision: 1,
-        }
+        KeyRecord { description: "d".into(), policy, ..crate::conformance::key(id, "111122223333") }
     }
 
     fn raw(path: &Path, id: &str) -> Vec<u8> {
