@@ -27,16 +27,13 @@ use kms_core::types::KeyRecord;
 /// `Store::put_key`'s compare, for a backend that reads the stored record
 /// in the write's transaction: `new` replaces `old` only if it was made
 /// from it (revision + 1; a new key is revision 1), keeping the stored last
-/// usage when that is the later.
-fn check_revision(old: Option<&KeyRecord>, new: &mut KeyRecord) -> Result<()> {
+/// usage when that is the later. `true`: `new` took the stored last usage.
+fn check_revision(old: Option<&KeyRecord>, new: &mut KeyRecord) -> Result<bool> {
     if new.revision != old.map_or(0, |o| o.revision) + 1 {
         return Err(Error::StaleRecord(format!(
             "The key {} was changed by another request meanwhile. Retry the request.",
             new.key_id
         )));
     }
-    if let Some(u) = old.and_then(|o| o.last_usage.clone()) {
-        new.note_usage(u);
-    }
-    Ok(())
+    Ok(old.and_then(|o| o.last_usage.clone()).is_some_and(|u| new.note_usage(u)))
 }
