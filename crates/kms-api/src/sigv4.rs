@@ -311,11 +311,12 @@ pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, Error> {
         return Err(Error::IncompleteSignature(missing.trim_end().to_string()));
     }
     let (credential, signed, signature) = (credential.unwrap_or(""), signed.unwrap_or(""), signature.unwrap_or(""));
-    let scope: Vec<&str> = credential.split('/').collect();
-    if scope.len() != 5 || scope.iter().any(|p| p.is_empty()) {
+    let mut parts = credential.split('/');
+    let scope: [&str; 5] = std::array::from_fn(|_| parts.next().unwrap_or(""));
+    if parts.next().is_some() || scope.iter().any(|p| p.is_empty()) {
         return Err(Error::IncompleteSignature(format!(
             "Credential should be of the form <access key>/<date>/<region>/<service>/aws4_request, not '{}'.",
-            scope.get(1..).map(|s| s.join("/")).unwrap_or_default()
+            credential.split_once('/').map_or("", |(_, rest)| rest)
         )));
     }
     Ok(Authorization {
@@ -687,6 +688,23 @@ mod tests {
         .ok()
         .unwrap();
         assert_eq!(a.signed_headers, ["host", "x-amz-date"]);
-        assert_eq!(a.access_key_id, "AKID");
+        assert_eq!(
+            (a.access_key_id, a.date, a.region, a.service, a.terminator),
+            ("AKID", "20150830", "us-east-1", "kms", "aws4_request")
+        );
+        // A scope of other than five non-empty parts: what follows the access key, quoted.
+        for (credential, quoted) in [
+            ("AKID/20150830/us-east-1/kms", "20150830/us-east-1/kms"),
+            ("AKID/20150830/us-east-1/kms/aws4_request/x", "20150830/us-east-1/kms/aws4_request/x"),
+            ("AKID/20150830//kms/aws4_request", "20150830//kms/aws4_request"),
+            ("AKID", ""),
+        ] {
+            let e = parse_authorization(&format!(
+                "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=ab"
+            ))
+            .err()
+            .unwrap();
+            assert!(matches!(&e, Error::IncompleteSignature(m) if m.ends_with(&format!(", not '{quoted}'."))), "{e}");
+        }
     }
 }
