@@ -119,7 +119,18 @@ async fn keys_per_account_are_limited_across_restarts() {
     ts.stop().await;
     // The count comes from the store after a restart.
     let mut ts = TestServer::start_configured(dir.path(), file(), overrides(dir.path())).await;
-    assert_eq!(err_of(ts.sdk().create_key().send().await.unwrap_err()).0, "LimitExceededException");
+    let kms = ts.sdk();
+    assert_eq!(err_of(kms.create_key().send().await.unwrap_err()).0, "LimitExceededException");
+    // `kms_keys` counts the stored keys by state: a plain key (the store's
+    // binary form) and keys with more in their records.
+    let ids: Vec<String> =
+        kms.list_keys().send().await.unwrap().keys().iter().map(|k| k.key_id().unwrap().to_string()).collect();
+    kms.disable_key().key_id(&ids[0]).send().await.unwrap();
+    kms.schedule_key_deletion().key_id(&ids[1]).pending_window_in_days(7).send().await.unwrap();
+    let m = reqwest_metrics(&ts.endpoint()).await;
+    for (state, n) in [("Enabled", 1), ("Disabled", 1), ("PendingDeletion", 1)] {
+        assert!(m.contains(&format!("kms_keys{{region=\"us-east-1\",state=\"{state}\"}} {n}\n")), "{state}: {m}");
+    }
     ts.stop().await;
 }
 
