@@ -440,7 +440,7 @@ impl Store for RedbStore {
     async fn put_key(&self, key: &KeyRecord) -> Result<()> {
         // Encoded here, on the caller's thread: the commit thread, which
         // every key write goes through one at a time, only checks and
-        // inserts (docs/PERFORMANCE.md, "CreateKey at 1,000,000 keys").
+        // inserts (docs/PERFORMANCE.md, "Scale: 1,000,000 keys").
         let (key, space, encoded) = (key.clone(), self.space.clone(), encode_key(key)?);
         self.commits
             .write(Box::new(move |tx| {
