@@ -483,7 +483,7 @@ if [ "$SCALE" = 1 ]; then
   start_kms "$SCALE_DIR" "$KMS_PORT" "$WORK/kms-scale.log"
   wait_http "$KMS_PID" "$KMS_PORT" /health 30
   run "$BENCH" scale --endpoint "http://127.0.0.1:$KMS_PORT" --credentials-file "$SCALE_DIR/credentials" \
-    --keys "$KEYS" --accounts "$ACCOUNTS" --concurrency "$SCALE_CONCURRENCY" --timeout 3600 --label kms \
+    --keys "$KEYS" --accounts "$ACCOUNTS" --concurrency "$SCALE_CONCURRENCY" --timeout 3600 --label kms --server-pid "$KMS_PID" \
     --json "$OUT/scale.json" >"$OUT/scale.txt"
   cat "$OUT/scale.txt"
   RSS_LOADED=$(status_kb "$KMS_PID" VmRSS)

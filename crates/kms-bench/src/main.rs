@@ -215,6 +215,7 @@ fn run_scale(args: ScaleArgs) -> Result<(), String> {
             accounts: args.accounts,
             region: args.common.region.clone(),
             rotation_pass: args.rotation_pass,
+            server_pid: args.common.server_pid,
         };
         let report = scale::run(&target, &args.common.label, &params).await?;
         print!("{}", report.text);

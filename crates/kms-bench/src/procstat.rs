@@ -13,6 +13,19 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     parse_stat(&text)
 }
 
+/// The CPU time of `pid`'s threads named `name` (`/proc/<pid>/task/*/comm`,
+/// which the kernel cuts to 15 bytes), in seconds; `None` where /proc is absent.
+pub fn thread_cpu_seconds(pid: u32, name: &str) -> Option<f64> {
+    let mut total = 0.0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            total += parse_stat(&std::fs::read_to_string(task.path().join("stat")).ok()?)?;
+        }
+    }
+    Some(total)
+}
+
 pub fn self_cpu_seconds() -> Option<f64> {
     cpu_seconds(std::process::id())
 }
@@ -67,6 +80,31 @@ impl CpuWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_thread_has_its_own_cpu_time() {
+        let pid = std::process::id();
+        let busy = std::thread::Builder::new()
+            .name("procstat-busy".into())
+            .spawn(move || {
+                // Busy until /proc says this thread spent 0.1 s (10 s at most).
+                let started = std::time::Instant::now();
+                let mut x = 0u64;
+                loop {
+                    for _ in 0..100_000 {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+                    }
+                    let spent = thread_cpu_seconds(pid, "procstat-busy").unwrap();
+                    if spent >= 0.1 || started.elapsed() > std::time::Duration::from_secs(10) {
+                        return spent;
+                    }
+                }
+            })
+            .unwrap();
+        let spent = busy.join().unwrap();
+        assert!(spent >= 0.1, "{spent}");
+        assert_eq!(thread_cpu_seconds(pid, "no-such-thread"), Some(0.0));
+    }
 
     #[test]
     fn parses_stat_with_spaces_in_the_name() {

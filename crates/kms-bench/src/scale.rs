@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::client::{Conn, Target};
 use crate::hist::{ms, Histogram};
+use crate::procstat;
 use crate::report::align;
 
 pub struct ScaleParams {
@@ -23,7 +24,13 @@ pub struct ScaleParams {
     pub accounts: usize,
     /// The region requests are signed for (the accounts' users sign too).
     pub region: String,
+    /// The server's process: its CPU per CreateKey, and its store commit
+    /// thread's (the one serial step of a key write, docs/STORAGE.md).
+    pub server_pid: Option<u32>,
 }
+
+/// The embedded store's commit thread, as `/proc` names it (15 bytes).
+const COMMIT_THREAD: &str = "kms-store-commi";
 
 /// The first account `--accounts` makes; the others follow it.
 const FIRST_ACCOUNT: u64 = 200_000_000_001;
@@ -126,6 +133,10 @@ async fn creator(
 
 struct CreatePhase {
     seconds: f64,
+    /// Server CPU seconds over the phase: the process's and its commit
+    /// thread's (`None` without `--server-pid`).
+    server_cpu: Option<f64>,
+    commit_cpu: Option<f64>,
     result: CreateResult,
     /// (seconds since start, keys created so far)
     progress: Vec<(f64, u64)>,
@@ -140,6 +151,8 @@ async fn create_keys(targets: &[Arc<Target>], p: &ScaleParams) -> Result<CreateP
         c.connect().await?;
         tasks.push(tokio::spawn(creator(c, targets.to_vec(), next.clone(), done.clone(), p.keys, p.rotation_pass)));
     }
+    let cpu = |pid| (procstat::cpu_seconds(pid), procstat::thread_cpu_seconds(pid, COMMIT_THREAD));
+    let cpu_start = p.server_pid.map(cpu);
     let start = Instant::now();
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let watcher = {
@@ -177,10 +190,14 @@ async fn create_keys(targets: &[Arc<Target>], p: &ScaleParams) -> Result<CreateP
         }
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_end = p.server_pid.map(cpu);
+    let (start_cpu, end_cpu) = (cpu_start.unwrap_or_default(), cpu_end.unwrap_or_default());
+    let diff = |end: Option<f64>, start: Option<f64>| Some(end? - start?);
+    let (server_cpu, commit_cpu) = (diff(end_cpu.0, start_cpu.0), diff(end_cpu.1, start_cpu.1));
     let _ = stop.send(());
     let mut progress = watcher.await.unwrap_or_default();
     progress.push((seconds, done.load(Ordering::Relaxed)));
-    Ok(CreatePhase { seconds, result, progress })
+    Ok(CreatePhase { seconds, server_cpu, commit_cpu, result, progress })
 }
 
 fn list_body(marker: Option<&str>) -> Value {
@@ -395,6 +412,15 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
         ms(c.latency.max()),
         p.concurrency
     ));
+    let per_key = |cpu: Option<f64>| cpu.filter(|_| c.ok > 0).map(|s| s * 1e6 / c.ok as f64);
+    let (server_us, commit_us) = (per_key(created.server_cpu), per_key(created.commit_cpu));
+    if let Some(server_us) = server_us {
+        text.push_str(&format!("CreateKey server CPU: {server_us:.1} us/key"));
+        match commit_us.filter(|us| *us > 0.0) {
+            Some(us) => text.push_str(&format!(", of which the store's commit thread {us:.1} us/key\n")),
+            None => text.push('\n'),
+        }
+    }
     if let Some(e) = &c.first_error {
         text.push_str(&format!("first CreateKey error: {e}\n"));
     }
@@ -467,6 +493,8 @@ pub async fn run(target: &Arc<Target>, label: &str, p: &ScaleParams) -> Result<S
             "first_error": c.first_error,
             "seconds": created.seconds,
             "keys_per_second": c.ok as f64 / created.seconds.max(1e-9),
+            "server_cpu_us_per_key": server_us,
+            "commit_thread_cpu_us_per_key": commit_us,
             "latency_ms": {
                 "p50": ms(c.latency.quantile(0.5)),
                 "p99": ms(c.latency.quantile(0.99)),
