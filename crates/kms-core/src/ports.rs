@@ -40,7 +40,9 @@ pub trait Store: Send + Sync + 'static {
     async fn merge_usage(&self, key_id: &str, usage: &crate::types::LastUsage) -> Result<()>;
     /// Remove a key record, its material, its grants and every alias that points at it.
     async fn delete_key(&self, key_id: &str) -> Result<()>;
-    /// How many keys are in each key state (for metrics).
+    /// How many keys are in each key state, states with none left out
+    /// (asked at every `/metrics` scrape: the embedded store keeps the
+    /// counts as keys change; PostgreSQL counts with `GROUP BY`).
     async fn count_keys_by_state(&self) -> Result<Vec<(KeyState, u64)>>;
     /// Ids of at most `limit` keys whose `KeyRecord::next_job_ms` is at or
     /// before `now_ms`, soonest first (the background job's queue, kept by

@@ -40,6 +40,13 @@ pub(crate) fn key(id: &str, account: &str) -> KeyRecord {
 }
 
 /// Write `k` as the revision after its own.
+/// The store's keys by state, in the order of the state names.
+async fn counts(s: &dyn Store) -> Vec<(KeyState, u64)> {
+    let mut counts = s.count_keys_by_state().await.unwrap();
+    counts.sort_by_key(|(s, _)| s.as_str());
+    counts
+}
+
 async fn put_next(s: &dyn Store, k: &mut KeyRecord) {
     k.revision += 1;
     s.put_key(k).await.unwrap();
@@ -79,14 +86,13 @@ async fn suite(s: &dyn Store) {
     k.deletion_ms = Some(100);
     put_next(s, &mut k).await;
     assert!(s.keys_due(99, 10).await.unwrap().is_empty());
-    let mut counts = s.count_keys_by_state().await.unwrap();
-    counts.sort_by_key(|(s, _)| s.as_str());
-    assert_eq!(counts, vec![(KeyState::Enabled, 2), (KeyState::PendingDeletion, 1)]);
+    assert_eq!(counts(s).await, [(KeyState::Enabled, 2), (KeyState::PendingDeletion, 1)]);
     assert_eq!(s.keys_due(100, 10).await.unwrap(), ["c"]);
     k.state = KeyState::Disabled;
     k.deletion_ms = None;
     put_next(s, &mut k).await;
     assert!(s.keys_due(1000, 10).await.unwrap().is_empty());
+    assert_eq!(counts(s).await, [(KeyState::Disabled, 1), (KeyState::Enabled, 2)], "a state left has no row");
     // ... and so do rotations and expiries: the earliest job counts.
     k.state = KeyState::Enabled;
     k.auto_rotation = Some(AutoRotation { period_days: 90, next_ms: 500 });
@@ -223,6 +229,7 @@ async fn suite(s: &dyn Store) {
 async fn checkpoints(s: &dyn Store) {
     assert!(s.rollback().await.is_err(), "no checkpoint yet");
     s.put_key(&key("kept", "111111111111")).await.unwrap();
+    let before = counts(s).await;
     s.checkpoint().await.unwrap();
     for _ in 0..2 {
         s.delete_key("kept").await.unwrap();
@@ -248,6 +255,8 @@ async fn checkpoints(s: &dyn Store) {
         assert!(s.get_user("111111111111", "later").await.unwrap().is_none());
         let fresh = s.key_space("eu-north-1").await.unwrap();
         assert!(fresh.get_key("x").await.unwrap().is_none());
+        assert_eq!(counts(s).await, before);
+        assert!(counts(fresh.as_ref()).await.is_empty());
     }
     s.drop_checkpoint().await.unwrap();
     assert!(s.rollback().await.is_err());
@@ -280,6 +289,8 @@ async fn key_spaces(s: &dyn Store) {
     assert_eq!(s.get_key("c").await.unwrap().unwrap().description, "");
     assert_eq!(west.keys_due(10, 10).await.unwrap(), ["c"]);
     assert!(s.keys_due(10, 10).await.unwrap().is_empty());
+    assert_eq!(counts(west.as_ref()).await, [(KeyState::PendingDeletion, 1)]);
+    assert!(!counts(s).await.contains(&(KeyState::PendingDeletion, 1)));
     assert!(s.list_aliases().await.unwrap().is_empty());
     assert_eq!(west.list_aliases().await.unwrap().len(), 1);
     // A second view of the same space sees the same records.
@@ -311,6 +322,8 @@ pub async fn snapshots(s: &dyn Store, empty: &dyn Store) {
     assert!(empty.list_key_ids("111111111111", None, 100).await.unwrap().contains(&"snap".to_string()));
     let ewest = empty.key_space("us-west-2").await.unwrap();
     assert_eq!(ewest.keys_due(10, 10).await.unwrap(), ["w"]);
+    assert_eq!(counts(empty).await, counts(s).await);
+    assert_eq!(counts(ewest.as_ref()).await, [(KeyState::PendingDeletion, 1)]);
     assert!(empty.restore(&taken).await.is_err(), "a store with records is refused");
     west.delete_key("w").await.unwrap();
     s.delete_key("snap").await.unwrap();

@@ -16,7 +16,7 @@ pub mod testing;
 
 /// The schema version this build writes. Opening a store with an older
 /// version migrates it; a newer version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[cfg(test)]
 mod conformance;

@@ -23,8 +23,6 @@
 //! as before: a record without `key_id` takes the table's key, one without
 //! `policy` but with `policy_default` gets the default policy back.
 
-use std::borrow::Cow;
-
 use kms_core::error::Result;
 use kms_core::types::{KeyRecord, KeySpec, KeyState, KeyUsage, MaterialRecord, Origin};
 use serde_json::{Map, Value};
@@ -259,31 +257,6 @@ pub(crate) fn decode_key(key_id: &str, bytes: &[u8]) -> Result<KeyRecord> {
     serde_json::from_value(Value::Object(m)).map_err(db_err)
 }
 
-/// Only the state of the key record in `bytes`, as [`decode_key`] would
-/// read it, without building the record (`/metrics` counts keys by state
-/// over the whole table on every scrape).
-pub(crate) fn key_state(bytes: &[u8]) -> Result<KeyState> {
-    #[derive(serde::Deserialize)]
-    struct State<'a> {
-        #[serde(borrow)]
-        state: Cow<'a, str>,
-    }
-    let state = if bytes.first() == Some(&PLAIN) {
-        // Past the tag: account, creation time, description, usage, spec
-        // and origin, then the state.
-        let mut r = Reader(&bytes[1..]);
-        r.bytes()?;
-        r.eight()?;
-        for _ in 0..4 {
-            r.bytes()?;
-        }
-        Cow::Borrowed(r.str()?)
-    } else {
-        serde_json::from_slice::<State>(bytes).map_err(db_err)?.state
-    };
-    KeyState::parse(&state).ok_or_else(|| db_err(format!("a key record has an unknown key state {state:?}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,10 +305,7 @@ mod tests {
             let b = encode_key(&k).unwrap();
             assert_eq!(b[0], b'{', "change {i}");
             assert!(same(&decode_key(&k.key_id, &b).unwrap(), &k), "change {i}");
-            k.state = KeyState::PendingDeletion;
-            assert_eq!(key_state(&encode_key(&k).unwrap()).unwrap(), KeyState::PendingDeletion, "change {i}");
         }
-        assert_eq!(key_state(&serde_json::to_vec(&plain()).unwrap()).unwrap(), KeyState::Enabled, "the older form");
         // Other values of the members the binary form keeps stay binary.
         let mut k = plain();
         k.description = "é".repeat(200);
@@ -345,7 +315,6 @@ mod tests {
         let b = encode_key(&k).unwrap();
         assert_eq!(b[0], PLAIN);
         assert!(same(&decode_key(&k.key_id, &b).unwrap(), &k));
-        assert_eq!(key_state(&b).unwrap(), KeyState::Disabled);
         // Damage is an error, not a wrong record.
         assert!(decode_key(&k.key_id, &b[..b.len() - 1]).is_err());
         assert!(decode_key(&k.key_id, &[b.as_slice(), &[0]].concat()).is_err());

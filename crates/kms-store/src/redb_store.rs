@@ -14,7 +14,7 @@ use kms_core::types::{
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::record::{decode_key, encode_key, key_state};
+use crate::record::{decode_key, encode_key};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Schema 1's queue, of keys pending deletion only (migrated into `jobs`).
@@ -45,6 +45,9 @@ struct Space {
     grants: String,
     /// (account, alias name) -> AliasRecord
     aliases: String,
+    /// key state -> number of keys in it (none: no row), changed in the
+    /// transaction of every write of `keys` (`/metrics`'s `kms_keys`)
+    states: String,
 }
 
 impl Space {
@@ -56,6 +59,7 @@ impl Space {
             jobs: t("jobs"),
             grants: t("grants"),
             aliases: t("aliases"),
+            states: t("key_states"),
         }
     }
     fn keys(&self) -> TableDefinition<'_, &'static str, &'static [u8]> {
@@ -73,6 +77,35 @@ impl Space {
     fn aliases(&self) -> PairTable<'_> {
         TableDefinition::new(&self.aliases)
     }
+    fn states(&self) -> TableDefinition<'_, &'static str, u64> {
+        TableDefinition::new(&self.states)
+    }
+    /// Count every key of the space again (a store of schema 2 or older).
+    fn recount(&self, tx: &redb::WriteTransaction) -> Result<()> {
+        let keys = tx.open_table(self.keys()).map_err(db_err)?;
+        let states = keys
+            .iter()
+            .map_err(db_err)?
+            .map(|item| {
+                let (id, v) = item.map_err(db_err)?;
+                Ok(decode_key(id.value(), v.value())?.state)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.set_counts(tx, states)
+    }
+    /// The counts of a space whose keys are in these states (the table is
+    /// empty before).
+    fn set_counts(&self, tx: &redb::WriteTransaction, states: impl IntoIterator<Item = KeyState>) -> Result<()> {
+        let mut counts = std::collections::BTreeMap::<&'static str, u64>::new();
+        for s in states {
+            *counts.entry(s.as_str()).or_default() += 1;
+        }
+        let mut t = tx.open_table(self.states()).map_err(db_err)?;
+        for (state, n) in counts {
+            t.insert(state, n).map_err(db_err)?;
+        }
+        Ok(())
+    }
     /// Create the tables if they do not exist yet (a read of a missing
     /// table is an error in redb).
     fn create(&self, tx: &redb::WriteTransaction) -> Result<()> {
@@ -81,6 +114,48 @@ impl Space {
         tx.open_table(self.jobs()).map_err(db_err)?;
         tx.open_table(self.grants()).map_err(db_err)?;
         tx.open_table(self.aliases()).map_err(db_err)?;
+        tx.open_table(self.states()).map_err(db_err)?;
+        Ok(())
+    }
+}
+
+/// Changes to the counts by state (`Space::states`), gathered over a
+/// transaction's key writes and applied once before it commits: a batch of
+/// new keys changes one row, not one per key.
+#[derive(Default)]
+struct StateChanges(std::collections::HashMap<String, std::collections::BTreeMap<&'static str, i64>>);
+
+impl StateChanges {
+    /// One key of `space` moves from state `from` to `to` (`None`: the key
+    /// is new, or gone).
+    fn moved(&mut self, space: &Space, from: Option<KeyState>, to: Option<KeyState>) {
+        if from == to {
+            return;
+        }
+        let m = match self.0.get_mut(&space.states) {
+            Some(m) => m,
+            None => self.0.entry(space.states.clone()).or_default(),
+        };
+        if let Some(s) = from {
+            *m.entry(s.as_str()).or_default() -= 1;
+        }
+        if let Some(s) = to {
+            *m.entry(s.as_str()).or_default() += 1;
+        }
+    }
+
+    fn apply(self, tx: &redb::WriteTransaction) -> Result<()> {
+        for (table, changes) in self.0 {
+            let mut t = tx.open_table(TableDefinition::<&str, u64>::new(&table)).map_err(db_err)?;
+            for (state, change) in changes.into_iter().filter(|c| c.1 != 0) {
+                let n = t.get(state).map_err(db_err)?.map_or(0, |v| v.value() as i64) + change;
+                if n > 0 {
+                    t.insert(state, n as u64).map_err(db_err)?;
+                } else {
+                    t.remove(state).map_err(db_err)?;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -89,6 +164,16 @@ const SCHEMA_KEY: &str = "schema-version";
 
 pub(crate) fn db_err(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("store: {e}"))
+}
+
+/// The names of the key spaces among these tables ("" the original one).
+fn space_names(tables: impl Iterator<Item = impl TableHandle>) -> Vec<String> {
+    tables
+        .filter_map(|t| match t.name() {
+            "keys" => Some(String::new()),
+            n => n.strip_prefix("keys@").map(str::to_string),
+        })
+        .collect()
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -115,7 +200,7 @@ pub struct RedbStore {
 /// the transaction failed (it is aborted, and every write of the batch
 /// fails with it); `Ok(Err)`: this write is refused (`StaleRecord`, ...),
 /// decided before it changed anything, and the others go on.
-type GroupWrite = Box<dyn FnOnce(&redb::WriteTransaction) -> Result<Result<()>> + Send>;
+type GroupWrite = Box<dyn FnOnce(&redb::WriteTransaction, &mut StateChanges) -> Result<Result<()>> + Send>;
 
 struct GroupJob {
     write: GroupWrite,
@@ -168,9 +253,10 @@ impl GroupCommit {
             Err(e) => return fail(batch.into_iter().map(|j| j.done).collect(), &e),
         };
         let mut answers = Vec::with_capacity(batch.len());
+        let mut states = StateChanges::default();
         let mut jobs = batch.into_iter();
         for job in jobs.by_ref() {
-            match (job.write)(&tx) {
+            match (job.write)(&tx, &mut states) {
                 Ok(answer) => answers.push((job.done, answer)),
                 Err(e) => {
                     // Nothing of the batch is kept.
@@ -182,7 +268,7 @@ impl GroupCommit {
                 }
             }
         }
-        match tx.commit().map_err(db_err) {
+        match states.apply(&tx).and_then(|()| tx.commit().map_err(db_err)) {
             Ok(()) => {
                 for (done, answer) in answers {
                     let _ = done.send(answer);
@@ -249,22 +335,29 @@ impl RedbStore {
                         crate::SCHEMA_VERSION
                     )))
                 }
+                _ => {}
+            }
+            // Migrations, one step at a time (a new store has nothing to migrate).
+            let from = version.unwrap_or(crate::SCHEMA_VERSION);
+            if from < 2 {
                 // Schema 1 queued keys pending deletion only: queue every
                 // key at its next job (rotation, expiry, deletion).
-                Some(1) => {
-                    tx.delete_table(DELETIONS_V1).map_err(db_err)?;
-                    let space = Space::new("");
-                    let keys = tx.open_table(space.keys()).map_err(db_err)?;
-                    let mut jobs = tx.open_table(space.jobs()).map_err(db_err)?;
-                    for item in keys.iter().map_err(db_err)? {
-                        let (id, v) = item.map_err(db_err)?;
-                        if let Some(due) = decode_key(id.value(), v.value())?.next_job_ms() {
-                            jobs.insert((due, id.value()), ()).map_err(db_err)?;
-                        }
+                tx.delete_table(DELETIONS_V1).map_err(db_err)?;
+                let space = Space::new("");
+                let keys = tx.open_table(space.keys()).map_err(db_err)?;
+                let mut jobs = tx.open_table(space.jobs()).map_err(db_err)?;
+                for item in keys.iter().map_err(db_err)? {
+                    let (id, v) = item.map_err(db_err)?;
+                    if let Some(due) = decode_key(id.value(), v.value())?.next_job_ms() {
+                        jobs.insert((due, id.value()), ()).map_err(db_err)?;
                     }
                 }
-                // Migrations from older versions go here, one step at a time.
-                Some(_) | None => {}
+            }
+            if from < 3 {
+                // Schema 2 counted keys by state at every `/metrics` scrape.
+                for name in space_names(tx.list_tables().map_err(db_err)?) {
+                    Space::new(&name).recount(&tx)?;
+                }
             }
             meta.insert(SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes()[..]).map_err(db_err)?;
             Space::new("").create(&tx)?;
@@ -443,7 +536,7 @@ impl Store for RedbStore {
         // inserts (docs/PERFORMANCE.md, "Scale: 1,000,000 keys").
         let (key, space, encoded) = (key.clone(), self.space.clone(), encode_key(key)?);
         self.commits
-            .write(Box::new(move |tx| {
+            .write(Box::new(move |tx, states| {
                 let mut key = key;
                 let id = key.key_id.clone();
                 let mut keys = tx.open_table(space.keys()).map_err(db_err)?;
@@ -461,6 +554,7 @@ impl Store for RedbStore {
                     Err(e) => return Ok(Err(e)),
                 };
                 keys.insert(id.as_str(), encoded.as_slice()).map_err(db_err)?;
+                states.moved(&space, old.as_ref().map(|o| o.state), Some(key.state));
                 let mut jobs = tx.open_table(space.jobs()).map_err(db_err)?;
                 if let Some(old_due) = old.as_ref().and_then(KeyRecord::next_job_ms) {
                     jobs.remove((old_due, id.as_str())).map_err(db_err)?;
@@ -505,6 +599,9 @@ impl Store for RedbStore {
                 let mut keys = tx.open_table(sp.keys()).map_err(db_err)?;
                 let old = keys.remove(id.as_str()).map_err(db_err)?.map(|v| decode_key(&id, v.value()));
                 if let Some(old) = old.transpose()? {
+                    let mut states = StateChanges::default();
+                    states.moved(sp, Some(old.state), None);
+                    states.apply(&tx)?;
                     tx.open_table(sp.account_keys())
                         .map_err(db_err)?
                         .remove((old.account.as_str(), id.as_str()))
@@ -547,14 +644,13 @@ impl Store for RedbStore {
     async fn count_keys_by_state(&self) -> Result<Vec<(KeyState, u64)>> {
         self.run(move |db, sp| {
             let tx = db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(sp.keys()).map_err(db_err)?;
-            let mut counts: Vec<(KeyState, u64)> = vec![];
+            let t = tx.open_table(sp.states()).map_err(db_err)?;
+            let mut counts = vec![];
             for item in t.iter().map_err(db_err)? {
-                let state = key_state(item.map_err(db_err)?.1.value())?;
-                match counts.iter_mut().find(|(s, _)| *s == state) {
-                    Some(c) => c.1 += 1,
-                    None => counts.push((state, 1)),
-                }
+                let (state, n) = item.map_err(db_err)?;
+                let state = KeyState::parse(state.value())
+                    .ok_or_else(|| db_err(format!("unknown key state {:?} in the counts", state.value())))?;
+                counts.push((state, n.value()));
             }
             Ok(counts)
         })
@@ -836,14 +932,7 @@ impl Store for RedbStore {
                     s.meta.push((k.value().to_string(), v.value().to_vec()));
                 }
             }
-            let names: Vec<String> = tx
-                .list_tables()
-                .map_err(db_err)?
-                .filter_map(|t| match t.name() {
-                    "keys" => Some(String::new()),
-                    n => n.strip_prefix("keys@").map(str::to_string),
-                })
-                .collect();
+            let names = space_names(tx.list_tables().map_err(db_err)?);
             fn values<K: redb::Key + 'static, T: DeserializeOwned>(
                 tx: &redb::ReadTransaction,
                 def: TableDefinition<'_, K, &'static [u8]>,
@@ -885,7 +974,7 @@ impl Store for RedbStore {
             let keys: Vec<_> = sp
                 .keys
                 .iter()
-                .map(|k| Ok((k.key_id.clone(), k.account.clone(), k.next_job_ms(), encode_key(k)?)))
+                .map(|k| Ok((k.key_id.clone(), k.account.clone(), k.next_job_ms(), k.state, encode_key(k)?)))
                 .collect::<Result<_>>()?;
             let grants: Vec<_> = sp
                 .grants
@@ -934,7 +1023,8 @@ impl Store for RedbStore {
                     let mut kt = tx.open_table(sp.keys()).map_err(db_err)?;
                     let mut at = tx.open_table(sp.account_keys()).map_err(db_err)?;
                     let mut jt = tx.open_table(sp.jobs()).map_err(db_err)?;
-                    for (id, account, due, bytes) in keys {
+                    sp.set_counts(&tx, keys.iter().map(|k| k.3))?;
+                    for (id, account, due, _, bytes) in keys {
                         kt.insert(id.as_str(), bytes.as_slice()).map_err(db_err)?;
                         at.insert((account.as_str(), id.as_str()), ()).map_err(db_err)?;
                         if let Some(due) = due {
@@ -991,8 +1081,9 @@ mod tests {
         v
     }
 
-    /// A data directory written before the compact key records opens, and
-    /// its keys read, list, snapshot and change as before.
+    /// A data directory written before the compact key records and the
+    /// counts by state (schema 2) opens, its keys are counted, in every key
+    /// space, and they read, list, snapshot and change as before.
     #[tokio::test]
     async fn reads_records_of_the_older_form() {
         let dir = tempfile::tempdir().unwrap();
@@ -1001,12 +1092,19 @@ mod tests {
         {
             let db = Database::open(&path).unwrap();
             let tx = db.begin_write().unwrap();
-            let sp = Space::new("");
-            tx.open_table(sp.keys()).unwrap().insert(OLD_ID, OLD_RECORD.as_bytes()).unwrap();
-            tx.open_table(sp.account_keys()).unwrap().insert(("111122223333", OLD_ID), ()).unwrap();
+            for sp in [Space::new(""), Space::new("eu-west-1")] {
+                sp.create(&tx).unwrap();
+                tx.open_table(sp.keys()).unwrap().insert(OLD_ID, OLD_RECORD.as_bytes()).unwrap();
+                tx.open_table(sp.account_keys()).unwrap().insert(("111122223333", OLD_ID), ()).unwrap();
+                assert!(tx.delete_table(sp.states()).unwrap());
+            }
+            tx.open_table(META).unwrap().insert(SCHEMA_KEY, &2u32.to_be_bytes()[..]).unwrap();
             tx.commit().unwrap();
         }
         let s = RedbStore::open(&path).unwrap();
+        let west = s.key_space("eu-west-1").await.unwrap();
+        assert_eq!(west.count_keys_by_state().await.unwrap(), [(KeyState::Enabled, 1)]);
+        drop(west);
         let want: KeyRecord = serde_json::from_str(OLD_RECORD).unwrap();
         let got = s.get_key(OLD_ID).await.unwrap().unwrap();
         assert_eq!(serde_json::to_string(&got).unwrap(), serde_json::to_string(&want).unwrap());
@@ -1073,6 +1171,7 @@ mod tests {
                 a.description = "a".into();
                 b.revision = 2;
                 b.description = "b".into();
+                b.state = KeyState::Disabled;
                 let (ra, rb) = tokio::join!(s.put_key(&a), s.put_key(&b));
                 assert!(ra.is_ok() != rb.is_ok(), "{ra:?} {rb:?}");
                 let lost = if ra.is_ok() { rb } else { ra };
@@ -1086,8 +1185,15 @@ mod tests {
         let s = RedbStore::open(&path).unwrap();
         let ids = s.list_key_ids("111122223333", None, 1000).await.unwrap();
         assert_eq!(ids.len(), 200);
+        let mut disabled = 0;
         for id in ids {
-            assert_eq!(s.get_key(&id).await.unwrap().unwrap().revision, 2);
+            let k = s.get_key(&id).await.unwrap().unwrap();
+            assert_eq!(k.revision, 2);
+            disabled += u64::from(k.state == KeyState::Disabled);
         }
+        // Counted once each, in the state that won; the refused writes not at all.
+        let mut want = vec![(KeyState::Disabled, disabled), (KeyState::Enabled, 200 - disabled)];
+        want.retain(|w| w.1 > 0);
+        assert_eq!(s.count_keys_by_state().await.unwrap(), want);
     }
 }
