@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod listen;
 pub mod metrics;
 pub mod peer;
 pub mod sigv4;

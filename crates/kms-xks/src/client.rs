@@ -45,32 +45,22 @@ impl XksClient {
         resolve: HashMap<String, SocketAddr>,
         client: Option<(&std::path::Path, &std::path::Path)>,
     ) -> Result<XksClient, String> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let bad = |e: &dyn std::fmt::Display| format!("xks.ca_file {}: {e}", ca_file.display());
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| bad(&e))? {
-            roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
-        }
-        if roots.is_empty() {
-            return Err(bad(&"no certificate found"));
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let roots = kms_api::listen::pem_roots(ca_file, "xks.ca_file")?;
+        let builder = rustls::ClientConfig::builder_with_provider(kms_api::listen::provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?
             .with_root_certificates(roots);
         let mut cfg = match client {
             None => builder.with_no_client_auth(),
             Some((cert, key)) => {
-                let bad = |e: &dyn std::fmt::Display| format!("xks.client_cert_file {}: {e}", cert.display());
-                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                    .map_err(|e| bad(&e))?
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| bad(&e))?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| format!("xks.client_key_file {}: {e}", key.display()))?;
-                builder.with_client_auth_cert(certs, key).map_err(|e| bad(&e))?
+                let id = kms_api::listen::Identity::from_pem_files(
+                    cert,
+                    key,
+                    ("xks.client_cert_file", "xks.client_key_file"),
+                )?;
+                builder
+                    .with_client_auth_cert(id.certs, id.key)
+                    .map_err(|e| format!("xks.client_cert_file {}: {e}", cert.display()))?
             }
         };
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -9,7 +9,6 @@
 //! `ValidationException`), the policy (403), the key (404
 //! `KeyNotFoundException`, 400 `InvalidStateException`), the operation.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,8 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use kms_api::listen;
 use kms_api::sigv4::{self, RequestParts, Verifier};
 use kms_core::crypto::{RootKey, SecretString};
 use kms_core::identity::{Credential, CredentialResolver, Principal};
@@ -448,38 +446,9 @@ pub fn verify_audit(path: &Path) -> std::result::Result<usize, String> {
 // ------------------------------------------------------------------ listener
 
 fn tls_acceptor(t: &TlsFiles) -> std::result::Result<tokio_rustls::TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert)
-        .map_err(|e| format!("tls_cert_file {}: {e}", t.cert.display()))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| format!("tls_cert_file {}: {e}", t.cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("tls_cert_file {}: no certificate found", t.cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(&t.key).map_err(|e| format!("tls_key_file {}: {e}", t.key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?;
-    let builder = match &t.client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("client_ca_file {}: {e}", ca.display()))? {
-                roots
-                    .add(c.map_err(|e| format!("client_ca_file {}: {e}", ca.display()))?)
-                    .map_err(|e| format!("client_ca_file {}: {e}", ca.display()))?;
-            }
-            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| format!("client_ca_file {}: {e}", ca.display()))?;
-            builder.with_client_cert_verifier(v)
-        }
-    };
-    let mut sc = builder.with_single_cert(certs, key).map_err(|e| format!("TLS: {e}"))?;
-    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(sc)))
+    let identity = listen::Identity::from_pem_files(&t.cert, &t.key, ("tls_cert_file", "tls_key_file"))?;
+    let client_roots = t.client_ca.as_deref().map(|ca| listen::pem_roots(ca, "client_ca_file")).transpose()?;
+    listen::tls_acceptor(identity, client_roots)
 }
 
 /// The common names (OID 2.5.4.3) in a DER certificate, subject and
@@ -533,63 +502,26 @@ async fn accept_loop(
     proxy: Arc<Proxy>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     subject: Option<String>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
-    loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
+    // With mTLS, the client certificate (verified against client_ca_file)
+    // must also name the configured subject.
+    let check_client = subject.map(|want| -> listen::ClientCheck {
+        Arc::new(move |conn: &rustls::ServerConnection| {
+            let ok = conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .is_some_and(|c| common_names(c.as_ref()).contains(&want));
+            if !ok {
+                tracing::warn!(expected = %want, "TLS client certificate subject refused");
+            }
+            ok
+        })
+    });
+    let handler = move |req, _peer| {
         let p = proxy.clone();
-        let svc = service_fn(move |req| {
-            let p = p.clone();
-            async move { Ok::<_, Infallible>(p.handle(req).await) }
-        });
-        match &tls {
-            None => {
-                let fut = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
-                tokio::spawn(async move {
-                    let _ = fut.await;
-                });
-            }
-            Some(acceptor) => {
-                let (acceptor, http, watcher, subject) =
-                    (acceptor.clone(), http.clone(), graceful.watcher(), subject.clone());
-                tokio::spawn(async move {
-                    let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
-                        return;
-                    };
-                    if let Some(want) = &subject {
-                        let ok = s
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|c| c.first())
-                            .is_some_and(|c| common_names(c.as_ref()).iter().any(|n| n == want));
-                        if !ok {
-                            tracing::warn!(expected = %want, "TLS client certificate subject refused");
-                            return;
-                        }
-                    }
-                    let _ = watcher.watch(http.serve_connection(TokioIo::new(s), svc)).await;
-                });
-            }
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {},
-        _ = tokio::time::sleep(Duration::from_secs(10)) => {},
-    }
+        async move { p.handle(req).await }
+    };
+    let listen = listen::Listen { tls, max_connections: None, check_client, drain: Duration::from_secs(10) };
+    listen::serve(listener, listen, handler, shutdown).await;
 }

@@ -53,18 +53,8 @@ pub struct Client {
 /// A TLS client configuration that trusts the CA certificates of `ca_file`
 /// only; `what` names the setting in messages.
 pub fn tls_connector(ca_file: &std::path::Path, what: &str) -> Result<tokio_rustls::TlsConnector, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let bad = |e: &dyn std::fmt::Display| format!("{what} {}: {e}", ca_file.display());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| bad(&e))? {
-        roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
-    }
-    if roots.is_empty() {
-        return Err(bad(&"no certificate found"));
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+    let roots = kms_api::listen::pem_roots(ca_file, what)?;
+    let cfg = rustls::ClientConfig::builder_with_provider(kms_api::listen::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_root_certificates(roots)

@@ -1,16 +1,12 @@
 //! `kms serve`: wiring (store, root key, service, protocol), the listener
 //! (HTTP or rustls), and graceful shutdown.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use kms_api::{Api, ExtraMetrics};
+use kms_api::{listen, Api, ExtraMetrics};
 use kms_audit::{AuditLog, AuditStats};
 use kms_core::crypto::{RootKey, SecretString};
 use kms_core::ports::{Clock, Peer, Store};
@@ -98,28 +94,6 @@ fn credentials_file_text(profile: &str, ak: &kms_core::model::AccessKeyOutput) -
         "# kms bootstrap credentials for {}\n[{profile}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
         ak.arn, ak.access_key_id, ak.secret_access_key
     )
-}
-
-fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("TLS certificate {}: no certificate found", cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS: {e}"))?;
-    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(sc)))
 }
 
 /// The PostgreSQL store (`store = "postgres://..."`), and whether it is
@@ -224,7 +198,9 @@ pub async fn start(cfg: Config) -> Result<Server, String> {
         tracing::info!(seed = %path.display(), created = done.created, kept = done.kept, "seed applied");
     }
     let tls = match &cfg.tls {
-        Some((c, k)) => Some(tls_acceptor(c, k)?),
+        Some((c, k)) => {
+            Some(listen::tls_acceptor(listen::Identity::from_pem_files(c, k, ("TLS certificate", "TLS key"))?, None)?)
+        }
         None => None,
     };
     let audit_dir = match (&cfg.audit.dir, &data_dir) {
@@ -431,83 +407,32 @@ fn max_connections(max_in_flight: usize, configured: Option<usize>) -> usize {
     by_load.min(by_files).max(1)
 }
 
+/// The API's listener: every request to the API, or to the console when it
+/// is on and the path is its.
 async fn accept_loop(
     listener: TcpListener,
     api: Arc<Api>,
     console: Option<Arc<crate::console::Console>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     max_connections: usize,
 ) {
-    // Beyond the bound a connection is closed at once (the client sees it
-    // closed and retries), rather than queued.
-    let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    tracing::info!(max_connections, "accepting connections");
-    let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, max_connections, "connection refused: too many open");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let api = api.clone();
-        let console = console.clone();
-        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let api = api.clone();
-            let console = console.clone();
-            async move {
-                let answer = match &console {
-                    Some(c) if crate::console::Console::owns(req.uri().path()) => c.handle(req, Some(peer)).await,
-                    _ => api.handle(req, Some(peer)).await,
-                };
-                Ok::<_, Infallible>(answer)
-            }
-        });
-        match &tls {
-            None => {
-                let conn = http.serve_connection(TokioIo::new(stream), svc);
-                let fut = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = fut.await;
-                    drop(permit);
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let http = http.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let Ok(Ok(tls_stream)) =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-                    else {
-                        return;
-                    };
-                    let conn = http.serve_connection(TokioIo::new(tls_stream), svc);
-                    let _ = watcher.watch(conn).await;
-                    drop(permit);
-                });
+    let handler = move |req: hyper::Request<hyper::body::Incoming>, peer| {
+        let (api, console) = (api.clone(), console.clone());
+        async move {
+            match &console {
+                Some(c) if crate::console::Console::owns(req.uri().path()) => c.handle(req, Some(peer)).await,
+                _ => api.handle(req, Some(peer)).await,
             }
         }
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("shutdown timed out; closing remaining connections"),
-    }
+    };
+    let listen = listen::Listen {
+        tls,
+        max_connections: Some(max_connections),
+        check_client: None,
+        drain: Duration::from_secs(30),
+    };
+    listen::serve(listener, listen, handler, shutdown).await;
 }
 
 #[cfg(test)]

@@ -79,6 +79,14 @@ pub fn raw_client(endpoint: &str, ak: &str, sk: &str) -> Client {
     Client::new(endpoint, "us-east-1", creds).unwrap()
 }
 
+/// [`raw_client`] of an `https://` endpoint whose certificate chains to
+/// the CA certificates of `ca_file`.
+pub fn raw_client_tls(endpoint: &str, ak: &str, sk: &str, ca_file: &Path) -> Client {
+    let creds = client::Credentials { access_key_id: ak.into(), secret: kms_core_secret(sk), session_token: None };
+    let tls = client::tls_connector(ca_file, "ca_file").unwrap();
+    Client::with_tls(endpoint, "us-east-1", creds, Some(tls)).unwrap()
+}
+
 fn kms_core_secret(s: &str) -> kms_core::crypto::SecretString {
     kms_core::crypto::SecretString::new(s.to_string())
 }

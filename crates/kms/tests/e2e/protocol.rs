@@ -2,6 +2,7 @@
 //! request ids, the body limit and the health endpoint.
 
 use crate::harness::*;
+use kms::config::Overrides;
 
 #[tokio::test]
 async fn protocol_errors() {
@@ -69,5 +70,38 @@ async fn protocol_errors() {
     let resp = http.get(format!("{}/health", ts.endpoint()).parse().unwrap()).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("x-amzn-requestid").is_some());
+    ts.stop().await;
+}
+
+/// The API over TLS (`tls_cert`, `tls_key`): a client that trusts the CA is
+/// answered as over HTTP; clear HTTP to the same port, and a client that
+/// trusts another CA, are not.
+#[tokio::test]
+async fn api_over_tls() {
+    let (data, certs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ca, other) = (certs.path().join("ca"), certs.path().join("other"));
+    crate::xksproxy::make_ca(&ca, "client");
+    crate::xksproxy::make_ca(&other, "client");
+    let o = Overrides {
+        tls_cert: Some(ca.join("server.pem")),
+        tls_key: Some(ca.join("server.key")),
+        ..overrides(data.path())
+    };
+    let mut ts = TestServer::start_with(data.path(), o).await;
+    let https = format!("https://localhost:{}", ts.addr().port());
+    let c = raw_client_tls(&https, &ts.access_key, &ts.secret, &ca.join("ca.pem"));
+    let r = c.send(c.signed_request("TrentService.CreateKey", b"{}", now()).unwrap()).await.unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let id = v["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let body = serde_json::to_vec(&serde_json::json!({"KeyId": id, "Plaintext": "aGVsbG8="})).unwrap();
+    let r = c.send(c.signed_request("TrentService.Encrypt", &body, now()).unwrap()).await.unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let clear = ts.raw();
+    assert!(clear.send(clear.signed_request("TrentService.ListKeys", b"{}", now()).unwrap()).await.is_err());
+    let wrong = raw_client_tls(&https, &ts.access_key, &ts.secret, &other.join("ca.pem"));
+    let e = wrong.send(wrong.signed_request("TrentService.ListKeys", b"{}", now()).unwrap()).await.unwrap_err();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
     ts.stop().await;
 }
