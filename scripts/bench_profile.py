@@ -27,7 +27,9 @@ PARTS = [
     ("metrics", r"kms_api::metrics"),
     ("request id (UUID from the DRBG)", r"new_request_id"),
     ("operation: JSON decode, key lookup, crypto, JSON encode", r"kms_api::dispatch"),
-    ("other request handling in kms_api", r"kms_api::"),
+    # Not the listener (`kms_api::listen::serve`): hyper's connection task,
+    # under which every other part runs.
+    ("other request handling in kms_api", r"kms_api::(?!listen::)"),
     ("response send: writev on loopback TCP (kernel, incl. delivery to the client)", r"writev"),
     ("request receive: recv (kernel)", r"__libc_recv|recvfrom"),
     ("HTTP layer: hyper parse/encode, body collect, Api::handle glue, frees", r"hyper::|http_body_util|http::header"),
